@@ -1,0 +1,11 @@
+//! hotline's domain: identifiers, records and the ports through which they are stored.
+//! No network or cloud dependencies live here.
+
+pub mod ids;
+pub mod model;
+pub mod ports;
+
+pub use ids::{
+    AccountSid, AgentId, CallSid, E164, MessageSid, OrgId, ParseIdError, Party, RecordingSid,
+    StreamSid,
+};

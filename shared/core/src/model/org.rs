@@ -1,0 +1,52 @@
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountSid, OrgId};
+
+/// A tenant of hotline: it owns a Twilio (sub)account, numbers, agents, calls and contacts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    pub twilio: TwilioAccount,
+    #[serde(default)]
+    pub settings: OrgSettings,
+    /// Optimistic-concurrency counter, kept by the store.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// The Twilio account whose auth token signs this organization's webhooks and
+/// authenticates its REST calls.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TwilioAccount {
+    pub account_sid: AccountSid,
+    #[serde(with = "secret_string")]
+    pub auth_token: SecretString,
+}
+
+/// Per-organization choices; every field has a safe default so older records still load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrgSettings {
+    /// Where call reports are emailed.
+    pub report_emails: Vec<String>,
+    /// Where call reports are POSTed as signed JSON.
+    pub report_webhook_url: Option<String>,
+    /// Delete the recording from Twilio once hotline holds its own copy.
+    pub delete_twilio_recordings: bool,
+}
+
+/// Secrets are stored like any other field but never shown by `Debug`.
+mod secret_string {
+    use super::{ExposeSecret, SecretString};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose_secret())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+        String::deserialize(d).map(SecretString::from)
+    }
+}

@@ -1,0 +1,199 @@
+//! The storage ports. Handlers and use cases depend on these traits only; the
+//! `hotline-store` crate provides an AWS adapter and an embedded local one for each.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
+use crate::model::{Agent, Call, Contact, Organization, PhoneNumber, Turn};
+
+/// What can go wrong talking to a store. `Conflict` and `NotFound` are answers the
+/// caller acts on; `Unavailable` is worth a retry; `Corrupt` is not.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An optimistic-concurrency check failed: someone else wrote first.
+    #[error("{0} was changed concurrently")]
+    Conflict(String),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether trying the same operation again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Conflict(_))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The result of a create that must happen at most once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created<T> {
+    /// This call created the record.
+    New(T),
+    /// The record already existed; here it is as stored.
+    Existing(T),
+}
+
+impl<T> Created<T> {
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::New(t) | Self::Existing(t) => t,
+        }
+    }
+
+    pub fn is_new(&self) -> bool {
+        matches!(self, Self::New(_))
+    }
+}
+
+/// Organizations, their agents and their numbers: read on every webhook, written by admins.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Creates or replaces the organization and its account index entry.
+    async fn put_org(&self, org: &Organization) -> StoreResult<Organization>;
+    async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
+    /// The organization whose Twilio account signs webhooks carrying this `AccountSid`.
+    async fn org_by_account(&self, account: &AccountSid) -> StoreResult<Option<Organization>>;
+    async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent>;
+    async fn get_agent(&self, org: &OrgId, id: &AgentId) -> StoreResult<Option<Agent>>;
+    async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<Agent>>;
+    async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber>;
+    async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>>;
+}
+
+/// Call records and their transcript turns.
+#[async_trait]
+pub trait Calls: Send + Sync {
+    /// Creates the call unless one with its CallSid exists, in which case the stored one
+    /// is returned untouched.
+    async fn create_call(&self, call: &Call) -> StoreResult<Created<Call>>;
+    async fn get_call(&self, sid: &CallSid) -> StoreResult<Option<Call>>;
+    /// Writes `call` if the stored version still equals `call.version`; returns the call
+    /// with its new version, or `Conflict` if someone else wrote in between.
+    async fn update_call(&self, call: &Call) -> StoreResult<Call>;
+    /// An organization's calls, newest first.
+    async fn list_calls(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Call>>;
+    /// Stores a turn; storing the same `seq` again is a no-op.
+    async fn append_turn(&self, call: &CallSid, turn: &Turn) -> StoreResult<()>;
+    /// The call's turns in order.
+    async fn turns(&self, call: &CallSid) -> StoreResult<Vec<Turn>>;
+}
+
+/// The people an organization talks to.
+#[async_trait]
+pub trait Contacts: Send + Sync {
+    /// Creates the contact unless one exists for the same organization and phone.
+    async fn create_contact(&self, contact: &Contact) -> StoreResult<Created<Contact>>;
+    async fn get_contact(&self, org: &OrgId, phone: &E164) -> StoreResult<Option<Contact>>;
+    /// Versioned write, as for calls.
+    async fn update_contact(&self, contact: &Contact) -> StoreResult<Contact>;
+    /// An organization's contacts.
+    async fn list_contacts(&self, org: &OrgId) -> StoreResult<Vec<Contact>>;
+}
+
+/// Large objects: recordings and transcripts.
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    /// Stores `bytes` at `key`, replacing what was there (so a retried copy is harmless).
+    async fn put_blob(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
+    async fn get_blob(&self, key: &BlobKey) -> StoreResult<Option<Blob>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+}
+
+/// An object key that is safe on S3 and on a local file system: relative, `/`-separated
+/// segments of `[A-Za-z0-9._-]`, none of them `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub fn parse(s: &str) -> Result<Self, crate::ids::ParseIdError> {
+        let ok = !s.is_empty()
+            && s.len() <= 512
+            && s.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            });
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(crate::ids::ParseIdError {
+                kind: "blob key",
+                reason: "must be '/'-separated segments of letters, digits, '.', '_' and '-'",
+            })
+        }
+    }
+
+    /// `recordings/{org}/{CallSid}.mp3`
+    pub fn recording(org: &OrgId, call: &CallSid) -> Self {
+        Self(format!("recordings/{org}/{call}.mp3"))
+    }
+
+    /// `transcripts/{org}/{CallSid}.json`
+    pub fn transcript(org: &OrgId, call: &CallSid) -> Self {
+        Self(format!("transcripts/{org}/{call}.json"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An at-least-once work queue with visibility timeouts and a dead-letter queue, as SQS.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues `body`, visible after `delay`. Returns the message id.
+    async fn send(&self, body: &str, delay: Duration) -> StoreResult<String>;
+    /// Takes up to `max` visible messages, waiting up to `wait` for the first one. Each
+    /// stays invisible for the queue's visibility timeout unless deleted; a message
+    /// received more than the queue's receive limit goes to its dead-letter queue instead.
+    async fn receive(&self, max: u32, wait: Duration) -> StoreResult<Vec<QueueMessage>>;
+    /// Acknowledges a message. A receipt from an earlier receive of the same message may
+    /// be ignored, as on SQS.
+    async fn delete(&self, receipt: &str) -> StoreResult<()>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_keys_refuse_traversal_and_odd_characters() {
+        assert!(BlobKey::parse("recordings/acme/CA1.mp3").is_ok());
+        for bad in ["", "/abs", "a//b", "../x", "a/./b", "a b", "a/%2e", "a\\b"] {
+            assert!(BlobKey::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use hotline_core::ports::{StoreError, StoreResult};
+
+use super::sdk_error;
+use crate::table::{Condition, Index, Item, Query, Table, Written, next_version};
+
+/// The single table on DynamoDB. Attributes: `pk`, `sk`, `gsi1pk`, `gsi1sk`, `version`
+/// (N), `data` (M, the record as native DynamoDB attributes).
+#[derive(Clone)]
+pub struct DynamoTable {
+    client: Client,
+    name: String,
+}
+
+const GSI1: &str = "gsi1";
+
+impl DynamoTable {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// Creates the table as `infra/template.yaml` does (for tests and local emulators).
+    pub async fn create(&self) -> StoreResult<()> {
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Invalid(e.to_string()))
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.client
+            .create_table()
+            .table_name(&self.name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(())
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn to_attributes(item: &Item, version: u64) -> StoreResult<HashMap<String, AttributeValue>> {
+    let data: AttributeValue = serde_dynamo::to_attribute_value(&item.data)
+        .map_err(|e| StoreError::Invalid(format!("record to DynamoDB: {e}")))?;
+    let mut attrs = HashMap::from([
+        ("pk".to_owned(), s(&item.pk)),
+        ("sk".to_owned(), s(&item.sk)),
+        ("version".to_owned(), AttributeValue::N(version.to_string())),
+        ("data".to_owned(), data),
+    ]);
+    if let Some((pk, sk)) = &item.gsi1 {
+        attrs.insert("gsi1pk".to_owned(), s(pk));
+        attrs.insert("gsi1sk".to_owned(), s(sk));
+    }
+    Ok(attrs)
+}
+
+fn from_attributes(mut attrs: HashMap<String, AttributeValue>) -> StoreResult<Item> {
+    let mut take_s = |name: &str| match attrs.remove(name) {
+        Some(AttributeValue::S(v)) => Ok(Some(v)),
+        None => Ok(None),
+        Some(_) => Err(StoreError::Corrupt(format!(
+            "attribute {name} is not a string"
+        ))),
+    };
+    let pk = take_s("pk")?.ok_or_else(|| StoreError::Corrupt("item without pk".into()))?;
+    let sk = take_s("sk")?.ok_or_else(|| StoreError::Corrupt("item without sk".into()))?;
+    let gsi1 = take_s("gsi1pk")?.zip(take_s("gsi1sk")?);
+    let version = match attrs.remove("version") {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{pk}/{sk}: bad version")))?,
+        _ => 0,
+    };
+    let data = match attrs.remove("data") {
+        Some(v) => serde_dynamo::from_attribute_value(v)
+            .map_err(|e| StoreError::Corrupt(format!("{pk}/{sk}: {e}")))?,
+        None => return Err(StoreError::Corrupt(format!("{pk}/{sk}: no data"))),
+    };
+    Ok(Item {
+        pk,
+        sk,
+        gsi1,
+        version,
+        data,
+    })
+}
+
+#[async_trait]
+impl Table for DynamoTable {
+    async fn put(&self, item: &Item, condition: Condition) -> StoreResult<Written> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_attributes(item, next_version(item, condition))?));
+        req = match condition {
+            Condition::Always => req,
+            Condition::Absent => req.condition_expression("attribute_not_exists(pk)"),
+            Condition::Version(v) => req
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        match req.send().await {
+            Ok(_) => Ok(Written::Yes),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Written::ConditionFailed)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        out.item.map(from_attributes).transpose()
+    }
+
+    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>> {
+        let (pk_name, sk_name, index) = match query.index {
+            Index::Primary => ("pk", "sk", None),
+            Index::Gsi1 => ("gsi1pk", "gsi1sk", Some(GSI1)),
+        };
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let remaining = query.limit.map(|l| l.saturating_sub(items.len()));
+            if remaining == Some(0) {
+                break;
+            }
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":pk", s(&query.pk))
+                .expression_attribute_values(":prefix", s(&query.sk_prefix))
+                .scan_index_forward(!query.descending)
+                .set_limit(remaining.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            for attrs in out.items.unwrap_or_default() {
+                items.push(from_attributes(attrs)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+}

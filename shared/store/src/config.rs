@@ -1,0 +1,178 @@
+//! Choosing and opening a store from the environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Queue, StoreResult};
+
+use crate::aws::{DynamoTable, S3Blobs, SqsQueue};
+use crate::local::{Db, FileBlobs, QueueConfig, SqliteQueue, SqliteTable};
+use crate::records::TableRecords;
+
+/// Which adapters back the ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// The embedded default: everything under one data directory.
+    Local { data_dir: PathBuf },
+    /// DynamoDB, S3 and SQS; credentials, region and endpoint come from the SDK's
+    /// usual environment.
+    Aws {
+        table: String,
+        bucket: String,
+        postcall_queue_url: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set when HOTLINE_STORE=aws")]
+    Missing(&'static str),
+    #[error("HOTLINE_STORE must be 'local' or 'aws', not {0:?}")]
+    UnknownStore(String),
+}
+
+/// Where the local store lives unless `HOTLINE_DATA_DIR` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = ".hotline";
+
+impl StoreConfig {
+    /// Reads `HOTLINE_STORE` (`local` by default), `HOTLINE_DATA_DIR`, and for AWS
+    /// `HOTLINE_TABLE`, `HOTLINE_BUCKET` and `HOTLINE_POSTCALL_QUEUE_URL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let need = |k: &'static str| {
+            get(k)
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing(k))
+        };
+        match get("HOTLINE_STORE").as_deref().unwrap_or("local") {
+            "local" => Ok(Self::Local {
+                data_dir: get("HOTLINE_DATA_DIR")
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned())
+                    .into(),
+            }),
+            "aws" => Ok(Self::Aws {
+                table: need("HOTLINE_TABLE")?,
+                bucket: need("HOTLINE_BUCKET")?,
+                postcall_queue_url: need("HOTLINE_POSTCALL_QUEUE_URL")?,
+            }),
+            other => Err(ConfigError::UnknownStore(other.to_owned())),
+        }
+    }
+}
+
+/// Every port, behind shared handles.
+#[derive(Clone)]
+pub struct Stores {
+    pub directory: Arc<dyn Directory>,
+    pub calls: Arc<dyn Calls>,
+    pub contacts: Arc<dyn Contacts>,
+    pub blobs: Arc<dyn Blobs>,
+    pub postcall: Arc<dyn Queue>,
+}
+
+impl Stores {
+    fn from_parts<T: crate::table::Table + 'static>(
+        records: TableRecords<T>,
+        blobs: Arc<dyn Blobs>,
+        postcall: Arc<dyn Queue>,
+    ) -> Self {
+        let records = Arc::new(records);
+        Self {
+            directory: records.clone(),
+            calls: records.clone(),
+            contacts: records,
+            blobs,
+            postcall,
+        }
+    }
+
+    /// The local store in `data_dir`, created if needed.
+    pub fn local(data_dir: &std::path::Path) -> StoreResult<Self> {
+        let io = |e: std::io::Error| {
+            hotline_core::ports::StoreError::Unavailable(format!("{}: {e}", data_dir.display()))
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let db = Db::open(&data_dir.join("hotline.sqlite3"))?;
+        let queue = SqliteQueue::new(db.clone(), local_postcall_queue());
+        Ok(Self::from_parts(
+            TableRecords::new(SqliteTable::new(db.clone())),
+            Arc::new(FileBlobs::new(db, data_dir.join("blobs"))),
+            Arc::new(queue),
+        ))
+    }
+
+    /// The AWS store on already-created resources.
+    pub fn aws(sdk: &aws_config::SdkConfig, table: &str, bucket: &str, queue_url: &str) -> Self {
+        Self::from_parts(
+            TableRecords::new(DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table)),
+            Arc::new(S3Blobs::new(crate::aws::s3_client(sdk), bucket)),
+            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)),
+        )
+    }
+
+    /// Opens what `config` names, loading AWS settings from the environment if needed.
+    pub async fn open(config: &StoreConfig) -> StoreResult<Self> {
+        match config {
+            StoreConfig::Local { data_dir } => Self::local(data_dir),
+            StoreConfig::Aws {
+                table,
+                bucket,
+                postcall_queue_url,
+            } => {
+                let sdk = aws_config::load_from_env().await;
+                Ok(Self::aws(&sdk, table, bucket, postcall_queue_url))
+            }
+        }
+    }
+}
+
+/// The local post-call queue mirrors the template's: redrive after 5 receives.
+pub fn local_postcall_queue() -> QueueConfig {
+    QueueConfig {
+        name: "postcall".into(),
+        visibility_timeout: Duration::from_secs(5 * 60),
+        max_receives: 5,
+        dead_letter: Some("postcall-dlq".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn local_is_the_default_store() {
+        assert_eq!(
+            StoreConfig::from_lookup(lookup(&[])).expect("config"),
+            StoreConfig::Local {
+                data_dir: DEFAULT_DATA_DIR.into()
+            }
+        );
+    }
+
+    #[test]
+    fn aws_store_names_what_is_missing() {
+        let err =
+            StoreConfig::from_lookup(lookup(&[("HOTLINE_STORE", "aws"), ("HOTLINE_TABLE", "t")]))
+                .expect_err("bucket missing");
+        assert!(err.to_string().contains("HOTLINE_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn unknown_store_is_refused() {
+        assert!(StoreConfig::from_lookup(lookup(&[("HOTLINE_STORE", "redis")])).is_err());
+    }
+}

@@ -1,0 +1,136 @@
+use async_trait::async_trait;
+use hotline_core::ports::{StoreError, StoreResult};
+use rusqlite::{OptionalExtension, params};
+
+use super::db::{Db, unavailable};
+use crate::table::{Condition, Index, Item, Query, Table, Written, next_version};
+
+/// The single table in SQLite.
+#[derive(Clone)]
+pub struct SqliteTable {
+    db: Db,
+}
+
+impl SqliteTable {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Item, String)> {
+    let gsi1pk: Option<String> = row.get(2)?;
+    let gsi1sk: Option<String> = row.get(3)?;
+    let version: i64 = row.get(4)?;
+    let data: String = row.get(5)?;
+    Ok((
+        Item {
+            pk: row.get(0)?,
+            sk: row.get(1)?,
+            gsi1: gsi1pk.zip(gsi1sk),
+            version: u64::try_from(version).unwrap_or_default(),
+            data: serde_json::Value::Null,
+        },
+        data,
+    ))
+}
+
+fn parse_data((mut item, data): (Item, String)) -> StoreResult<Item> {
+    item.data = serde_json::from_str(&data)
+        .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))?;
+    Ok(item)
+}
+
+#[async_trait]
+impl Table for SqliteTable {
+    async fn put(&self, item: &Item, condition: Condition) -> StoreResult<Written> {
+        let data =
+            serde_json::to_string(&item.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let version = i64::try_from(next_version(item, condition))
+            .map_err(|_| StoreError::Invalid("version overflow".into()))?;
+        let (gsi1pk, gsi1sk) = item.gsi1.clone().unzip();
+        let (pk, sk) = (item.pk.clone(), item.sk.clone());
+        self.db
+            .run(move |conn| {
+                let changed = match condition {
+                    Condition::Always => conn.execute(
+                        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, version, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![pk, sk, gsi1pk, gsi1sk, version, data],
+                    ),
+                    Condition::Absent => conn.execute(
+                        "INSERT OR IGNORE INTO items (pk, sk, gsi1pk, gsi1sk, version, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![pk, sk, gsi1pk, gsi1sk, version, data],
+                    ),
+                    Condition::Version(expected) => conn.execute(
+                        "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, version = ?5, data = ?6
+                         WHERE pk = ?1 AND sk = ?2 AND version = ?7",
+                        params![
+                            pk,
+                            sk,
+                            gsi1pk,
+                            gsi1sk,
+                            version,
+                            data,
+                            i64::try_from(expected).unwrap_or(i64::MAX)
+                        ],
+                    ),
+                }
+                .map_err(unavailable)?;
+                Ok(if changed == 0 {
+                    Written::ConditionFailed
+                } else {
+                    Written::Yes
+                })
+            })
+            .await
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        let row = self
+            .db
+            .run(move |conn| {
+                conn.query_row(
+                    "SELECT pk, sk, gsi1pk, gsi1sk, version, data FROM items WHERE pk = ?1 AND sk = ?2",
+                    params![pk, sk],
+                    row_to_item,
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        row.map(parse_data).transpose()
+    }
+
+    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>> {
+        let (pk_col, sk_col) = match query.index {
+            Index::Primary => ("pk", "sk"),
+            Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+        };
+        let order = if query.descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT pk, sk, gsi1pk, gsi1sk, version, data FROM items
+             WHERE {pk_col} = ?1 AND substr({sk_col}, 1, length(?2)) = ?2
+             ORDER BY {sk_col} {order} LIMIT ?3"
+        );
+        let pk = query.pk.clone();
+        let prefix = query.sk_prefix.clone();
+        let limit = query
+            .limit
+            .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let rows = self
+            .db
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![pk, prefix, limit], row_to_item)
+                    .map_err(unavailable)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(unavailable)?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter().map(parse_data).collect()
+    }
+}

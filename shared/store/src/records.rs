@@ -1,0 +1,323 @@
+//! The record ports implemented once over any [`Table`]: the key layout lives here.
+//!
+//! | record | pk | sk | gsi1 |
+//! |---|---|---|---|
+//! | organization | `ORG#{org}` | `ORG` | |
+//! | account index | `ACCOUNT#{AccountSid}` | `ACCOUNT` | |
+//! | agent | `ORG#{org}` | `AGENT#{agent}` | |
+//! | phone number | `NUMBER#{e164}` | `NUMBER` | |
+//! | call | `CALL#{CallSid}` | `CALL` | `ORG#{org}` / `CALL#{started_at}#{CallSid}` |
+//! | turn | `CALL#{CallSid}` | `TURN#{seq:06}` | |
+//! | contact | `ORG#{org}` | `CONTACT#{e164}` | |
+
+use async_trait::async_trait;
+use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
+use hotline_core::model::{Agent, Call, Contact, Organization, PhoneNumber, Turn};
+use hotline_core::ports::{Calls, Contacts, Created, Directory, StoreError, StoreResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::table::{Condition, Index, Item, Query, Table, Written};
+
+/// Domain records stored in one table.
+pub struct TableRecords<T> {
+    table: T,
+}
+
+impl<T: Table> TableRecords<T> {
+    pub fn new(table: T) -> Self {
+        Self { table }
+    }
+}
+
+const ORG: &str = "ORG";
+const ACCOUNT: &str = "ACCOUNT";
+const NUMBER: &str = "NUMBER";
+const CALL: &str = "CALL";
+
+fn org_pk(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+fn call_pk(sid: &CallSid) -> String {
+    format!("CALL#{sid}")
+}
+
+/// Sort key of a call in its organization's list: ISO-8601 with fixed width sorts by time.
+fn call_gsi1(call: &Call) -> (String, String) {
+    (
+        org_pk(&call.org),
+        format!(
+            "CALL#{}#{}",
+            call.started_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            call.sid
+        ),
+    )
+}
+
+fn to_item<R: Serialize>(pk: String, sk: String, version: u64, record: &R) -> StoreResult<Item> {
+    let data = serde_json::to_value(record).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    Ok(Item {
+        pk,
+        sk,
+        gsi1: None,
+        version,
+        data,
+    })
+}
+
+/// Decodes a record and gives it the stored version, which is authoritative.
+fn from_item<R: DeserializeOwned + Versioned>(item: Item) -> StoreResult<R> {
+    let mut record: R = serde_json::from_value(item.data)
+        .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", item.pk, item.sk)))?;
+    record.set_version(item.version);
+    Ok(record)
+}
+
+trait Versioned {
+    fn set_version(&mut self, version: u64);
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn set_version(&mut self, version: u64) {
+                self.version = version;
+            }
+        }
+    )*};
+}
+versioned!(Organization, Agent, PhoneNumber, Call, Contact);
+
+impl Versioned for Turn {
+    fn set_version(&mut self, _version: u64) {}
+}
+
+impl<T: Table> TableRecords<T> {
+    async fn get_record<R: DeserializeOwned + Versioned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> StoreResult<Option<R>> {
+        self.table.get(pk, sk).await?.map(from_item).transpose()
+    }
+
+    async fn query_records<R: DeserializeOwned + Versioned>(
+        &self,
+        query: &Query,
+    ) -> StoreResult<Vec<R>> {
+        self.table
+            .query(query)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Creates `item` unless its key exists; returns the stored record either way.
+    async fn create_once<R: DeserializeOwned + Versioned + Clone>(
+        &self,
+        item: Item,
+        record: &R,
+    ) -> StoreResult<Created<R>> {
+        match self.table.put(&item, Condition::Absent).await? {
+            Written::Yes => {
+                let mut created = record.clone();
+                created.set_version(1);
+                Ok(Created::New(created))
+            }
+            Written::ConditionFailed => self
+                .get_record(&item.pk, &item.sk)
+                .await?
+                .map(Created::Existing)
+                .ok_or_else(|| StoreError::Conflict(format!("{}/{}", item.pk, item.sk))),
+        }
+    }
+
+    /// Writes `item` if the stored version is still `item.version`.
+    async fn update_versioned<R: Versioned + Clone>(
+        &self,
+        item: Item,
+        record: &R,
+    ) -> StoreResult<R> {
+        match self
+            .table
+            .put(&item, Condition::Version(item.version))
+            .await?
+        {
+            Written::Yes => {
+                let mut updated = record.clone();
+                updated.set_version(item.version + 1);
+                Ok(updated)
+            }
+            Written::ConditionFailed => {
+                Err(StoreError::Conflict(format!("{}/{}", item.pk, item.sk)))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Table> Directory for TableRecords<T> {
+    async fn put_org(&self, org: &Organization) -> StoreResult<Organization> {
+        // The index goes first: an org is never visible under an account that has no
+        // index entry, and a stale entry is caught by the check in `org_by_account`.
+        let index = Item {
+            pk: format!("ACCOUNT#{}", org.twilio.account_sid),
+            sk: ACCOUNT.into(),
+            gsi1: None,
+            version: 0,
+            data: json!({ "org": org.id }),
+        };
+        self.table.put(&index, Condition::Always).await?;
+        let item = to_item(org_pk(&org.id), ORG.into(), org.version, org)?;
+        self.table.put(&item, Condition::Always).await?;
+        Ok(org.clone())
+    }
+
+    async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
+        self.get_record(&org_pk(id), ORG).await
+    }
+
+    async fn org_by_account(&self, account: &AccountSid) -> StoreResult<Option<Organization>> {
+        let Some(index) = self
+            .table
+            .get(&format!("ACCOUNT#{account}"), ACCOUNT)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let org_id: OrgId = serde_json::from_value(index.data["org"].clone())
+            .map_err(|e| StoreError::Corrupt(format!("account index {account}: {e}")))?;
+        let org = self.get_org(&org_id).await?;
+        // An organization that moved to another account must not answer for the old one.
+        Ok(org.filter(|o| &o.twilio.account_sid == account))
+    }
+
+    async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent> {
+        let item = to_item(
+            org_pk(&agent.org),
+            format!("AGENT#{}", agent.id),
+            agent.version,
+            agent,
+        )?;
+        self.table.put(&item, Condition::Always).await?;
+        Ok(agent.clone())
+    }
+
+    async fn get_agent(&self, org: &OrgId, id: &AgentId) -> StoreResult<Option<Agent>> {
+        self.get_record(&org_pk(org), &format!("AGENT#{id}")).await
+    }
+
+    async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<Agent>> {
+        self.query_records(&Query {
+            index: Index::Primary,
+            pk: org_pk(org),
+            sk_prefix: "AGENT#".into(),
+            descending: false,
+            limit: None,
+        })
+        .await
+    }
+
+    async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber> {
+        let item = to_item(
+            format!("NUMBER#{}", number.number),
+            NUMBER.into(),
+            number.version,
+            number,
+        )?;
+        self.table.put(&item, Condition::Always).await?;
+        Ok(number.clone())
+    }
+
+    async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>> {
+        self.get_record(&format!("NUMBER#{number}"), NUMBER).await
+    }
+}
+
+#[async_trait]
+impl<T: Table> Calls for TableRecords<T> {
+    async fn create_call(&self, call: &Call) -> StoreResult<Created<Call>> {
+        let mut item = to_item(call_pk(&call.sid), CALL.into(), 0, call)?;
+        item.gsi1 = Some(call_gsi1(call));
+        self.create_once(item, call).await
+    }
+
+    async fn get_call(&self, sid: &CallSid) -> StoreResult<Option<Call>> {
+        self.get_record(&call_pk(sid), CALL).await
+    }
+
+    async fn update_call(&self, call: &Call) -> StoreResult<Call> {
+        let mut item = to_item(call_pk(&call.sid), CALL.into(), call.version, call)?;
+        item.gsi1 = Some(call_gsi1(call));
+        self.update_versioned(item, call).await
+    }
+
+    async fn list_calls(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Call>> {
+        self.query_records(&Query {
+            index: Index::Gsi1,
+            pk: org_pk(org),
+            sk_prefix: "CALL#".into(),
+            descending: true,
+            limit: Some(limit),
+        })
+        .await
+    }
+
+    async fn append_turn(&self, call: &CallSid, turn: &Turn) -> StoreResult<()> {
+        let item = to_item(call_pk(call), format!("TURN#{:06}", turn.seq), 0, turn)?;
+        // A replayed turn keeps the first write: turns are facts, not state.
+        self.table.put(&item, Condition::Absent).await?;
+        Ok(())
+    }
+
+    async fn turns(&self, call: &CallSid) -> StoreResult<Vec<Turn>> {
+        self.query_records(&Query {
+            index: Index::Primary,
+            pk: call_pk(call),
+            sk_prefix: "TURN#".into(),
+            descending: false,
+            limit: None,
+        })
+        .await
+    }
+}
+
+fn contact_sk(phone: &E164) -> String {
+    format!("CONTACT#{phone}")
+}
+
+#[async_trait]
+impl<T: Table> Contacts for TableRecords<T> {
+    async fn create_contact(&self, contact: &Contact) -> StoreResult<Created<Contact>> {
+        let item = to_item(org_pk(&contact.org), contact_sk(&contact.phone), 0, contact)?;
+        self.create_once(item, contact).await
+    }
+
+    async fn get_contact(&self, org: &OrgId, phone: &E164) -> StoreResult<Option<Contact>> {
+        self.get_record(&org_pk(org), &contact_sk(phone)).await
+    }
+
+    async fn update_contact(&self, contact: &Contact) -> StoreResult<Contact> {
+        let item = to_item(
+            org_pk(&contact.org),
+            contact_sk(&contact.phone),
+            contact.version,
+            contact,
+        )?;
+        self.update_versioned(item, contact).await
+    }
+
+    async fn list_contacts(&self, org: &OrgId) -> StoreResult<Vec<Contact>> {
+        self.query_records(&Query {
+            index: Index::Primary,
+            pk: org_pk(org),
+            sk_prefix: "CONTACT#".into(),
+            descending: false,
+            limit: None,
+        })
+        .await
+    }
+}

@@ -1,0 +1,68 @@
+//! The single-table model both record adapters implement. DynamoDB is the reference:
+//! items have a partition key, a sort key, an optional secondary index key pair, a
+//! version counter and a JSON body. SQLite mirrors the same shape, so the key layout in
+//! `records.rs` is written once.
+
+use async_trait::async_trait;
+use hotline_core::ports::StoreResult;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    /// Key in the `gsi1` index, for items listed by something other than their partition.
+    pub gsi1: Option<(String, String)>,
+    /// Set by the store on every conditional write; 1 after the first create.
+    pub version: u64,
+    pub data: serde_json::Value,
+}
+
+/// When a put may happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// Only if no item has this key.
+    Absent,
+    /// Only if the stored item has this version.
+    Version(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Yes,
+    ConditionFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Primary,
+    Gsi1,
+}
+
+/// Items of one partition (of the table or of `gsi1`) whose sort key starts with a prefix.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sk_prefix: String,
+    pub descending: bool,
+    pub limit: Option<usize>,
+}
+
+#[async_trait]
+pub trait Table: Send + Sync {
+    /// Writes `item` if `condition` holds. The written item's version is
+    /// `Version(v) → v + 1`, `Absent → 1`, `Always → item.version`.
+    async fn put(&self, item: &Item, condition: Condition) -> StoreResult<Written>;
+    async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>>;
+    async fn query(&self, query: &Query) -> StoreResult<Vec<Item>>;
+}
+
+/// The version an item gets when written under `condition`.
+pub fn next_version(item: &Item, condition: Condition) -> u64 {
+    match condition {
+        Condition::Always => item.version,
+        Condition::Absent => 1,
+        Condition::Version(v) => v + 1,
+    }
+}

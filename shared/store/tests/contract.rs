@@ -1,0 +1,538 @@
+//! One contract, two adapters: every case runs against the local store and against
+//! DynamoDB/S3/SQS on moto. The AWS half fails (never skips) when moto is missing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId, Party};
+use hotline_core::model::{
+    Agent, Analyzer, Call, CallLimits, CallStatus, Contact, Direction, OrgSettings, Organization,
+    PhoneNumber, Provider, Speaker, ToolKind, ToolSpec, Turn, TwilioAccount,
+};
+use hotline_core::ports::{BlobKey, Queue, StoreError};
+use hotline_sim::moto::{Moto, REGION, unique_name};
+use hotline_store::Stores;
+use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
+use hotline_store::local::{Db, QueueConfig, SqliteQueue};
+
+/// A store plus a queue with a short visibility timeout and its dead-letter queue.
+struct Fixture {
+    stores: Stores,
+    queue: Arc<dyn Queue>,
+    dlq: Arc<dyn Queue>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+const VISIBILITY: Duration = Duration::from_secs(1);
+const MAX_RECEIVES: u32 = 2;
+
+async fn local() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = Stores::local(dir.path()).expect("local store");
+    let db = Db::open(&dir.path().join("queues.sqlite3")).expect("db");
+    let queue = SqliteQueue::new(
+        db,
+        QueueConfig {
+            name: "work".into(),
+            visibility_timeout: VISIBILITY,
+            max_receives: MAX_RECEIVES,
+            dead_letter: Some("work-dlq".into()),
+        },
+    );
+    let dlq = queue.dead_letter_queue().expect("dlq");
+    Fixture {
+        stores,
+        queue: Arc::new(queue),
+        dlq: Arc::new(dlq),
+        _dir: Some(dir),
+    }
+}
+
+async fn aws() -> Fixture {
+    let sdk = emulator_config(&Moto::shared().endpoint, REGION).await;
+    let table = unique_name("hotline");
+    let bucket = unique_name("hotline").to_lowercase();
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .create()
+        .await
+        .expect("create table");
+    S3Blobs::new(s3_client(&sdk), &bucket)
+        .create()
+        .await
+        .expect("create bucket");
+    let (queue, dlq) = SqsQueue::create(
+        aws_sdk_sqs::Client::new(&sdk),
+        &unique_name("work"),
+        VISIBILITY,
+        MAX_RECEIVES,
+    )
+    .await
+    .expect("create queues");
+    Fixture {
+        stores: Stores::aws(&sdk, &table, &bucket, queue.url()),
+        queue: Arc::new(queue),
+        dlq: Arc::new(dlq),
+        _dir: None,
+    }
+}
+
+/// Generates `mod local` and `mod aws` tests from one async case.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod local_store { $(
+            #[tokio::test]
+            async fn $case() { super::$case(super::local().await).await }
+        )* }
+        mod aws_store { $(
+            #[tokio::test]
+            async fn $case() { super::$case(super::aws().await).await }
+        )* }
+    };
+}
+
+contract!(
+    organization_round_trips_and_is_found_by_its_account,
+    organization_that_changed_account_is_not_found_by_the_old_one,
+    agents_round_trip_with_nested_settings_and_list_per_organization,
+    numbers_resolve_to_organization_and_agent,
+    creating_a_call_twice_keeps_the_first_record,
+    updating_a_call_needs_the_current_version,
+    calls_list_per_organization_newest_first,
+    turns_append_once_and_come_back_in_order,
+    contacts_are_created_once_and_updated_by_version,
+    blobs_round_trip_and_overwrite,
+    queue_delivers_hides_and_redelivers_after_the_visibility_timeout,
+    queue_honours_send_delay,
+    queue_dead_letters_after_the_receive_limit,
+    stale_receipt_does_not_delete_a_redelivered_message,
+);
+
+fn org_id(n: &str) -> OrgId {
+    OrgId::parse(n).expect("org id")
+}
+
+fn account(n: u8) -> AccountSid {
+    AccountSid::parse(&format!("AC{n:032x}")).expect("account sid")
+}
+
+fn call_sid(n: u32) -> CallSid {
+    CallSid::parse(&format!("CA{n:032x}")).expect("call sid")
+}
+
+fn phone(s: &str) -> E164 {
+    E164::parse(s).expect("phone")
+}
+
+fn org(id: &str, acct: u8) -> Organization {
+    Organization {
+        id: org_id(id),
+        name: format!("Org {id} — café ☎"),
+        twilio: TwilioAccount {
+            account_sid: account(acct),
+            auth_token: "secret-token".to_owned().into(),
+        },
+        settings: OrgSettings {
+            report_emails: vec!["ops@example.com".into()],
+            report_webhook_url: Some("https://example.com/hook".into()),
+            delete_twilio_recordings: true,
+        },
+        version: 0,
+    }
+}
+
+fn agent(org: &str, id: &str) -> Agent {
+    Agent {
+        org: org_id(org),
+        id: AgentId::parse(id).expect("agent id"),
+        name: "Front desk".into(),
+        instructions: "Be kind.\nSay \"hello\".".into(),
+        voice: "marin".into(),
+        greeting: Some("Thanks for calling!".into()),
+        enabled: true,
+        provider: Provider::OpenaiRealtime,
+        model: "gpt-realtime".into(),
+        tools: vec![ToolSpec {
+            name: "transfer_call".into(),
+            description: "Hand over to a human".into(),
+            parameters: serde_json::json!({
+                "type": "object",
+                "properties": {"reason": {"type": "string"}, "urgency": {"type": "number", "minimum": 0.5}},
+                "required": [],
+                "additionalProperties": false,
+                "nothing": null
+            }),
+            kind: ToolKind::TransferCall {
+                to: phone("+14155550199"),
+            },
+        }],
+        analyzers: vec![Analyzer {
+            name: "sentiment".into(),
+            prompt: "How did the caller feel?".into(),
+            schema: serde_json::json!({"type": "object", "properties": {}}),
+        }],
+        limits: CallLimits {
+            max_duration_secs: 600,
+            silence_timeout_secs: 15,
+        },
+        version: 0,
+    }
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_790_000_000 + secs, 0)
+        .single()
+        .expect("time")
+}
+
+fn call(n: u32, org: &str, started: DateTime<Utc>) -> Call {
+    Call {
+        sid: call_sid(n),
+        org: org_id(org),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        from: Party::parse("+14155550100").expect("from"),
+        to: Party::parse("+14155550111").expect("to"),
+        direction: Direction::Inbound,
+        status: CallStatus::Ringing,
+        started_at: started,
+        answered_at: None,
+        ended_at: None,
+        contact: Some(phone("+14155550100")),
+        greeting: Some("Hello".into()),
+        stream_token: "tok".into(),
+        outcome: None,
+        recording: None,
+        post_call: Default::default(),
+        version: 0,
+    }
+}
+
+async fn organization_round_trips_and_is_found_by_its_account(f: Fixture) {
+    let d = &f.stores.directory;
+    d.put_org(&org("acme", 1)).await.expect("put");
+    let got = d
+        .get_org(&org_id("acme"))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got.name, "Org acme — café ☎");
+    assert_eq!(got.settings.report_emails, vec!["ops@example.com"]);
+    let by_account = d
+        .org_by_account(&account(1))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(by_account.id, org_id("acme"));
+    assert!(d.org_by_account(&account(2)).await.expect("get").is_none());
+    assert!(d.get_org(&org_id("nobody")).await.expect("get").is_none());
+}
+
+async fn organization_that_changed_account_is_not_found_by_the_old_one(f: Fixture) {
+    let d = &f.stores.directory;
+    d.put_org(&org("acme", 1)).await.expect("put");
+    d.put_org(&org("acme", 3)).await.expect("put moved");
+    assert!(d.org_by_account(&account(1)).await.expect("get").is_none());
+    assert_eq!(
+        d.org_by_account(&account(3))
+            .await
+            .expect("get")
+            .map(|o| o.id),
+        Some(org_id("acme"))
+    );
+}
+
+async fn agents_round_trip_with_nested_settings_and_list_per_organization(f: Fixture) {
+    let d = &f.stores.directory;
+    let a = agent("acme", "front-desk");
+    d.put_agent(&a).await.expect("put");
+    d.put_agent(&agent("acme", "after-hours"))
+        .await
+        .expect("put");
+    d.put_agent(&agent("other", "front-desk"))
+        .await
+        .expect("put");
+    let got = d
+        .get_agent(&org_id("acme"), &a.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got, a);
+    let names: Vec<_> = d
+        .list_agents(&org_id("acme"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.id.to_string())
+        .collect();
+    assert_eq!(names, ["after-hours", "front-desk"]);
+}
+
+async fn numbers_resolve_to_organization_and_agent(f: Fixture) {
+    let d = &f.stores.directory;
+    let n = PhoneNumber {
+        number: phone("+14155550111"),
+        org: org_id("acme"),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        enabled: true,
+        version: 0,
+    };
+    d.put_number(&n).await.expect("put");
+    assert_eq!(d.get_number(&n.number).await.expect("get"), Some(n));
+    assert!(
+        d.get_number(&phone("+14155550112"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
+
+async fn creating_a_call_twice_keeps_the_first_record(f: Fixture) {
+    let c = &f.stores.calls;
+    let first = call(1, "acme", at(0));
+    let created = c.create_call(&first).await.expect("create");
+    assert!(created.is_new());
+    assert_eq!(created.clone().into_inner().version, 1);
+    let mut second = first.clone();
+    second.greeting = Some("something else".into());
+    let again = c.create_call(&second).await.expect("create again");
+    assert!(!again.is_new());
+    let stored = again.into_inner();
+    assert_eq!(stored.greeting.as_deref(), Some("Hello"));
+    assert_eq!(stored.version, 1);
+    assert_eq!(
+        c.list_calls(&org_id("acme"), 10).await.expect("list").len(),
+        1
+    );
+}
+
+async fn updating_a_call_needs_the_current_version(f: Fixture) {
+    let c = &f.stores.calls;
+    let created = c
+        .create_call(&call(1, "acme", at(0)))
+        .await
+        .expect("create")
+        .into_inner();
+    let mut answered = created.clone();
+    answered.status = CallStatus::InProgress;
+    answered.answered_at = Some(at(3));
+    let updated = c.update_call(&answered).await.expect("update");
+    assert_eq!(updated.version, 2);
+    let mut stale = created;
+    stale.status = CallStatus::Completed;
+    let err = c.update_call(&stale).await.expect_err("stale write");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    let stored = c.get_call(&call_sid(1)).await.expect("get").expect("found");
+    assert_eq!(stored.status, CallStatus::InProgress);
+    assert_eq!(stored.answered_at, Some(at(3)));
+    assert_eq!(stored.version, 2);
+    let missing = call(9, "acme", at(0));
+    assert!(
+        c.update_call(&missing).await.is_err(),
+        "update of a missing call"
+    );
+}
+
+async fn calls_list_per_organization_newest_first(f: Fixture) {
+    let c = &f.stores.calls;
+    for (n, secs) in [(1, 10), (2, 30), (3, 20), (4, 40)] {
+        c.create_call(&call(n, "acme", at(secs)))
+            .await
+            .expect("create");
+    }
+    c.create_call(&call(5, "other", at(50)))
+        .await
+        .expect("create");
+    let listed: Vec<_> = c
+        .list_calls(&org_id("acme"), 3)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.sid)
+        .collect();
+    assert_eq!(listed, [call_sid(4), call_sid(2), call_sid(3)]);
+    let other = c.list_calls(&org_id("other"), 10).await.expect("list");
+    assert_eq!(other.len(), 1);
+    assert!(
+        c.list_calls(&org_id("nobody"), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn turns_append_once_and_come_back_in_order(f: Fixture) {
+    let c = &f.stores.calls;
+    let sid = call_sid(1);
+    c.create_call(&call(1, "acme", at(0)))
+        .await
+        .expect("create");
+    let turn = |seq, speaker, text: &str| Turn {
+        seq,
+        speaker,
+        text: text.into(),
+        offset_ms: u64::from(seq) * 1000,
+    };
+    for t in [
+        turn(1, Speaker::Caller, "I need an appointment"),
+        turn(0, Speaker::Agent, "Hello, how can I help?"),
+        turn(10, Speaker::Agent, "Done"),
+    ] {
+        c.append_turn(&sid, &t).await.expect("append");
+    }
+    c.append_turn(&sid, &turn(1, Speaker::Caller, "replayed"))
+        .await
+        .expect("replay");
+    let turns = c.turns(&sid).await.expect("turns");
+    let seqs: Vec<_> = turns.iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, [0, 1, 10]);
+    assert_eq!(turns[1].text, "I need an appointment");
+    // Turns never leak into the call listing.
+    assert_eq!(
+        c.list_calls(&org_id("acme"), 10).await.expect("list").len(),
+        1
+    );
+}
+
+async fn contacts_are_created_once_and_updated_by_version(f: Fixture) {
+    let c = &f.stores.contacts;
+    let new = Contact::new(org_id("acme"), phone("+14155550100"), at(0));
+    let created = c.create_contact(&new).await.expect("create").into_inner();
+    let mut named = created.clone();
+    named.name = Some("Ada".into());
+    named.last_call = Some(call_sid(1));
+    let named = c.update_contact(&named).await.expect("update");
+    let again = c.create_contact(&new).await.expect("create again");
+    assert!(!again.is_new());
+    assert_eq!(again.into_inner().name.as_deref(), Some("Ada"));
+    let mut stale = created;
+    stale.name = Some("Bob".into());
+    assert!(matches!(
+        c.update_contact(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    c.create_contact(&Contact::new(org_id("other"), phone("+14155550100"), at(0)))
+        .await
+        .expect("other org");
+    let listed = c.list_contacts(&org_id("acme")).await.expect("list");
+    assert_eq!(listed, vec![named]);
+}
+
+async fn blobs_round_trip_and_overwrite(f: Fixture) {
+    let b = &f.stores.blobs;
+    let key = BlobKey::recording(&org_id("acme"), &call_sid(1));
+    assert!(b.get_blob(&key).await.expect("get").is_none());
+    let audio: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    b.put_blob(&key, audio.clone(), "audio/mpeg")
+        .await
+        .expect("put");
+    let got = b.get_blob(&key).await.expect("get").expect("found");
+    assert_eq!(got.content_type, "audio/mpeg");
+    assert_eq!(got.bytes, audio);
+    b.put_blob(&key, b"second".to_vec(), "audio/mpeg")
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        b.get_blob(&key).await.expect("get").expect("found").bytes,
+        b"second"
+    );
+}
+
+async fn queue_delivers_hides_and_redelivers_after_the_visibility_timeout(f: Fixture) {
+    let q = &f.queue;
+    q.send("job-1", Duration::ZERO).await.expect("send");
+    let first = q
+        .receive(10, Duration::from_secs(2))
+        .await
+        .expect("receive");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].body, "job-1");
+    assert_eq!(first[0].receive_count, 1);
+    assert!(
+        q.receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty(),
+        "a received message must stay hidden during its visibility timeout"
+    );
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    let again = q
+        .receive(10, Duration::from_secs(2))
+        .await
+        .expect("receive");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, first[0].id);
+    assert_eq!(again[0].receive_count, 2);
+    q.delete(&again[0].receipt).await.expect("delete");
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    assert!(
+        q.receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+}
+
+async fn queue_honours_send_delay(f: Fixture) {
+    let q = &f.queue;
+    q.send("later", Duration::from_secs(1)).await.expect("send");
+    assert!(
+        q.receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+    let got = q
+        .receive(10, Duration::from_secs(3))
+        .await
+        .expect("receive");
+    assert_eq!(got.len(), 1);
+}
+
+async fn queue_dead_letters_after_the_receive_limit(f: Fixture) {
+    let q = &f.queue;
+    q.send("poison", Duration::ZERO).await.expect("send");
+    for n in 1..=MAX_RECEIVES {
+        let got = q
+            .receive(10, Duration::from_secs(3))
+            .await
+            .expect("receive");
+        assert_eq!(got.len(), 1, "receive #{n}");
+        assert_eq!(got[0].receive_count, n);
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    }
+    assert!(
+        q.receive(10, Duration::from_secs(1))
+            .await
+            .expect("receive")
+            .is_empty(),
+        "a message past its receive limit must not be delivered again"
+    );
+    let dead = f
+        .dlq
+        .receive(10, Duration::from_secs(3))
+        .await
+        .expect("dlq");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison");
+}
+
+async fn stale_receipt_does_not_delete_a_redelivered_message(f: Fixture) {
+    let q = &f.queue;
+    q.send("job", Duration::ZERO).await.expect("send");
+    let first = q.receive(1, Duration::from_secs(2)).await.expect("receive");
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    let second = q.receive(1, Duration::from_secs(2)).await.expect("receive");
+    assert_eq!(second.len(), 1);
+    // SQS accepts an old receipt but may not delete; the contract only says "may be ignored".
+    q.delete(&first[0].receipt)
+        .await
+        .expect("stale delete is not an error");
+    q.delete(&second[0].receipt).await.expect("delete");
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+    assert!(
+        q.receive(10, Duration::ZERO)
+            .await
+            .expect("receive")
+            .is_empty()
+    );
+}
