@@ -1,6 +1,7 @@
 //! hotline's domain: identifiers, records and the ports through which they are stored.
 //! No network or cloud dependencies live here.
 
+pub mod answer;
 pub mod ids;
 pub mod model;
 pub mod ports;

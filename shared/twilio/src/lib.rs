@@ -1,0 +1,9 @@
+//! Twilio's wire formats as hotline speaks them: webhook forms in, request signatures
+//! checked, TwiML out. No I/O happens here; callers bring the bytes and the secrets.
+
+pub mod form;
+pub mod signature;
+pub mod twiml;
+
+pub use form::{Form, FormError, VoiceWebhook};
+pub use twiml::VoiceResponse;
