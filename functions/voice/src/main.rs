@@ -1,1 +1,27 @@
-fn main() {}
+//! Lambda entry point: build the dependencies once per cold start, then serve.
+
+use hotline_store::{StoreConfig, Stores};
+use hotline_voice::{Deps, VoiceConfig, handle};
+use lambda_http::{Error, Request, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(true)
+        .without_time()
+        .init();
+    let stores = Stores::open(&StoreConfig::from_env()?).await?;
+    let deps = Deps {
+        config: VoiceConfig::from_env()?,
+        directory: stores.directory,
+        calls: stores.calls,
+        contacts: stores.contacts,
+    };
+    let deps = &deps;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(handle(deps, req).await)
+    }))
+    .await
+}

@@ -31,7 +31,7 @@ pub struct OutboundRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// Connect the caller to the agent; `call` is the stored record (the first one, on a retry).
-    Connect { call: Call, agent: Agent },
+    Connect { call: Box<Call>, agent: Box<Agent> },
     /// Nobody answers this number: say so and hang up.
     NotInService,
     /// The agent is switched off: apologise and hang up.
@@ -124,7 +124,10 @@ pub async fn answer_call(
     } else {
         info!("voice webhook retried; answering with the stored call");
     }
-    Ok(Answer::Connect { call, agent })
+    Ok(Answer::Connect {
+        call: Box::new(call),
+        agent: Box::new(agent),
+    })
 }
 
 /// The agent that should take the call, if any.

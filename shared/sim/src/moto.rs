@@ -46,13 +46,13 @@ impl Moto {
     }
 
     pub fn start() -> Result<Self, MotoError> {
-        if let Ok(endpoint) = std::env::var("HOTLINE_TEST_AWS_ENDPOINT") {
-            if !endpoint.is_empty() {
-                return Ok(Self {
-                    endpoint,
-                    _child: None,
-                });
-            }
+        if let Ok(endpoint) = std::env::var("HOTLINE_TEST_AWS_ENDPOINT")
+            && !endpoint.is_empty()
+        {
+            return Ok(Self {
+                endpoint,
+                _child: None,
+            });
         }
         let server = std::env::var_os("HOTLINE_MOTO_SERVER").map_or_else(
             || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server"),

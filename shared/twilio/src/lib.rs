@@ -4,6 +4,7 @@
 pub mod form;
 pub mod signature;
 pub mod twiml;
+pub mod twiml_read;
 
 pub use form::{Form, FormError, VoiceWebhook};
 pub use twiml::VoiceResponse;

@@ -5,109 +5,16 @@
 use hotline_core::E164;
 use hotline_twilio::VoiceResponse;
 use hotline_twilio::twiml::{ConnectStream, Dial, RecordingChannels, Say, StartRecording};
-use quick_xml::Reader;
-use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::Event;
+use hotline_twilio::twiml_read::{self, Element as Node};
 
-/// An element as a parser sees it: name, attributes sorted by name, text, children.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
-}
-
-impl Node {
-    fn descendants(&self) -> Vec<&Node> {
-        let mut out = vec![self];
-        for child in &self.children {
-            out.extend(child.descendants());
-        }
-        out
-    }
-
-    fn all_named(&self, name: &str) -> Vec<&Node> {
-        self.descendants()
-            .into_iter()
-            .filter(|n| n.name == name)
-            .collect()
-    }
-}
-
-fn node(e: &quick_xml::events::BytesStart<'_>) -> Node {
-    let mut attrs: Vec<(String, String)> = e
-        .attributes()
-        .map(|a| {
-            let a = a.expect("well-formed attribute");
-            (
-                String::from_utf8(a.key.as_ref().to_vec()).expect("utf-8 name"),
-                a.unescape_value().expect("valid escapes").into_owned(),
-            )
-        })
-        .collect();
-    attrs.sort();
-    Node {
-        name: String::from_utf8(e.name().as_ref().to_vec()).expect("utf-8 name"),
-        attrs,
-        text: String::new(),
-        children: Vec::new(),
-    }
-}
-
-/// Parses a whole document strictly (mismatched end tags are errors) into its root element.
+/// Parses strictly, with attributes sorted so documents compare regardless of order.
 fn parse(xml: &str) -> Node {
-    let mut reader = Reader::from_str(xml);
-    reader.config_mut().check_end_names = true;
-    let mut stack: Vec<Node> = Vec::new();
-    let mut root = None;
-    let mut finish = |stack: &mut Vec<Node>, done: Node| match stack.last_mut() {
-        Some(parent) => parent.children.push(done),
-        None => {
-            assert!(root.is_none(), "second root element");
-            root = Some(done);
-        }
-    };
-    loop {
-        match reader.read_event().expect("well-formed XML") {
-            Event::Decl(_) => {}
-            Event::Start(e) => stack.push(node(&e)),
-            Event::Empty(e) => finish(&mut stack, node(&e)),
-            Event::End(_) => {
-                let done = stack.pop().expect("balanced");
-                finish(&mut stack, done);
-            }
-            Event::Text(t) => {
-                let text = t.decode().expect("utf-8 text");
-                match stack.last_mut() {
-                    Some(current) => current.text.push_str(&text),
-                    None => assert!(text.trim().is_empty(), "text outside the root"),
-                }
-            }
-            Event::GeneralRef(r) => {
-                let resolved = if r.is_char_ref() {
-                    r.resolve_char_ref()
-                        .expect("valid char ref")
-                        .expect("char ref")
-                        .to_string()
-                } else {
-                    let name = r.decode().expect("utf-8 ref");
-                    resolve_predefined_entity(&name)
-                        .expect("predefined entity")
-                        .to_owned()
-                };
-                stack
-                    .last_mut()
-                    .expect("ref inside root")
-                    .text
-                    .push_str(&resolved);
-            }
-            Event::Eof => break,
-            other => panic!("unexpected event {other:?}"),
-        }
+    fn sorted(mut n: Node) -> Node {
+        n.attrs.sort();
+        n.children = n.children.into_iter().map(sorted).collect();
+        n
     }
-    assert!(stack.is_empty(), "unclosed elements");
-    root.expect("a root element")
+    sorted(twiml_read::parse(xml).expect("well-formed TwiML"))
 }
 
 fn fixture(name: &str) -> String {

@@ -77,17 +77,17 @@ impl SqliteQueue {
                     if out.len() >= max as usize {
                         break;
                     }
-                    if count >= config.max_receives {
-                        if let Some(dlq) = &config.dead_letter {
-                            tx.execute(
-                                "UPDATE queue_messages
-                                 SET queue = ?2, receive_count = 0, receipt = NULL, visible_at_ms = ?3
-                                 WHERE id = ?1",
-                                params![id, dlq, now],
-                            )
-                            .map_err(unavailable)?;
-                            continue;
-                        }
+                    if count >= config.max_receives
+                        && let Some(dlq) = &config.dead_letter
+                    {
+                        tx.execute(
+                            "UPDATE queue_messages
+                             SET queue = ?2, receive_count = 0, receipt = NULL, visible_at_ms = ?3
+                             WHERE id = ?1",
+                            params![id, dlq, now],
+                        )
+                        .map_err(unavailable)?;
+                        continue;
                     }
                     let receipt = uuid::Uuid::new_v4().to_string();
                     let receive_count = count.saturating_add(1);

@@ -1,0 +1,200 @@
+//! `POST /twilio/voice`: check who is asking, answer the call, render TwiML.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use hotline_core::answer::{Answer, AnswerPorts, IncomingCall, OutboundRequest, answer_call};
+use hotline_core::ids::AgentId;
+use hotline_core::model::{Agent, Call};
+use hotline_core::ports::{Calls, Contacts, Directory, StoreError};
+use hotline_twilio::twiml::{ConnectStream, RecordingChannels, StartRecording};
+use hotline_twilio::{Form, FormError, VoiceResponse, VoiceWebhook, signature};
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use secrecy::ExposeSecret;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::{RECORDING_PATH, STREAM_PATH, VoiceConfig, WEBHOOK_PATH};
+
+/// What the handler needs, built once per cold start.
+#[derive(Clone)]
+pub struct Deps {
+    pub config: VoiceConfig,
+    pub directory: Arc<dyn Directory>,
+    pub calls: Arc<dyn Calls>,
+    pub contacts: Arc<dyn Contacts>,
+}
+
+/// Why a request got no TwiML.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    #[error("only POST is accepted")]
+    MethodNotAllowed,
+    #[error("missing X-Twilio-Signature")]
+    Unsigned,
+    #[error("AccountSid is missing or belongs to no organization")]
+    UnknownAccount,
+    #[error("X-Twilio-Signature does not match")]
+    BadSignature,
+    #[error("malformed webhook: {0}")]
+    Form(#[from] FormError),
+    #[error("malformed query parameter {0}")]
+    Query(&'static str),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl VoiceError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unsigned | Self::UnknownAccount | Self::BadSignature => StatusCode::FORBIDDEN,
+            Self::Form(_) | Self::Query(_) => StatusCode::BAD_REQUEST,
+            Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// Longest welcome message accepted on an outbound call's URL.
+const MAX_WELCOME_CHARS: usize = 1000;
+
+pub const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
+pub const AGENT_DISABLED: &str =
+    "Sorry, nobody can take your call right now. Please try again later. Goodbye.";
+
+/// Answers one voice webhook. Never fails: every error becomes a clear 4xx or 5xx.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let span = info_span!(
+        "voice",
+        call_sid = tracing::field::Empty,
+        org = tracing::field::Empty
+    );
+    match answer(deps, &req).instrument(span.clone()).await {
+        Ok(twiml) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .body(Body::Text(twiml))
+            .unwrap_or_default(),
+        Err(e) => {
+            let status = e.status();
+            span.in_scope(|| {
+                if status.is_server_error() {
+                    warn!(error = %e, status = status.as_u16(), "voice webhook failed");
+                } else {
+                    info!(error = %e, status = status.as_u16(), "voice webhook refused");
+                }
+            });
+            Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Body::Text(format!("{e}\n")))
+                .unwrap_or_default()
+        }
+    }
+}
+
+async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
+    if req.method() != Method::POST {
+        return Err(VoiceError::MethodNotAllowed);
+    }
+    let sig = req
+        .headers()
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(VoiceError::Unsigned)?;
+    let form = Form::parse(req.body().as_ref());
+    // The signature's key is the auth token of the account named in the request, so the
+    // account is looked up before anything else in the form is trusted.
+    let account = form
+        .get("AccountSid")
+        .and_then(|a| hotline_core::AccountSid::parse(a).ok())
+        .ok_or(VoiceError::UnknownAccount)?;
+    let org = deps
+        .directory
+        .org_by_account(&account)
+        .await?
+        .ok_or(VoiceError::UnknownAccount)?;
+    let raw_query = req.uri().query();
+    let url = deps.config.signed_url(WEBHOOK_PATH, raw_query);
+    if !signature::validate(
+        org.twilio.auth_token.expose_secret(),
+        &url,
+        form.pairs(),
+        sig,
+    ) {
+        return Err(VoiceError::BadSignature);
+    }
+
+    let webhook = VoiceWebhook::from_form(&form)?;
+    let span = tracing::Span::current();
+    span.record("call_sid", webhook.call_sid.as_str());
+    span.record("org", org.id.as_str());
+    let incoming = IncomingCall {
+        sid: webhook.call_sid,
+        from: webhook.from,
+        to: webhook.to,
+        direction: webhook.direction,
+        status: webhook.call_status,
+        outbound: outbound_request(raw_query)?,
+    };
+    let ports = AnswerPorts {
+        directory: deps.directory.as_ref(),
+        calls: deps.calls.as_ref(),
+        contacts: deps.contacts.as_ref(),
+    };
+    let twiml = match answer_call(&ports, &org, &incoming, Utc::now()).await? {
+        Answer::Connect { call, agent } => connect_twiml(&deps.config, &call, &agent),
+        Answer::NotInService => VoiceResponse::new().say(NOT_IN_SERVICE).hangup(),
+        Answer::AgentDisabled => VoiceResponse::new().say(AGENT_DISABLED).hangup(),
+    };
+    Ok(twiml.render())
+}
+
+/// Reads the parameters hotline put on the webhook URL when it placed an outbound call.
+fn outbound_request(raw_query: Option<&str>) -> Result<Option<OutboundRequest>, VoiceError> {
+    let Some(query) = raw_query else {
+        return Ok(None);
+    };
+    let mut agent = None;
+    let mut welcome_message = None;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match name.as_ref() {
+            "agent_id" => {
+                agent = Some(AgentId::parse(&value).map_err(|_| VoiceError::Query("agent_id"))?);
+            }
+            "welcome_message" => {
+                if value.chars().count() > MAX_WELCOME_CHARS {
+                    return Err(VoiceError::Query("welcome_message"));
+                }
+                welcome_message = Some(value.into_owned()).filter(|m| !m.trim().is_empty());
+            }
+            _ => {}
+        }
+    }
+    Ok(agent.map(|agent| OutboundRequest {
+        agent,
+        welcome_message,
+    }))
+}
+
+/// Record the whole call (mono: caller and agent mixed), greet, then hand the audio to
+/// the stream node. `<Start><Recording>` is the recording Twilio offers for a call whose
+/// audio goes through `<Connect><Stream>`; it comes first so the greeting is recorded.
+fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceResponse {
+    let mut twiml = VoiceResponse::new().start_recording(StartRecording::new(
+        format!("{}{RECORDING_PATH}", config.public_url),
+        RecordingChannels::Mono,
+    ));
+    if let Some(greeting) = call.greeting.as_deref().filter(|g| !g.trim().is_empty()) {
+        twiml = twiml.say(greeting);
+    }
+    twiml.connect_stream(
+        ConnectStream::new(format!("{}{STREAM_PATH}", config.stream_url))
+            .parameter("call_sid", call.sid.as_str())
+            .parameter("from", call.from.as_str())
+            .parameter("to", call.to.as_str())
+            .parameter("agent_id", agent.id.as_str())
+            .parameter("stream_token", &call.stream_token),
+    )
+}

@@ -1,0 +1,601 @@
+//! The voice webhook as Twilio drives it: signed form posts in, TwiML out, records
+//! written exactly once.
+
+use std::sync::Arc;
+
+use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
+use hotline_core::model::{
+    Agent, CallLimits, CallStatus, Direction, OrgSettings, Organization, PhoneNumber, Provider,
+    TwilioAccount,
+};
+use hotline_store::Stores;
+use hotline_twilio::signature;
+use hotline_twilio::twiml_read::{self, Element};
+use hotline_voice::{Deps, VoiceConfig, handle};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+
+const TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const ACCOUNT: &str = "AC11111111111111111111111111111111";
+const OTHER_TOKEN: &str = "ffffeeeeddddccccbbbbaaaa99998888";
+const OTHER_ACCOUNT: &str = "AC99999999999999999999999999999999";
+const NUMBER: &str = "+14155550111";
+const CALLER: &str = "+14155550100";
+const PUBLIC: &str = "https://api.example.com";
+
+struct App {
+    deps: Deps,
+    stores: Stores,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn org(id: &str, account: &str, token: &str) -> Organization {
+    Organization {
+        id: OrgId::parse(id).expect("org"),
+        name: id.into(),
+        twilio: TwilioAccount {
+            account_sid: AccountSid::parse(account).expect("account"),
+            auth_token: token.to_owned().into(),
+        },
+        settings: OrgSettings::default(),
+        version: 0,
+    }
+}
+
+fn agent(id: &str, greeting: Option<&str>, enabled: bool) -> Agent {
+    Agent {
+        org: OrgId::parse("acme").expect("org"),
+        id: AgentId::parse(id).expect("agent"),
+        name: "Front desk".into(),
+        instructions: "Help callers book appointments.".into(),
+        voice: "marin".into(),
+        greeting: greeting.map(str::to_owned),
+        enabled,
+        provider: Provider::OpenaiRealtime,
+        model: "gpt-realtime".into(),
+        tools: vec![],
+        analyzers: vec![],
+        limits: CallLimits::default(),
+        version: 0,
+    }
+}
+
+async fn seed(stores: &Stores) {
+    let d = &stores.directory;
+    d.put_org(&org("acme", ACCOUNT, TOKEN)).await.expect("org");
+    d.put_org(&org("other", OTHER_ACCOUNT, OTHER_TOKEN))
+        .await
+        .expect("other org");
+    d.put_agent(&agent("front-desk", Some("Thanks for calling Acme."), true))
+        .await
+        .expect("agent");
+    d.put_agent(&agent("closed", None, false))
+        .await
+        .expect("agent");
+    d.put_agent(&agent(
+        "hostile",
+        Some("</Say><Dial>+19005550000</Dial><Say>"),
+        true,
+    ))
+    .await
+    .expect("agent");
+    for (number, agent) in [
+        (NUMBER, "front-desk"),
+        ("+14155550122", "closed"),
+        ("+14155550133", "hostile"),
+    ] {
+        d.put_number(&PhoneNumber {
+            number: E164::parse(number).expect("number"),
+            org: OrgId::parse("acme").expect("org"),
+            agent: AgentId::parse(agent).expect("agent"),
+            enabled: true,
+            version: 0,
+        })
+        .await
+        .expect("number");
+    }
+}
+
+fn deps(stores: &Stores, public: &str) -> Deps {
+    Deps {
+        config: VoiceConfig::from_lookup(|k| match k {
+            "HOTLINE_PUBLIC_URL" => Some(public.to_owned()),
+            "HOTLINE_STREAM_PUBLIC_URL" => Some("wss://stream.example.com".to_owned()),
+            _ => None,
+        })
+        .expect("config"),
+        directory: stores.directory.clone(),
+        calls: stores.calls.clone(),
+        contacts: stores.contacts.clone(),
+    }
+}
+
+async fn local_app() -> App {
+    local_app_at(PUBLIC).await
+}
+
+async fn local_app_at(public: &str) -> App {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = Stores::local(dir.path()).expect("store");
+    seed(&stores).await;
+    App {
+        deps: deps(&stores, public),
+        stores,
+        _dir: Some(dir),
+    }
+}
+
+fn call_sid(n: u32) -> String {
+    format!("CA{n:032x}")
+}
+
+fn form(call: &str, to: &str, direction: &str) -> Vec<(String, String)> {
+    [
+        ("AccountSid", ACCOUNT),
+        ("ApiVersion", "2010-04-01"),
+        ("CallSid", call),
+        ("CallStatus", "ringing"),
+        ("Called", to),
+        ("Caller", CALLER),
+        ("Direction", direction),
+        ("From", CALLER),
+        ("To", to),
+        ("FromCity", "SAN FRANCISCO"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn request(query: &str, params: &[(String, String)], signature: Option<String>) -> Request {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let uri = if query.is_empty() {
+        format!("{PUBLIC}/twilio/voice")
+    } else {
+        format!("{PUBLIC}/twilio/voice?{query}")
+    };
+    let mut req = lambda_http::http::Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(sig) = signature {
+        req = req.header("x-twilio-signature", sig);
+    }
+    req.body(Body::Binary(body.into_bytes())).expect("request")
+}
+
+fn signed(query: &str, params: &[(String, String)], token: &str) -> Request {
+    let url = if query.is_empty() {
+        format!("{PUBLIC}/twilio/voice")
+    } else {
+        format!("{PUBLIC}/twilio/voice?{query}")
+    };
+    request(query, params, Some(signature::compute(token, &url, params)))
+}
+
+fn text(resp: &Response<Body>) -> String {
+    match resp.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        Body::Empty => String::new(),
+        _ => panic!("unexpected body"),
+    }
+}
+
+fn parse_twiml(xml: &str) -> Element {
+    twiml_read::parse(xml).expect("well-formed TwiML")
+}
+
+#[tokio::test]
+async fn signed_inbound_call_is_recorded_greeted_and_streamed() {
+    let app = local_app().await;
+    let sid = call_sid(1);
+    let resp = handle(&app.deps, signed("", &form(&sid, NUMBER, "inbound"), TOKEN)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/xml")
+    );
+    let twiml = parse_twiml(&text(&resp));
+    assert_eq!(twiml.name, "Response");
+    assert_eq!(twiml.child_names(), ["Start", "Say", "Connect"]);
+    let recording = twiml.all_named("Recording");
+    assert_eq!(recording.len(), 1);
+    assert_eq!(
+        recording[0].attr("recordingStatusCallback"),
+        Some("https://api.example.com/twilio/recording")
+    );
+    assert_eq!(recording[0].attr("channels"), Some("mono"));
+    assert_eq!(twiml.all_named("Say")[0].text, "Thanks for calling Acme.");
+    let stream = twiml.all_named("Stream");
+    assert_eq!(stream.len(), 1);
+    assert_eq!(
+        stream[0].attr("url"),
+        Some("wss://stream.example.com/twilio/stream")
+    );
+    let params: Vec<(&str, &str)> = stream[0]
+        .all_named("Parameter")
+        .iter()
+        .map(|p| {
+            (
+                p.attr("name").expect("name"),
+                p.attr("value").expect("value"),
+            )
+        })
+        .collect();
+    let call = app
+        .stores
+        .calls
+        .get_call(&CallSid::parse(&sid).expect("sid"))
+        .await
+        .expect("get")
+        .expect("call recorded");
+    assert_eq!(
+        params,
+        [
+            ("call_sid", sid.as_str()),
+            ("from", CALLER),
+            ("to", NUMBER),
+            ("agent_id", "front-desk"),
+            ("stream_token", call.stream_token.as_str()),
+        ]
+    );
+    assert_eq!(call.org.as_str(), "acme");
+    assert_eq!(call.agent.as_str(), "front-desk");
+    assert_eq!(call.direction, Direction::Inbound);
+    assert_eq!(call.status, CallStatus::Ringing);
+    assert_eq!(call.contact.as_ref().map(E164::as_str), Some(CALLER));
+    assert_eq!(call.stream_token.len(), 32);
+    let contact = app
+        .stores
+        .contacts
+        .get_contact(&call.org, &E164::parse(CALLER).expect("e164"))
+        .await
+        .expect("get")
+        .expect("contact created");
+    assert_eq!(contact.last_call, Some(call.sid));
+}
+
+#[tokio::test]
+async fn a_retried_webhook_gets_the_same_twiml_and_creates_nothing_new() {
+    let app = local_app().await;
+    let sid = call_sid(2);
+    let params = form(&sid, NUMBER, "inbound");
+    let first = handle(&app.deps, signed("", &params, TOKEN)).await;
+    let second = handle(&app.deps, signed("", &params, TOKEN)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(text(&first), text(&second));
+    let org = OrgId::parse("acme").expect("org");
+    let calls = app.stores.calls.list_calls(&org, 10).await.expect("list");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].version, 1, "a retry must not rewrite the call");
+    assert_eq!(
+        app.stores
+            .contacts
+            .list_contacts(&org)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+async fn assert_nothing_written(app: &App) {
+    for org in ["acme", "other"] {
+        let org = OrgId::parse(org).expect("org");
+        assert!(
+            app.stores
+                .calls
+                .list_calls(&org, 10)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        assert!(
+            app.stores
+                .contacts
+                .list_contacts(&org)
+                .await
+                .expect("list")
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsigned_or_badly_signed_requests_get_403_and_write_nothing() {
+    let app = local_app().await;
+    let params = form(&call_sid(3), NUMBER, "inbound");
+    let mut tampered = params.clone();
+    tampered[2].1 = call_sid(4);
+    let tampered_sig = signature::compute(TOKEN, &format!("{PUBLIC}/twilio/voice"), &params);
+    let mut unknown_account = params.clone();
+    unknown_account[0].1 = "AC00000000000000000000000000000000".into();
+    let cases = [
+        ("no signature", request("", &params, None)),
+        (
+            "garbage signature",
+            request("", &params, Some("not base64!".into())),
+        ),
+        ("tampered form", request("", &tampered, Some(tampered_sig))),
+        ("other org's token", signed("", &params, OTHER_TOKEN)),
+        ("query added after signing", {
+            let sig = signature::compute(TOKEN, &format!("{PUBLIC}/twilio/voice"), &params);
+            request("agent_id=front-desk", &params, Some(sig))
+        }),
+        ("unknown account", signed("", &unknown_account, TOKEN)),
+        ("no account", signed("", &params[1..], TOKEN)),
+    ];
+    for (case, req) in cases {
+        let resp = handle(&app.deps, req).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{case}");
+        assert!(!text(&resp).contains("<Response"), "{case}: no TwiML");
+    }
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn signed_but_malformed_webhooks_get_400_and_write_nothing() {
+    let app = local_app().await;
+    let mut no_call_sid = form(&call_sid(5), NUMBER, "inbound");
+    no_call_sid.retain(|(k, _)| k != "CallSid");
+    let mut bad_from = form(&call_sid(5), NUMBER, "inbound");
+    bad_from[7].1 = "+1\n415".into();
+    let mut bad_status = form(&call_sid(5), NUMBER, "inbound");
+    bad_status[3].1 = "exploded".into();
+    for (case, params, query) in [
+        ("no CallSid", no_call_sid, ""),
+        ("bad From", bad_from, ""),
+        ("bad CallStatus", bad_status, ""),
+        (
+            "bad agent_id",
+            form(&call_sid(5), NUMBER, "outbound-api"),
+            "agent_id=..%2F..%2Fetc",
+        ),
+    ] {
+        let resp = handle(&app.deps, signed(query, &params, TOKEN)).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::BAD_REQUEST,
+            "{case}: {}",
+            text(&resp)
+        );
+    }
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn only_post_is_accepted() {
+    let app = local_app().await;
+    let mut req = signed("", &form(&call_sid(6), NUMBER, "inbound"), TOKEN);
+    *req.method_mut() = Method::GET;
+    assert_eq!(
+        handle(&app.deps, req).await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn unknown_number_is_told_not_in_service_and_hung_up() {
+    let app = local_app().await;
+    let resp = handle(
+        &app.deps,
+        signed("", &form(&call_sid(7), "+14155550999", "inbound"), TOKEN),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let twiml = parse_twiml(&text(&resp));
+    assert_eq!(twiml.child_names(), ["Say", "Hangup"]);
+    assert!(twiml.all_named("Say")[0].text.contains("not in service"));
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn a_number_of_another_organization_is_not_in_service_for_this_account() {
+    let app = local_app().await;
+    let mut params = form(&call_sid(8), NUMBER, "inbound");
+    params[0].1 = OTHER_ACCOUNT.into();
+    let resp = handle(&app.deps, signed("", &params, OTHER_TOKEN)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(parse_twiml(&text(&resp)).child_names(), ["Say", "Hangup"]);
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn disabled_agent_apologises_and_hangs_up() {
+    let app = local_app().await;
+    let resp = handle(
+        &app.deps,
+        signed("", &form(&call_sid(9), "+14155550122", "inbound"), TOKEN),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let twiml = parse_twiml(&text(&resp));
+    assert_eq!(twiml.child_names(), ["Say", "Hangup"]);
+    assert!(twiml.all_named("Say")[0].text.starts_with("Sorry"));
+    assert_nothing_written(&app).await;
+}
+
+#[tokio::test]
+async fn a_hostile_greeting_is_spoken_not_obeyed() {
+    let app = local_app().await;
+    let resp = handle(
+        &app.deps,
+        signed("", &form(&call_sid(10), "+14155550133", "inbound"), TOKEN),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let twiml = parse_twiml(&text(&resp));
+    assert!(twiml.all_named("Dial").is_empty());
+    let says = twiml.all_named("Say");
+    assert_eq!(says.len(), 1);
+    assert_eq!(says[0].text, "</Say><Dial>+19005550000</Dial><Say>");
+}
+
+#[tokio::test]
+async fn outbound_call_takes_agent_and_welcome_message_from_its_url() {
+    let app = local_app().await;
+    let sid = call_sid(11);
+    // An outbound call: From is our number, To the person called.
+    let mut params = form(&sid, "+14155550177", "outbound-api");
+    params[7].1 = NUMBER.into();
+    params[5].1 = NUMBER.into();
+    let query = "agent_id=front-desk&welcome_message=Hi%20Ada%2C%20this%20is%20Acme%20%26%20Co.";
+    let resp = handle(&app.deps, signed(query, &params, TOKEN)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
+    let twiml = parse_twiml(&text(&resp));
+    assert_eq!(twiml.all_named("Say")[0].text, "Hi Ada, this is Acme & Co.");
+    let call = app
+        .stores
+        .calls
+        .get_call(&CallSid::parse(&sid).expect("sid"))
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(call.direction, Direction::OutboundApi);
+    assert_eq!(
+        call.contact.as_ref().map(E164::as_str),
+        Some("+14155550177")
+    );
+    // Without an agent_id an outbound call has nobody to talk to.
+    let resp = handle(
+        &app.deps,
+        signed(
+            "",
+            &form(&call_sid(12), "+14155550177", "outbound-api"),
+            TOKEN,
+        ),
+    )
+    .await;
+    assert_eq!(parse_twiml(&text(&resp)).child_names(), ["Say", "Hangup"]);
+}
+
+#[tokio::test]
+async fn a_call_sid_of_another_organization_is_refused() {
+    let app = local_app().await;
+    let sid = call_sid(13);
+    let resp = handle(&app.deps, signed("", &form(&sid, NUMBER, "inbound"), TOKEN)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The other org replays the CallSid with an outbound call to its own agent.
+    app.stores
+        .directory
+        .put_agent(&Agent {
+            org: OrgId::parse("other").expect("org"),
+            ..agent("front-desk", None, true)
+        })
+        .await
+        .expect("agent");
+    let mut params = form(&sid, "+14155550177", "outbound-api");
+    params[0].1 = OTHER_ACCOUNT.into();
+    let resp = handle(
+        &app.deps,
+        signed("agent_id=front-desk", &params, OTHER_TOKEN),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert!(!text(&resp).contains("<Response"));
+}
+
+async fn api_gateway_event_is_answered(fixture: &str, public: &str) {
+    let app = local_app_at(public).await;
+    let path = format!(
+        "{}/../../tests/fixtures/apigw/{fixture}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event = std::fs::read_to_string(&path).expect("fixture");
+    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
+    let resp = handle(&app.deps, req).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
+    assert!(
+        matches!(resp.body(), Body::Text(_)),
+        "TwiML must not be base64-encoded"
+    );
+    let twiml = parse_twiml(&text(&resp));
+    assert_eq!(twiml.child_names(), ["Start", "Say", "Connect"]);
+    let sid = CallSid::parse("CA22222222222222222222222222222222").expect("sid");
+    assert!(
+        app.stores
+            .calls
+            .get_call(&sid)
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn api_gateway_event_on_a_custom_domain_is_answered() {
+    api_gateway_event_is_answered("voice-custom-domain", "https://api.example.com").await;
+}
+
+#[tokio::test]
+async fn api_gateway_event_on_a_named_stage_is_answered() {
+    api_gateway_event_is_answered(
+        "voice-stage",
+        "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_aws_a_signed_webhook_twice_makes_one_call_record() {
+    use hotline_sim::moto::{Moto, REGION, unique_name};
+    use hotline_store::aws::{DynamoTable, emulator_config};
+    let sdk = emulator_config(&Moto::shared().endpoint, REGION).await;
+    let table = unique_name("voice");
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .create()
+        .await
+        .expect("table");
+    // Bucket and queue are not used by the voice webhook.
+    let stores = Stores::aws(&sdk, &table, "unused", "http://unused");
+    seed(&stores).await;
+    let app = App {
+        deps: deps(&stores, PUBLIC),
+        stores,
+        _dir: None,
+    };
+    let sid = call_sid(14);
+    let params = form(&sid, NUMBER, "inbound");
+    let first = handle(&app.deps, signed("", &params, TOKEN)).await;
+    let second = handle(&app.deps, signed("", &params, TOKEN)).await;
+    assert_eq!(first.status(), StatusCode::OK, "{}", text(&first));
+    assert_eq!(text(&first), text(&second));
+    let calls = app
+        .stores
+        .calls
+        .list_calls(&OrgId::parse("acme").expect("org"), 10)
+        .await
+        .expect("list");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].sid.as_str(), sid);
+    let unsigned = handle(
+        &app.deps,
+        request("", &form(&call_sid(15), NUMBER, "inbound"), None),
+    )
+    .await;
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.stores
+            .calls
+            .list_calls(&OrgId::parse("acme").expect("org"), 10)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn stores_are_shareable_across_tasks() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = Stores::local(dir.path()).expect("store");
+    let d: Arc<dyn hotline_core::ports::Directory> = stores.directory;
+    assert_send_sync(&d);
+}
