@@ -63,6 +63,9 @@ pub trait Directory: Send + Sync {
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
     /// The organization whose Twilio account signs webhooks carrying this `AccountSid`.
     async fn org_by_account(&self, account: &AccountSid) -> StoreResult<Option<Organization>>;
+    /// Every organization. The stream node keeps them to check upgrade signatures, which
+    /// name no account.
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
     async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent>;
     async fn get_agent(&self, org: &OrgId, id: &AgentId) -> StoreResult<Option<Agent>>;
     async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<Agent>>;

@@ -2,7 +2,7 @@
 //!
 //! | record | pk | sk | gsi1 |
 //! |---|---|---|---|
-//! | organization | `ORG#{org}` | `ORG` | |
+//! | organization | `ORG#{org}` | `ORG` | `ORGS` / `ORG#{org}` |
 //! | account index | `ACCOUNT#{AccountSid}` | `ACCOUNT` | |
 //! | agent | `ORG#{org}` | `AGENT#{agent}` | |
 //! | phone number | `NUMBER#{e164}` | `NUMBER` | |
@@ -32,6 +32,8 @@ impl<T: Table> TableRecords<T> {
 }
 
 const ORG: &str = "ORG";
+/// The `gsi1` partition listing every organization.
+const ORGS: &str = "ORGS";
 const ACCOUNT: &str = "ACCOUNT";
 const NUMBER: &str = "NUMBER";
 const CALL: &str = "CALL";
@@ -171,7 +173,8 @@ impl<T: Table> Directory for TableRecords<T> {
             data: json!({ "org": org.id }),
         };
         self.table.put(&index, Condition::Always).await?;
-        let item = to_item(org_pk(&org.id), ORG.into(), org.version, org)?;
+        let mut item = to_item(org_pk(&org.id), ORG.into(), org.version, org)?;
+        item.gsi1 = Some((ORGS.into(), org_pk(&org.id)));
         self.table.put(&item, Condition::Always).await?;
         Ok(org.clone())
     }
@@ -193,6 +196,17 @@ impl<T: Table> Directory for TableRecords<T> {
         let org = self.get_org(&org_id).await?;
         // An organization that moved to another account must not answer for the old one.
         Ok(org.filter(|o| &o.twilio.account_sid == account))
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>> {
+        self.query_records(&Query {
+            index: Index::Gsi1,
+            pk: ORGS.into(),
+            sk_prefix: "ORG#".into(),
+            descending: false,
+            limit: None,
+        })
+        .await
     }
 
     async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent> {

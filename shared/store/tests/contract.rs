@@ -225,6 +225,16 @@ async fn organization_round_trips_and_is_found_by_its_account(f: Fixture) {
     assert_eq!(by_account.id, org_id("acme"));
     assert!(d.org_by_account(&account(2)).await.expect("get").is_none());
     assert!(d.get_org(&org_id("nobody")).await.expect("get").is_none());
+    d.put_org(&org("beta", 2)).await.expect("put");
+    d.put_org(&org("acme", 1)).await.expect("put again");
+    let all: Vec<_> = d
+        .list_orgs()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.id.to_string())
+        .collect();
+    assert_eq!(all, ["acme", "beta"]);
 }
 
 async fn organization_that_changed_account_is_not_found_by_the_old_one(f: Fixture) {
