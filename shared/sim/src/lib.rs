@@ -2,3 +2,4 @@
 //! local stack so that nothing needs the internet.
 
 pub mod moto;
+pub mod twilio_rest;

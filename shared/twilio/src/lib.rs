@@ -2,6 +2,8 @@
 //! checked, TwiML out. No I/O happens here; callers bring the bytes and the secrets.
 
 pub mod form;
+pub mod media;
+pub mod rest;
 pub mod signature;
 pub mod twiml;
 pub mod twiml_read;

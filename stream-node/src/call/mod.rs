@@ -1,0 +1,7 @@
+//! One call: the state machine and the loop that drives it.
+
+pub mod playback;
+mod run;
+pub mod state;
+
+pub use run::{CallContext, run_call};

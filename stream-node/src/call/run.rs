@@ -1,0 +1,753 @@
+//! The loop of one call. It owns both sockets, feeds every input to [`CallState`] and
+//! carries out the actions; every way a call can end goes through [`Call::finish`].
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::Utc;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use hotline_core::model::{
+    Agent, Call as CallRecord, CallStatus, EndReason, Organization, Outcome, ToolKind,
+};
+use hotline_core::ports::{Calls, Directory, StoreError};
+use hotline_core::{CallSid, OrgId};
+use hotline_realtime::openai::ServerEvent;
+use hotline_twilio::VoiceResponse;
+use hotline_twilio::media::{self, Inbound};
+use hotline_twilio::rest::{CallUpdate, RestError, TwilioClient};
+use secrecy::SecretString;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::playback::mark_name;
+use super::state::{Action, CallState, Input};
+use crate::openai::{self, ProviderSocket};
+use crate::provider::ProviderEvent;
+
+/// What every call needs, shared by all of them.
+#[derive(Clone)]
+pub struct CallContext {
+    pub directory: Arc<dyn Directory>,
+    pub calls: Arc<dyn Calls>,
+    pub twilio: TwilioClient,
+    pub openai_base_url: String,
+    pub openai_api_key: SecretString,
+    pub start_timeout: Duration,
+    /// Cancelled when the node stops for good: calls finish with `Shutdown`.
+    pub shutdown: CancellationToken,
+}
+
+/// Audio buffered while the AI connects: 10 s, after which the oldest frames go.
+const MAX_EARLY_FRAMES: usize = 500;
+/// How long the AI may take to accept the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Flood guard: a burst of this many messages, refilled at this many per second.
+/// Twilio sends 50 media frames a second plus the odd mark and DTMF.
+const FLOOD_BURST: f64 = 200.0;
+const FLOOD_RATE: f64 = 100.0;
+
+const APOLOGY: &str = "Sorry, we are having technical difficulties and cannot continue this call. Please call back later. Goodbye.";
+const TRANSFERRING: &str = "Please hold while I transfer your call.";
+
+/// Runs one call from the upgraded socket to its final record. `org` is the
+/// organization whose token signed the upgrade.
+pub async fn run_call<S>(ctx: &CallContext, ws: WebSocketStream<S>, org: OrgId)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let span = info_span!(
+        "call",
+        org = %org,
+        call_sid = tracing::field::Empty,
+        stream_sid = tracing::field::Empty
+    );
+    run(ctx, ws, org).instrument(span).await;
+}
+
+async fn run<S>(ctx: &CallContext, mut ws: WebSocketStream<S>, org_id: OrgId)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = match wait_for_start(ctx, &mut ws).await {
+        Ok(start) => start,
+        Err(why) => {
+            info!(reason = why, "stream closed before the call began");
+            close(&mut ws, CloseCode::Policy, why).await;
+            return;
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("call_sid", start.call_sid.as_str());
+    span.record("stream_sid", start.stream_sid.as_str());
+    let (org, record, agent) = match admit(ctx, &org_id, &start).await {
+        Ok(found) => found,
+        Err(why) => {
+            warn!(reason = why, "stream refused at start");
+            close(&mut ws, CloseCode::Policy, why).await;
+            return;
+        }
+    };
+    let mut call = Call {
+        ctx,
+        org,
+        record,
+        transfer_to: agent.tools.iter().find_map(|t| match &t.kind {
+            ToolKind::TransferCall { to } => Some(to.clone()),
+            _ => None,
+        }),
+        stream_sid: start.stream_sid,
+        started: Instant::now(),
+        frames_in: 0,
+        frames_out: 0,
+        side: FuturesUnordered::new(),
+    };
+    call.mark_answered();
+    let mut early = Vec::new();
+    let provider = match call.connect(&mut ws, &agent, &mut early).await {
+        Connected::Yes(p) => *p,
+        Connected::CallerLeft => {
+            call.finish(ws, None, EndReason::CallerHungUp, None).await;
+            return;
+        }
+        Connected::Failed(detail) => {
+            call.apologise().await;
+            call.finish(ws, None, EndReason::ProviderFailed, Some(detail))
+                .await;
+            return;
+        }
+    };
+    call.bridge(ws, provider, &agent, early).await;
+}
+
+/// The fields of `start` a call needs.
+struct Start {
+    call_sid: CallSid,
+    account_sid: String,
+    stream_sid: String,
+    token: Option<String>,
+}
+
+async fn wait_for_start<S>(
+    ctx: &CallContext,
+    ws: &mut WebSocketStream<S>,
+) -> Result<Start, &'static str>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::sleep(ctx.start_timeout);
+    tokio::pin!(deadline);
+    loop {
+        let msg = tokio::select! {
+            () = &mut deadline => return Err("no start in time"),
+            msg = ws.next() => msg,
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(_))) | None => return Err("closed before start"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                debug!(error = %e, "socket error before start");
+                return Err("socket error before start");
+            }
+        };
+        match media::parse_inbound(&text) {
+            Ok(Inbound::Start(s)) => {
+                let call_sid =
+                    CallSid::parse(&s.call_sid).map_err(|_| "start with a bad callSid")?;
+                return Ok(Start {
+                    call_sid,
+                    account_sid: s.account_sid,
+                    stream_sid: s.stream_sid,
+                    token: s.custom_parameters.get("stream_token").cloned(),
+                });
+            }
+            Ok(Inbound::Connected(_) | Inbound::Unknown(_)) => {}
+            Ok(_) => return Err("media before start"),
+            Err(_) => return Err("malformed message before start"),
+        }
+    }
+}
+
+/// Checks that the stream belongs to a call hotline answered for this organization.
+async fn admit(
+    ctx: &CallContext,
+    org_id: &OrgId,
+    start: &Start,
+) -> Result<(Organization, CallRecord, Agent), &'static str> {
+    let store = |e: StoreError| {
+        warn!(error = %e, "store unavailable at start");
+        "store unavailable"
+    };
+    let record = ctx
+        .calls
+        .get_call(&start.call_sid)
+        .await
+        .map_err(store)?
+        .ok_or("start for an unknown call")?;
+    if &record.org != org_id {
+        return Err("call belongs to another organization");
+    }
+    let org = ctx
+        .directory
+        .get_org(org_id)
+        .await
+        .map_err(store)?
+        .ok_or("organization is gone")?;
+    if org.twilio.account_sid.as_str() != start.account_sid {
+        return Err("start names another account");
+    }
+    let token_ok = start.token.as_deref().is_some_and(|t| {
+        // Constant-time: the token is a secret the voice webhook minted for this call.
+        t.len() == record.stream_token.len()
+            && t.bytes()
+                .zip(record.stream_token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if !token_ok {
+        return Err("wrong stream token");
+    }
+    let agent = ctx
+        .directory
+        .get_agent(&record.org, &record.agent)
+        .await
+        .map_err(store)?
+        .ok_or("agent is gone")?;
+    Ok((org, record, agent))
+}
+
+async fn close<S>(ws: &mut WebSocketStream<S>, code: CloseCode, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+enum Connected {
+    Yes(Box<ProviderSocket>),
+    CallerLeft,
+    Failed(String),
+}
+
+/// Side work that runs inside the call's task, beside the audio: store writes and tools.
+type SideJob<'a> = Pin<Box<dyn Future<Output = Option<Input>> + Send + 'a>>;
+
+struct Call<'a> {
+    ctx: &'a CallContext,
+    org: Organization,
+    record: CallRecord,
+    transfer_to: Option<hotline_core::E164>,
+    stream_sid: String,
+    started: Instant,
+    frames_in: u64,
+    frames_out: u64,
+    side: FuturesUnordered<SideJob<'a>>,
+}
+
+/// Why the bridge loop stopped.
+struct Ended {
+    reason: EndReason,
+    detail: Option<String>,
+}
+
+impl<'a> Call<'a> {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn mark_answered(&mut self) {
+        let calls = Arc::clone(&self.ctx.calls);
+        let sid = self.record.sid.clone();
+        self.side.push(Box::pin(async move {
+            let result = update_call(calls.as_ref(), &sid, |c| {
+                if c.status < CallStatus::InProgress {
+                    c.status = CallStatus::InProgress;
+                }
+                c.answered_at.get_or_insert_with(Utc::now);
+            })
+            .await;
+            if let Err(e) = result {
+                warn!(error = %e, "could not mark the call answered");
+            }
+            None
+        }));
+    }
+
+    /// Opens the AI session while reading Twilio, so early audio is kept and a caller
+    /// who hangs up meanwhile is noticed.
+    async fn connect<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        agent: &Agent,
+        early: &mut Vec<String>,
+    ) -> Connected
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let connecting = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            openai::connect(
+                &self.ctx.openai_base_url,
+                &self.ctx.openai_api_key,
+                &agent.model,
+            ),
+        );
+        tokio::pin!(connecting);
+        loop {
+            tokio::select! {
+                result = &mut connecting => return match result {
+                    Ok(Ok(socket)) => Connected::Yes(Box::new(socket)),
+                    Ok(Err(e)) => Connected::Failed(e.to_string()),
+                    Err(_) => Connected::Failed("provider connect timed out".into()),
+                },
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(text))) => match media::parse_inbound(&text) {
+                        Ok(Inbound::Media(m)) if valid_audio(m.payload.as_base64()) => {
+                            self.frames_in += 1;
+                            if early.len() == MAX_EARLY_FRAMES {
+                                early.remove(0);
+                            }
+                            early.push(m.payload.as_base64().to_owned());
+                        }
+                        Ok(Inbound::Stop(_)) => return Connected::CallerLeft,
+                        Ok(_) => {}
+                        Err(_) => return Connected::Failed("malformed Twilio message".into()),
+                    },
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Connected::CallerLeft,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+
+    async fn bridge<S>(
+        mut self,
+        mut ws: WebSocketStream<S>,
+        mut ai: ProviderSocket,
+        agent: &Agent,
+        early: Vec<String>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut state = CallState::new(agent.limits, self.transfer_to.clone());
+        let mut actions = Vec::new();
+        let setup = async {
+            ai.feed(Message::text(openai::session_update(agent)))
+                .await?;
+            for payload in &early {
+                ai.feed(Message::text(openai::append_audio(payload)))
+                    .await?;
+            }
+            ai.flush().await
+        };
+        if let Err(e) = setup.await {
+            self.apologise().await;
+            self.finish(
+                ws,
+                Some(ai),
+                EndReason::ProviderFailed,
+                Some(format!("session setup: {e}")),
+            )
+            .await;
+            return;
+        }
+        drop(early);
+        let now = self.now_ms();
+        state.connected(self.record.greeting.is_some(), now, &mut actions);
+        let ended = match self.apply(&mut ws, &mut ai, &mut actions).await {
+            Some(ended) => ended,
+            None => self.pump(&mut ws, &mut ai, &mut state, &mut actions).await,
+        };
+        if ended.reason == EndReason::ProviderFailed || ended.reason == EndReason::Shutdown {
+            self.apologise().await;
+        }
+        self.finish(ws, Some(ai), ended.reason, ended.detail).await;
+    }
+
+    /// The steady state: one `select!` over both sockets, the guardrail tick, side jobs
+    /// and shutdown. Sends happen in the branch bodies.
+    async fn pump<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        ai: &mut ProviderSocket,
+        state: &mut CallState,
+        actions: &mut Vec<Action>,
+    ) -> Ended
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flood = Flood::new();
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ended { reason: EndReason::Shutdown, detail: None },
+                msg = ws.next() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(_))) | None => {
+                            return Ended { reason: EndReason::CallerHungUp, detail: Some("stream closed".into()) };
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => {
+                            return Ended { reason: EndReason::StreamFailed, detail: Some(e.to_string()) };
+                        }
+                    };
+                    if !flood.allow(self.started.elapsed().as_secs_f64()) {
+                        warn!("Twilio socket flooded: closing");
+                        close(ws, CloseCode::Policy, "too many messages").await;
+                        return Ended { reason: EndReason::StreamFailed, detail: Some("message flood".into()) };
+                    }
+                    match media::parse_inbound(&text) {
+                        Ok(Inbound::Media(m)) => {
+                            let payload = m.payload.as_base64();
+                            if !valid_audio(payload) {
+                                warn!("media with a bad payload: closing");
+                                close(ws, CloseCode::Invalid, "bad media payload").await;
+                                return Ended { reason: EndReason::StreamFailed, detail: Some("bad media payload".into()) };
+                            }
+                            self.frames_in += 1;
+                            if !state.is_ending()
+                                && let Err(e) = ai.send(Message::text(openai::append_audio(payload))).await
+                            {
+                                return Ended { reason: EndReason::ProviderFailed, detail: Some(e.to_string()) };
+                            }
+                        }
+                        Ok(Inbound::Mark(m)) => state.handle(Input::Mark(m.name.to_string()), self.now_ms(), actions),
+                        Ok(Inbound::Dtmf(d)) => {
+                            if let Some(digit) = d.digit.chars().next() {
+                                state.handle(Input::Dtmf(digit), self.now_ms(), actions);
+                            }
+                        }
+                        Ok(Inbound::Stop(_)) => {
+                            return Ended { reason: EndReason::CallerHungUp, detail: None };
+                        }
+                        Ok(Inbound::Connected(_) | Inbound::Start(_) | Inbound::Unknown(_)) => {
+                            debug!("ignored Twilio event");
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "malformed Twilio message: closing");
+                            close(ws, CloseCode::Invalid, "malformed message").await;
+                            return Ended { reason: EndReason::StreamFailed, detail: Some("malformed message".into()) };
+                        }
+                    }
+                }
+                msg = ai.next() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Close(frame))) => {
+                            let detail = frame.map_or_else(|| "provider closed".into(), |f| format!("provider closed: {} {}", f.code, f.reason));
+                            return Ended { reason: EndReason::ProviderFailed, detail: Some(detail) };
+                        }
+                        None => return Ended { reason: EndReason::ProviderFailed, detail: Some("provider socket ended".into()) },
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => return Ended { reason: EndReason::ProviderFailed, detail: Some(e.to_string()) },
+                    };
+                    match ServerEvent::parse(&text) {
+                        Ok(ServerEvent::ResponseOutputAudioDelta(delta)) => {
+                            let payload = delta.delta.as_base64();
+                            let bytes = base64_len(payload);
+                            let now = self.now_ms();
+                            if let Some(seq) = state.agent_audio(&delta.response_id, &delta.item_id, bytes, now) {
+                                self.frames_out += 1;
+                                let sent = async {
+                                    ws.feed(Message::text(media::media_json(&self.stream_sid, payload))).await?;
+                                    ws.feed(Message::text(media::mark_json(&self.stream_sid, &mark_name(seq)))).await?;
+                                    ws.flush().await
+                                };
+                                if let Err(e) = sent.await {
+                                    return Ended { reason: EndReason::CallerHungUp, detail: Some(e.to_string()) };
+                                }
+                            }
+                        }
+                        Ok(ServerEvent::Error(e)) => {
+                            warn!(code = ?e.error.code, message = %e.error.message, "provider error");
+                            state.handle(Input::Provider(openai::event(ServerEvent::Error(e))), self.now_ms(), actions);
+                        }
+                        Ok(other) => {
+                            let event = openai::event(other);
+                            if event != ProviderEvent::Other {
+                                state.handle(Input::Provider(event), self.now_ms(), actions);
+                            }
+                        }
+                        Err(e) => debug!(kind = ?e.classify(), column = e.column(), "unparsable provider event ignored"),
+                    }
+                }
+                _ = tick.tick() => state.handle(Input::Tick, self.now_ms(), actions),
+                Some(done) = self.side.next(), if !self.side.is_empty() => {
+                    if let Some(input) = done {
+                        state.handle(input, self.now_ms(), actions);
+                    }
+                }
+            }
+            if !actions.is_empty()
+                && let Some(ended) = self.apply(ws, ai, actions).await
+            {
+                return ended;
+            }
+        }
+    }
+
+    /// Carries out the state machine's actions, in order.
+    async fn apply<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        ai: &mut ProviderSocket,
+        actions: &mut Vec<Action>,
+    ) -> Option<Ended>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        for action in actions.drain(..) {
+            match action {
+                Action::TwilioClear => {
+                    if let Err(e) = ws
+                        .send(Message::text(media::clear_json(&self.stream_sid)))
+                        .await
+                    {
+                        return Some(Ended {
+                            reason: EndReason::CallerHungUp,
+                            detail: Some(e.to_string()),
+                        });
+                    }
+                }
+                Action::Provider(cmd) => {
+                    if let Err(e) = ai.send(Message::text(openai::command(cmd))).await {
+                        return Some(Ended {
+                            reason: EndReason::ProviderFailed,
+                            detail: Some(e.to_string()),
+                        });
+                    }
+                }
+                Action::Persist(turn) => {
+                    let calls = Arc::clone(&self.ctx.calls);
+                    let sid = self.record.sid.clone();
+                    self.side.push(Box::pin(async move {
+                        if let Err(e) = calls.append_turn(&sid, &turn).await {
+                            warn!(error = %e, seq = turn.seq, "could not store a transcript turn");
+                        }
+                        None
+                    }));
+                }
+                Action::RunTool { call_id, name, .. } => {
+                    // Only the built-ins exist so far; the AI hears that plainly.
+                    warn!(tool = %name, "the AI called a tool hotline does not have");
+                    self.side.push(Box::pin(async move {
+                        Some(Input::ToolDone {
+                            call_id,
+                            output: format!(r#"{{"ok":false,"error":"no tool named {name:?}"}}"#),
+                        })
+                    }));
+                }
+                Action::Hangup(reason) => {
+                    self.hang_up().await;
+                    return Some(Ended {
+                        reason,
+                        detail: None,
+                    });
+                }
+                Action::Transfer(to) => {
+                    let twiml = VoiceResponse::new()
+                        .say(TRANSFERRING)
+                        .dial(hotline_twilio::twiml::Dial {
+                            number: to,
+                            caller_id: None,
+                        })
+                        .render();
+                    return Some(match self.update(CallUpdate::Twiml(twiml)).await {
+                        Ok(()) => Ended {
+                            reason: EndReason::Transferred,
+                            detail: None,
+                        },
+                        Err(e) => Ended {
+                            reason: EndReason::StreamFailed,
+                            detail: Some(format!("transfer failed: {e}")),
+                        },
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    async fn update(&mut self, update: CallUpdate) -> Result<(), RestError> {
+        self.ctx
+            .twilio
+            .update_call(
+                &self.org.twilio.account_sid,
+                &self.org.twilio.auth_token,
+                &self.record.sid,
+                &update,
+            )
+            .await
+    }
+
+    /// Ends the call through Twilio. A call Twilio no longer knows has already ended.
+    async fn hang_up(&mut self) {
+        match self.update(CallUpdate::Hangup).await {
+            Ok(()) | Err(RestError::NotFound { .. }) => {}
+            Err(e) => {
+                warn!(error = %e, "hang-up through Twilio failed; closing the stream ends the call");
+            }
+        }
+    }
+
+    /// Tells the caller, in Twilio's own voice, that the call cannot go on: never dead air.
+    async fn apologise(&mut self) {
+        let twiml = VoiceResponse::new().say(APOLOGY).hangup().render();
+        match self.update(CallUpdate::Twiml(twiml)).await {
+            Ok(()) | Err(RestError::NotFound { .. }) => {}
+            Err(e) => {
+                warn!(error = %e, "could not play the apology; closing the stream ends the call");
+            }
+        }
+    }
+
+    /// The one way out: close both sockets, let side jobs finish, write the outcome.
+    async fn finish<S>(
+        mut self,
+        mut ws: WebSocketStream<S>,
+        ai: Option<ProviderSocket>,
+        reason: EndReason,
+        detail: Option<String>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        close(&mut ws, CloseCode::Normal, "call ended").await;
+        if let Some(mut ai) = ai {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ai.close(None)).await;
+        }
+        let drained = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.side.next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                pending = self.side.len(),
+                "side jobs abandoned at the end of the call"
+            );
+        }
+        let outcome = Outcome {
+            reason,
+            detail: detail.clone(),
+        };
+        let result = update_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
+            c.ended_at.get_or_insert_with(Utc::now);
+            if !c.status.is_terminal() {
+                c.status = CallStatus::Completed;
+            }
+            c.outcome.get_or_insert_with(|| outcome.clone());
+        })
+        .await;
+        if let Err(e) = result {
+            warn!(error = %e, "could not finalize the call record");
+        }
+        info!(
+            reason = ?reason,
+            detail = detail.as_deref().unwrap_or(""),
+            secs = self.started.elapsed().as_secs(),
+            frames_in = self.frames_in,
+            frames_out = self.frames_out,
+            "call finished"
+        );
+    }
+}
+
+/// Read-modify-write of a call record, retried when another writer got there first.
+async fn update_call(
+    calls: &dyn Calls,
+    sid: &CallSid,
+    change: impl Fn(&mut CallRecord),
+) -> Result<(), StoreError> {
+    let mut attempts = 0;
+    loop {
+        let mut record = calls
+            .get_call(sid)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {sid}")))?;
+        change(&mut record);
+        match calls.update_call(&record).await {
+            Err(StoreError::Conflict(_)) if attempts < 5 => attempts += 1,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// A Twilio payload must be base64 of at most a few hundred µ-law bytes.
+fn valid_audio(payload: &str) -> bool {
+    let mut buf = [0u8; 2048];
+    payload.len() <= 2700 && BASE64.decode_slice(payload, &mut buf).is_ok()
+}
+
+/// Decoded length of a base64 string, without decoding it.
+fn base64_len(b64: &str) -> usize {
+    let pad = b64.bytes().rev().take_while(|&b| b == b'=').count();
+    (b64.len() / 4 * 3).saturating_sub(pad)
+}
+
+/// A token bucket over Twilio messages: a stream flooding faster than any call would is
+/// cut off before it can cost anything.
+struct Flood {
+    tokens: f64,
+    at: f64,
+}
+
+impl Flood {
+    fn new() -> Self {
+        Self {
+            tokens: FLOOD_BURST,
+            at: 0.0,
+        }
+    }
+
+    fn allow(&mut self, now_secs: f64) -> bool {
+        self.tokens = (self.tokens + (now_secs - self.at) * FLOOD_RATE).min(FLOOD_BURST);
+        self.at = now_secs;
+        self.tokens -= 1.0;
+        self.tokens >= 0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_len_counts_padding() {
+        assert_eq!(base64_len(&BASE64.encode([0u8; 160])), 160);
+        assert_eq!(base64_len(&BASE64.encode([0u8; 161])), 161);
+        assert_eq!(base64_len(&BASE64.encode([0u8; 162])), 162);
+    }
+
+    #[test]
+    fn payloads_must_be_short_base64() {
+        assert!(valid_audio(&BASE64.encode([0xffu8; 160])));
+        assert!(!valid_audio("not base64!"));
+        assert!(!valid_audio(&BASE64.encode(vec![0u8; 4096])));
+    }
+
+    #[test]
+    fn flood_allows_real_time_and_stops_a_flood() {
+        let mut f = Flood::new();
+        // 60 messages a second for a minute: fine.
+        assert!((0..3600).all(|i| f.allow(f64::from(i) / 60.0)));
+        let mut f = Flood::new();
+        // 1,000 messages in one second: cut off.
+        assert!(!(0..1000).all(|i| f.allow(f64::from(i) / 1000.0)));
+    }
+}

@@ -1,0 +1,815 @@
+//! The per-call state machine, free of sockets and clocks: each input (a Twilio event,
+//! an AI event, a timer tick, a finished tool) becomes actions for the call loop.
+//! Barge-in, marks, transcripts, tools and guardrails are all decided here.
+
+use std::collections::HashMap;
+
+use hotline_core::E164;
+use hotline_core::model::{CallLimits, EndReason, Speaker, Turn};
+
+use super::playback::{Playback, parse_mark};
+use crate::provider::{ProviderCommand, ProviderEvent};
+
+/// Inputs other than audio (audio has its own fast paths).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Twilio echoed a mark.
+    Mark(String),
+    Dtmf(char),
+    Provider(ProviderEvent),
+    /// Periodic check of the guardrails.
+    Tick,
+    /// A tool the loop ran has finished.
+    ToolDone {
+        call_id: String,
+        output: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Flush Twilio's playback buffer.
+    TwilioClear,
+    Provider(ProviderCommand),
+    Persist(Turn),
+    /// Run a tool that is not built in; answer with `Input::ToolDone`.
+    RunTool {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    /// End the call through Twilio, then finish.
+    Hangup(EndReason),
+    /// Redirect the live call to a person, then finish.
+    Transfer(E164),
+}
+
+/// Built-in tool names, as declared to the AI.
+pub const END_CALL: &str = "end_call";
+pub const TRANSFER_CALL: &str = "transfer_call";
+
+/// How long a goodbye or a transfer may take before the call is ended regardless.
+const ENDING_GRACE_MS: u64 = 15_000;
+
+const GOODBYE: &str = "Say a short, friendly goodbye to the caller now. Do not call any tools.";
+const REPROMPT: &str = "The caller has been silent for a while. Briefly and kindly check whether they are still there.";
+
+#[derive(Debug)]
+struct PlayingItem {
+    item_id: String,
+    response_id: String,
+    /// Where the item's audio starts on the playback timeline.
+    start_ms: u64,
+}
+
+#[derive(Debug)]
+struct Ending {
+    reason: EndReason,
+    transfer_to: Option<E164>,
+    /// A goodbye was asked for and has not finished yet.
+    awaiting_goodbye: bool,
+    goodbye_response: Option<String>,
+    deadline: u64,
+    done: bool,
+}
+
+#[derive(Debug)]
+pub struct CallState {
+    limits: CallLimits,
+    transfer_to: Option<E164>,
+    playback: Playback,
+    item: Option<PlayingItem>,
+    /// The response the caller interrupted: its remaining audio is dropped.
+    dropped_response: Option<String>,
+    active_response: Option<String>,
+    /// A `response.create` was sent and its `response.created` has not come yet.
+    creating: bool,
+    /// A response to ask for once the active one is done.
+    queued_response: Option<Option<String>>,
+    caller_speaking: bool,
+    last_activity: u64,
+    reprompted: bool,
+    ending: Option<Ending>,
+    next_turn: u32,
+    /// When each item started, for the offsets of its turn.
+    item_offsets: HashMap<String, u64>,
+    /// Offset of the caller speech whose transcript has not arrived yet.
+    caller_speech_at: Vec<u64>,
+}
+
+impl CallState {
+    pub fn new(limits: CallLimits, transfer_to: Option<E164>) -> Self {
+        Self {
+            limits,
+            transfer_to,
+            playback: Playback::default(),
+            item: None,
+            dropped_response: None,
+            active_response: None,
+            creating: false,
+            queued_response: None,
+            caller_speaking: false,
+            last_activity: 0,
+            reprompted: false,
+            ending: None,
+            next_turn: 0,
+            item_offsets: HashMap::new(),
+            caller_speech_at: Vec::new(),
+        }
+    }
+
+    /// The call is connected. Without a greeting from Twilio the agent speaks first.
+    pub fn connected(&mut self, greeted_by_twilio: bool, now: u64, out: &mut Vec<Action>) {
+        self.last_activity = now;
+        if !greeted_by_twilio {
+            self.request_response(
+                Some("Greet the caller briefly and ask how you can help.".into()),
+                out,
+            );
+        }
+    }
+
+    /// A chunk of agent audio (`bytes` of µ-law) arrived at `now`. Returns the mark to
+    /// send after forwarding it, or `None` if it must be dropped (the caller interrupted
+    /// its response).
+    pub fn agent_audio(
+        &mut self,
+        response_id: &str,
+        item_id: &str,
+        bytes: usize,
+        now: u64,
+    ) -> Option<u64> {
+        if self.dropped_response.as_deref() == Some(response_id) {
+            return None;
+        }
+        if self.item.as_ref().is_none_or(|i| i.item_id != item_id) {
+            self.item_offsets.entry(item_id.to_owned()).or_insert(now);
+            self.item = Some(PlayingItem {
+                item_id: item_id.to_owned(),
+                response_id: response_id.to_owned(),
+                start_ms: self.playback.sent_ms(),
+            });
+        }
+        self.last_activity = now;
+        Some(self.playback.sent(bytes, now))
+    }
+
+    /// Whether the call is winding down (goodbye, transfer): new caller input is ignored.
+    pub fn is_ending(&self) -> bool {
+        self.ending.is_some()
+    }
+
+    pub fn handle(&mut self, input: Input, now: u64, out: &mut Vec<Action>) {
+        match input {
+            Input::Mark(name) => {
+                if let Some(seq) = parse_mark(&name) {
+                    self.playback.acked(seq, now);
+                }
+                self.check_ending(now, out);
+            }
+            Input::Dtmf(digit) => {
+                self.last_activity = now;
+                self.persist(Speaker::Caller, format!("[pressed {digit}]"), now, out);
+                if self.ending.is_none() {
+                    out.push(Action::Provider(ProviderCommand::UserText(format!(
+                        "The caller pressed {digit} on their keypad."
+                    ))));
+                    self.request_response(None, out);
+                }
+            }
+            Input::Provider(event) => self.provider_event(event, now, out),
+            Input::Tick => self.tick(now, out),
+            Input::ToolDone { call_id, output } => {
+                out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output,
+                }));
+                if self.ending.is_none() {
+                    self.request_response(None, out);
+                }
+            }
+        }
+    }
+
+    fn provider_event(&mut self, event: ProviderEvent, now: u64, out: &mut Vec<Action>) {
+        match event {
+            ProviderEvent::SpeechStarted => {
+                self.caller_speaking = true;
+                self.last_activity = now;
+                self.reprompted = false;
+                self.caller_speech_at.push(now);
+                if self.ending.is_none() {
+                    self.barge_in(now, out);
+                }
+            }
+            ProviderEvent::SpeechStopped => {
+                self.caller_speaking = false;
+                self.last_activity = now;
+            }
+            ProviderEvent::ResponseStarted { response_id } => {
+                self.creating = false;
+                if let Some(ending) = &mut self.ending
+                    && ending.awaiting_goodbye
+                    && ending.goodbye_response.is_none()
+                {
+                    ending.goodbye_response = Some(response_id.clone());
+                }
+                self.active_response = Some(response_id);
+            }
+            ProviderEvent::ResponseDone { response_id, .. } => {
+                if self.active_response.as_deref() == Some(&response_id) {
+                    self.active_response = None;
+                }
+                if let Some(ending) = &mut self.ending
+                    && ending.goodbye_response.as_deref() == Some(&response_id)
+                {
+                    ending.awaiting_goodbye = false;
+                }
+                if let Some(instructions) = self.queued_response.take() {
+                    self.request_response(instructions, out);
+                }
+                self.check_ending(now, out);
+            }
+            ProviderEvent::CallerTranscript { text, .. } => {
+                let at = if self.caller_speech_at.is_empty() {
+                    now
+                } else {
+                    self.caller_speech_at.remove(0)
+                };
+                self.persist(Speaker::Caller, text, at, out);
+            }
+            ProviderEvent::AgentTranscript { item_id, text } => {
+                let at = self.item_offsets.remove(&item_id).unwrap_or(now);
+                self.persist(Speaker::Agent, text, at, out);
+            }
+            ProviderEvent::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => self.function_call(call_id, name, arguments, now, out),
+            // A refused `response.create` (one already active) must not leave us waiting
+            // for a response that will never come.
+            ProviderEvent::Error { .. } => {
+                self.creating = false;
+                self.check_ending(now, out);
+            }
+            ProviderEvent::Ready | ProviderEvent::Other => {}
+        }
+    }
+
+    /// The caller spoke over the agent: flush what Twilio has not played, cut the
+    /// agent's item at what was heard, and drop the rest of that response.
+    fn barge_in(&mut self, now: u64, out: &mut Vec<Action>) {
+        if !self.playback.is_playing() {
+            return;
+        }
+        let Some(item) = self.item.take() else {
+            return;
+        };
+        let heard = self.playback.cleared(now);
+        out.push(Action::TwilioClear);
+        out.push(Action::Provider(ProviderCommand::Truncate {
+            item_id: item.item_id,
+            audio_end_ms: heard.saturating_sub(item.start_ms),
+        }));
+        self.dropped_response = Some(item.response_id);
+    }
+
+    fn function_call(
+        &mut self,
+        call_id: String,
+        name: String,
+        arguments: String,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
+        let ok = || r#"{"ok":true}"#.to_owned();
+        match name.as_str() {
+            END_CALL => {
+                out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output: ok(),
+                }));
+                self.begin_ending(EndReason::AgentEnded, None, true, now, out);
+            }
+            TRANSFER_CALL => match self.transfer_to.clone() {
+                Some(to) => {
+                    out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                        call_id,
+                        output: ok(),
+                    }));
+                    self.begin_ending(EndReason::Transferred, Some(to), false, now, out);
+                }
+                None => out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output: r#"{"ok":false,"error":"transfer is not configured for this agent"}"#
+                        .to_owned(),
+                })),
+            },
+            _ => out.push(Action::RunTool {
+                call_id,
+                name,
+                arguments,
+            }),
+        }
+    }
+
+    fn tick(&mut self, now: u64, out: &mut Vec<Action>) {
+        if self.ending.is_none() && now >= u64::from(self.limits.max_duration_secs) * 1000 {
+            self.begin_ending(EndReason::MaxDuration, None, true, now, out);
+        }
+        let busy = self.caller_speaking
+            || self.playback.is_playing()
+            || self.active_response.is_some()
+            || self.creating;
+        if busy {
+            self.last_activity = now;
+        } else if self.ending.is_none()
+            && now.saturating_sub(self.last_activity)
+                >= u64::from(self.limits.silence_timeout_secs) * 1000
+        {
+            self.last_activity = now;
+            if self.reprompted {
+                self.begin_ending(EndReason::Silence, None, true, now, out);
+            } else {
+                self.reprompted = true;
+                out.push(Action::Provider(ProviderCommand::UserText(REPROMPT.into())));
+                self.request_response(None, out);
+            }
+        }
+        if let Some(ending) = &mut self.ending
+            && !ending.done
+            && now >= ending.deadline
+        {
+            ending.done = true;
+            out.push(match ending.transfer_to.clone() {
+                Some(to) => Action::Transfer(to),
+                None => Action::Hangup(ending.reason),
+            });
+        } else {
+            self.check_ending(now, out);
+        }
+    }
+
+    fn begin_ending(
+        &mut self,
+        reason: EndReason,
+        transfer_to: Option<E164>,
+        goodbye: bool,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
+        if self.ending.is_some() {
+            return;
+        }
+        self.ending = Some(Ending {
+            reason,
+            transfer_to,
+            awaiting_goodbye: goodbye,
+            goodbye_response: None,
+            deadline: now + ENDING_GRACE_MS,
+            done: false,
+        });
+        if goodbye {
+            self.request_response(Some(GOODBYE.into()), out);
+        }
+        self.check_ending(now, out);
+    }
+
+    /// Ends the call once the goodbye (if any) is done and the caller has heard it all.
+    fn check_ending(&mut self, _now: u64, out: &mut Vec<Action>) {
+        let quiet = self.active_response.is_none()
+            && !self.creating
+            && self.queued_response.is_none()
+            && !self.playback.is_playing();
+        let Some(ending) = &mut self.ending else {
+            return;
+        };
+        if ending.done || ending.awaiting_goodbye || !quiet {
+            return;
+        }
+        ending.done = true;
+        out.push(match ending.transfer_to.clone() {
+            Some(to) => Action::Transfer(to),
+            None => Action::Hangup(ending.reason),
+        });
+    }
+
+    /// Asks for a response now, or after the active one: only one may run at a time.
+    fn request_response(&mut self, instructions: Option<String>, out: &mut Vec<Action>) {
+        if self.active_response.is_some() || self.creating {
+            // A later request wins only if it says something; a bare one adds nothing.
+            if instructions.is_some() || self.queued_response.is_none() {
+                self.queued_response = Some(instructions);
+            }
+            return;
+        }
+        self.creating = true;
+        out.push(Action::Provider(ProviderCommand::CreateResponse {
+            instructions,
+        }));
+    }
+
+    fn persist(&mut self, speaker: Speaker, text: String, offset_ms: u64, out: &mut Vec<Action>) {
+        if text.trim().is_empty() {
+            return;
+        }
+        let seq = self.next_turn;
+        self.next_turn += 1;
+        out.push(Action::Persist(Turn {
+            seq,
+            speaker,
+            text,
+            offset_ms,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> CallLimits {
+        CallLimits {
+            max_duration_secs: 600,
+            silence_timeout_secs: 10,
+        }
+    }
+
+    fn state() -> CallState {
+        CallState::new(limits(), Some(E164::parse("+14155550199").expect("e164")))
+    }
+
+    fn run(s: &mut CallState, input: Input, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        s.handle(input, now, &mut out);
+        out
+    }
+
+    fn ev(e: ProviderEvent) -> Input {
+        Input::Provider(e)
+    }
+
+    fn started(id: &str) -> Input {
+        ev(ProviderEvent::ResponseStarted {
+            response_id: id.into(),
+        })
+    }
+
+    fn done(id: &str) -> Input {
+        ev(ProviderEvent::ResponseDone {
+            response_id: id.into(),
+            status: "completed".into(),
+        })
+    }
+
+    fn create(instructions: Option<&str>) -> Action {
+        Action::Provider(ProviderCommand::CreateResponse {
+            instructions: instructions.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn without_a_twilio_greeting_the_agent_speaks_first() {
+        let mut s = state();
+        let mut out = Vec::new();
+        s.connected(false, 0, &mut out);
+        assert!(matches!(
+            &out[..],
+            [Action::Provider(ProviderCommand::CreateResponse {
+                instructions: Some(_)
+            })]
+        ));
+        let mut out = Vec::new();
+        state().connected(true, 0, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn barge_in_clears_twilio_and_truncates_at_what_was_heard() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        // 1 s of audio in 100 ms chunks, sent at t=1000 faster than real time.
+        let marks: Vec<u64> = (0..10)
+            .map(|_| s.agent_audio("r1", "i1", 800, 1000).expect("forwarded"))
+            .collect();
+        // Twilio played three chunks; the third echo came at t=1300.
+        run(&mut s, Input::Mark(format!("m{}", marks[2])), 1300);
+        let out = run(&mut s, ev(ProviderEvent::SpeechStarted), 1340);
+        assert_eq!(
+            out,
+            [
+                Action::TwilioClear,
+                Action::Provider(ProviderCommand::Truncate {
+                    item_id: "i1".into(),
+                    audio_end_ms: 340,
+                }),
+            ]
+        );
+        // The rest of the interrupted response is dropped; a new one plays.
+        assert_eq!(s.agent_audio("r1", "i1", 800, 1350), None);
+        assert!(s.agent_audio("r2", "i2", 800, 2000).is_some());
+    }
+
+    #[test]
+    fn speech_while_nothing_plays_interrupts_nothing() {
+        let mut s = state();
+        let m = s.agent_audio("r1", "i1", 160, 0).expect("forwarded");
+        run(&mut s, Input::Mark(format!("m{m}")), 20);
+        assert!(run(&mut s, ev(ProviderEvent::SpeechStarted), 500).is_empty());
+    }
+
+    #[test]
+    fn truncation_counts_from_the_start_of_the_interrupted_item() {
+        let mut s = state();
+        let a = s.agent_audio("r1", "i1", 1600, 0).expect("forwarded"); // 200 ms
+        run(&mut s, Input::Mark(format!("m{a}")), 200);
+        s.agent_audio("r1", "i2", 1600, 200);
+        let out = run(&mut s, ev(ProviderEvent::SpeechStarted), 250);
+        assert!(out.contains(&Action::Provider(ProviderCommand::Truncate {
+            item_id: "i2".into(),
+            audio_end_ms: 50,
+        })));
+    }
+
+    #[test]
+    fn end_call_says_goodbye_then_hangs_up_once_it_was_heard() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: END_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            10,
+        );
+        assert!(matches!(
+            &out[..],
+            [Action::Provider(ProviderCommand::FunctionOutput { .. })]
+        ));
+        // The goodbye is asked for once the tool-calling response is done.
+        let out = run(&mut s, done("r1"), 20);
+        assert_eq!(out, [create(Some(GOODBYE))]);
+        run(&mut s, started("r2"), 30);
+        let m = s.agent_audio("r2", "i9", 8000, 40).expect("goodbye audio");
+        assert!(run(&mut s, done("r2"), 50).is_empty(), "still playing");
+        assert!(s.is_ending());
+        let out = run(&mut s, Input::Mark(format!("m{m}")), 1040);
+        assert_eq!(out, [Action::Hangup(EndReason::AgentEnded)]);
+        assert!(
+            run(&mut s, Input::Tick, 20_000).is_empty(),
+            "only one hang-up"
+        );
+    }
+
+    #[test]
+    fn a_goodbye_that_never_comes_still_ends_the_call() {
+        let mut s = state();
+        let mut out = Vec::new();
+        s.handle(
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: END_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            0,
+            &mut out,
+        );
+        assert!(run(&mut s, Input::Tick, 5_000).is_empty());
+        assert_eq!(
+            run(&mut s, Input::Tick, ENDING_GRACE_MS),
+            [Action::Hangup(EndReason::AgentEnded)]
+        );
+    }
+
+    #[test]
+    fn transfer_waits_for_the_agent_to_finish_speaking() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        let m = s.agent_audio("r1", "i1", 800, 0).expect("audio");
+        run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: TRANSFER_CALL.into(),
+                arguments: r#"{"reason":"billing"}"#.into(),
+            }),
+            10,
+        );
+        assert!(run(&mut s, done("r1"), 20).is_empty());
+        assert_eq!(
+            run(&mut s, Input::Mark(format!("m{m}")), 100),
+            [Action::Transfer(E164::parse("+14155550199").expect("e164"))]
+        );
+    }
+
+    #[test]
+    fn transfer_without_a_target_is_refused_to_the_ai() {
+        let mut s = CallState::new(limits(), None);
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: TRANSFER_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            0,
+        );
+        assert!(
+            matches!(&out[..], [Action::Provider(ProviderCommand::FunctionOutput { output, .. })] if output.contains("not configured"))
+        );
+        assert!(!s.is_ending());
+    }
+
+    #[test]
+    fn other_tools_run_and_their_result_gets_a_response() {
+        let mut s = state();
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: "lookup_order".into(),
+                arguments: "{\"id\":7}".into(),
+            }),
+            0,
+        );
+        assert_eq!(
+            out,
+            [Action::RunTool {
+                call_id: "c1".into(),
+                name: "lookup_order".into(),
+                arguments: "{\"id\":7}".into(),
+            }]
+        );
+        let out = run(
+            &mut s,
+            Input::ToolDone {
+                call_id: "c1".into(),
+                output: "{}".into(),
+            },
+            5,
+        );
+        assert_eq!(
+            out,
+            [
+                Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id: "c1".into(),
+                    output: "{}".into(),
+                }),
+                create(None),
+            ]
+        );
+    }
+
+    #[test]
+    fn silence_reprompts_once_then_ends_the_call() {
+        let mut s = state();
+        let mut out = Vec::new();
+        s.connected(true, 0, &mut out);
+        assert!(run(&mut s, Input::Tick, 9_000).is_empty());
+        let out = run(&mut s, Input::Tick, 10_000);
+        assert_eq!(
+            out,
+            [
+                Action::Provider(ProviderCommand::UserText(REPROMPT.into())),
+                create(None),
+            ]
+        );
+        run(&mut s, started("r1"), 10_100);
+        run(&mut s, done("r1"), 12_000);
+        let out = run(&mut s, Input::Tick, 22_000);
+        assert_eq!(out, [create(Some(GOODBYE))]);
+        assert!(s.is_ending());
+    }
+
+    #[test]
+    fn caller_speech_resets_the_silence_reprompt() {
+        let mut s = state();
+        run(&mut s, Input::Tick, 10_000); // reprompt
+        run(&mut s, started("r1"), 10_001);
+        run(&mut s, done("r1"), 10_002);
+        run(&mut s, ev(ProviderEvent::SpeechStarted), 11_000);
+        run(&mut s, ev(ProviderEvent::SpeechStopped), 12_000);
+        let out = run(&mut s, Input::Tick, 22_000);
+        assert!(
+            matches!(
+                &out[..],
+                [Action::Provider(ProviderCommand::UserText(_)), _]
+            ),
+            "reprompts again instead of hanging up: {out:?}"
+        );
+    }
+
+    #[test]
+    fn max_duration_ends_with_a_goodbye() {
+        let mut s = state();
+        let out = run(&mut s, Input::Tick, 600_000);
+        assert_eq!(out, [create(Some(GOODBYE))]);
+        run(&mut s, started("r9"), 600_010);
+        let out = run(&mut s, done("r9"), 600_500);
+        assert_eq!(out, [Action::Hangup(EndReason::MaxDuration)]);
+    }
+
+    #[test]
+    fn dtmf_reaches_the_ai_as_text_and_is_kept_as_a_turn() {
+        let mut s = state();
+        let out = run(&mut s, Input::Dtmf('5'), 1234);
+        assert!(matches!(
+            &out[0],
+            Action::Persist(Turn {
+                seq: 0,
+                speaker: Speaker::Caller,
+                offset_ms: 1234,
+                ..
+            })
+        ));
+        assert!(
+            matches!(&out[1], Action::Provider(ProviderCommand::UserText(t)) if t.contains('5'))
+        );
+        assert_eq!(out[2], create(None));
+    }
+
+    #[test]
+    fn transcripts_become_turns_with_their_offsets() {
+        let mut s = state();
+        run(&mut s, ev(ProviderEvent::SpeechStarted), 1000);
+        s.agent_audio("r1", "a1", 160, 3000);
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::AgentTranscript {
+                item_id: "a1".into(),
+                text: "How can I help?".into(),
+            }),
+            3500,
+        );
+        assert_eq!(
+            out,
+            [Action::Persist(Turn {
+                seq: 0,
+                speaker: Speaker::Agent,
+                text: "How can I help?".into(),
+                offset_ms: 3000,
+            })]
+        );
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::CallerTranscript {
+                item_id: "u1".into(),
+                text: "Book me in".into(),
+            }),
+            4000,
+        );
+        assert_eq!(
+            out,
+            [Action::Persist(Turn {
+                seq: 1,
+                speaker: Speaker::Caller,
+                text: "Book me in".into(),
+                offset_ms: 1000,
+            })]
+        );
+    }
+
+    #[test]
+    fn only_one_response_is_requested_at_a_time() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        assert!(
+            run(&mut s, Input::Dtmf('1'), 10)
+                .iter()
+                .all(|a| !matches!(a, Action::Provider(ProviderCommand::CreateResponse { .. })))
+        );
+        let out = run(&mut s, done("r1"), 20);
+        assert_eq!(out, [create(None)]);
+    }
+
+    #[test]
+    fn a_refused_response_create_does_not_block_the_ending() {
+        let mut s = state();
+        run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c".into(),
+                name: END_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            0,
+        );
+        // The goodbye create was refused: nothing will ever say goodbye.
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::Error {
+                code: Some("conversation_already_has_active_response".into()),
+                message: "busy".into(),
+            }),
+            10,
+        );
+        assert!(out.is_empty(), "still waiting for the goodbye: {out:?}");
+        assert_eq!(
+            run(&mut s, Input::Tick, ENDING_GRACE_MS),
+            [Action::Hangup(EndReason::AgentEnded)]
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! The stream node's settings, read once at start.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// `HOTLINE_STREAM_ADDR`: where to listen (default `127.0.0.1:3001`).
+    pub addr: SocketAddr,
+    /// `HOTLINE_STREAM_PUBLIC_URL`: the public `wss://` base Twilio connects to; the
+    /// upgrade signature is checked over `{it}/twilio/stream`.
+    pub public_url: String,
+    /// `HOTLINE_MAX_CALLS`: concurrent calls; upgrades beyond it are refused with 503.
+    pub max_calls: usize,
+    /// `HOTLINE_DRAIN_SECS`: on SIGTERM, how long live calls may go on before they are
+    /// closed (match the load balancer's deregistration delay).
+    pub drain: Duration,
+    /// `HOTLINE_START_TIMEOUT_MS`: how long a new stream may take to send `start`.
+    pub start_timeout: Duration,
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`).
+    pub openai_base_url: String,
+    /// `OPENAI_API_KEY`; empty is allowed against a simulator.
+    pub openai_api_key: SecretString,
+    /// `TWILIO_API_BASE_URL` (default `https://api.twilio.com`).
+    pub twilio_api_base_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {value:?}")]
+    Invalid { name: &'static str, value: String },
+}
+
+pub const STREAM_PATH: &str = "/twilio/stream";
+
+impl NodeConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.is_empty());
+        fn parse<T: std::str::FromStr>(
+            name: &'static str,
+            value: Option<String>,
+            default: T,
+        ) -> Result<T, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError::Invalid { name, value: v }),
+            }
+        }
+        let public = get("HOTLINE_STREAM_PUBLIC_URL")
+            .ok_or(ConfigError::Missing("HOTLINE_STREAM_PUBLIC_URL"))?;
+        let public_url = match public.split_once("://") {
+            Some(("wss" | "ws", _)) => public.trim_end_matches('/').to_owned(),
+            Some(("https", rest)) => format!("wss://{}", rest.trim_end_matches('/')),
+            Some(("http", rest)) => format!("ws://{}", rest.trim_end_matches('/')),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "HOTLINE_STREAM_PUBLIC_URL",
+                    value: public,
+                });
+            }
+        };
+        Ok(Self {
+            addr: parse(
+                "HOTLINE_STREAM_ADDR",
+                get("HOTLINE_STREAM_ADDR"),
+                SocketAddr::from(([127, 0, 0, 1], 3001)),
+            )?,
+            public_url,
+            max_calls: parse("HOTLINE_MAX_CALLS", get("HOTLINE_MAX_CALLS"), 2000)?,
+            drain: Duration::from_secs(parse(
+                "HOTLINE_DRAIN_SECS",
+                get("HOTLINE_DRAIN_SECS"),
+                300,
+            )?),
+            start_timeout: Duration::from_millis(parse(
+                "HOTLINE_START_TIMEOUT_MS",
+                get("HOTLINE_START_TIMEOUT_MS"),
+                5000,
+            )?),
+            openai_base_url: get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            openai_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
+            twilio_api_base_url: get("TWILIO_API_BASE_URL")
+                .unwrap_or_else(|| "https://api.twilio.com".into()),
+        })
+    }
+
+    /// The URL Twilio signs when it opens a stream.
+    pub fn stream_url(&self) -> String {
+        format!("{}{STREAM_PATH}", self.public_url)
+    }
+}

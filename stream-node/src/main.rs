@@ -1,0 +1,36 @@
+//! The stream node's process: read the environment, serve until SIGTERM or Ctrl-C, drain.
+
+use anyhow::Context as _;
+use hotline_store::{StoreConfig, Stores};
+use hotline_stream_node::{CallContext, NodeConfig, StreamNode, shutdown_signal};
+use hotline_twilio::rest::TwilioClient;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .init();
+    let config = NodeConfig::from_env().context("configuration")?;
+    let stores = Stores::open(&StoreConfig::from_env().context("store configuration")?)
+        .await
+        .context("opening the store")?;
+    let context = CallContext {
+        directory: stores.directory,
+        calls: stores.calls,
+        twilio: TwilioClient::new(&config.twilio_api_base_url, reqwest::Client::new()),
+        openai_base_url: config.openai_base_url.clone(),
+        openai_api_key: config.openai_api_key.clone(),
+        start_timeout: config.start_timeout,
+        shutdown: CancellationToken::new(),
+    };
+    let node = StreamNode::bind(config, context).await.context("binding")?;
+    tracing::info!(addr = %node.local_addr()?, "stream node listening");
+    node.serve(shutdown_signal()).await;
+    Ok(())
+}

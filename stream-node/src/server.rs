@@ -1,0 +1,264 @@
+//! The HTTP side of the node: `/healthz`, the signed WebSocket upgrade on
+//! `/twilio/stream`, a bound on concurrent calls, and draining on shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::auth::UpgradeAuth;
+use crate::call::{CallContext, run_call};
+use crate::config::{NodeConfig, STREAM_PATH};
+
+/// Frames on this socket are 20 ms of audio (~300 bytes of JSON), and outbound chunks
+/// rarely pass a few KiB: small buffers keep a call's memory in kilobytes. tungstenite
+/// zero-fills its whole read buffer before each read, so its default (128 KiB) would
+/// also cost CPU on every frame.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024))
+}
+
+/// State shared by every connection.
+struct Shared {
+    config: NodeConfig,
+    auth: UpgradeAuth,
+    calls: CallContext,
+    /// One permit per live call: the bound on concurrency.
+    permits: Arc<Semaphore>,
+    /// Set on shutdown: health checks fail and upgrades are refused, live calls go on.
+    draining: AtomicBool,
+    /// Every call task, so shutdown can wait for them.
+    tracker: TaskTracker,
+}
+
+pub struct StreamNode {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl StreamNode {
+    pub async fn bind(config: NodeConfig, calls: CallContext) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(config.addr).await?;
+        Ok(Self::from_listener(listener, config, calls))
+    }
+
+    /// Serves on an already bound listener (its address may be needed before the
+    /// config can be written, as for port 0).
+    pub fn from_listener(listener: TcpListener, config: NodeConfig, calls: CallContext) -> Self {
+        let auth = UpgradeAuth::new(calls.directory.clone(), config.stream_url());
+        Self {
+            listener,
+            shared: Arc::new(Shared {
+                permits: Arc::new(Semaphore::new(config.max_calls)),
+                config,
+                auth,
+                calls,
+                draining: AtomicBool::new(false),
+                tracker: TaskTracker::new(),
+            }),
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: health checks answer 503, new
+    /// streams are refused, live calls go on for up to the drain deadline and are then
+    /// told to finish, each closing both its sockets and its call record.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Self { listener, shared } = self;
+        let stop_accepting = CancellationToken::new();
+        let acceptor = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            stop_accepting.clone(),
+        ));
+        shutdown.await;
+        shared.draining.store(true, Ordering::SeqCst);
+        shared.tracker.close();
+        let live = shared.tracker.len();
+        info!(
+            live_calls = live,
+            deadline_secs = shared.config.drain.as_secs(),
+            "draining"
+        );
+        if tokio::time::timeout(shared.config.drain, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                live_calls = shared.tracker.len(),
+                "drain deadline reached; ending live calls"
+            );
+            shared.calls.shutdown.cancel();
+            if tokio::time::timeout(std::time::Duration::from_secs(15), shared.tracker.wait())
+                .await
+                .is_err()
+            {
+                warn!(
+                    live_calls = shared.tracker.len(),
+                    "calls did not finish after shutdown"
+                );
+            }
+        }
+        stop_accepting.cancel();
+        if let Err(e) = acceptor.await {
+            warn!(error = %e, "accept loop failed");
+        }
+        info!("stream node stopped");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Audio frames are small and latency-bound: never wait to coalesce them.
+        if let Err(e) = stream.set_nodelay(true) {
+            warn!(error = %e, "TCP_NODELAY");
+        }
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| route(Arc::clone(&shared), req));
+            let conn = http1::Builder::new()
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn route(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => {
+            if shared.draining.load(Ordering::SeqCst) {
+                text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+            } else {
+                text(StatusCode::OK, "ok\n")
+            }
+        }
+        (&Method::GET, STREAM_PATH) => upgrade(&shared, req).await,
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    })
+}
+
+fn header(req: &Request<Incoming>, name: impl hyper::header::AsHeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the upgrade and hands the socket to a new call task.
+async fn upgrade(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let is_websocket = header(&req, UPGRADE).is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && header(&req, CONNECTION).is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        })
+        && header(&req, "sec-websocket-version") == Some("13");
+    let Some(key) = header(&req, SEC_WEBSOCKET_KEY).filter(|_| is_websocket) else {
+        return text(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
+    };
+    if shared.draining.load(Ordering::SeqCst) {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n");
+    }
+    let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+        warn!(
+            max_calls = shared.config.max_calls,
+            "refusing a stream: at capacity"
+        );
+        return text(StatusCode::SERVICE_UNAVAILABLE, "at capacity\n");
+    };
+    let Some(sig) = header(&req, "x-twilio-signature") else {
+        info!("refusing a stream: unsigned upgrade");
+        return text(StatusCode::FORBIDDEN, "missing X-Twilio-Signature\n");
+    };
+    let org = match shared.auth.verify(sig).await {
+        Ok(Some(org)) => org,
+        Ok(None) => {
+            info!(url = shared.auth.url(), "refusing a stream: bad signature");
+            return text(StatusCode::FORBIDDEN, "bad X-Twilio-Signature\n");
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot check stream signatures");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
+        }
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let shared = Arc::clone(shared);
+    let tracker = shared.tracker.clone();
+    tracker.spawn(async move {
+        let upgraded = match hyper::upgrade::on(req).await {
+            Ok(u) => u,
+            Err(e) => {
+                info!(error = %e, "stream upgrade did not complete");
+                return;
+            }
+        };
+        let ws = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(ws_config()),
+        )
+        .await;
+        run_call(&shared.calls, ws, org).await;
+        drop(permit);
+    });
+    let mut resp = text(StatusCode::SWITCHING_PROTOCOLS, "");
+    let headers = resp.headers_mut();
+    headers.insert(
+        UPGRADE,
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    headers.insert(
+        CONNECTION,
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
+}
