@@ -2,4 +2,6 @@
 //! local stack so that nothing needs the internet.
 
 pub mod moto;
+pub mod phone;
+pub mod realtime;
 pub mod twilio_rest;

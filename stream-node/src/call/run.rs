@@ -119,6 +119,11 @@ where
             call.finish(ws, None, EndReason::CallerHungUp, None).await;
             return;
         }
+        Connected::StreamBroken(detail) => {
+            call.finish(ws, None, EndReason::StreamFailed, Some(detail))
+                .await;
+            return;
+        }
         Connected::Failed(detail) => {
             call.apologise().await;
             call.finish(ws, None, EndReason::ProviderFailed, Some(detail))
@@ -240,6 +245,8 @@ where
 enum Connected {
     Yes(Box<ProviderSocket>),
     CallerLeft,
+    /// The Twilio side misbehaved (malformed, oversized, broken) while the AI connected.
+    StreamBroken(String),
     Failed(String),
 }
 
@@ -316,18 +323,26 @@ impl<'a> Call<'a> {
                 },
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(text))) => match media::parse_inbound(&text) {
-                        Ok(Inbound::Media(m)) if valid_audio(m.payload.as_base64()) => {
+                        Ok(Inbound::Media(m)) => {
+                            let payload = m.payload.as_base64();
+                            if !valid_audio(payload) {
+                                return Connected::StreamBroken("bad media payload".into());
+                            }
                             self.frames_in += 1;
                             if early.len() == MAX_EARLY_FRAMES {
                                 early.remove(0);
                             }
-                            early.push(m.payload.as_base64().to_owned());
+                            early.push(payload.to_owned());
                         }
                         Ok(Inbound::Stop(_)) => return Connected::CallerLeft,
                         Ok(_) => {}
-                        Err(_) => return Connected::Failed("malformed Twilio message".into()),
+                        Err(e) => {
+                            warn!(error = %e, "malformed Twilio message: closing");
+                            return Connected::StreamBroken("malformed message".into());
+                        }
                     },
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Connected::CallerLeft,
+                    Some(Ok(Message::Close(_))) | None => return Connected::CallerLeft,
+                    Some(Err(e)) => return Connected::StreamBroken(e.to_string()),
                     Some(Ok(_)) => {}
                 },
             }

@@ -1,0 +1,150 @@
+//! Bringing the local platform up from the environment: store, demo data, the simulated
+//! AI and Twilio API when no real ones are configured, and the stack itself.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hotline_sim::realtime::{RealtimeSim, Script, ToolCue};
+use hotline_sim::twilio_rest::FakeTwilio;
+use hotline_store::{StoreConfig, Stores};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::seed::{Seeded, seed_demo};
+use crate::stack::{Stack, StackConfig};
+
+/// Where and how to run, as read from the environment (see the README).
+#[derive(Debug, Clone)]
+pub struct LaunchConfig {
+    pub http_addr: SocketAddr,
+    pub stream_addr: SocketAddr,
+    pub public_url: Option<String>,
+    pub stream_public_url: Option<String>,
+    pub store: StoreConfig,
+    pub openai_api_key: Option<SecretString>,
+    pub openai_base_url: Option<String>,
+    pub twilio_api_base_url: Option<String>,
+    pub drain: Duration,
+}
+
+impl LaunchConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let addr = |k: &str, default: &str| -> anyhow::Result<SocketAddr> {
+            let v = get(k).unwrap_or_else(|| default.to_owned());
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("{k} must be an address like {default}, not {v:?}"))
+        };
+        Ok(Self {
+            http_addr: addr("HOTLINE_HTTP_ADDR", "127.0.0.1:3000")?,
+            stream_addr: addr("HOTLINE_STREAM_ADDR", "127.0.0.1:3001")?,
+            public_url: get("HOTLINE_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            stream_public_url: get("HOTLINE_STREAM_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            store: StoreConfig::from_lookup(|k| get(k))?,
+            openai_api_key: get("OPENAI_API_KEY").map(SecretString::from),
+            openai_base_url: get("OPENAI_BASE_URL"),
+            twilio_api_base_url: get("TWILIO_API_BASE_URL"),
+            drain: Duration::from_secs(
+                get("HOTLINE_DRAIN_SECS")
+                    .map(|v| v.parse())
+                    .transpose()?
+                    .unwrap_or(30),
+            ),
+        })
+    }
+}
+
+/// A running local platform.
+pub struct Launched {
+    pub stack: Stack,
+    pub stores: Stores,
+    pub seeded: Seeded,
+    /// Set when no `OPENAI_API_KEY` was given: the conversation is simulated.
+    pub simulated_ai: Option<RealtimeSim>,
+    /// Set when no `TWILIO_API_BASE_URL` was given and the credentials are made up:
+    /// hang-ups and transfers go to this stand-in instead of api.twilio.com.
+    pub fake_twilio: Option<FakeTwilio>,
+}
+
+pub async fn launch(
+    config: LaunchConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Launched> {
+    let stores = Stores::open(&config.store).await?;
+    let seeded = seed_demo(stores.directory.as_ref(), env).await?;
+
+    let (simulated_ai, openai_base_url, openai_api_key) = match config.openai_api_key {
+        Some(key) => (
+            None,
+            config
+                .openai_base_url
+                .clone()
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            key,
+        ),
+        None => {
+            let sim = RealtimeSim::start(demo_script()).await?;
+            let url = sim.base_url().to_owned();
+            (Some(sim), url, SecretString::from(String::new()))
+        }
+    };
+    let (fake_twilio, twilio_api_base_url) = match (&config.twilio_api_base_url, seeded.generated) {
+        (Some(url), _) => (None, url.clone()),
+        (None, false) => (None, "https://api.twilio.com".to_owned()),
+        (None, true) => {
+            let fake = FakeTwilio::start().await?;
+            fake.add_account(
+                seeded.org.twilio.account_sid.as_str(),
+                seeded.org.twilio.auth_token.expose_secret(),
+            );
+            let url = fake.base_url().to_owned();
+            (Some(fake), url)
+        }
+    };
+
+    let stack = Stack::start(
+        StackConfig {
+            http_addr: config.http_addr,
+            stream_addr: config.stream_addr,
+            public_url: config.public_url,
+            stream_public_url: config.stream_public_url,
+            openai_base_url,
+            openai_api_key,
+            twilio_api_base_url,
+            max_calls: 2000,
+            drain: config.drain,
+        },
+        stores.clone(),
+    )
+    .await?;
+    Ok(Launched {
+        stack,
+        stores,
+        seeded,
+        simulated_ai,
+        fake_twilio,
+    })
+}
+
+/// The simulated receptionist's side of a short booking call: it greets, answers two
+/// caller utterances and, after the third, ends the call with the `end_call` tool.
+pub fn demo_script() -> Script {
+    Script {
+        caller_transcripts: vec![
+            "Sorry to cut in, I need to move my cleaning appointment.".into(),
+            "Tuesday at three works. That's all, thanks!".into(),
+        ],
+        replies: vec![
+            "Hello, you've reached Bright Smile Dental. How can I help you today?".into(),
+            "Of course. I can offer Tuesday at three or Thursday at ten.".into(),
+            "You're all set for Tuesday at three. Goodbye!".into(),
+        ],
+        reply_ms: 3000,
+        tool_calls: vec![ToolCue::new(1, "end_call", "{}")],
+        ..Script::default()
+    }
+}

@@ -1,0 +1,65 @@
+//! `hotline`: the whole platform on one machine.
+//!
+//! * `hotline up`: serve every webhook route, the stream node and the queue consumers
+//!   on the local store (or AWS with `HOTLINE_STORE=aws`).
+//! * `hotline call`: place a simulated call, as Twilio would, against a running stack.
+//! * `hotline demo`: start a stack on temporary ports, place one call, print its record.
+//! * `hotline calls [show <CallSid>]`: read call records from the store.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "hotline",
+    version,
+    about = "AI phone agents on Twilio, on one machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the platform: webhooks on HOTLINE_HTTP_ADDR, media streams on HOTLINE_STREAM_ADDR.
+    Up,
+    /// Place a simulated phone call against a running stack.
+    Call(cli::call::CallArgs),
+    /// Start a throwaway stack, place one call with a barge-in and a tool call, print it.
+    Demo(cli::demo::DemoArgs),
+    /// List recent calls, or show one.
+    Calls(cli::calls::CallsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hotline: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up => cli::up::run().await,
+            Command::Call(args) => cli::call::run(args).await,
+            Command::Demo(args) => cli::demo::run(args).await,
+            Command::Calls(args) => cli::calls::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hotline: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The whole platform in one process: every function's routes behind the local gateway,
+//! the stream node, and (as they arrive) the queue consumers, on one store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_store::Stores;
+use hotline_stream_node::{CallContext, NodeConfig, StreamNode};
+use hotline_twilio::rest::TwilioClient;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::gateway::{self, Handler, Routes};
+
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub http_addr: SocketAddr,
+    pub stream_addr: SocketAddr,
+    /// What Twilio calls; default `http://{http address}`.
+    pub public_url: Option<String>,
+    /// Where Twilio opens streams; default `ws://{stream address}`.
+    pub stream_public_url: Option<String>,
+    pub openai_base_url: String,
+    pub openai_api_key: SecretString,
+    pub twilio_api_base_url: String,
+    pub max_calls: usize,
+    pub drain: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+pub struct Stack {
+    pub http: SocketAddr,
+    pub stream: SocketAddr,
+    pub public_url: String,
+    pub stream_public_url: String,
+    pub routes: Vec<String>,
+    stop: CancellationToken,
+    calls_shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Stack {
+    pub async fn start(config: StackConfig, stores: Stores) -> Result<Self, StackError> {
+        let http_listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|e| StackError::Bind(config.http_addr, e))?;
+        let http = http_listener
+            .local_addr()
+            .map_err(|e| StackError::Bind(config.http_addr, e))?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http}"));
+
+        let calls_shutdown = CancellationToken::new();
+        let context = CallContext {
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+            twilio: TwilioClient::new(&config.twilio_api_base_url, reqwest::Client::new()),
+            openai_base_url: config.openai_base_url.clone(),
+            openai_api_key: config.openai_api_key.clone(),
+            start_timeout: Duration::from_secs(5),
+            shutdown: calls_shutdown.clone(),
+        };
+        let stream_listener = TcpListener::bind(config.stream_addr)
+            .await
+            .map_err(|e| StackError::Bind(config.stream_addr, e))?;
+        let stream = stream_listener
+            .local_addr()
+            .map_err(|e| StackError::Bind(config.stream_addr, e))?;
+        let stream_public_url = config
+            .stream_public_url
+            .clone()
+            .unwrap_or_else(|| format!("ws://{stream}"));
+        let node = StreamNode::from_listener(
+            stream_listener,
+            NodeConfig {
+                addr: stream,
+                public_url: stream_public_url.clone(),
+                max_calls: config.max_calls,
+                drain: config.drain,
+                start_timeout: Duration::from_secs(5),
+                openai_base_url: config.openai_base_url.clone(),
+                openai_api_key: config.openai_api_key.clone(),
+                twilio_api_base_url: config.twilio_api_base_url.clone(),
+            },
+            context,
+        );
+
+        let voice = hotline_voice::Deps {
+            config: hotline_voice::VoiceConfig::from_lookup(|k| match k {
+                "HOTLINE_PUBLIC_URL" => Some(public_url.clone()),
+                "HOTLINE_STREAM_PUBLIC_URL" => Some(stream_public_url.clone()),
+                _ => None,
+            })
+            .map_err(|e| StackError::Config(e.to_string()))?,
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+            contacts: stores.contacts.clone(),
+        };
+        let voice = Arc::new(voice);
+        let voice_handler: Handler = Arc::new(move |req| {
+            let deps = Arc::clone(&voice);
+            Box::pin(async move { hotline_voice::handle(&deps, req).await })
+        });
+        let routes = Routes::default().route("POST", "/twilio/voice", voice_handler);
+        let route_keys = routes.keys();
+
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(gateway::serve(http_listener, routes, stop.clone()));
+        let node_stop = stop.clone();
+        tasks.spawn(async move { node.serve(node_stop.cancelled_owned()).await });
+        Ok(Self {
+            http,
+            stream,
+            public_url,
+            stream_public_url,
+            routes: route_keys,
+            stop,
+            calls_shutdown,
+            tasks,
+        })
+    }
+
+    /// Stops serving, lets live calls drain (up to the configured deadline), then ends.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Ends live calls now (they finish with `Shutdown`), then stops.
+    pub async fn abort_calls_and_stop(self) {
+        self.calls_shutdown.cancel();
+        self.stop().await;
+    }
+}

@@ -1,0 +1,226 @@
+//! A whole hotline on loopback for one test: the local stack (voice webhook behind the
+//! local gateway, the stream node) on a fresh store, with the simulated OpenAI Realtime
+//! server and the fake Twilio REST API standing in for the outside world.
+
+use std::time::Duration;
+
+use hotline_core::model::{Agent, Call, Turn};
+use hotline_core::{AccountSid, CallSid, OrgId};
+use hotline_local::seed::{DEMO_AGENT, DEMO_ORG, seed_demo};
+use hotline_local::{Stack, StackConfig};
+use hotline_sim::phone::{AudioSource, CallSpec, hangup_on_api_update};
+use hotline_sim::realtime::{RealtimeSim, Script};
+use hotline_sim::twilio_rest::FakeTwilio;
+use hotline_store::Stores;
+use secrecy::SecretString;
+
+pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TOKEN: &str = "5b1e3c7d9a2f4e6b8c0d1f3a5b7c9e2d";
+pub const NUMBER: &str = "+15550100001";
+pub const CALLER: &str = "+14155550100";
+pub const API_KEY: &str = "sk-test-hotline";
+
+pub struct World {
+    pub stack: Stack,
+    pub stores: Stores,
+    pub ai: RealtimeSim,
+    pub twilio: FakeTwilio,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Everything up, the demo organization seeded with known credentials.
+    pub async fn start(script: Script) -> Self {
+        Self::start_with(script, |_| {}).await
+    }
+
+    /// As `start`, with the demo agent changed by `edit` first.
+    pub async fn start_with(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stores = Stores::local(dir.path()).expect("store");
+        seed_demo(stores.directory.as_ref(), |k| match k {
+            "TWILIO_ACCOUNT_SID" => Some(ACCOUNT.to_owned()),
+            "TWILIO_AUTH_TOKEN" => Some(TOKEN.to_owned()),
+            "TWILIO_PHONE_NUMBER" => Some(NUMBER.to_owned()),
+            _ => None,
+        })
+        .await
+        .expect("seed");
+        let org = OrgId::parse(DEMO_ORG).expect("org");
+        let mut agent = stores
+            .directory
+            .get_agent(
+                &org,
+                &hotline_core::AgentId::parse(DEMO_AGENT).expect("agent"),
+            )
+            .await
+            .expect("get agent")
+            .expect("demo agent");
+        edit(&mut agent);
+        stores.directory.put_agent(&agent).await.expect("put agent");
+
+        let ai = RealtimeSim::start(Script {
+            api_key: Some(API_KEY.to_owned()),
+            ..script
+        })
+        .await
+        .expect("realtime sim");
+        let twilio = FakeTwilio::start().await.expect("fake twilio");
+        twilio.add_account(ACCOUNT, TOKEN);
+        let stack = Stack::start(
+            StackConfig {
+                http_addr: ([127, 0, 0, 1], 0).into(),
+                stream_addr: ([127, 0, 0, 1], 0).into(),
+                public_url: None,
+                stream_public_url: None,
+                openai_base_url: ai.base_url().to_owned(),
+                openai_api_key: SecretString::from(API_KEY.to_owned()),
+                twilio_api_base_url: twilio.base_url().to_owned(),
+                max_calls: 100,
+                drain: Duration::from_secs(5),
+            },
+            stores.clone(),
+        )
+        .await
+        .expect("stack");
+        Self {
+            stack,
+            stores,
+            ai,
+            twilio,
+            _dir: dir,
+        }
+    }
+
+    /// A call to the demo number, hung up by Twilio when the fake REST API is told to
+    /// (as real Twilio ends the stream on a REST hang-up or redirect).
+    pub fn call(&self, audio: AudioSource, duration: Duration) -> CallSpec {
+        let sid = hotline_sim::phone::new_call_sid();
+        self.twilio.add_call(sid.as_str());
+        let mut spec = CallSpec::new(
+            format!("{}/twilio/voice", self.stack.public_url),
+            AccountSid::parse(ACCOUNT).expect("account"),
+            TOKEN,
+        );
+        spec.call_sid = Some(sid.clone());
+        spec.from = CALLER.to_owned();
+        spec.to = NUMBER.to_owned();
+        spec.audio = audio;
+        spec.duration = duration;
+        spec.hangup = Some(hangup_on_api_update(self.twilio.subscribe(), &sid));
+        spec
+    }
+
+    /// The call's record once the stream node has written its outcome.
+    pub async fn finished_call(&self, sid: &CallSid) -> Call {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let call = self.stores.calls.get_call(sid).await.expect("get call");
+            if let Some(call) = call.filter(|c| c.outcome.is_some()) {
+                return call;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "call {sid} was never finalized"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn turns(&self, sid: &CallSid) -> Vec<Turn> {
+        self.stores.calls.turns(sid).await.expect("turns")
+    }
+}
+
+/// A stream that passed the voice webhook: what a raw WebSocket client needs to
+/// pose as Twilio for this call.
+pub struct Answered {
+    pub call_sid: CallSid,
+    /// `ws://…/twilio/stream`, as written in the TwiML (and so as signed).
+    pub stream_url: String,
+    pub stream_token: String,
+}
+
+impl World {
+    /// Posts a signed voice webhook for a new call and reads the stream details back
+    /// from the TwiML.
+    pub async fn answered_call(&self) -> Answered {
+        let sid = hotline_sim::phone::new_call_sid();
+        let mut spec = self.call(AudioSource::Silence, Duration::from_secs(1));
+        spec.call_sid = Some(sid.clone());
+        let url = spec.voice_url.clone();
+        let form = hotline_sim::phone::twilio_form(&spec, &sid);
+        let signature = hotline_sim::phone::sign(TOKEN, &url, &form);
+        let body = form_body(&form);
+        let twiml = post_form(&url, &signature, &body).await;
+        let doc = hotline_twilio::twiml_read::parse(&twiml).expect("TwiML");
+        let stream = doc.all_named("Stream")[0].clone();
+        let token = stream
+            .all_named("Parameter")
+            .iter()
+            .find(|p| p.attr("name") == Some("stream_token"))
+            .and_then(|p| p.attr("value"))
+            .expect("stream token")
+            .to_owned();
+        Answered {
+            call_sid: sid,
+            stream_url: stream.attr("url").expect("url").to_owned(),
+            stream_token: token,
+        }
+    }
+}
+
+fn form_body(form: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in form.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(&percent(k));
+        out.push('=');
+        out.push_str(&percent(v));
+    }
+    out
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A minimal HTTP/1.1 POST on a fresh connection, returning the body.
+async fn post_form(url: &str, signature: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// The phone's protocol complaints, less the one every loopback test has: the local
+/// stack serves plain `ws://`, where Twilio would only connect to `wss://`.
+pub fn violations(report: &hotline_sim::phone::CallReport) -> Vec<&str> {
+    report
+        .violations
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !v.contains("Twilio only connects to wss://"))
+        .collect()
+}
