@@ -1,0 +1,277 @@
+//! `hotline up` as a user runs it: a real process, driven over HTTP and WebSocket by the
+//! phone simulator, read back with `hotline calls`, restarted, and run on AWS (moto).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hotline_core::AccountSid;
+use hotline_sim::moto::{Moto, REGION, unique_name};
+use hotline_sim::phone::{AudioSource, CallSpec, Phone, Segment, hangup_on_api_update};
+use hotline_sim::twilio_rest::FakeTwilio;
+use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
+
+const ACCOUNT: &str = "AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+const TOKEN: &str = "0a9b8c7d6e5f40312a3b4c5d6e7f8091";
+const NUMBER: &str = "+15550123456";
+
+fn free_addr() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+/// The environment of one `hotline` installation.
+struct Install {
+    env: Vec<(String, String)>,
+    http: String,
+    stream: String,
+}
+
+impl Install {
+    fn new(extra: &[(&str, &str)], twilio_api: &str) -> Self {
+        let http = free_addr();
+        let stream = free_addr();
+        let mut env: Vec<(String, String)> = [
+            ("HOTLINE_HTTP_ADDR", http.as_str()),
+            ("HOTLINE_STREAM_ADDR", stream.as_str()),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+            ("TWILIO_AUTH_TOKEN", TOKEN),
+            ("TWILIO_PHONE_NUMBER", NUMBER),
+            ("TWILIO_API_BASE_URL", twilio_api),
+            ("RUST_LOG", "info"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Self { env, http, stream }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
+        cmd.args(args)
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("HOTLINE_STORE")
+            .env_remove("HOTLINE_PUBLIC_URL")
+            .env_remove("HOTLINE_STREAM_PUBLIC_URL")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    async fn up(&self) -> Up {
+        let child = self
+            .command(&["up"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hotline up");
+        let up = Up { child };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !healthy(&self.stream).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "hotline up never got ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        up
+    }
+
+    fn calls_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.command(args).output().expect("hotline calls");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+}
+
+struct Up {
+    child: Child,
+}
+
+impl Up {
+    /// SIGTERM, as a process manager stops it, then wait.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hotline up ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn healthy(addr: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out.starts_with("HTTP/1.1 200")
+}
+
+async fn raw_post(addr: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status")
+}
+
+/// One simulated call to the demo number; returns its CallSid.
+async fn place_call(install: &Install, twilio: &FakeTwilio) -> String {
+    let sid = hotline_sim::phone::new_call_sid();
+    twilio.add_call(sid.as_str());
+    let mut spec = CallSpec::new(
+        format!("http://{}/twilio/voice", install.http),
+        AccountSid::parse(ACCOUNT).expect("sid"),
+        TOKEN,
+    );
+    spec.call_sid = Some(sid.clone());
+    spec.to = NUMBER.into();
+    spec.audio = AudioSource::Script(vec![
+        Segment::Silence { ms: 3000 },
+        Segment::Speech { ms: 800 },
+        Segment::Silence { ms: 3000 },
+    ]);
+    spec.duration = Duration::from_secs(6);
+    spec.hangup = Some(hangup_on_api_update(twilio.subscribe(), &sid));
+    let report = Phone::call(spec, None).await.expect("call");
+    assert_eq!(report.http_status, 200, "{report:?}");
+    assert!(report.stream_sid.is_some(), "the stream opened");
+    assert!(
+        report.bytes_heard >= 8 * 1000,
+        "the agent was heard: {report:?}"
+    );
+    sid.to_string()
+}
+
+async fn full_flow(install: &Install, twilio: &FakeTwilio, data_survives_restart: bool) {
+    let up = install.up().await;
+    assert_eq!(
+        raw_post(&install.http, "/twilio/voice", "AccountSid=AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e&CallSid=CA00000000000000000000000000000001").await,
+        403,
+        "unsigned webhooks are refused"
+    );
+    let sid = place_call(install, twilio).await;
+
+    // The record is readable by another process with the same environment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let record = install.calls_json(&["calls", "show", &sid, "--json"]);
+        if !record["outcome"].is_null() {
+            break record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never finalized: {record}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["outcome"]["reason"], "caller_hung_up");
+    assert!(record["stream_token"].is_null(), "secrets are not printed");
+    let turns = record["turns"].as_array().expect("turns");
+    assert!(turns.iter().any(|t| t["speaker"] == "agent"), "{record}");
+    assert!(turns.iter().any(|t| t["speaker"] == "caller"), "{record}");
+
+    up.stop();
+    if data_survives_restart {
+        let up = install.up().await;
+        let listed = install.calls_json(&["calls", "--json"]);
+        let sids: Vec<&str> = listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|c| c["sid"].as_str())
+            .collect();
+        assert_eq!(sids, [sid.as_str()], "the call survived the restart");
+        // And the restarted stack still answers calls on the same number.
+        place_call(install, twilio).await;
+        up.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_up_serves_a_whole_call_on_the_local_store_and_keeps_it() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let install = Install::new(&[("HOTLINE_DATA_DIR", data)], twilio.base_url());
+    full_flow(&install, &twilio, true).await;
+    assert!(Path::new(data).join("hotline.sqlite3").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_up_runs_the_same_flow_on_aws() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let endpoint = Moto::shared().endpoint.clone();
+    let sdk = emulator_config(&endpoint, REGION).await;
+    let table = unique_name("up");
+    let bucket = unique_name("up").to_lowercase();
+    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
+        .create()
+        .await
+        .expect("table");
+    S3Blobs::new(s3_client(&sdk), &bucket)
+        .create()
+        .await
+        .expect("bucket");
+    let (queue, _dlq) = SqsQueue::create(
+        aws_sdk_sqs::Client::new(&sdk),
+        &unique_name("up"),
+        Duration::from_secs(30),
+        5,
+    )
+    .await
+    .expect("queue");
+    let install = Install::new(
+        &[
+            ("HOTLINE_STORE", "aws"),
+            ("HOTLINE_TABLE", &table),
+            ("HOTLINE_BUCKET", &bucket),
+            ("HOTLINE_POSTCALL_QUEUE_URL", queue.url()),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+        twilio.base_url(),
+    );
+    full_flow(&install, &twilio, true).await;
+}
