@@ -4,6 +4,7 @@
 pub mod gateway;
 pub mod launch;
 pub mod seed;
+pub mod sqs_mapping;
 pub mod stack;
 
 pub use stack::{Stack, StackConfig, StackError};

@@ -133,6 +133,21 @@ impl Stack {
         })
     }
 
+    /// Runs a queue worker the way a Lambda SQS event source mapping would, until stop.
+    pub fn spawn_worker(
+        &mut self,
+        queue: Arc<dyn hotline_core::ports::Queue>,
+        handler: crate::sqs_mapping::SqsHandler,
+        mapping: crate::sqs_mapping::Mapping,
+    ) {
+        self.tasks.spawn(crate::sqs_mapping::run(
+            queue,
+            handler,
+            mapping,
+            self.stop.clone(),
+        ));
+    }
+
     /// Stops serving, lets live calls drain (up to the configured deadline), then ends.
     pub async fn stop(mut self) {
         self.stop.cancel();
