@@ -36,6 +36,16 @@ impl World {
 
     /// As `start`, with the demo agent changed by `edit` first.
     pub async fn start_with(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
+        Self::start_full(script, edit, 100, Duration::from_secs(5)).await
+    }
+
+    /// As `start_with`, with the node's call bound and drain deadline.
+    pub async fn start_full(
+        script: Script,
+        edit: impl FnOnce(&mut Agent),
+        max_calls: usize,
+        drain: Duration,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
         seed_demo(stores.directory.as_ref(), |k| match k {
@@ -76,8 +86,8 @@ impl World {
                 openai_base_url: ai.base_url().to_owned(),
                 openai_api_key: SecretString::from(API_KEY.to_owned()),
                 twilio_api_base_url: twilio.base_url().to_owned(),
-                max_calls: 100,
-                drain: Duration::from_secs(5),
+                max_calls,
+                drain,
             },
             stores.clone(),
         )
@@ -125,6 +135,21 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// `GET /healthz` on the stream node: its status code.
+    pub async fn health(&self) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.stack.stream;
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status")
     }
 
     pub async fn turns(&self, sid: &CallSid) -> Vec<Turn> {

@@ -1,0 +1,118 @@
+//! The node's limits: a bound on concurrent calls, and draining on shutdown.
+
+use std::time::Duration;
+
+use hotline_core::model::EndReason;
+use hotline_e2e::World;
+use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneError};
+use hotline_sim::realtime::Script;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_beyond_the_call_bound_are_refused_with_503() {
+    let world = World::start_full(Script::default(), |_| {}, 1, Duration::from_secs(5)).await;
+    let first = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(3)),
+        None,
+    ));
+    // Wait until the first call holds the only slot.
+    world
+        .ai
+        .wait_for_session(|s| s.upgraded(), Duration::from_secs(5))
+        .await
+        .expect("first call connected");
+    let second = Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(1)),
+        None,
+    )
+    .await;
+    match second {
+        Err(PhoneError::UpgradeRefused { status, .. }) => assert_eq!(status, 503),
+        other => panic!("expected a 503 refusal, got {other:?}"),
+    }
+    let first = first.await.expect("task").expect("first call");
+    assert_eq!(first.hung_up_by, HangupSide::Caller);
+    // The slot is free again once the first call is over.
+    let third = Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(1)),
+        None,
+    )
+    .await
+    .expect("third call");
+    assert!(third.stream_sid.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_live_calls_then_ends_them_cleanly() {
+    let world = World::start_full(Script::default(), |_| {}, 10, Duration::from_secs(2)).await;
+    assert_eq!(world.health().await, 200);
+    let live = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(30)),
+        None,
+    ));
+    world
+        .ai
+        .wait_for_session(|s| s.upgraded(), Duration::from_secs(5))
+        .await
+        .expect("call connected");
+    let World {
+        stack,
+        stores,
+        ai,
+        twilio,
+        ..
+    } = world;
+    let stream = stack.stream;
+    let stopping = tokio::spawn(stack.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Draining: health checks fail so the load balancer stops sending calls, and new
+    // streams are refused, while the live call goes on.
+    assert_eq!(health(stream).await, 503);
+    assert!(
+        !live.is_finished(),
+        "the live call continues while draining"
+    );
+
+    let report = live.await.expect("task").expect("live call");
+    stopping.await.expect("stopped");
+    // Ended by the node at the deadline (2 s), long before the caller's 30 s.
+    assert!(
+        report.stream_duration < Duration::from_secs(10),
+        "{report:?}"
+    );
+    assert!(
+        matches!(
+            report.hung_up_by,
+            HangupSide::Remote { .. } | HangupSide::Api
+        ),
+        "{report:?}"
+    );
+    let call = stores
+        .calls
+        .get_call(&report.call_sid)
+        .await
+        .expect("get")
+        .expect("call");
+    assert_eq!(call.outcome.map(|o| o.reason), Some(EndReason::Shutdown));
+    assert!(call.ended_at.is_some());
+    // The caller was told, in Twilio's voice, rather than cut off.
+    assert!(
+        twilio
+            .requests()
+            .iter()
+            .any(|r| r.param("Twiml").is_some_and(|t| t.contains("Sorry")))
+    );
+    drop(ai);
+}
+
+async fn health(addr: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status")
+}
