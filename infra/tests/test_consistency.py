@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""The consistency check passes on the repository and fails, with a message naming the
+problem, on each kind of drift it is meant to catch.
+
+    python3 infra/tests/test_consistency.py
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import consistency  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+WORKER_MAIN = """\
+use hotline_store::StoreConfig;
+fn main() {
+    tracing_subscriber::EnvFilter::from_default_env();
+    let _ = StoreConfig::from_env();
+}
+"""
+
+
+def worker_crate(functions: Path, name: str, metadata: str) -> None:
+    d = functions / name
+    (d / "src").mkdir(parents=True)
+    (d / "Cargo.toml").write_text(
+        f'[package]\nname = "hotline-{name}"\nversion = "0.1.0"\n\n'
+        f'[[bin]]\nname = "{name}"\npath = "src/main.rs"\n\n{metadata}\n'
+        "[dependencies]\nhotline-store.workspace = true\n",
+        encoding="utf-8",
+    )
+    (d / "src" / "main.rs").write_text(WORKER_MAIN, encoding="utf-8")
+
+
+def worker_resources(timeout: int, report_failures: bool) -> dict[str, Any]:
+    """A post-call worker function, its role and log group, as the template would have them."""
+    event: dict[str, Any] = {"Queue": {"Fn::GetAtt": ["PostcallQueue", "Arn"]}, "BatchSize": 10}
+    if report_failures:
+        event["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    return {
+        "PostcallFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "CodeUri": "../target/lambda/postcall/bootstrap.zip",
+                "Role": {"Fn::GetAtt": ["PostcallFunctionRole", "Arn"]},
+                "Timeout": timeout,
+                "LoggingConfig": {"LogGroup": {"Ref": "PostcallLogGroup"}},
+                "Events": {"Jobs": {"Type": "SQS", "Properties": event}},
+            },
+        },
+        "PostcallLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"RetentionInDays": 30},
+        },
+        "PostcallFunctionRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {},
+                "Policies": [
+                    {
+                        "PolicyName": "postcall",
+                        "PolicyDocument": {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": [
+                                        "sqs:ReceiveMessage",
+                                        "sqs:DeleteMessage",
+                                        "sqs:GetQueueAttributes",
+                                    ],
+                                    "Resource": {"Fn::GetAtt": ["PostcallQueue", "Arn"]},
+                                }
+                            ]
+                        },
+                    }
+                ],
+            },
+        },
+    }
+
+
+class Consistency(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="hotline-consistency-"))
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.tpl = consistency.load_template(TEMPLATE)
+
+    # helpers
+
+    def errors(self, tpl: dict[str, Any] | None = None, root: Path = ROOT) -> list[str]:
+        path = self.tmp / "template.yaml"
+        path.write_text(yaml.safe_dump(tpl if tpl is not None else self.tpl), encoding="utf-8")
+        return consistency.Checker(root, path).run()
+
+    def expect(self, errors: list[str], *fragments: str) -> None:
+        for fragment in fragments:
+            self.assertTrue(
+                any(fragment in e for e in errors),
+                f"expected an error containing {fragment!r}, got {errors}",
+            )
+
+    def root_with_functions(self) -> tuple[Path, Path]:
+        """A copy of the workspace whose functions/ directory can take more crates."""
+        root = self.tmp / "ws"
+        root.mkdir()
+        for entry in ROOT.iterdir():
+            if entry.name not in {"functions", "target", ".git", ".venv"}:
+                (root / entry.name).symlink_to(entry)
+        functions = root / "functions"
+        functions.mkdir()
+        for crate in (ROOT / "functions").iterdir():
+            (functions / crate.name).symlink_to(crate)
+        return root, functions
+
+    def res(self, tpl: dict[str, Any], lid: str) -> dict[str, Any]:
+        return tpl["Resources"][lid]["Properties"]
+
+    def container_env(self, tpl: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.res(tpl, "StreamTaskDefinition")["ContainerDefinitions"][0]["Environment"]
+
+    # the repository as it is
+
+    def test_repository_is_consistent(self) -> None:
+        self.assertEqual(self.errors(), [])
+
+    # functions and routes
+
+    def test_a_route_the_code_serves_must_be_routed(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        del tpl["Resources"]["VoiceRoute"]
+        self.expect(
+            self.errors(tpl),
+            "hotline-voice: serves POST /twilio/voice, which the template does not route",
+            "`hotline up` serves POST /twilio/voice, which the template does not route",
+        )
+
+    def test_a_route_nobody_declares_is_refused(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Resources"]["StatusRoute"] = copy.deepcopy(tpl["Resources"]["VoiceRoute"])
+        self.res(tpl, "StatusRoute")["RouteKey"] = "POST /twilio/status"
+        self.expect(
+            self.errors(tpl),
+            "routes POST /twilio/status to VoiceFunction, but hotline-voice does not declare it",
+            "no AWS::Lambda::Permission",
+            "`hotline up` (infra/local) does not serve it",
+        )
+
+    def test_a_function_without_a_crate_is_refused(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Resources"]["GhostFunction"] = copy.deepcopy(tpl["Resources"]["VoiceFunction"])
+        self.res(tpl, "GhostFunction")["CodeUri"] = "../target/lambda/ghost/bootstrap.zip"
+        self.expect(
+            self.errors(tpl), "deploys binary 'ghost', which no crate under functions/ builds"
+        )
+
+    def test_a_crate_without_a_function_is_refused(self) -> None:
+        root, functions = self.root_with_functions()
+        worker_crate(
+            functions, "status", '[package.metadata.hotline]\nroutes = ["POST /twilio/status"]\n'
+        )
+        self.expect(
+            self.errors(root=root),
+            "hotline-status: no function in the template has CodeUri ../target/lambda/status/bootstrap.zip",
+        )
+
+    def test_a_crate_must_say_what_invokes_it(self) -> None:
+        root, functions = self.root_with_functions()
+        worker_crate(functions, "mystery", "")
+        self.expect(self.errors(root=root), "hotline-mystery: declare what invokes it")
+
+    def test_a_declared_route_must_be_in_the_source(self) -> None:
+        root, functions = self.root_with_functions()
+        worker_crate(
+            functions, "status", '[package.metadata.hotline]\nroutes = ["POST /twilio/status"]\n'
+        )
+        self.expect(self.errors(root=root), "source never mentions '/twilio/status'")
+
+    # SQS workers
+
+    def test_an_sqs_worker_that_follows_the_rules_passes(self) -> None:
+        root, functions = self.root_with_functions()
+        worker_crate(functions, "postcall", '[package.metadata.hotline]\nsqs = "postcall"\n')
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Resources"].update(worker_resources(timeout=120, report_failures=True))
+        self.assertEqual(self.errors(tpl, root), [])
+
+    def test_an_sqs_worker_needs_partial_failures_and_a_long_visibility(self) -> None:
+        root, functions = self.root_with_functions()
+        worker_crate(functions, "postcall", '[package.metadata.hotline]\nsqs = "postcall"\n')
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Resources"].update(worker_resources(timeout=300, report_failures=False))
+        self.expect(
+            self.errors(tpl, root),
+            "needs FunctionResponseTypes [ReportBatchItemFailures]",
+            "VisibilityTimeout 900 must be at least 6 x PostcallFunction's Timeout 300",
+        )
+
+    def test_the_queue_redrives_like_the_local_queue(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "PostcallQueue")["RedrivePolicy"]["maxReceiveCount"] = 3
+        self.expect(
+            self.errors(tpl), "maxReceiveCount 3 differs from the local queue's max_receives 5"
+        )
+
+    # environment
+
+    def test_a_variable_nobody_reads_is_refused(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "VoiceFunction")["Environment"]["Variables"]["HOTLINE_MAX_CALLS"] = "5"
+        self.container_env(tpl).append({"Name": "HOTLINE_SPARE", "Value": "1"})
+        self.expect(
+            self.errors(tpl),
+            "VoiceFunction: sets HOTLINE_MAX_CALLS, which hotline-voice never reads",
+            "StreamTaskDefinition/stream-node: sets HOTLINE_SPARE, which hotline-stream-node never reads",
+        )
+
+    def test_a_variable_the_code_needs_must_be_set(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        del tpl["Globals"]["Function"]["Environment"]["Variables"]["HOTLINE_TABLE"]
+        env = self.container_env(tpl)
+        env[:] = [e for e in env if e["Name"] != "HOTLINE_STREAM_ADDR"]
+        self.expect(
+            self.errors(tpl),
+            "VoiceFunction: hotline-voice reads HOTLINE_TABLE but the template does not set it",
+            "hotline-stream-node reads HOTLINE_STREAM_ADDR but the template does not set it",
+        )
+
+    def test_the_store_must_be_aws(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Globals"]["Function"]["Environment"]["Variables"]["HOTLINE_STORE"] = "local"
+        self.expect(self.errors(tpl), "VoiceFunction: HOTLINE_STORE must be 'aws'")
+
+    def test_secrets_never_travel_as_plain_values(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        cd = self.res(tpl, "StreamTaskDefinition")["ContainerDefinitions"][0]
+        cd["Secrets"] = []
+        cd["Environment"].append({"Name": "OPENAI_API_KEY", "Value": "sk-live"})
+        self.expect(self.errors(tpl), "OPENAI_API_KEY looks secret")
+
+    # the stream node
+
+    def test_drain_matches_the_deregistration_delay(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        for e in self.container_env(tpl):
+            if e["Name"] == "HOTLINE_DRAIN_SECS":
+                e["Value"] = "30"
+        self.expect(self.errors(tpl), "HOTLINE_DRAIN_SECS (30) must be the deregistration delay")
+
+    def test_health_checks_and_listener_paths_are_served(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "StreamTargetGroup")["HealthCheckPath"] = "/health"
+        rule = self.res(tpl, "StreamListenerRule")
+        rule["Conditions"][0]["PathPatternConfig"]["Values"] = ["/stream"]
+        self.expect(
+            self.errors(tpl),
+            "HealthCheckPath '/health' is no path hotline-stream-node serves",
+            "forwards '/stream', which hotline-stream-node does not serve",
+        )
+
+    def test_the_listen_port_is_the_container_port(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        for e in self.container_env(tpl):
+            if e["Name"] == "HOTLINE_STREAM_ADDR":
+                e["Value"] = "0.0.0.0:3001"
+        self.expect(self.errors(tpl), "HOTLINE_STREAM_ADDR listens on 3001")
+
+    # IAM and the table
+
+    def test_iam_stays_least_privilege(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        st = self.res(tpl, "VoiceFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        st.append({"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"})
+        st.append(
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:Scan",
+                "Resource": {"Fn::GetAtt": ["Table", "Arn"]},
+            }
+        )
+        st.append(
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": {"Fn::GetAtt": ["Table", "Arn"]},
+            }
+        )
+        self.res(tpl, "StreamTaskDefinition")["TaskRoleArn"] = {
+            "Fn::GetAtt": ["VoiceFunctionRole", "Arn"]
+        }
+        self.expect(
+            self.errors(tpl),
+            "wildcard action 'dynamodb:*'",
+            "Resource '*'",
+            "grants dynamodb:Scan, an operation shared/store/src/aws never performs",
+            "s3:GetObject must name this template's AWS::S3::Bucket resources only",
+            "VoiceFunctionRole: shared by",
+        )
+
+    def test_the_table_matches_the_adapter(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "Table")["GlobalSecondaryIndexes"][0]["IndexName"] = "byOrg"
+        self.expect(self.errors(tpl), "GlobalSecondaryIndexes")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)
