@@ -9,6 +9,16 @@ use hotline_realtime::openai::AudioFormat;
 use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneEvent, Segment};
 use hotline_sim::realtime::{Failure, Script, ToolCue};
 
+/// Ended from hotline's side: through Twilio's REST API (Twilio then stops the stream)
+/// or by the node closing the stream right after that request. Which the phone sees
+/// first is a race that real Twilio has too; the REST request itself is asserted apart.
+fn ended_by_hotline(report: &hotline_sim::phone::CallReport) -> bool {
+    matches!(
+        report.hung_up_by,
+        HangupSide::Api | HangupSide::Remote { .. }
+    )
+}
+
 fn caller(segments: &[Segment]) -> AudioSource {
     AudioSource::Script(segments.to_vec())
 }
@@ -211,7 +221,7 @@ async fn end_call_says_goodbye_then_hangs_up_through_twilio() {
         Duration::from_secs(15),
     );
     let report = Phone::call(spec, None).await.expect("call placed");
-    assert_eq!(report.hung_up_by, HangupSide::Api, "{report:?}");
+    assert!(ended_by_hotline(&report), "{report:?}");
     let hangup = world
         .twilio
         .wait_for(
@@ -250,7 +260,7 @@ async fn transfer_redirects_the_live_call_to_a_person() {
         Duration::from_secs(15),
     );
     let report = Phone::call(spec, None).await.expect("call placed");
-    assert_eq!(report.hung_up_by, HangupSide::Api, "{report:?}");
+    assert!(ended_by_hotline(&report), "{report:?}");
     let update = world
         .twilio
         .wait_for(|r| r.param("Twiml").is_some(), Duration::from_secs(1))
@@ -300,7 +310,7 @@ async fn a_refused_provider_gets_the_caller_an_apology_not_dead_air() {
     .await;
     let spec = world.call(AudioSource::Silence, Duration::from_secs(10));
     let report = Phone::call(spec, None).await.expect("call placed");
-    assert_eq!(report.hung_up_by, HangupSide::Api, "{report:?}");
+    assert!(ended_by_hotline(&report), "{report:?}");
     let update = world
         .twilio
         .wait_for(|r| r.param("Twiml").is_some(), Duration::from_secs(1))
@@ -325,7 +335,7 @@ async fn a_provider_dropping_mid_call_ends_it_cleanly_with_the_reason() {
     .await;
     let spec = world.call(AudioSource::Silence, Duration::from_secs(10));
     let report = Phone::call(spec, None).await.expect("call placed");
-    assert_eq!(report.hung_up_by, HangupSide::Api, "{report:?}");
+    assert!(ended_by_hotline(&report), "{report:?}");
     assert!(
         report.stream_duration < Duration::from_secs(5),
         "ended soon after the drop: {report:?}"
