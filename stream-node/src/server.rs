@@ -30,11 +30,13 @@ use crate::config::{NodeConfig, STREAM_PATH};
 /// Frames on this socket are 20 ms of audio (~300 bytes of JSON), and outbound chunks
 /// rarely pass a few KiB: small buffers keep a call's memory in kilobytes. tungstenite
 /// zero-fills its whole read buffer before each read, so its default (128 KiB) would
-/// also cost CPU on every frame.
+/// also cost CPU on every frame. The 8 KiB write buffer lets a `media` frame and its
+/// `mark` leave in one write (every send path flushes explicitly): a third fewer
+/// syscalls per call than writing each frame through (measured by the load bench).
 pub fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(8 * 1024)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024))

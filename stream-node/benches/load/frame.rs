@@ -1,0 +1,199 @@
+//! The bench's wire frames: 20 ms µ-law payloads that carry their own identity, and the
+//! few JSON messages the generator writes or reads on every frame, formatted and scanned
+//! by hand so the generator stays cheap enough to drive hundreds of calls on one core.
+//!
+//! A payload is 160 bytes of µ-law (any byte is valid µ-law). Its first 12 bytes are the
+//! frame id: call index, sequence number and send time (µs on the generator's clock),
+//! little-endian `u32`s. 12 bytes are exactly 16 base64 characters, so the id is encoded
+//! on its own and the other 148 bytes (silence) are a fixed, pre-encoded tail.
+
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+/// One frame: 20 ms of µ-law at 8 kHz.
+pub const FRAME_BYTES: usize = 160;
+pub const FRAME_MS: u64 = 20;
+const HEAD_BYTES: usize = 12;
+const HEAD_CHARS: usize = 16;
+/// µ-law silence.
+const SILENCE: u8 = 0xFF;
+
+/// The response and item every fake AI session speaks in: one endless response.
+pub const RESPONSE_ID: &str = "resp_bench";
+pub const ITEM_ID: &str = "item_bench";
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// Fixes the generator's clock origin; call once before anything is timed.
+pub fn start_clock() -> Instant {
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Microseconds since [`start_clock`], wrapping after 71 minutes (far beyond any run).
+pub fn now_us() -> u32 {
+    at_us(Instant::now())
+}
+
+pub fn at_us(t: Instant) -> u32 {
+    let epoch = start_clock();
+    // Truncation is the point: a 32-bit clock fits the frame id.
+    #[allow(clippy::cast_possible_truncation)]
+    let us = t.saturating_duration_since(epoch).as_micros() as u32;
+    us
+}
+
+/// Who sent a frame and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameId {
+    pub call: u32,
+    pub seq: u32,
+    pub sent_us: u32,
+}
+
+/// The base64 of the 148 silent bytes after the id.
+pub fn silent_tail() -> String {
+    BASE64.encode([SILENCE; FRAME_BYTES - HEAD_BYTES])
+}
+
+/// Appends the frame's base64 payload: the id, then the pre-encoded tail.
+pub fn push_payload(out: &mut String, id: FrameId, tail: &str) {
+    let mut head = [0u8; HEAD_BYTES];
+    head[0..4].copy_from_slice(&id.call.to_le_bytes());
+    head[4..8].copy_from_slice(&id.seq.to_le_bytes());
+    head[8..12].copy_from_slice(&id.sent_us.to_le_bytes());
+    BASE64.encode_string(head, out);
+    out.push_str(tail);
+}
+
+/// Reads the id from the start of a base64 payload.
+pub fn read_id(payload: &str) -> Option<FrameId> {
+    let head = payload.get(..HEAD_CHARS)?;
+    let mut buf = [0u8; HEAD_BYTES];
+    let n = BASE64.decode_slice(head, &mut buf).ok()?;
+    if n != HEAD_BYTES {
+        return None;
+    }
+    let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+    Some(FrameId {
+        call: word(0),
+        seq: word(4),
+        sent_us: word(8),
+    })
+}
+
+/// The string value following `key` (which ends with the opening quote), for values
+/// that hold no escapes: base64, mark names, event types.
+pub fn str_after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let start = text.find(key)? + key.len();
+    let rest = &text[start..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// Twilio's `media` frame for one chunk of caller audio.
+pub fn twilio_media(
+    sequence_number: u64,
+    stream_sid: &str,
+    chunk: u64,
+    timestamp_ms: u64,
+    id: FrameId,
+    tail: &str,
+) -> String {
+    let mut out = String::with_capacity(400);
+    let _ = write!(
+        out,
+        r#"{{"event":"media","sequenceNumber":"{sequence_number}","streamSid":"{stream_sid}","media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{timestamp_ms}","payload":""#
+    );
+    push_payload(&mut out, id, tail);
+    out.push_str("\"}}");
+    out
+}
+
+/// Twilio's echo of a mark.
+pub fn twilio_mark(sequence_number: u64, stream_sid: &str, name: &str) -> String {
+    let mut out = String::with_capacity(100 + name.len());
+    let _ = write!(
+        out,
+        r#"{{"event":"mark","sequenceNumber":"{sequence_number}","streamSid":"{stream_sid}","mark":{{"name":"{name}"}}}}"#
+    );
+    out
+}
+
+/// One chunk of the AI's voice.
+pub fn audio_delta(event_seq: u32, id: FrameId, tail: &str) -> String {
+    let mut out = String::with_capacity(400);
+    let _ = write!(
+        out,
+        r#"{{"type":"response.output_audio.delta","event_id":"event_d{event_seq}","response_id":"{RESPONSE_ID}","item_id":"{ITEM_ID}","output_index":0,"content_index":0,"delta":""#
+    );
+    push_payload(&mut out, id, tail);
+    out.push_str("\"}");
+    out
+}
+
+pub fn session_event(kind: &str, model: &str) -> String {
+    format!(
+        r#"{{"type":"{kind}","event_id":"event_s","session":{{"type":"realtime","object":"realtime.session","id":"sess_bench","model":"{model}","output_modalities":["audio"]}}}}"#
+    )
+}
+
+pub fn response_created() -> String {
+    format!(
+        r#"{{"type":"response.created","event_id":"event_r","response":{{"id":"{RESPONSE_ID}","object":"realtime.response","status":"in_progress","output":[]}}}}"#
+    )
+}
+
+/// Checks the hand-written frames against the project's own parsers, so a format drift
+/// fails the bench at once instead of skewing it.
+pub fn self_check() -> anyhow::Result<()> {
+    use anyhow::{bail, ensure};
+    use hotline_realtime::openai::ServerEvent;
+    use hotline_twilio::media::{Inbound, parse_inbound};
+
+    let tail = silent_tail();
+    let id = FrameId {
+        call: 799,
+        seq: 123_456,
+        sent_us: u32::MAX - 3,
+    };
+    let mut p = String::new();
+    push_payload(&mut p, id, &tail);
+    ensure!(read_id(&p) == Some(id), "frame id does not round-trip");
+    ensure!(
+        BASE64.decode(&p)?.len() == FRAME_BYTES,
+        "payload is not {FRAME_BYTES} bytes"
+    );
+    let sid = "MZ0123456789abcdef0123456789abcdef";
+    match parse_inbound(&twilio_media(2, sid, 1, 0, id, &tail))? {
+        Inbound::Media(m) if read_id(m.payload.as_base64()) == Some(id) => {}
+        other => bail!("media frame parsed as {other:?}"),
+    }
+    match parse_inbound(&twilio_mark(3, sid, "m7"))? {
+        Inbound::Mark(m) if m.name == "m7" => {}
+        other => bail!("mark echo parsed as {other:?}"),
+    }
+    let delta = audio_delta(1, id, &tail);
+    match ServerEvent::parse(&delta)? {
+        ServerEvent::ResponseOutputAudioDelta(d)
+            if read_id(d.delta.as_base64()) == Some(id) && d.item_id == ITEM_ID => {}
+        other => bail!("audio delta parsed as {other:?}"),
+    }
+    ensure!(
+        matches!(
+            ServerEvent::parse(&session_event("session.updated", "m"))?,
+            ServerEvent::SessionUpdated(_)
+        ),
+        "session.updated does not parse"
+    );
+    ensure!(
+        matches!(
+            ServerEvent::parse(&response_created())?,
+            ServerEvent::ResponseCreated(_)
+        ),
+        "response.created does not parse"
+    );
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The records the node checks before it bridges a call: one organization (whose token
+//! signs the upgrades), one agent, and one in-progress call record per simulated call.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use hotline_core::model::{
+    Agent, Call, CallLimits, CallStatus, Direction, OrgSettings, Organization, Provider,
+    TwilioAccount,
+};
+use hotline_core::{AccountSid, AgentId, CallSid, OrgId, Party};
+use hotline_store::Stores;
+use secrecy::SecretString;
+
+use super::phone::CallSpec;
+
+pub struct Seeded {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub calls: Vec<CallSpec>,
+}
+
+fn hex32() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
+    let stores = Stores::local(data_dir).context("opening the local store")?;
+    let org_id = OrgId::parse("bench-org")?;
+    let account_sid = format!("AC{}", hex32());
+    let auth_token = hex32();
+    stores
+        .directory
+        .put_org(&Organization {
+            id: org_id.clone(),
+            name: "Load bench".into(),
+            twilio: TwilioAccount {
+                account_sid: AccountSid::parse(&account_sid)?,
+                auth_token: SecretString::from(auth_token.clone()),
+            },
+            settings: OrgSettings::default(),
+            version: 0,
+        })
+        .await
+        .context("storing the organization")?;
+    let agent = Agent {
+        org: org_id.clone(),
+        id: AgentId::parse("bench-agent")?,
+        name: "Bench agent".into(),
+        instructions: "You are a load test.".into(),
+        voice: "marin".into(),
+        // Twilio greets, so the AI is not asked to speak first.
+        greeting: Some("Hello".into()),
+        enabled: true,
+        provider: Provider::OpenaiRealtime,
+        model: "gpt-realtime".into(),
+        tools: Vec::new(),
+        analyzers: Vec::new(),
+        // Guardrails far beyond the run, so they never act.
+        limits: CallLimits {
+            max_duration_secs: 3600,
+            silence_timeout_secs: 3600,
+        },
+        version: 0,
+    };
+    stores
+        .directory
+        .put_agent(&agent)
+        .await
+        .context("storing the agent")?;
+    let mut specs = Vec::with_capacity(calls as usize);
+    for index in 0..calls {
+        let call_sid = format!("CA{}", hex32());
+        let stream_token = hex32();
+        stores
+            .calls
+            .create_call(&Call {
+                sid: CallSid::parse(&call_sid)?,
+                org: org_id.clone(),
+                agent: agent.id.clone(),
+                from: Party::parse("+14155550100")?,
+                to: Party::parse("+14155550111")?,
+                direction: Direction::Inbound,
+                status: CallStatus::InProgress,
+                started_at: Utc::now(),
+                answered_at: None,
+                ended_at: None,
+                contact: None,
+                greeting: agent.greeting.clone(),
+                stream_token: stream_token.clone(),
+                outcome: None,
+                recording: None,
+                post_call: Default::default(),
+                version: 0,
+            })
+            .await
+            .context("storing a call")?;
+        specs.push(CallSpec {
+            index,
+            call_sid,
+            stream_token,
+        });
+    }
+    // The node opens the same SQLite file; this process lets go of it first.
+    drop(stores);
+    Ok(Seeded {
+        account_sid,
+        auth_token,
+        calls: specs,
+    })
+}
