@@ -162,6 +162,9 @@ pub fn event(ev: ServerEvent<'_>) -> ProviderEvent {
             }
             .into(),
         },
+        ServerEvent::ResponseOutputAudioDone(d) => ProviderEvent::AudioDone {
+            response_id: d.response_id,
+        },
         ServerEvent::InputAudioTranscriptionCompleted(t) => ProviderEvent::CallerTranscript {
             item_id: t.item_id,
             text: t.transcript,

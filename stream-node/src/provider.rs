@@ -13,6 +13,10 @@ pub enum ProviderEvent {
     ResponseStarted {
         response_id: String,
     },
+    /// All of a response's audio has been sent.
+    AudioDone {
+        response_id: String,
+    },
     /// A response ended (completed, cancelled, failed…).
     ResponseDone {
         response_id: String,

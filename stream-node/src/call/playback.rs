@@ -11,8 +11,12 @@ use std::collections::VecDeque;
 /// µ-law at 8 kHz: 8 bytes per millisecond.
 pub const MULAW_BYTES_PER_MS: u64 = 8;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Playback {
+    /// A mark goes out once this much audio is unmarked (0: after every chunk).
+    mark_every_ms: u64,
+    /// Audio sent since the last mark, in ms.
+    unmarked_ms: u64,
     /// Total audio sent, in ms.
     sent_ms: u64,
     /// A known point of the playback clock: `anchor_ms` was playing at time `anchor_at`.
@@ -24,9 +28,24 @@ pub struct Playback {
 }
 
 impl Playback {
-    /// Audio is still queued at Twilio (some mark has not come back).
+    /// Marks every `mark_every_ms` of audio rather than every chunk: each mark is a
+    /// frame each way, and the clock between marks is interpolated anyway.
+    pub fn new(mark_every_ms: u64) -> Self {
+        Self {
+            mark_every_ms,
+            unmarked_ms: 0,
+            sent_ms: 0,
+            anchor_ms: 0,
+            anchor_at: 0,
+            pending: VecDeque::new(),
+            next_mark: 0,
+        }
+    }
+
+    /// Audio is still queued at Twilio (some mark has not come back, or audio was sent
+    /// after the last mark).
     pub fn is_playing(&self) -> bool {
-        !self.pending.is_empty()
+        !self.pending.is_empty() || self.unmarked_ms > 0
     }
 
     pub fn sent_ms(&self) -> u64 {
@@ -35,23 +54,36 @@ impl Playback {
 
     /// Where playback is at `now` (ms on the call clock).
     pub fn position(&self, now: u64) -> u64 {
-        if self.pending.is_empty() {
+        if !self.is_playing() {
             return self.sent_ms;
         }
         (self.anchor_ms + now.saturating_sub(self.anchor_at)).min(self.sent_ms)
     }
 
-    /// Records a chunk of `bytes` µ-law sent at `now`; returns the mark sequence number
-    /// to send right after it.
-    pub fn sent(&mut self, bytes: usize, now: u64) -> u64 {
-        if self.pending.is_empty() {
+    /// Records a chunk of `bytes` µ-law sent at `now`; returns the mark to send right
+    /// after it, when one is due.
+    pub fn sent(&mut self, bytes: usize, now: u64) -> Option<u64> {
+        if !self.is_playing() {
             // Twilio's buffer was empty: this chunk starts playing now.
             self.anchor_ms = self.sent_ms;
             self.anchor_at = now;
         }
-        self.sent_ms += bytes as u64 / MULAW_BYTES_PER_MS;
+        let ms = bytes as u64 / MULAW_BYTES_PER_MS;
+        self.sent_ms += ms;
+        self.unmarked_ms += ms;
+        (self.unmarked_ms >= self.mark_every_ms).then(|| self.mark())
+    }
+
+    /// A mark for the audio sent since the last one, if any: due when a response's
+    /// audio ends, so that its last echo means "all of it played".
+    pub fn mark_rest(&mut self) -> Option<u64> {
+        (self.unmarked_ms > 0).then(|| self.mark())
+    }
+
+    fn mark(&mut self) -> u64 {
         let seq = self.next_mark;
         self.next_mark += 1;
+        self.unmarked_ms = 0;
         self.pending.push_back((seq, self.sent_ms));
         seq
     }
@@ -78,6 +110,7 @@ impl Playback {
     pub fn cleared(&mut self, now: u64) -> u64 {
         let heard = self.position(now);
         self.pending.clear();
+        self.unmarked_ms = 0;
         self.sent_ms = heard;
         self.anchor_ms = heard;
         self.anchor_at = now;
@@ -100,7 +133,7 @@ mod tests {
 
     #[test]
     fn the_clock_runs_from_the_first_chunk_and_stops_at_what_was_sent() {
-        let mut p = Playback::default();
+        let mut p = Playback::new(0);
         p.sent(800, 1000); // 100 ms at t=1000
         p.sent(800, 1010); // queued behind it
         assert_eq!(p.position(1050), 50);
@@ -110,8 +143,8 @@ mod tests {
 
     #[test]
     fn mark_echoes_re_anchor_the_clock() {
-        let mut p = Playback::default();
-        let first = p.sent(800, 0);
+        let mut p = Playback::new(0);
+        let first = p.sent(800, 0).expect("mark");
         p.sent(800, 0);
         // Twilio started late: the first 100 ms ended at t=130, not t=100.
         p.acked(first, 130);
@@ -122,9 +155,9 @@ mod tests {
 
     #[test]
     fn a_later_echo_acknowledges_everything_before_it() {
-        let mut p = Playback::default();
+        let mut p = Playback::new(0);
         p.sent(160, 0);
-        let second = p.sent(160, 0);
+        let second = p.sent(160, 0).expect("mark");
         p.acked(second, 40);
         assert!(!p.is_playing());
         assert_eq!(p.position(1000), 40);
@@ -132,8 +165,8 @@ mod tests {
 
     #[test]
     fn clear_drops_unheard_audio_and_ignores_late_echoes() {
-        let mut p = Playback::default();
-        let a = p.sent(8000, 0); // 1 s
+        let mut p = Playback::new(0);
+        let a = p.sent(8000, 0).expect("mark"); // 1 s
         assert_eq!(p.cleared(250), 250);
         assert!(!p.is_playing());
         p.acked(a, 260); // the echo Twilio sends for the cleared mark
@@ -145,11 +178,37 @@ mod tests {
 
     #[test]
     fn an_idle_buffer_starts_a_new_chunk_at_send_time() {
-        let mut p = Playback::default();
-        let a = p.sent(160, 0);
+        let mut p = Playback::new(0);
+        let a = p.sent(160, 0).expect("mark");
         p.acked(a, 20);
         p.sent(160, 1000);
         assert_eq!(p.position(1010), 30);
+    }
+
+    #[test]
+    fn marks_go_out_every_so_often_and_for_the_rest_at_the_end() {
+        let mut p = Playback::new(100);
+        let marks: Vec<Option<u64>> = (0..7).map(|_| p.sent(160, 0)).collect();
+        // 20 ms chunks: a mark with the fifth (100 ms), none after the sixth and seventh.
+        assert_eq!(marks, [None, None, None, None, Some(0), None, None]);
+        assert!(p.is_playing(), "unmarked audio still plays");
+        assert_eq!(p.mark_rest(), Some(1));
+        assert_eq!(p.mark_rest(), None, "nothing left to mark");
+        p.acked(0, 100);
+        assert!(p.is_playing());
+        p.acked(1, 140);
+        assert!(!p.is_playing());
+        assert_eq!(p.position(1000), 140);
+    }
+
+    #[test]
+    fn unmarked_audio_counts_for_barge_in() {
+        let mut p = Playback::new(100);
+        p.sent(160, 0);
+        p.sent(160, 0);
+        assert_eq!(p.cleared(30), 30);
+        assert!(!p.is_playing());
+        assert_eq!(p.mark_rest(), None, "cleared audio needs no mark");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::playback::mark_name;
-use super::state::{Action, CallState, Input};
+use super::state::{Action, CallState, Chunk, Input};
 use crate::openai::{self, ProviderSocket};
 use crate::provider::ProviderEvent;
 
@@ -480,11 +480,13 @@ impl<'a> Call<'a> {
                             let payload = delta.delta.as_base64();
                             let bytes = base64_len(payload);
                             let now = self.now_ms();
-                            if let Some(seq) = state.agent_audio(&delta.response_id, &delta.item_id, bytes, now) {
+                            if let Chunk::Play { mark } = state.agent_audio(&delta.response_id, &delta.item_id, bytes, now) {
                                 self.frames_out += 1;
                                 let sent = async {
                                     ws.feed(Message::text(media::media_json(&self.stream_sid, payload))).await?;
-                                    ws.feed(Message::text(media::mark_json(&self.stream_sid, &mark_name(seq)))).await?;
+                                    if let Some(seq) = mark {
+                                        ws.feed(Message::text(media::mark_json(&self.stream_sid, &mark_name(seq)))).await?;
+                                    }
                                     ws.flush().await
                                 };
                                 if let Err(e) = sent.await {
@@ -532,6 +534,20 @@ impl<'a> Call<'a> {
     {
         for action in actions.drain(..) {
             match action {
+                Action::TwilioMark(seq) => {
+                    if let Err(e) = ws
+                        .send(Message::text(media::mark_json(
+                            &self.stream_sid,
+                            &mark_name(seq),
+                        )))
+                        .await
+                    {
+                        return Some(Ended {
+                            reason: EndReason::CallerHungUp,
+                            detail: Some(e.to_string()),
+                        });
+                    }
+                }
                 Action::TwilioClear => {
                     if let Err(e) = ws
                         .send(Message::text(media::clear_json(&self.stream_sid)))

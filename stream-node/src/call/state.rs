@@ -30,6 +30,8 @@ pub enum Input {
 pub enum Action {
     /// Flush Twilio's playback buffer.
     TwilioClear,
+    /// Send Twilio a mark (`m{seq}`) behind the audio sent so far.
+    TwilioMark(u64),
     Provider(ProviderCommand),
     Persist(Turn),
     /// Run a tool that is not built in; answer with `Input::ToolDone`.
@@ -47,6 +49,19 @@ pub enum Action {
 /// Built-in tool names, as declared to the AI.
 pub const END_CALL: &str = "end_call";
 pub const TRANSFER_CALL: &str = "transfer_call";
+
+/// Marks go out every this much agent audio (and after a response's last chunk): the
+/// playback clock interpolates between echoes, so more would only cost frames.
+pub const MARK_EVERY_MS: u64 = 100;
+
+/// What to do with a chunk of agent audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// The caller interrupted its response: drop it.
+    Drop,
+    /// Forward it, then send this mark if any.
+    Play { mark: Option<u64> },
+}
 
 /// How long a goodbye or a transfer may take before the call is ended regardless.
 const ENDING_GRACE_MS: u64 = 15_000;
@@ -102,7 +117,7 @@ impl CallState {
         Self {
             limits,
             transfer_to,
-            playback: Playback::default(),
+            playback: Playback::new(MARK_EVERY_MS),
             item: None,
             dropped_response: None,
             active_response: None,
@@ -129,18 +144,16 @@ impl CallState {
         }
     }
 
-    /// A chunk of agent audio (`bytes` of µ-law) arrived at `now`. Returns the mark to
-    /// send after forwarding it, or `None` if it must be dropped (the caller interrupted
-    /// its response).
+    /// A chunk of agent audio (`bytes` of µ-law) arrived at `now`.
     pub fn agent_audio(
         &mut self,
         response_id: &str,
         item_id: &str,
         bytes: usize,
         now: u64,
-    ) -> Option<u64> {
+    ) -> Chunk {
         if self.dropped_response.as_deref() == Some(response_id) {
-            return None;
+            return Chunk::Drop;
         }
         if self.item.as_ref().is_none_or(|i| i.item_id != item_id) {
             self.item_offsets.entry(item_id.to_owned()).or_insert(now);
@@ -151,7 +164,9 @@ impl CallState {
             });
         }
         self.last_activity = now;
-        Some(self.playback.sent(bytes, now))
+        Chunk::Play {
+            mark: self.playback.sent(bytes, now),
+        }
     }
 
     /// Whether the call is winding down (goodbye, transfer): new caller input is ignored.
@@ -216,7 +231,9 @@ impl CallState {
                 }
                 self.active_response = Some(response_id);
             }
+            ProviderEvent::AudioDone { .. } => self.mark_rest(out),
             ProviderEvent::ResponseDone { response_id, .. } => {
+                self.mark_rest(out);
                 if self.active_response.as_deref() == Some(&response_id) {
                     self.active_response = None;
                 }
@@ -254,6 +271,13 @@ impl CallState {
                 self.check_ending(now, out);
             }
             ProviderEvent::Ready | ProviderEvent::Other => {}
+        }
+    }
+
+    /// Marks the end of the agent audio sent so far, so its echo says it all played.
+    fn mark_rest(&mut self, out: &mut Vec<Action>) {
+        if let Some(seq) = self.playback.mark_rest() {
+            out.push(Action::TwilioMark(seq));
         }
     }
 
@@ -440,6 +464,14 @@ mod tests {
         CallState::new(limits(), Some(E164::parse("+14155550199").expect("e164")))
     }
 
+    /// Plays a chunk that must be forwarded; returns its mark, if one was due.
+    fn play(s: &mut CallState, response: &str, item: &str, bytes: usize, now: u64) -> Option<u64> {
+        match s.agent_audio(response, item, bytes, now) {
+            Chunk::Play { mark } => mark,
+            Chunk::Drop => panic!("chunk of {response} dropped"),
+        }
+    }
+
     fn run(s: &mut CallState, input: Input, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
         s.handle(input, now, &mut out);
@@ -491,7 +523,7 @@ mod tests {
         run(&mut s, started("r1"), 0);
         // 1 s of audio in 100 ms chunks, sent at t=1000 faster than real time.
         let marks: Vec<u64> = (0..10)
-            .map(|_| s.agent_audio("r1", "i1", 800, 1000).expect("forwarded"))
+            .map(|_| play(&mut s, "r1", "i1", 800, 1000).expect("a mark per 100 ms"))
             .collect();
         // Twilio played three chunks; the third echo came at t=1300.
         run(&mut s, Input::Mark(format!("m{}", marks[2])), 1300);
@@ -507,29 +539,49 @@ mod tests {
             ]
         );
         // The rest of the interrupted response is dropped; a new one plays.
-        assert_eq!(s.agent_audio("r1", "i1", 800, 1350), None);
-        assert!(s.agent_audio("r2", "i2", 800, 2000).is_some());
+        assert_eq!(s.agent_audio("r1", "i1", 800, 1350), Chunk::Drop);
+        assert!(play(&mut s, "r2", "i2", 800, 2000).is_some());
     }
 
     #[test]
     fn speech_while_nothing_plays_interrupts_nothing() {
         let mut s = state();
-        let m = s.agent_audio("r1", "i1", 160, 0).expect("forwarded");
-        run(&mut s, Input::Mark(format!("m{m}")), 20);
+        let m = play(&mut s, "r1", "i1", 800, 0).expect("mark");
+        run(&mut s, Input::Mark(format!("m{m}")), 100);
         assert!(run(&mut s, ev(ProviderEvent::SpeechStarted), 500).is_empty());
     }
 
     #[test]
     fn truncation_counts_from_the_start_of_the_interrupted_item() {
         let mut s = state();
-        let a = s.agent_audio("r1", "i1", 1600, 0).expect("forwarded"); // 200 ms
+        let a = play(&mut s, "r1", "i1", 1600, 0).expect("mark"); // 200 ms
         run(&mut s, Input::Mark(format!("m{a}")), 200);
-        s.agent_audio("r1", "i2", 1600, 200);
+        play(&mut s, "r1", "i2", 1600, 200);
         let out = run(&mut s, ev(ProviderEvent::SpeechStarted), 250);
         assert!(out.contains(&Action::Provider(ProviderCommand::Truncate {
             item_id: "i2".into(),
             audio_end_ms: 50,
         })));
+    }
+
+    #[test]
+    fn the_audio_after_the_last_mark_is_marked_when_the_response_ends() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        // 20 ms chunks: marks at 100 and 200 ms, 60 ms left unmarked.
+        let marks: Vec<_> = (0..13)
+            .filter_map(|_| play(&mut s, "r1", "i1", 160, 0))
+            .collect();
+        assert_eq!(marks, [0, 1]);
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::AudioDone {
+                response_id: "r1".into(),
+            }),
+            5,
+        );
+        assert_eq!(out, [Action::TwilioMark(2)]);
+        assert!(run(&mut s, done("r1"), 6).is_empty(), "marked once");
     }
 
     #[test]
@@ -553,7 +605,7 @@ mod tests {
         let out = run(&mut s, done("r1"), 20);
         assert_eq!(out, [create(Some(GOODBYE))]);
         run(&mut s, started("r2"), 30);
-        let m = s.agent_audio("r2", "i9", 8000, 40).expect("goodbye audio");
+        let m = play(&mut s, "r2", "i9", 8000, 40).expect("goodbye audio");
         assert!(run(&mut s, done("r2"), 50).is_empty(), "still playing");
         assert!(s.is_ending());
         let out = run(&mut s, Input::Mark(format!("m{m}")), 1040);
@@ -588,7 +640,7 @@ mod tests {
     fn transfer_waits_for_the_agent_to_finish_speaking() {
         let mut s = state();
         run(&mut s, started("r1"), 0);
-        let m = s.agent_audio("r1", "i1", 800, 0).expect("audio");
+        let m = play(&mut s, "r1", "i1", 800, 0).expect("audio");
         run(
             &mut s,
             ev(ProviderEvent::FunctionCall {
@@ -735,7 +787,7 @@ mod tests {
     fn transcripts_become_turns_with_their_offsets() {
         let mut s = state();
         run(&mut s, ev(ProviderEvent::SpeechStarted), 1000);
-        s.agent_audio("r1", "a1", 160, 3000);
+        play(&mut s, "r1", "a1", 160, 3000);
         let out = run(
             &mut s,
             ev(ProviderEvent::AgentTranscript {
