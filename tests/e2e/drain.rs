@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hotline_core::model::EndReason;
-use hotline_e2e::World;
+use hotline_e2e::{World, health};
 use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneError};
 use hotline_sim::realtime::Script;
 
@@ -102,17 +102,4 @@ async fn shutdown_drains_live_calls_then_ends_them_cleanly() {
             .any(|r| r.param("Twiml").is_some_and(|t| t.contains("Sorry")))
     );
     drop(ai);
-}
-
-async fn health(addr: std::net::SocketAddr) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("read");
-    out.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status")
 }

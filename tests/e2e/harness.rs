@@ -139,17 +139,7 @@ impl World {
 
     /// `GET /healthz` on the stream node: its status code.
     pub async fn health(&self) -> u16 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = self.stack.stream;
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.expect("write");
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.expect("read");
-        out.split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("status")
+        health(self.stack.stream).await
     }
 
     pub async fn turns(&self, sid: &CallSid) -> Vec<Turn> {
@@ -248,4 +238,18 @@ pub fn violations(report: &hotline_sim::phone::CallReport) -> Vec<&str> {
         .map(String::as_str)
         .filter(|v| !v.contains("Twilio only connects to wss://"))
         .collect()
+}
+
+/// `GET /healthz` at `addr`: its status code.
+pub async fn health(addr: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status")
 }
