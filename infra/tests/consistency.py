@@ -264,9 +264,20 @@ def env_reads(crate: Crate, crates: dict[str, Crate]) -> set[str]:
     return names
 
 
+# hotline's public paths are declared once, here, for every crate that serves one.
+ROUTES_RS = Path("shared/core/src/routes.rs")
+
+
 def literals(crate: Crate) -> set[str]:
     found: set[str] = set()
-    for p in crate.sources():
+    sources = crate.sources()
+    if "hotline-core" in crate.deps:
+        routes = crate.dir
+        while not (routes / ROUTES_RS).is_file() and routes != routes.parent:
+            routes = routes.parent
+        if (routes / ROUTES_RS).is_file():
+            sources.append(routes / ROUTES_RS)
+    for p in sources:
         found |= set(re.findall(r'"([^"\\]*)"', read_src(p)))
     return found
 

@@ -35,7 +35,7 @@ pub enum ConfigError {
     Invalid { name: &'static str, value: String },
 }
 
-pub const STREAM_PATH: &str = "/twilio/stream";
+pub use hotline_core::routes::STREAM as STREAM_PATH;
 
 impl NodeConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -58,17 +58,11 @@ impl NodeConfig {
         }
         let public = get("HOTLINE_STREAM_PUBLIC_URL")
             .ok_or(ConfigError::Missing("HOTLINE_STREAM_PUBLIC_URL"))?;
-        let public_url = match public.split_once("://") {
-            Some(("wss" | "ws", _)) => public.trim_end_matches('/').to_owned(),
-            Some(("https", rest)) => format!("wss://{}", rest.trim_end_matches('/')),
-            Some(("http", rest)) => format!("ws://{}", rest.trim_end_matches('/')),
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: "HOTLINE_STREAM_PUBLIC_URL",
-                    value: public,
-                });
-            }
-        };
+        let public_url =
+            hotline_core::routes::stream_base_url(&public).ok_or(ConfigError::Invalid {
+                name: "HOTLINE_STREAM_PUBLIC_URL",
+                value: public.clone(),
+            })?;
         Ok(Self {
             addr: parse(
                 "HOTLINE_STREAM_ADDR",

@@ -2,9 +2,7 @@
 
 use anyhow::Context as _;
 use hotline_store::{StoreConfig, Stores};
-use hotline_stream_node::{CallContext, NodeConfig, StreamNode, shutdown_signal};
-use hotline_twilio::rest::TwilioClient;
-use tokio_util::sync::CancellationToken;
+use hotline_stream_node::{NodeConfig, StreamNode, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,16 +18,9 @@ async fn main() -> anyhow::Result<()> {
     let stores = Stores::open(&StoreConfig::from_env().context("store configuration")?)
         .await
         .context("opening the store")?;
-    let context = CallContext {
-        directory: stores.directory,
-        calls: stores.calls,
-        twilio: TwilioClient::new(&config.twilio_api_base_url, reqwest::Client::new()),
-        openai_base_url: config.openai_base_url.clone(),
-        openai_api_key: config.openai_api_key.clone(),
-        start_timeout: config.start_timeout,
-        shutdown: CancellationToken::new(),
-    };
-    let node = StreamNode::bind(config, context).await.context("binding")?;
+    let node = StreamNode::bind(config, stores.directory, stores.calls)
+        .await
+        .context("binding")?;
     tracing::info!(addr = %node.local_addr()?, "stream node listening");
     node.serve(shutdown_signal()).await;
     Ok(())

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use hotline_core::ports::{Calls, Directory};
+
 use crate::auth::UpgradeAuth;
 use crate::call::{CallContext, run_call};
 use crate::config::{NodeConfig, STREAM_PATH};
@@ -61,14 +63,24 @@ pub struct StreamNode {
 }
 
 impl StreamNode {
-    pub async fn bind(config: NodeConfig, calls: CallContext) -> std::io::Result<Self> {
+    pub async fn bind(
+        config: NodeConfig,
+        directory: Arc<dyn Directory>,
+        calls: Arc<dyn Calls>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.addr).await?;
-        Ok(Self::from_listener(listener, config, calls))
+        Ok(Self::from_listener(listener, config, directory, calls))
     }
 
     /// Serves on an already bound listener (its address may be needed before the
     /// config can be written, as for port 0).
-    pub fn from_listener(listener: TcpListener, config: NodeConfig, calls: CallContext) -> Self {
+    pub fn from_listener(
+        listener: TcpListener,
+        config: NodeConfig,
+        directory: Arc<dyn Directory>,
+        calls: Arc<dyn Calls>,
+    ) -> Self {
+        let calls = CallContext::new(&config, directory, calls);
         let auth = UpgradeAuth::new(calls.directory.clone(), config.stream_url());
         Self {
             listener,
@@ -81,6 +93,12 @@ impl StreamNode {
                 tracker: TaskTracker::new(),
             }),
         }
+    }
+
+    /// Cancelling it ends every live call now (each finishes with `Shutdown`), as the
+    /// drain deadline does.
+    pub fn calls_shutdown(&self) -> CancellationToken {
+        self.shared.calls.shutdown.clone()
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -166,8 +166,7 @@ impl World {
         let url = spec.voice_url.clone();
         let form = hotline_sim::phone::twilio_form(&spec, &sid);
         let signature = hotline_sim::phone::sign(TOKEN, &url, &form);
-        let body = form_body(&form);
-        let twiml = post_form(&url, &signature, &body).await;
+        let twiml = post_form(&url, &signature, &form).await;
         let doc = hotline_twilio::twiml_read::parse(&twiml).expect("TwiML");
         let stream = doc.all_named("Stream")[0].clone();
         let token = stream
@@ -185,50 +184,18 @@ impl World {
     }
 }
 
-fn form_body(form: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in form.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        out.push_str(&percent(k));
-        out.push('=');
-        out.push_str(&percent(v));
-    }
-    out
+/// Posts a form to `url` as Twilio does, returning the TwiML.
+async fn post_form(url: &str, signature: &str, form: &[(String, String)]) -> String {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("x-twilio-signature", signature)
+        .form(form)
+        .send()
+        .await
+        .expect("webhook reachable");
+    assert_eq!(resp.status(), 200, "voice webhook");
+    resp.text().await.expect("TwiML")
 }
-
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A minimal HTTP/1.1 POST on a fresh connection, returning the body.
-async fn post_form(url: &str, signature: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').expect("path");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
-}
-
 /// The phone's protocol complaints, less the one every loopback test has: the local
 /// stack serves plain `ws://`, where Twilio would only connect to `wss://`.
 pub fn violations(report: &hotline_sim::phone::CallReport) -> Vec<&str> {

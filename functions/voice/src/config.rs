@@ -1,5 +1,7 @@
 //! The voice function's settings, read once per cold start.
 
+use hotline_core::routes;
+
 /// The public URLs Twilio uses. Signatures are computed over what Twilio requested, so
 /// these must be exactly the URLs configured in Twilio (lowercase host, no trailing
 /// slash), never derived from the incoming request behind API Gateway or a proxy.
@@ -24,9 +26,9 @@ pub enum ConfigError {
     },
 }
 
-pub const WEBHOOK_PATH: &str = "/twilio/voice";
-pub const RECORDING_PATH: &str = "/twilio/recording";
-pub const STREAM_PATH: &str = "/twilio/stream";
+pub use hotline_core::routes::{
+    RECORDING as RECORDING_PATH, STREAM as STREAM_PATH, VOICE as WEBHOOK_PATH,
+};
 
 impl VoiceConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -34,19 +36,15 @@ impl VoiceConfig {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let public_url = base_url(&get, "HOTLINE_PUBLIC_URL", &["https", "http"], "http(s)")?;
-        let stream = base_url(
+        let public_url = setting(&get, "HOTLINE_PUBLIC_URL", "http(s)", |v| {
+            routes::base_url(v, &["https", "http"])
+        })?;
+        let stream_url = setting(
             &get,
             "HOTLINE_STREAM_PUBLIC_URL",
-            &["wss", "ws", "https", "http"],
             "ws(s)",
+            routes::stream_base_url,
         )?;
-        // Twilio only dials wss://; an https:// base names the same host.
-        let stream_url = match stream.split_once("://") {
-            Some(("https", rest)) => format!("wss://{rest}"),
-            Some(("http", rest)) => format!("ws://{rest}"),
-            _ => stream,
-        };
         Ok(Self {
             public_url,
             stream_url,
@@ -62,29 +60,20 @@ impl VoiceConfig {
     }
 }
 
-fn base_url(
+fn setting(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
-    schemes: &[&str],
-    label: &'static str,
+    schemes: &'static str,
+    parse: impl Fn(&str) -> Option<String>,
 ) -> Result<String, ConfigError> {
     let value = get(name)
         .filter(|v| !v.is_empty())
         .ok_or(ConfigError::Missing(name))?;
-    let invalid = || ConfigError::Invalid {
+    parse(&value).ok_or(ConfigError::Invalid {
         name,
-        schemes: label,
-        value: value.clone(),
-    };
-    let (scheme, rest) = value.split_once("://").ok_or_else(invalid)?;
-    if !schemes.contains(&scheme)
-        || rest.is_empty()
-        || rest.starts_with('/')
-        || rest.contains(['?', '#'])
-    {
-        return Err(invalid());
-    }
-    Ok(value.trim_end_matches('/').to_owned())
+        schemes,
+        value,
+    })
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_store::Stores;
-use hotline_stream_node::{CallContext, NodeConfig, StreamNode};
-use hotline_twilio::rest::TwilioClient;
+use hotline_stream_node::{NodeConfig, StreamNode};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -62,16 +61,6 @@ impl Stack {
             .clone()
             .unwrap_or_else(|| format!("http://{http}"));
 
-        let calls_shutdown = CancellationToken::new();
-        let context = CallContext {
-            directory: stores.directory.clone(),
-            calls: stores.calls.clone(),
-            twilio: TwilioClient::new(&config.twilio_api_base_url, reqwest::Client::new()),
-            openai_base_url: config.openai_base_url.clone(),
-            openai_api_key: config.openai_api_key.clone(),
-            start_timeout: Duration::from_secs(5),
-            shutdown: calls_shutdown.clone(),
-        };
         let stream_listener = TcpListener::bind(config.stream_addr)
             .await
             .map_err(|e| StackError::Bind(config.stream_addr, e))?;
@@ -94,8 +83,10 @@ impl Stack {
                 openai_api_key: config.openai_api_key.clone(),
                 twilio_api_base_url: config.twilio_api_base_url.clone(),
             },
-            context,
+            stores.directory.clone(),
+            stores.calls.clone(),
         );
+        let calls_shutdown = node.calls_shutdown();
 
         let voice = hotline_voice::Deps {
             config: hotline_voice::VoiceConfig::from_lookup(|k| match k {

@@ -5,6 +5,7 @@ pub mod answer;
 pub mod ids;
 pub mod model;
 pub mod ports;
+pub mod routes;
 
 pub use ids::{
     AccountSid, AgentId, CallSid, E164, MessageSid, OrgId, ParseIdError, Party, RecordingSid,

@@ -91,6 +91,28 @@ pub trait Calls: Send + Sync {
     async fn turns(&self, call: &CallSid) -> StoreResult<Vec<Turn>>;
 }
 
+/// Read-modify-write of a call record: `change` is applied to the stored call and
+/// written back, again from a fresh read whenever another writer got there first.
+pub async fn modify_call(
+    calls: &dyn Calls,
+    sid: &CallSid,
+    change: impl Fn(&mut Call),
+) -> StoreResult<Call> {
+    const ATTEMPTS: u32 = 6;
+    let mut attempt = 1;
+    loop {
+        let mut call = calls
+            .get_call(sid)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {sid}")))?;
+        change(&mut call);
+        match calls.update_call(&call).await {
+            Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 /// The people an organization talks to.
 #[async_trait]
 pub trait Contacts: Send + Sync {

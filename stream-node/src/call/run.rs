@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use hotline_core::model::{
     Agent, Call as CallRecord, CallStatus, EndReason, Organization, Outcome, ToolKind,
 };
-use hotline_core::ports::{Calls, Directory, StoreError};
+use hotline_core::ports::{Calls, Directory, StoreError, modify_call};
 use hotline_core::{CallSid, OrgId};
 use hotline_realtime::openai::ServerEvent;
 use hotline_twilio::VoiceResponse;
@@ -45,6 +45,25 @@ pub struct CallContext {
     pub start_timeout: Duration,
     /// Cancelled when the node stops for good: calls finish with `Shutdown`.
     pub shutdown: CancellationToken,
+}
+
+impl CallContext {
+    /// Everything a call needs, from the node's configuration and the store.
+    pub fn new(
+        config: &crate::config::NodeConfig,
+        directory: Arc<dyn Directory>,
+        calls: Arc<dyn Calls>,
+    ) -> Self {
+        Self {
+            directory,
+            calls,
+            twilio: TwilioClient::new(&config.twilio_api_base_url, reqwest::Client::new()),
+            openai_base_url: config.openai_base_url.clone(),
+            openai_api_key: config.openai_api_key.clone(),
+            start_timeout: config.start_timeout,
+            shutdown: CancellationToken::new(),
+        }
+    }
 }
 
 /// Audio buffered while the AI connects: 10 s, after which the oldest frames go.
@@ -213,13 +232,12 @@ async fn admit(
     if org.twilio.account_sid.as_str() != start.account_sid {
         return Err("start names another account");
     }
+    // Constant-time: the token is a secret the voice webhook minted for this call.
     let token_ok = start.token.as_deref().is_some_and(|t| {
-        // Constant-time: the token is a secret the voice webhook minted for this call.
-        t.len() == record.stream_token.len()
-            && t.bytes()
-                .zip(record.stream_token.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            t.as_bytes(),
+            record.stream_token.as_bytes(),
+        ))
     });
     if !token_ok {
         return Err("wrong stream token");
@@ -282,7 +300,7 @@ impl<'a> Call<'a> {
         let calls = Arc::clone(&self.ctx.calls);
         let sid = self.record.sid.clone();
         self.side.push(Box::pin(async move {
-            let result = update_call(calls.as_ref(), &sid, |c| {
+            let result = modify_call(calls.as_ref(), &sid, |c| {
                 if c.status < CallStatus::InProgress {
                     c.status = CallStatus::InProgress;
                 }
@@ -679,7 +697,7 @@ impl<'a> Call<'a> {
             reason,
             detail: detail.clone(),
         };
-        let result = update_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
+        let result = modify_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
             c.ended_at.get_or_insert_with(Utc::now);
             if !c.status.is_terminal() {
                 c.status = CallStatus::Completed;
@@ -698,26 +716,6 @@ impl<'a> Call<'a> {
             frames_out = self.frames_out,
             "call finished"
         );
-    }
-}
-
-/// Read-modify-write of a call record, retried when another writer got there first.
-async fn update_call(
-    calls: &dyn Calls,
-    sid: &CallSid,
-    change: impl Fn(&mut CallRecord),
-) -> Result<(), StoreError> {
-    let mut attempts = 0;
-    loop {
-        let mut record = calls
-            .get_call(sid)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("call {sid}")))?;
-        change(&mut record);
-        match calls.update_call(&record).await {
-            Err(StoreError::Conflict(_)) if attempts < 5 => attempts += 1,
-            other => return other.map(drop),
-        }
     }
 }
 

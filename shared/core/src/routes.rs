@@ -1,0 +1,70 @@
+//! hotline's public URLs. The voice webhook writes the stream URL into TwiML and the
+//! stream node checks Twilio's signature over it, so both derive it here, the same way.
+
+pub const VOICE: &str = "/twilio/voice";
+pub const RECORDING: &str = "/twilio/recording";
+pub const STREAM: &str = "/twilio/stream";
+
+/// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;
+/// trailing slashes dropped (Twilio signs the URL byte for byte, `/x` ≠ `/x/`).
+pub fn base_url(value: &str, schemes: &[&str]) -> Option<String> {
+    let (scheme, rest) = value.split_once("://")?;
+    if !schemes.contains(&scheme)
+        || rest.is_empty()
+        || rest.starts_with('/')
+        || rest.contains(['?', '#'])
+    {
+        return None;
+    }
+    Some(value.trim_end_matches('/').to_owned())
+}
+
+/// The stream node's public base (`HOTLINE_STREAM_PUBLIC_URL`) as Twilio dials it:
+/// `wss://` (`ws://` for local plain-text testing); an `https://`/`http://` base names
+/// the same host.
+pub fn stream_base_url(value: &str) -> Option<String> {
+    let base = base_url(value, &["wss", "ws", "https", "http"])?;
+    Some(match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some(("http", rest)) => format!("ws://{rest}"),
+        _ => base,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_bases_become_websocket_urls() {
+        assert_eq!(
+            stream_base_url("https://stream.example.com/").as_deref(),
+            Some("wss://stream.example.com")
+        );
+        assert_eq!(
+            stream_base_url("ws://127.0.0.1:3001").as_deref(),
+            Some("ws://127.0.0.1:3001")
+        );
+        for bad in [
+            "stream.example.com",
+            "ftp://x",
+            "wss://x/?a=1",
+            "wss://",
+            "wss:///x",
+        ] {
+            assert_eq!(stream_base_url(bad), None, "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn bases_keep_stage_paths() {
+        assert_eq!(
+            base_url(
+                "https://abc.execute-api.us-east-1.amazonaws.com/prod/",
+                &["https"]
+            )
+            .as_deref(),
+            Some("https://abc.execute-api.us-east-1.amazonaws.com/prod")
+        );
+    }
+}
