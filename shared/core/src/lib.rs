@@ -5,6 +5,7 @@ pub mod answer;
 pub mod ids;
 pub mod model;
 pub mod ports;
+pub mod postcall;
 pub mod routes;
 
 pub use ids::{

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use crate::model::{Agent, Call, Contact, Organization, PhoneNumber, Turn};
+use crate::model::{Agent, Call, Contact, Organization, PhoneNumber, Todo, Turn};
 
 /// What can go wrong talking to a store. `Conflict` and `NotFound` are answers the
 /// caller acts on; `Unavailable` is worth a retry; `Corrupt` is not.
@@ -123,6 +123,44 @@ pub trait Contacts: Send + Sync {
     async fn update_contact(&self, contact: &Contact) -> StoreResult<Contact>;
     /// An organization's contacts.
     async fn list_contacts(&self, org: &OrgId) -> StoreResult<Vec<Contact>>;
+}
+
+/// Follow-ups produced by calls.
+#[async_trait]
+pub trait Todos: Send + Sync {
+    /// Stores the to-do unless one with its id exists (a retried write is a no-op).
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<Created<Todo>>;
+    /// A call's to-dos in order.
+    async fn call_todos(&self, call: &CallSid) -> StoreResult<Vec<Todo>>;
+    /// An organization's to-dos, newest first.
+    async fn list_todos(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Todo>>;
+}
+
+/// An e-mail to send. Plain text always; HTML when there is a richer rendering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The provider refused this message (bad address, unverified sender): sending it
+    /// again will not help.
+    #[error("message rejected: {0}")]
+    Rejected(String),
+    #[error("mail service unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Outgoing e-mail: Amazon SES in the cloud, an outbox folder locally.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends `email`; returns the provider's message id.
+    async fn send(&self, email: &Email) -> Result<String, MailError>;
 }
 
 /// Large objects: recordings and transcripts.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Queue, StoreResult};
+use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Queue, StoreResult, Todos};
 
 use crate::aws::{DynamoTable, S3Blobs, SqsQueue};
 use crate::local::{Db, FileBlobs, QueueConfig, SqliteQueue, SqliteTable};
@@ -71,6 +71,7 @@ pub struct Stores {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub contacts: Arc<dyn Contacts>,
+    pub todos: Arc<dyn Todos>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
 }
@@ -85,7 +86,8 @@ impl Stores {
         Self {
             directory: records.clone(),
             calls: records.clone(),
-            contacts: records,
+            contacts: records.clone(),
+            todos: records,
             blobs,
             postcall,
         }

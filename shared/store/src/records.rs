@@ -9,11 +9,12 @@
 //! | call | `CALL#{CallSid}` | `CALL` | `ORG#{org}` / `CALL#{started_at}#{CallSid}` |
 //! | turn | `CALL#{CallSid}` | `TURN#{seq:06}` | |
 //! | contact | `ORG#{org}` | `CONTACT#{e164}` | |
+//! | to-do | `CALL#{CallSid}` | `TODO#{id}` | `ORG#{org}` / `TODO#{created_at}#{id}` |
 
 use async_trait::async_trait;
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use hotline_core::model::{Agent, Call, Contact, Organization, PhoneNumber, Turn};
-use hotline_core::ports::{Calls, Contacts, Created, Directory, StoreError, StoreResult};
+use hotline_core::model::{Agent, Call, Contact, Organization, PhoneNumber, Todo, Turn};
+use hotline_core::ports::{Calls, Contacts, Created, Directory, StoreError, StoreResult, Todos};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -46,15 +47,16 @@ fn call_pk(sid: &CallSid) -> String {
     format!("CALL#{sid}")
 }
 
-/// Sort key of a call in its organization's list: ISO-8601 with fixed width sorts by time.
+/// Timestamps in sort keys: ISO-8601 with fixed width sorts by time.
+fn sortable(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Sort key of a call in its organization's list.
 fn call_gsi1(call: &Call) -> (String, String) {
     (
         org_pk(&call.org),
-        format!(
-            "CALL#{}#{}",
-            call.started_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-            call.sid
-        ),
+        format!("CALL#{}#{}", sortable(&call.started_at), call.sid),
     )
 }
 
@@ -90,7 +92,7 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(Organization, Agent, PhoneNumber, Call, Contact);
+versioned!(Organization, Agent, PhoneNumber, Call, Contact, Todo);
 
 impl Versioned for Turn {
     fn set_version(&mut self, _version: u64) {}
@@ -331,6 +333,40 @@ impl<T: Table> Contacts for TableRecords<T> {
             sk_prefix: "CONTACT#".into(),
             descending: false,
             limit: None,
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<T: Table> Todos for TableRecords<T> {
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<Created<Todo>> {
+        let mut item = to_item(call_pk(&todo.call), format!("TODO#{}", todo.id), 0, todo)?;
+        item.gsi1 = Some((
+            org_pk(&todo.org),
+            format!("TODO#{}#{}", sortable(&todo.created_at), todo.id),
+        ));
+        self.create_once(item, todo).await
+    }
+
+    async fn call_todos(&self, call: &CallSid) -> StoreResult<Vec<Todo>> {
+        self.query_records(&Query {
+            index: Index::Primary,
+            pk: call_pk(call),
+            sk_prefix: "TODO#".into(),
+            descending: false,
+            limit: None,
+        })
+        .await
+    }
+
+    async fn list_todos(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Todo>> {
+        self.query_records(&Query {
+            index: Index::Gsi1,
+            pk: org_pk(org),
+            sk_prefix: "TODO#".into(),
+            descending: true,
+            limit: Some(limit),
         })
         .await
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId, Party};
 use hotline_core::model::{
     Agent, Analyzer, Call, CallLimits, CallStatus, Contact, Direction, OrgSettings, Organization,
-    PhoneNumber, Provider, Speaker, ToolKind, ToolSpec, Turn, TwilioAccount,
+    PhoneNumber, Provider, Speaker, Todo, TodoItem, ToolKind, ToolSpec, Turn, TwilioAccount,
 };
 use hotline_core::ports::{BlobKey, Queue, StoreError};
 use hotline_sim::moto::{Moto, REGION, unique_name};
@@ -101,6 +101,7 @@ contract!(
     calls_list_per_organization_newest_first,
     turns_append_once_and_come_back_in_order,
     contacts_are_created_once_and_updated_by_version,
+    todos_are_created_once_and_listed_per_call_and_organization,
     blobs_round_trip_and_overwrite,
     queue_delivers_hides_and_redelivers_after_the_visibility_timeout,
     queue_honours_send_delay,
@@ -425,6 +426,57 @@ async fn contacts_are_created_once_and_updated_by_version(f: Fixture) {
         .expect("other org");
     let listed = c.list_contacts(&org_id("acme")).await.expect("list");
     assert_eq!(listed, vec![named]);
+}
+
+async fn todos_are_created_once_and_listed_per_call_and_organization(f: Fixture) {
+    let t = &f.stores.todos;
+    let item = |title: &str| TodoItem {
+        title: title.into(),
+        due: chrono::NaiveDate::from_ymd_opt(2026, 11, 24),
+        assignee: Some("front desk".into()),
+    };
+    let todo = |call: u32, org: &str, n: usize, title: &str, secs: i64| {
+        Todo::from_item(
+            &org_id(org),
+            &call_sid(call),
+            Some(&phone("+14155550100")),
+            n,
+            &item(title),
+            at(secs),
+        )
+    };
+    let first = todo(1, "acme", 0, "Call back about the invoice", 0);
+    assert!(t.create_todo(&first).await.expect("create").is_new());
+    t.create_todo(&todo(1, "acme", 1, "Send the form", 0))
+        .await
+        .expect("create");
+    t.create_todo(&todo(2, "acme", 0, "Newer", 60))
+        .await
+        .expect("create");
+    t.create_todo(&todo(3, "other", 0, "Not acme's", 120))
+        .await
+        .expect("create");
+    let mut retried = first.clone();
+    retried.title = "A different title".into();
+    let again = t.create_todo(&retried).await.expect("create again");
+    assert!(!again.is_new());
+    assert_eq!(again.into_inner().title, "Call back about the invoice");
+
+    let of_call = t.call_todos(&call_sid(1)).await.expect("call todos");
+    let titles: Vec<_> = of_call.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(titles, ["Call back about the invoice", "Send the form"]);
+    assert_eq!(
+        of_call[0].due,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+    );
+    let listed = t.list_todos(&org_id("acme"), 10).await.expect("list");
+    let titles: Vec<_> = listed.iter().map(|t| t.title.as_str()).collect();
+    assert_eq!(titles[0], "Newer");
+    assert_eq!(titles.len(), 3);
+    assert_eq!(
+        t.list_todos(&org_id("acme"), 1).await.expect("list").len(),
+        1
+    );
 }
 
 async fn blobs_round_trip_and_overwrite(f: Fixture) {

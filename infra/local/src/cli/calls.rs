@@ -130,7 +130,7 @@ pub fn render_call(call: &Call, turns: &[Turn]) -> String {
     if let Some(r) = &call.recording {
         let _ = writeln!(out, "recording {} ({})", r.sid, r.status);
     }
-    for (stage, state) in &call.post_call {
+    for (stage, state) in &call.post_call.stages {
         let _ = writeln!(
             out,
             "post-call {stage:?}: {:?}{}",

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, CallSid, E164, OrgId, Party, RecordingSid};
@@ -35,12 +35,29 @@ pub struct Call {
     #[serde(default)]
     pub recording: Option<RecordingRef>,
     #[serde(default)]
-    pub post_call: BTreeMap<Stage, StageState>,
+    pub post_call: PostCall,
     #[serde(default)]
     pub version: u64,
 }
 
 impl Call {
+    /// Applies a status Twilio reported at `at`. Callbacks arrive out of order, so the
+    /// status only ever moves forward (a terminal status is final), and times are only
+    /// filled in, never replaced. Returns whether anything changed.
+    pub fn apply_status(&mut self, status: CallStatus, at: DateTime<Utc>) -> bool {
+        let before = (self.status, self.answered_at, self.ended_at);
+        if !self.status.is_terminal() && status > self.status {
+            self.status = status;
+        }
+        if status == CallStatus::InProgress && self.answered_at.is_none() {
+            self.answered_at = Some(at);
+        }
+        if status.is_terminal() && self.ended_at.is_none() {
+            self.ended_at = Some(at);
+        }
+        before != (self.status, self.answered_at, self.ended_at)
+    }
+
     /// Seconds between start and end, once the call has ended.
     pub fn duration_secs(&self) -> Option<i64> {
         let end = self.ended_at?;
@@ -133,12 +150,26 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingRef {
     pub sid: RecordingSid,
+    /// Twilio's `RecordingStatus`: `completed`, `failed`, `absent`, …
     pub status: String,
     #[serde(default)]
     pub duration_secs: Option<u32>,
+    /// Twilio's `ErrorCode` when the recording failed.
+    #[serde(default)]
+    pub error_code: Option<String>,
     /// Where hotline keeps its copy, once it has one.
     #[serde(default)]
     pub blob_key: Option<String>,
+    /// Set once the organization asked for it and Twilio no longer holds the media.
+    #[serde(default)]
+    pub deleted_from_twilio: bool,
+}
+
+impl RecordingRef {
+    /// Whether Twilio has media to download.
+    pub fn is_available(&self) -> bool {
+        self.status == "completed"
+    }
 }
 
 /// The post-call steps, in the order they run.
@@ -150,15 +181,154 @@ pub enum Stage {
     Analysis,
     Todos,
     Contact,
-    Report,
+    /// The report by e-mail and by webhook are separate stages so that a retry of one
+    /// never repeats the other.
+    ReportEmail,
+    ReportWebhook,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Recording,
+        Stage::Transcript,
+        Stage::Analysis,
+        Stage::Todos,
+        Stage::Contact,
+        Stage::ReportEmail,
+        Stage::ReportWebhook,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Recording => "recording",
+            Self::Transcript => "transcript",
+            Self::Analysis => "analysis",
+            Self::Todos => "todos",
+            Self::Contact => "contact",
+            Self::ReportEmail => "report_email",
+            Self::ReportWebhook => "report_webhook",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageState {
     pub status: StageStatus,
     pub at: DateTime<Utc>,
+    /// Why it failed (the last attempt's error) — kept even after a later success would
+    /// overwrite the state, in [`PostCall::last_error`].
     #[serde(default)]
     pub error: Option<String>,
+    /// What it produced or why it was skipped, for people (e.g. an e-mail's message id).
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// Everything the post-call pipeline did for this call. Each stage writes its result
+/// here before it is marked done, so a redelivered job resumes where the last one stopped
+/// and never repeats a finished stage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostCall {
+    /// The one job requested for this call (see `hotline_core::postcall`).
+    pub job: Option<JobClaim>,
+    pub stages: BTreeMap<Stage, StageState>,
+    pub transcript: Option<TranscriptRef>,
+    /// Each analyzer's result, by analyzer name.
+    pub analysis: BTreeMap<String, AnalysisResult>,
+    /// The to-dos the call produced, fixed before they are stored as items.
+    pub todos: Option<Vec<TodoItem>>,
+    /// What the call taught about the contact, fixed before it is applied.
+    pub contact_facts: Option<ContactFacts>,
+    /// How many times a worker picked the job up.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// The job failed on its last allowed receive and went to the dead-letter queue.
+    pub dead_lettered: bool,
+    /// A worker holds the job until then; another delivery waits rather than run beside it.
+    pub lease_until: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl PostCall {
+    pub fn finished(&self, stage: Stage) -> bool {
+        self.stages
+            .get(&stage)
+            .is_some_and(|s| matches!(s.status, StageStatus::Done | StageStatus::Skipped))
+    }
+}
+
+/// The post-call job of a call: who claimed the right to enqueue it, and whether they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobClaim {
+    /// What the job is deduplicated on: the RecordingSid.
+    pub key: String,
+    /// Random, so the claimant can tell its own claim from a concurrent one.
+    pub token: String,
+    pub claimed_at: DateTime<Utc>,
+    #[serde(default)]
+    pub enqueued_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+}
+
+/// The call's transcript: its text here, the full document in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranscriptRef {
+    pub source: TranscriptSource,
+    pub text: String,
+    pub blob_key: String,
+    /// The transcription model, when the recording was transcribed.
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptSource {
+    /// Transcribed from the recording after the call.
+    Recording,
+    /// Assembled from the turns transcribed live during the call (no usable recording).
+    Live,
+}
+
+/// One analyzer's outcome: a value that satisfied its schema, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum AnalysisResult {
+    Ok {
+        value: serde_json::Value,
+        at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// A follow-up the call asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoItem {
+    pub title: String,
+    #[serde(default)]
+    pub due: Option<NaiveDate>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+}
+
+/// What a call revealed about the person on the line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContactFacts {
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub notes: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +367,27 @@ mod tests {
         assert!(CallStatus::InProgress < CallStatus::Completed);
         assert!(CallStatus::Busy.is_terminal());
         assert!(!CallStatus::InProgress.is_terminal());
+    }
+
+    #[test]
+    fn status_never_moves_backwards_and_times_only_fill_in() {
+        let t = |s: i64| DateTime::from_timestamp(1_700_000_000 + s, 0).expect("time");
+        let mut call: Call = serde_json::from_value(serde_json::json!({
+            "sid": format!("CA{}", "a".repeat(32)), "org": "acme", "agent": "front",
+            "from": "+14155550100", "to": "+14155550199", "direction": "inbound",
+            "status": "ringing", "started_at": t(0), "stream_token": "x"
+        }))
+        .expect("call");
+        assert!(call.apply_status(CallStatus::Completed, t(60)));
+        assert!(call.apply_status(CallStatus::InProgress, t(5)));
+        assert_eq!(call.status, CallStatus::Completed);
+        assert_eq!(call.answered_at, Some(t(5)));
+        assert!(!call.apply_status(CallStatus::Ringing, t(1)));
+        assert!(!call.apply_status(CallStatus::Canceled, t(70)));
+        assert_eq!(
+            (call.status, call.ended_at),
+            (CallStatus::Completed, Some(t(60)))
+        );
     }
 
     #[test]

@@ -5,12 +5,15 @@ mod call;
 mod contact;
 mod number;
 mod org;
+mod todo;
 
 pub use agent::{Agent, Analyzer, CallLimits, Provider, ToolKind, ToolSpec};
 pub use call::{
-    Call, CallStatus, Direction, EndReason, Outcome, RecordingRef, Speaker, Stage, StageState,
-    StageStatus, Turn,
+    AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Outcome,
+    PostCall, RecordingRef, Speaker, Stage, StageState, StageStatus, TodoItem, TranscriptRef,
+    TranscriptSource, Turn,
 };
-pub use contact::Contact;
+pub use contact::{Contact, ContactField};
 pub use number::PhoneNumber;
 pub use org::{OrgSettings, Organization, TwilioAccount};
+pub use todo::Todo;

@@ -1,0 +1,51 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CallSid, E164, OrgId};
+use crate::model::TodoItem;
+
+/// A follow-up a call produced, linked to the call and to the contact it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Todo {
+    /// `{CallSid}-{n}`: the n-th to-do of that call, so storing it again is a no-op.
+    pub id: String,
+    pub org: OrgId,
+    pub call: CallSid,
+    #[serde(default)]
+    pub contact: Option<E164>,
+    pub title: String,
+    #[serde(default)]
+    pub due: Option<NaiveDate>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub done: bool,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Todo {
+    /// The `n`-th to-do of `call`.
+    pub fn from_item(
+        org: &OrgId,
+        call: &CallSid,
+        contact: Option<&E164>,
+        n: usize,
+        item: &TodoItem,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: format!("{call}-{n:03}"),
+            org: org.clone(),
+            call: call.clone(),
+            contact: contact.cloned(),
+            title: item.title.clone(),
+            due: item.due,
+            assignee: item.assignee.clone(),
+            done: false,
+            created_at: now,
+            version: 0,
+        }
+    }
+}
