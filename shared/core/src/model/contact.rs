@@ -136,7 +136,7 @@ mod tests {
     }
 
     fn sid(n: u8) -> CallSid {
-        CallSid::parse(&format!("CA{:032x}", n)).expect("sid")
+        CallSid::parse(&format!("CA{n:032x}")).expect("sid")
     }
 
     fn day() -> NaiveDate {
