@@ -136,6 +136,7 @@ fn org(id: &str, acct: u8) -> Organization {
         settings: OrgSettings {
             report_emails: vec!["ops@example.com".into()],
             report_webhook_url: Some("https://example.com/hook".into()),
+            report_webhook_secret: Some("whsec-test".to_owned().into()),
             delete_twilio_recordings: true,
         },
         version: 0,
@@ -218,6 +219,13 @@ async fn organization_round_trips_and_is_found_by_its_account(f: Fixture) {
         .expect("found");
     assert_eq!(got.name, "Org acme — café ☎");
     assert_eq!(got.settings.report_emails, vec!["ops@example.com"]);
+    assert_eq!(
+        got.settings
+            .report_webhook_secret
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret),
+        Some("whsec-test")
+    );
     let by_account = d
         .org_by_account(&account(1))
         .await

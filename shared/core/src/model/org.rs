@@ -26,13 +26,17 @@ pub struct TwilioAccount {
 }
 
 /// Per-organization choices; every field has a safe default so older records still load.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OrgSettings {
     /// Where call reports are emailed.
     pub report_emails: Vec<String>,
     /// Where call reports are POSTed as signed JSON.
     pub report_webhook_url: Option<String>,
+    /// Signs the reports POSTed to `report_webhook_url` (`Hotline-Signature`); reports
+    /// are never sent unsigned.
+    #[serde(with = "optional_secret_string")]
+    pub report_webhook_secret: Option<SecretString>,
     /// Delete the recording from Twilio once hotline holds its own copy.
     pub delete_twilio_recordings: bool,
 }
@@ -48,5 +52,24 @@ mod secret_string {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
         String::deserialize(d).map(SecretString::from)
+    }
+}
+
+mod optional_secret_string {
+    use super::{ExposeSecret, SecretString};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        secret: &Option<SecretString>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match secret {
+            Some(secret) => s.serialize_some(secret.expose_secret()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map(SecretString::from))
     }
 }
