@@ -53,6 +53,11 @@ OPTIONAL = {
     "HOTLINE_START_TIMEOUT_MS": "the default (5000 ms) suits Twilio",
     "OPENAI_BASE_URL": "defaults to https://api.openai.com/v1",
     "TWILIO_API_BASE_URL": "defaults to https://api.twilio.com",
+    "OPENAI_API_KEY": "local runs only; the post-call Lambda reads the key from SSM "
+    "(HOTLINE_OPENAI_SSM_PARAMETER), a Lambda's environment being readable",
+    "HOTLINE_RECORDING_RETRY_SECS": "the default waits (1, 2, 4, 8 s) fit Twilio's processing delay",
+    "HOTLINE_WEBHOOK_RETRY_SECS": "the default waits (1, 4, 16 s) fit the function's timeout",
+    "HOTLINE_CALL_SETTLE_SECS": "the default (10 s) covers the stream node's final writes",
 }
 
 # Values the deployment must give, whatever else the code allows.
@@ -557,8 +562,17 @@ class Checker:
                 self.error(
                     f"{qid}: VisibilityTimeout {vis} must be at least 6 x {lid}'s Timeout {timeout}"
                 )
-            if not (queues[qid].get("Properties") or {}).get("RedrivePolicy"):
+            redrive = (queues[qid].get("Properties") or {}).get("RedrivePolicy")
+            if not redrive:
                 self.error(f"{qid}: consumed by {lid} but has no dead-letter queue")
+            env = ((self.props(lid).get("Environment") or {}).get("Variables")) or {}
+            told = env.get("HOTLINE_POSTCALL_MAX_RECEIVES")
+            if redrive and told is not None and str(told) != str(redrive.get("maxReceiveCount")):
+                self.error(
+                    f"{lid}: HOTLINE_POSTCALL_MAX_RECEIVES {told} differs from {qid}'s "
+                    f"maxReceiveCount {redrive.get('maxReceiveCount')}: the worker would mark "
+                    "calls dead-lettered at the wrong receive"
+                )
         for lid, got in consumers.items():
             for qid, _ in got:
                 self.error(f"{lid} consumes {qid}, but no crate under functions/ is that function")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -121,8 +122,11 @@ class Scripts(unittest.TestCase):
         for f in ("deploy.sh", "seed.sh", "teardown.sh", "common.sh", "template.yaml"):
             shutil.copy2(ROOT / "infra" / f, self.repo / "infra" / f)
         lam = self.repo / "target" / "lambda"
-        (lam / "voice").mkdir(parents=True)
-        (lam / "voice" / "bootstrap.zip").write_bytes(b"PK")
+        # What infra/build.sh would have left: a zip for every function of the template.
+        template = (ROOT / "infra" / "template.yaml").read_text(encoding="utf-8")
+        for binary in re.findall(r"\.\./target/lambda/([A-Za-z0-9_-]+)/bootstrap\.zip", template):
+            (lam / binary).mkdir(parents=True, exist_ok=True)
+            (lam / binary / "bootstrap.zip").write_bytes(b"PK")
         (lam / "ARCHITECTURE").write_text("x86_64\n")
         self.state = self.tmp / "state"
         self.state.mkdir()

@@ -264,7 +264,7 @@ async fn upgrade(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<
             Some(ws_config()),
         )
         .await;
-        run_call(&shared.calls, ws, org).await;
+        Box::pin(run_call(&shared.calls, ws, org)).await;
         drop(permit);
     });
     let mut resp = text(StatusCode::SWITCHING_PROTOCOLS, "");

@@ -1,6 +1,12 @@
 //! The voice function's settings, read once per cold start.
 
 use hotline_core::routes;
+use hotline_webhook::{WebhookConfig, setting};
+
+pub use hotline_core::routes::{
+    RECORDING as RECORDING_PATH, STREAM as STREAM_PATH, VOICE as WEBHOOK_PATH,
+};
+pub use hotline_webhook::ConfigError;
 
 /// The public URLs Twilio uses. Signatures are computed over what Twilio requested, so
 /// these must be exactly the URLs configured in Twilio (lowercase host, no trailing
@@ -9,71 +15,34 @@ use hotline_core::routes;
 pub struct VoiceConfig {
     /// `HOTLINE_PUBLIC_URL`: base of the webhook routes, e.g. `https://api.example.com`
     /// or `https://abc.execute-api.us-east-1.amazonaws.com/prod` (stage included).
-    pub public_url: String,
+    pub webhook: WebhookConfig,
     /// `HOTLINE_STREAM_PUBLIC_URL`: base of the stream node, e.g. `wss://stream.example.com`.
     pub stream_url: String,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    #[error("{0} must be set")]
-    Missing(&'static str),
-    #[error("{name} must be an absolute {schemes} URL without query or fragment, not {value:?}")]
-    Invalid {
-        name: &'static str,
-        schemes: &'static str,
-        value: String,
-    },
-}
-
-pub use hotline_core::routes::{
-    RECORDING as RECORDING_PATH, STREAM as STREAM_PATH, VOICE as WEBHOOK_PATH,
-};
-
 impl VoiceConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let public_url = setting(&get, "HOTLINE_PUBLIC_URL", "http(s)", |v| {
-            routes::base_url(v, &["https", "http"])
-        })?;
-        let stream_url = setting(
-            &get,
-            "HOTLINE_STREAM_PUBLIC_URL",
-            "ws(s)",
-            routes::stream_base_url,
-        )?;
         Ok(Self {
-            public_url,
-            stream_url,
+            webhook: WebhookConfig::from_env()?,
+            stream_url: stream_url(&|k| std::env::var(k).ok())?,
         })
     }
 
-    /// The URL Twilio signed for a request to `path` with this raw query string.
-    pub fn signed_url(&self, path: &str, raw_query: Option<&str>) -> String {
-        match raw_query.filter(|q| !q.is_empty()) {
-            Some(q) => format!("{}{path}?{q}", self.public_url),
-            None => format!("{}{path}", self.public_url),
-        }
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            webhook: WebhookConfig::from_lookup(&get)?,
+            stream_url: stream_url(&get)?,
+        })
     }
 }
 
-fn setting(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    schemes: &'static str,
-    parse: impl Fn(&str) -> Option<String>,
-) -> Result<String, ConfigError> {
-    let value = get(name)
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))?;
-    parse(&value).ok_or(ConfigError::Invalid {
-        name,
-        schemes,
-        value,
-    })
+fn stream_url(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    setting(
+        get,
+        "HOTLINE_STREAM_PUBLIC_URL",
+        "ws(s)",
+        routes::stream_base_url,
+    )
 }
 
 #[cfg(test)]
@@ -96,12 +65,12 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(
-            c.signed_url(WEBHOOK_PATH, Some("agent_id=a")),
+            c.webhook.signed_url(WEBHOOK_PATH, Some("agent_id=a")),
             "https://abc.execute-api.us-east-1.amazonaws.com/prod/twilio/voice?agent_id=a"
         );
         assert_eq!(c.stream_url, "wss://stream.example.com");
         assert_eq!(
-            c.signed_url(WEBHOOK_PATH, Some("")),
+            c.webhook.signed_url(WEBHOOK_PATH, Some("")),
             "https://abc.execute-api.us-east-1.amazonaws.com/prod/twilio/voice"
         );
     }
@@ -115,6 +84,13 @@ mod tests {
         for bad in ["api.example.com", "ftp://x", "https://x/?a=1", "https://"] {
             let err = config(bad, "wss://s").expect_err(bad);
             assert!(err.to_string().contains("HOTLINE_PUBLIC_URL"), "{err}");
+        }
+        for bad in ["", "stream.example.com", "wss://x/?a=1"] {
+            let err = config("https://api.example.com", bad).expect_err(bad);
+            assert!(
+                err.to_string().contains("HOTLINE_STREAM_PUBLIC_URL"),
+                "{err}"
+            );
         }
     }
 }

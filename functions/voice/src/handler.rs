@@ -8,11 +8,11 @@ use hotline_core::ids::AgentId;
 use hotline_core::model::{Agent, Call};
 use hotline_core::ports::{Calls, Contacts, Directory, StoreError};
 use hotline_twilio::twiml::{ConnectStream, RecordingChannels, StartRecording};
-use hotline_twilio::{Form, FormError, VoiceResponse, VoiceWebhook, signature};
-use lambda_http::http::{Method, StatusCode, header};
+use hotline_twilio::{VoiceResponse, VoiceWebhook};
+use hotline_webhook::{Verified, WebhookError, error_response, verify};
+use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use secrecy::ExposeSecret;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info_span};
 
 use crate::config::{RECORDING_PATH, STREAM_PATH, VoiceConfig, WEBHOOK_PATH};
 
@@ -28,16 +28,9 @@ pub struct Deps {
 /// Why a request got no TwiML.
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceError {
-    #[error("only POST is accepted")]
-    MethodNotAllowed,
-    #[error("missing X-Twilio-Signature")]
-    Unsigned,
-    #[error("AccountSid is missing or belongs to no organization")]
-    UnknownAccount,
-    #[error("X-Twilio-Signature does not match")]
-    BadSignature,
-    #[error("malformed webhook: {0}")]
-    Form(#[from] FormError),
+    /// Refused before the call was looked at: method, signature, account, form.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
     #[error("malformed query parameter {0}")]
     Query(&'static str),
     #[error("store: {0}")]
@@ -47,9 +40,8 @@ pub enum VoiceError {
 impl VoiceError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unsigned | Self::UnknownAccount | Self::BadSignature => StatusCode::FORBIDDEN,
-            Self::Form(_) | Self::Query(_) => StatusCode::BAD_REQUEST,
+            Self::Webhook(e) => e.status(),
+            Self::Query(_) => StatusCode::BAD_REQUEST,
             Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -76,57 +68,21 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
             .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
             .body(Body::Text(twiml))
             .unwrap_or_default(),
-        Err(e) => {
-            let status = e.status();
-            span.in_scope(|| {
-                if status.is_server_error() {
-                    warn!(error = %e, status = status.as_u16(), "voice webhook failed");
-                } else {
-                    info!(error = %e, status = status.as_u16(), "voice webhook refused");
-                }
-            });
-            Response::builder()
-                .status(status)
-                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                .body(Body::Text(format!("{e}\n")))
-                .unwrap_or_default()
-        }
+        Err(e) => error_response(&span, "voice", e.status(), &e),
     }
 }
 
 async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
-    if req.method() != Method::POST {
-        return Err(VoiceError::MethodNotAllowed);
-    }
-    let sig = req
-        .headers()
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .ok_or(VoiceError::Unsigned)?;
-    let form = Form::parse(req.body().as_ref());
-    // The signature's key is the auth token of the account named in the request, so the
-    // account is looked up before anything else in the form is trusted.
-    let account = form
-        .get("AccountSid")
-        .and_then(|a| hotline_core::AccountSid::parse(a).ok())
-        .ok_or(VoiceError::UnknownAccount)?;
-    let org = deps
-        .directory
-        .org_by_account(&account)
-        .await?
-        .ok_or(VoiceError::UnknownAccount)?;
+    let Verified { org, form } = verify(
+        deps.directory.as_ref(),
+        &deps.config.webhook,
+        WEBHOOK_PATH,
+        req,
+    )
+    .await?;
     let raw_query = req.uri().query();
-    let url = deps.config.signed_url(WEBHOOK_PATH, raw_query);
-    if !signature::validate(
-        org.twilio.auth_token.expose_secret(),
-        &url,
-        form.pairs(),
-        sig,
-    ) {
-        return Err(VoiceError::BadSignature);
-    }
 
-    let webhook = VoiceWebhook::from_form(&form)?;
+    let webhook = VoiceWebhook::from_form(&form).map_err(WebhookError::Malformed)?;
     let span = tracing::Span::current();
     span.record("call_sid", webhook.call_sid.as_str());
     span.record("org", org.id.as_str());
@@ -183,7 +139,7 @@ fn outbound_request(raw_query: Option<&str>) -> Result<Option<OutboundRequest>, 
 /// audio goes through `<Connect><Stream>`; it comes first so the greeting is recorded.
 fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceResponse {
     let mut twiml = VoiceResponse::new().start_recording(StartRecording::new(
-        format!("{}{RECORDING_PATH}", config.public_url),
+        config.webhook.url(RECORDING_PATH),
         RecordingChannels::Mono,
     ));
     if let Some(greeting) = call.greeting.as_deref().filter(|g| !g.trim().is_empty()) {

@@ -4,12 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use hotline_postcall::PostcallConfig;
+use hotline_sim::openai_rest::FakeOpenAi;
 use hotline_sim::realtime::{RealtimeSim, Script, ToolCue};
 use hotline_sim::twilio_rest::FakeTwilio;
 use hotline_store::{StoreConfig, Stores};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::seed::{Seeded, seed_demo};
+use crate::sqs_mapping::{Mapping, SqsHandler};
 use crate::stack::{Stack, StackConfig};
 
 /// Where and how to run, as read from the environment (see the README).
@@ -63,8 +68,10 @@ pub struct Launched {
     pub stack: Stack,
     pub stores: Stores,
     pub seeded: Seeded,
-    /// Set when no `OPENAI_API_KEY` was given: the conversation is simulated.
+    /// Set when no `OPENAI_API_KEY` was given: the conversation is simulated…
     pub simulated_ai: Option<RealtimeSim>,
+    /// …and so are the transcription and analysis after it.
+    pub simulated_openai: Option<FakeOpenAi>,
     /// Set when no `TWILIO_API_BASE_URL` was given and the credentials are made up:
     /// hang-ups and transfers go to this stand-in instead of api.twilio.com.
     pub fake_twilio: Option<FakeTwilio>,
@@ -75,7 +82,23 @@ pub async fn launch(
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Launched> {
     let stores = Stores::open(&config.store).await?;
-    let seeded = seed_demo(stores.directory.as_ref(), env).await?;
+    let seeded = seed_demo(stores.directory.as_ref(), &env).await?;
+    let (simulated_openai, openai_rest_url, openai_rest_key) = match &config.openai_api_key {
+        Some(key) => (
+            None,
+            config
+                .openai_base_url
+                .clone()
+                .unwrap_or_else(|| hotline_llm::DEFAULT_BASE_URL.into()),
+            key.clone(),
+        ),
+        None => {
+            let fake = FakeOpenAi::start(SIMULATED_KEY).await?;
+            script_postcall(&fake);
+            let url = fake.base_url().to_owned();
+            (Some(fake), url, SecretString::from(SIMULATED_KEY))
+        }
+    };
 
     let (simulated_ai, openai_base_url, openai_api_key) = match config.openai_api_key {
         Some(key) => (
@@ -92,21 +115,25 @@ pub async fn launch(
             (Some(sim), url, SecretString::from(String::new()))
         }
     };
-    let (fake_twilio, twilio_api_base_url) = match (&config.twilio_api_base_url, seeded.generated) {
-        (Some(url), _) => (None, url.clone()),
-        (None, false) => (None, "https://api.twilio.com".to_owned()),
-        (None, true) => {
-            let fake = FakeTwilio::start().await?;
-            fake.add_account(
-                seeded.org.twilio.account_sid.as_str(),
-                seeded.org.twilio.auth_token.expose_secret(),
-            );
-            let url = fake.base_url().to_owned();
-            (Some(fake), url)
-        }
-    };
+    let (fake_twilio, twilio_api_base_url): (Option<FakeTwilio>, String) =
+        match (&config.twilio_api_base_url, seeded.generated) {
+            (Some(url), _) => (None, url.clone()),
+            (None, false) => (None, "https://api.twilio.com".to_owned()),
+            (None, true) => {
+                let fake = FakeTwilio::start().await?;
+                fake.add_account(
+                    seeded.org.twilio.account_sid.as_str(),
+                    seeded.org.twilio.auth_token.expose_secret(),
+                );
+                // The simulated phones report a recording of every call; this is its media.
+                fake.record_every_call(hotline_sim::recording::silent_mp3(Duration::from_secs(20)));
+                let url = fake.base_url().to_owned();
+                (Some(fake), url)
+            }
+        };
 
-    let stack = Stack::start(
+    let stack_twilio_url = twilio_api_base_url;
+    let mut stack = Stack::start(
         StackConfig {
             http_addr: config.http_addr,
             stream_addr: config.stream_addr,
@@ -114,20 +141,84 @@ pub async fn launch(
             stream_public_url: config.stream_public_url,
             openai_base_url,
             openai_api_key,
-            twilio_api_base_url,
+            twilio_api_base_url: stack_twilio_url.clone(),
             max_calls: 2000,
             drain: config.drain,
         },
         stores.clone(),
     )
     .await?;
+
+    let postcall = PostcallConfig::from_lookup(|k| match k {
+        "OPENAI_API_KEY" => Some(openai_rest_key.expose_secret().to_owned()),
+        "OPENAI_BASE_URL" => Some(openai_rest_url.clone()),
+        "TWILIO_API_BASE_URL" => Some(stack_twilio_url.clone()),
+        "HOTLINE_REPORT_FROM" => env(k).or_else(|| Some(LOCAL_REPORT_FROM.into())),
+        _ => env(k),
+    })?;
+    let deps = Arc::new(hotline_postcall::Deps::new(
+        postcall,
+        &stores,
+        openai_rest_key,
+    )?);
+    let worker: SqsHandler = Arc::new(move |event| {
+        let deps = Arc::clone(&deps);
+        Box::pin(async move {
+            hotline_postcall::handle_batch(&deps, event)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    stack.spawn_worker(
+        stores.postcall.clone(),
+        worker,
+        Mapping {
+            queue_arn: "arn:aws:sqs:local:000000000000:postcall".into(),
+            batch_size: 10,
+        },
+    );
     Ok(Launched {
         stack,
         stores,
         seeded,
         simulated_ai,
+        simulated_openai,
         fake_twilio,
     })
+}
+
+/// The bearer key the simulated OpenAI REST API expects.
+const SIMULATED_KEY: &str = "sk-hotline-local-simulator";
+/// Sender of call reports locally (they land in the data directory's outbox).
+pub const LOCAL_REPORT_FROM: &str = "reports@hotline.localhost";
+
+/// What the simulated models answer after the demo call (see [`demo_script`]).
+pub fn script_postcall(openai: &FakeOpenAi) {
+    openai.set_transcript(
+        "Hello, you've reached Bright Smile Dental. How can I help you today? Sorry to cut \
+         in, I need to move my cleaning appointment. Of course. I can offer Tuesday at three \
+         or Thursday at ten. Tuesday at three works. That's all, thanks! You're all set for \
+         Tuesday at three. Goodbye!",
+    );
+    openai.respond(
+        "summary",
+        serde_json::json!({"summary": "The caller moved their cleaning appointment to Tuesday at three."}),
+    );
+    openai.respond(
+        "appointment",
+        serde_json::json!({"request": "move", "when": "Tuesday at 3 pm"}),
+    );
+    openai.respond(
+        "call_todos",
+        serde_json::json!({"todos": [
+            {"title": "Move the caller's cleaning to Tuesday at 3 pm in the calendar", "due": null, "assignee": "front desk"},
+            {"title": "Send the caller an appointment confirmation", "due": null, "assignee": null}
+        ]}),
+    );
+    openai.respond(
+        "contact_facts",
+        serde_json::json!({"name": null, "company": null, "notes": "Had a cleaning booked; moved it to Tuesday at 3 pm."}),
+    );
 }
 
 /// The simulated receptionist's side of a short booking call: it greets, answers two

@@ -2,8 +2,8 @@
 
 use hotline_core::ids::{AccountSid, AgentId, E164, OrgId, ParseIdError};
 use hotline_core::model::{
-    Agent, CallLimits, OrgSettings, Organization, PhoneNumber, Provider, ToolKind, ToolSpec,
-    TwilioAccount,
+    Agent, Analyzer, CallLimits, OrgSettings, Organization, PhoneNumber, Provider, ToolKind,
+    ToolSpec, TwilioAccount,
 };
 use hotline_core::ports::{Directory, StoreError};
 use rand::Rng as _;
@@ -177,8 +177,37 @@ fn demo_agent(org: &OrgId, id: &AgentId) -> Result<Agent, SeedError> {
                 to: E164::parse(DEMO_TRANSFER_TO).map_err(|e| SeedError::Invalid("transfer", e))?,
             },
         }],
-        analyzers: vec![],
+        analyzers: demo_analyzers(),
         limits: CallLimits::default(),
         version: 0,
     })
+}
+
+/// What the demo clinic wants to know after each call.
+pub fn demo_analyzers() -> Vec<Analyzer> {
+    vec![
+        Analyzer {
+            name: "summary".into(),
+            prompt: "Summarize the call in one or two sentences for the front desk.".into(),
+            schema: serde_json::json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["summary"],
+                "properties": { "summary": { "type": "string" } }
+            }),
+        },
+        Analyzer {
+            name: "appointment".into(),
+            prompt: "What did the caller want done about an appointment, and for when?".into(),
+            schema: serde_json::json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["request", "when"],
+                "properties": {
+                    "request": { "type": "string", "enum": ["book", "move", "cancel", "question", "none"] },
+                    "when": { "type": ["string", "null"] }
+                }
+            }),
+        },
+    ]
 }

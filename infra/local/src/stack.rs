@@ -99,12 +99,34 @@ impl Stack {
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
         };
+        let status = Arc::new(hotline_status::Deps {
+            config: voice.config.webhook.clone(),
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+        });
+        let recording = Arc::new(hotline_recording::Deps {
+            config: voice.config.webhook.clone(),
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+            queue: stores.postcall.clone(),
+        });
         let voice = Arc::new(voice);
         let voice_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&voice);
             Box::pin(async move { hotline_voice::handle(&deps, req).await })
         });
-        let routes = Routes::default().route("POST", "/twilio/voice", voice_handler);
+        let status_handler: Handler = Arc::new(move |req| {
+            let deps = Arc::clone(&status);
+            Box::pin(async move { hotline_status::handle(&deps, req).await })
+        });
+        let recording_handler: Handler = Arc::new(move |req| {
+            let deps = Arc::clone(&recording);
+            Box::pin(async move { hotline_recording::handle(&deps, req).await })
+        });
+        let routes = Routes::default()
+            .route("POST", "/twilio/voice", voice_handler)
+            .route("POST", "/twilio/status", status_handler)
+            .route("POST", "/twilio/recording", recording_handler);
         let route_keys = routes.keys();
 
         let stop = CancellationToken::new();

@@ -6,9 +6,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hotline_core::AccountSid;
+use hotline_core::{AccountSid, CallSid, RecordingSid};
 use hotline_sim::moto::{Moto, REGION, unique_name};
-use hotline_sim::phone::{AudioSource, CallSpec, Phone, Segment, hangup_on_api_update};
+use hotline_sim::phone::{AfterCall, AudioSource, CallSpec, Phone, Segment, hangup_on_api_update};
+use hotline_sim::recording::silent_mp3;
+use hotline_sim::twilio_callbacks::{RecordingCallback, post_signed};
 use hotline_sim::twilio_rest::FakeTwilio;
 use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
 
@@ -169,7 +171,13 @@ async fn place_call(install: &Install, twilio: &FakeTwilio) -> String {
     ]);
     spec.duration = Duration::from_secs(6);
     spec.hangup = Some(hangup_on_api_update(twilio.subscribe(), &sid));
+    spec.after_call = AfterCall {
+        recording_callback: true,
+        status_callback: Some(format!("http://{}/twilio/status", install.http)),
+    };
     let report = Phone::call(spec, None).await.expect("call");
+    assert_eq!(report.recording_callback_status, Some(204), "{report:?}");
+    assert_eq!(report.status_callback_status, Some(204), "{report:?}");
     assert_eq!(report.http_status, 200, "{report:?}");
     assert!(report.stream_sid.is_some(), "the stream opened");
     assert!(
@@ -177,6 +185,64 @@ async fn place_call(install: &Install, twilio: &FakeTwilio) -> String {
         "the agent was heard: {report:?}"
     );
     sid.to_string()
+}
+
+/// The phone's recording callback started the post-call pipeline: it runs to the end,
+/// downloads the recording once, and a repeated callback changes nothing.
+async fn postcall_completes(install: &Install, twilio: &FakeTwilio, sid: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let record = loop {
+        let record = install.calls_json(&["calls", "show", sid, "--json"]);
+        if !record["post_call"]["completed_at"].is_null() {
+            break record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "post-call never finished: {record}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stages = &record["post_call"]["stages"];
+    for stage in ["recording", "transcript", "analysis", "todos", "contact"] {
+        assert_eq!(stages[stage]["status"], "done", "{stage}: {record}");
+    }
+    // The demo organization has no report recipients or webhook by default.
+    assert_eq!(stages["report_email"]["status"], "skipped", "{record}");
+    assert_eq!(stages["report_webhook"]["status"], "skipped", "{record}");
+    assert_eq!(record["post_call"]["transcript"]["source"], "recording");
+    let key = format!("recordings/demo/{sid}.mp3");
+    assert_eq!(record["recording"]["blob_key"], key.as_str(), "{record}");
+    assert!(record["post_call"]["analysis"]["summary"]["value"].is_object());
+
+    let recording = record["recording"]["sid"].as_str().expect("recording sid");
+    let downloads = || {
+        twilio
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with(&format!("{recording}.mp3")))
+            .count()
+    };
+    assert_eq!(downloads(), 1);
+    // Twilio retries a callback it did not see answered: the same one again.
+    let mut again = RecordingCallback::completed(
+        AccountSid::parse(ACCOUNT).expect("sid"),
+        CallSid::parse(sid).expect("call sid"),
+        6,
+    );
+    again.recording_sid = RecordingSid::parse(recording).expect("recording sid");
+    let (status, _) = post_signed(
+        &reqwest::Client::new(),
+        &format!("http://{}/twilio/recording", install.http),
+        TOKEN,
+        &again.params(),
+    )
+    .await
+    .expect("post");
+    assert_eq!(status, 204);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(downloads(), 1, "a repeated callback starts no second job");
+    let after = install.calls_json(&["calls", "show", sid, "--json"]);
+    assert_eq!(after["post_call"], record["post_call"]);
 }
 
 async fn full_flow(install: &Install, twilio: &FakeTwilio, data_survives_restart: bool) {
@@ -207,6 +273,7 @@ async fn full_flow(install: &Install, twilio: &FakeTwilio, data_survives_restart
     let turns = record["turns"].as_array().expect("turns");
     assert!(turns.iter().any(|t| t["speaker"] == "agent"), "{record}");
     assert!(turns.iter().any(|t| t["speaker"] == "caller"), "{record}");
+    postcall_completes(install, twilio, &sid).await;
 
     up.stop();
     if data_survives_restart {
@@ -229,6 +296,7 @@ async fn full_flow(install: &Install, twilio: &FakeTwilio, data_survives_restart
 async fn hotline_up_serves_a_whole_call_on_the_local_store_and_keeps_it() {
     let twilio = FakeTwilio::start().await.expect("fake twilio");
     twilio.add_account(ACCOUNT, TOKEN);
+    twilio.record_every_call(silent_mp3(Duration::from_secs(6)));
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8 path");
     let install = Install::new(&[("HOTLINE_DATA_DIR", data)], twilio.base_url());
@@ -240,6 +308,7 @@ async fn hotline_up_serves_a_whole_call_on_the_local_store_and_keeps_it() {
 async fn hotline_up_runs_the_same_flow_on_aws() {
     let twilio = FakeTwilio::start().await.expect("fake twilio");
     twilio.add_account(ACCOUNT, TOKEN);
+    twilio.record_every_call(silent_mp3(Duration::from_secs(6)));
     let endpoint = Moto::shared().endpoint.clone();
     let sdk = emulator_config(&endpoint, REGION).await;
     let table = unique_name("up");

@@ -113,6 +113,59 @@ pub async fn modify_call(
     }
 }
 
+/// What [`modify_call_if`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modified {
+    /// The change was written: the call as stored now, with its new version.
+    Written(Call),
+    /// The change had nothing to do, so nothing was written: the call as read.
+    Unchanged(Call),
+}
+
+impl Modified {
+    pub fn call(&self) -> &Call {
+        match self {
+            Self::Written(call) | Self::Unchanged(call) => call,
+        }
+    }
+
+    pub fn into_call(self) -> Call {
+        match self {
+            Self::Written(call) | Self::Unchanged(call) => call,
+        }
+    }
+
+    pub fn is_written(&self) -> bool {
+        matches!(self, Self::Written(_))
+    }
+}
+
+/// [`modify_call`] for a change that may have nothing to do: `change` returns whether it
+/// changed the call (and must leave it as it was when it returns `false`). Nothing is
+/// written then, not even a version bump, so a replayed or stale update leaves the record
+/// exactly as it was. `NotFound` when there is no such call.
+pub async fn modify_call_if(
+    calls: &dyn Calls,
+    sid: &CallSid,
+    change: impl Fn(&mut Call) -> bool,
+) -> StoreResult<Modified> {
+    const ATTEMPTS: u32 = 6;
+    let mut attempt = 1;
+    loop {
+        let mut call = calls
+            .get_call(sid)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("call {sid}")))?;
+        if !change(&mut call) {
+            return Ok(Modified::Unchanged(call));
+        }
+        match calls.update_call(&call).await {
+            Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => attempt += 1,
+            other => return other.map(Modified::Written),
+        }
+    }
+}
+
 /// The people an organization talks to.
 #[async_trait]
 pub trait Contacts: Send + Sync {
@@ -251,6 +304,150 @@ pub struct QueueMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use crate::model::{CallStatus, Turn};
+
+    /// Versioned calls in memory; `conflicts` makes that many next writes lose a race.
+    #[derive(Default)]
+    struct MemCalls {
+        calls: Mutex<HashMap<String, Call>>,
+        writes: AtomicU32,
+        conflicts: AtomicU32,
+    }
+
+    #[async_trait]
+    impl Calls for MemCalls {
+        async fn create_call(&self, call: &Call) -> StoreResult<Created<Call>> {
+            let mut calls = self.calls.lock().expect("lock");
+            let stored = calls.entry(call.sid.to_string()).or_insert_with(|| {
+                let mut c = call.clone();
+                c.version = 1;
+                c
+            });
+            Ok(Created::New(stored.clone()))
+        }
+
+        async fn get_call(&self, sid: &CallSid) -> StoreResult<Option<Call>> {
+            Ok(self.calls.lock().expect("lock").get(sid.as_str()).cloned())
+        }
+
+        async fn update_call(&self, call: &Call) -> StoreResult<Call> {
+            let mut calls = self.calls.lock().expect("lock");
+            let stored = calls
+                .get_mut(call.sid.as_str())
+                .ok_or_else(|| StoreError::NotFound(call.sid.to_string()))?;
+            let lost = self
+                .conflicts
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if lost {
+                // Someone else's write lands first.
+                stored.version += 1;
+            }
+            if stored.version != call.version {
+                return Err(StoreError::Conflict(call.sid.to_string()));
+            }
+            *stored = Call {
+                version: call.version + 1,
+                ..call.clone()
+            };
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            Ok(stored.clone())
+        }
+
+        async fn list_calls(&self, _: &OrgId, _: usize) -> StoreResult<Vec<Call>> {
+            Err(StoreError::Invalid("not in this fake".into()))
+        }
+
+        async fn append_turn(&self, _: &CallSid, _: &Turn) -> StoreResult<()> {
+            Err(StoreError::Invalid("not in this fake".into()))
+        }
+
+        async fn turns(&self, _: &CallSid) -> StoreResult<Vec<Turn>> {
+            Err(StoreError::Invalid("not in this fake".into()))
+        }
+    }
+
+    fn sid() -> CallSid {
+        CallSid::parse(&format!("CA{}", "a".repeat(32))).expect("sid")
+    }
+
+    async fn ringing_call() -> MemCalls {
+        let calls = MemCalls::default();
+        let call: Call = serde_json::from_value(serde_json::json!({
+            "sid": sid(), "org": "acme", "agent": "front",
+            "from": "+14155550100", "to": "+14155550199", "direction": "inbound",
+            "status": "ringing", "started_at": "2026-11-20T21:40:00Z", "stream_token": "x"
+        }))
+        .expect("call");
+        calls.create_call(&call).await.expect("create");
+        calls
+    }
+
+    fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_795_210_800 + secs, 0).expect("time")
+    }
+
+    #[tokio::test]
+    async fn modify_call_if_writes_a_change_once_and_a_replay_not_at_all() {
+        let calls = ringing_call().await;
+        let done = |c: &mut Call| c.apply_status(CallStatus::Completed, at(60));
+        let first = modify_call_if(&calls, &sid(), done).await.expect("modify");
+        assert!(first.is_written());
+        assert_eq!(first.call().version, 2);
+        assert_eq!(first.call().status, CallStatus::Completed);
+
+        let replay = modify_call_if(&calls, &sid(), done).await.expect("modify");
+        assert_eq!(replay, Modified::Unchanged(first.clone().into_call()));
+        let stale = modify_call_if(&calls, &sid(), |c| {
+            c.apply_status(CallStatus::Ringing, at(1))
+        })
+        .await
+        .expect("modify");
+        assert!(!stale.is_written());
+        assert_eq!(calls.writes.load(Ordering::SeqCst), 1);
+        let stored = calls.get_call(&sid()).await.expect("get").expect("call");
+        assert_eq!(stored.version, 2);
+    }
+
+    #[tokio::test]
+    async fn modify_call_if_rereads_and_reapplies_after_a_lost_race() {
+        let calls = ringing_call().await;
+        calls.conflicts.store(2, Ordering::SeqCst);
+        let tries = AtomicU32::new(0);
+        let modified = modify_call_if(&calls, &sid(), |c| {
+            tries.fetch_add(1, Ordering::SeqCst);
+            c.apply_status(CallStatus::InProgress, at(5))
+        })
+        .await
+        .expect("modify");
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        assert!(modified.is_written());
+        assert_eq!(modified.call().answered_at, Some(at(5)));
+        // Two writes by "someone else", then ours.
+        assert_eq!(modified.call().version, 4);
+
+        calls.conflicts.store(10, Ordering::SeqCst);
+        let err = modify_call_if(&calls, &sid(), |c| {
+            c.apply_status(CallStatus::Completed, at(9))
+        })
+        .await
+        .expect_err("gave up");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn modify_call_if_reports_a_missing_call() {
+        let calls = MemCalls::default();
+        let err = modify_call_if(&calls, &sid(), |_| true)
+            .await
+            .expect_err("no call");
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    }
 
     #[test]
     fn blob_keys_refuse_traversal_and_odd_characters() {

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::ids::{CallSid, OrgId, RecordingSid};
 use crate::model::JobClaim;
-use crate::ports::{Calls, Queue, StoreError, modify_call};
+use crate::ports::{Calls, Queue, StoreError, modify_call, modify_call_if};
 
 /// The message body's `v`.
 pub const JOB_VERSION: u32 = 1;
@@ -99,7 +99,8 @@ pub async fn request_job(
 ) -> Result<Requested, StoreError> {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let key = job.recording.to_string();
-    let claimed = modify_call(calls, &job.call, |call| {
+    // A duplicate callback writes nothing: the claim is only written when it is free.
+    let claimed = modify_call_if(calls, &job.call, |call| {
         let free = match &call.post_call.job {
             None => true,
             Some(claim) => {
@@ -116,8 +117,10 @@ pub async fn request_job(
                 message_id: None,
             });
         }
+        free
     })
     .await?;
+    let claimed = claimed.call();
     let ours = claimed
         .post_call
         .job

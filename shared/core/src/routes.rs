@@ -2,6 +2,7 @@
 //! stream node checks Twilio's signature over it, so both derive it here, the same way.
 
 pub const VOICE: &str = "/twilio/voice";
+pub const STATUS: &str = "/twilio/status";
 pub const RECORDING: &str = "/twilio/recording";
 pub const STREAM: &str = "/twilio/stream";
 

@@ -2,6 +2,10 @@
 //! local stack so that nothing needs the internet.
 
 pub mod moto;
+pub mod openai_rest;
 pub mod phone;
 pub mod realtime;
+pub mod recording;
+pub mod twilio_callbacks;
 pub mod twilio_rest;
+pub mod webhook;

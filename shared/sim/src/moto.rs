@@ -20,6 +20,23 @@ pub enum MotoError {
     Spawn(std::io::Error),
     #[error("moto_server did not listen on {0} within {1:?}")]
     NotReady(String, Duration),
+    #[error("moto request failed: {0}")]
+    Request(String),
+}
+
+/// An e-mail as moto's SES recorded it (SES v1 `SendEmail` or v2 simple content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    /// The message id SES returned.
+    pub id: String,
+    /// `From` as sent.
+    pub source: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    /// Moto keeps one body: the HTML part when there was one, else the text.
+    pub body: String,
 }
 
 /// A running emulator. Region and credentials are fixed test values.
@@ -92,6 +109,91 @@ impl Moto {
             endpoint: format!("http://{addr}"),
             _child: Some(child),
         })
+    }
+}
+
+impl Moto {
+    /// Marks `address` (or a whole domain) as a verified SES identity, through SES v1
+    /// `VerifyEmailIdentity`: moto verifies at once, and SES v1 and v2 share identities,
+    /// so v2 `SendEmail` from it is accepted afterwards. (SES v2 `CreateEmailIdentity`
+    /// has the same effect.) Moto refuses mail from any other sender with
+    /// `MessageRejected`.
+    pub async fn verify_email_identity(&self, address: &str) -> Result<(), MotoError> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/", self.endpoint))
+            // Moto picks the service and region from the credential scope and checks no
+            // signature.
+            .header(
+                "Authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=test/20250101/{REGION}/ses/aws4_request, \
+                     SignedHeaders=host, Signature=0"
+                ),
+            )
+            .form(&[
+                ("Action", "VerifyEmailIdentity"),
+                ("Version", "2010-12-01"),
+                ("EmailAddress", address),
+            ])
+            .send()
+            .await
+            .map_err(|e| MotoError::Request(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            let body = response.text().await.unwrap_or_default();
+            Err(MotoError::Request(format!(
+                "VerifyEmailIdentity answered {status}: {body}"
+            )))
+        }
+    }
+
+    /// Every e-mail moto's SES accepted so far, in every account and region, oldest
+    /// first; read from moto's model dump (`GET /moto-api/data.json`, `ses.Message`).
+    /// Raw and templated messages are not included.
+    pub async fn sent_emails(&self) -> Result<Vec<SentEmail>, MotoError> {
+        let fail = |e: reqwest::Error| MotoError::Request(e.to_string());
+        let data: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/moto-api/data.json", self.endpoint))
+            .send()
+            .await
+            .map_err(fail)?
+            .error_for_status()
+            .map_err(fail)?
+            .json()
+            .await
+            .map_err(fail)?;
+        Ok(data
+            .pointer("/ses/Message")
+            .and_then(serde_json::Value::as_array)
+            .map(|messages| messages.iter().map(SentEmail::from_moto).collect())
+            .unwrap_or_default())
+    }
+}
+
+impl SentEmail {
+    fn from_moto(m: &serde_json::Value) -> Self {
+        let text = |key: &str| m[key].as_str().unwrap_or_default().to_owned();
+        let addresses = |key: &str| {
+            m["destinations"][key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Self {
+            id: text("id"),
+            source: text("source"),
+            to: addresses("ToAddresses"),
+            cc: addresses("CcAddresses"),
+            bcc: addresses("BccAddresses"),
+            subject: text("subject"),
+            body: text("body"),
+        }
     }
 }
 

@@ -159,6 +159,11 @@ struct State {
     requests: Vec<RecordedRequest>,
     /// Statuses to answer the next requests with, before anything else is looked at.
     failures: VecDeque<u16>,
+    /// Media of every recording nobody added, for a local stack whose calls Twilio would
+    /// have recorded ([`FakeTwilio::record_every_call`]).
+    any_recording: Option<Vec<u8>>,
+    /// Recordings deleted, which stay gone even under `any_recording`.
+    deleted: std::collections::HashSet<(String, String)>,
 }
 
 struct StoredRecording {
@@ -197,6 +202,8 @@ impl FakeTwilio {
                 recordings: HashMap::new(),
                 requests: Vec::new(),
                 failures: VecDeque::new(),
+                any_recording: None,
+                deleted: Default::default(),
             }),
             seen,
             updates,
@@ -292,6 +299,13 @@ impl FakeTwilio {
                 created: Utc::now(),
             },
         );
+    }
+
+    /// Serves `media` for every recording SID of a registered account that was never
+    /// added, as if Twilio had recorded each call (the local stack's phones report
+    /// recordings this fake never saw). Deleted recordings stay deleted.
+    pub fn record_every_call(&self, media: Vec<u8>) {
+        self.shared.lock().any_recording = Some(media);
     }
 
     /// Whether the recording exists (was added and not deleted).
@@ -734,6 +748,23 @@ impl State {
         (reply, changed.then_some(update))
     }
 
+    /// The stored recording, made up on first sight under `any_recording`.
+    fn recording(&mut self, account: &str, sid: &str) -> Option<&mut StoredRecording> {
+        let key = (account.to_owned(), sid.to_owned());
+        if !self.recordings.contains_key(&key)
+            && !self.deleted.contains(&key)
+            && let Some(bytes) = &self.any_recording
+        {
+            let recording = StoredRecording {
+                bytes: bytes.clone(),
+                not_found_left: 0,
+                created: Utc::now(),
+            };
+            self.recordings.insert(key.clone(), recording);
+        }
+        self.recordings.get_mut(&key)
+    }
+
     fn recording_media(
         &mut self,
         account: &str,
@@ -741,8 +772,7 @@ impl State {
         content_type: &'static str,
         path: &str,
     ) -> Reply {
-        let key = (account.to_owned(), sid.to_owned());
-        let Some(recording) = self.recordings.get_mut(&key) else {
+        let Some(recording) = self.recording(account, sid) else {
             return Reply::not_found(path);
         };
         if recording.not_found_left > 0 {
@@ -752,9 +782,8 @@ impl State {
         Reply::media(content_type, recording.bytes.clone())
     }
 
-    fn fetch_recording(&self, account: &str, sid: &str, path: &str) -> Reply {
-        let key = (account.to_owned(), sid.to_owned());
-        let Some(recording) = self.recordings.get(&key) else {
+    fn fetch_recording(&mut self, account: &str, sid: &str, path: &str) -> Reply {
+        let Some(recording) = self.recording(account, sid) else {
             return Reply::not_found(path);
         };
         let status = if recording.not_found_left > 0 {
@@ -794,11 +823,13 @@ impl State {
     }
 
     fn delete_recording(&mut self, account: &str, sid: &str, path: &str) -> Reply {
-        match self
-            .recordings
-            .remove(&(account.to_owned(), sid.to_owned()))
-        {
-            Some(_) => Reply::no_content(),
+        self.recording(account, sid);
+        let key = (account.to_owned(), sid.to_owned());
+        match self.recordings.remove(&key) {
+            Some(_) => {
+                self.deleted.insert(key);
+                Reply::no_content()
+            }
             None => Reply::not_found(path),
         }
     }
@@ -1120,6 +1151,29 @@ mod tests {
         assert_eq!(body["code"], 20003);
         assert_eq!(body["status"], 401);
         assert_eq!(s.fake.requests()[0].auth_user, None);
+    }
+
+    #[tokio::test]
+    async fn recording_every_call_serves_unknown_recordings_until_deleted() {
+        let s = setup().await;
+        let audio = crate::recording::silent_mp3(Duration::from_secs(2));
+        s.fake.record_every_call(audio.clone());
+        let got = s
+            .client
+            .download_recording(&s.account, &s.token, &recording_sid(), RecordingFormat::Mp3)
+            .await
+            .expect("made up on first sight");
+        assert_eq!(got, audio);
+        s.client
+            .delete_recording(&s.account, &s.token, &recording_sid())
+            .await
+            .expect("delete");
+        let err = s
+            .client
+            .download_recording(&s.account, &s.token, &recording_sid(), RecordingFormat::Mp3)
+            .await
+            .expect_err("deleted stays deleted");
+        assert!(matches!(err, RestError::NotFound { .. }), "{err:?}");
     }
 
     #[tokio::test]

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Queue, StoreResult, Todos};
+use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Mailer, Queue, StoreResult, Todos};
 
-use crate::aws::{DynamoTable, S3Blobs, SqsQueue};
-use crate::local::{Db, FileBlobs, QueueConfig, SqliteQueue, SqliteTable};
+use crate::aws::{DynamoTable, S3Blobs, SesMailer, SqsQueue};
+use crate::local::{
+    Db, FileBlobs, OutboxMailer, QueueConfig, SqliteQueue, SqliteTable, outbox_dir,
+};
 use crate::records::TableRecords;
 
 /// Which adapters back the ports.
@@ -15,7 +17,7 @@ use crate::records::TableRecords;
 pub enum StoreConfig {
     /// The embedded default: everything under one data directory.
     Local { data_dir: PathBuf },
-    /// DynamoDB, S3 and SQS; credentials, region and endpoint come from the SDK's
+    /// DynamoDB, S3, SQS and SES; credentials, region and endpoint come from the SDK's
     /// usual environment.
     Aws {
         table: String,
@@ -74,6 +76,8 @@ pub struct Stores {
     pub todos: Arc<dyn Todos>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
+    /// Outgoing mail: SES, or locally an outbox folder (`{data_dir}/outbox`).
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl Stores {
@@ -81,6 +85,7 @@ impl Stores {
         records: TableRecords<T>,
         blobs: Arc<dyn Blobs>,
         postcall: Arc<dyn Queue>,
+        mailer: Arc<dyn Mailer>,
     ) -> Self {
         let records = Arc::new(records);
         Self {
@@ -90,6 +95,7 @@ impl Stores {
             todos: records,
             blobs,
             postcall,
+            mailer,
         }
     }
 
@@ -105,6 +111,7 @@ impl Stores {
             TableRecords::new(SqliteTable::new(db.clone())),
             Arc::new(FileBlobs::new(db, data_dir.join("blobs"))),
             Arc::new(queue),
+            Arc::new(OutboxMailer::new(outbox_dir(data_dir))),
         ))
     }
 
@@ -114,6 +121,7 @@ impl Stores {
             TableRecords::new(DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table)),
             Arc::new(S3Blobs::new(crate::aws::s3_client(sdk), bucket)),
             Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)),
+            Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk))),
         )
     }
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use hotline_core::routes;
 use hotline_core::{AccountSid, E164};
-use hotline_sim::phone::{AudioSource, CallReport, CallSpec, Phone, Progress, Segment};
+use hotline_sim::phone::{AfterCall, AudioSource, CallReport, CallSpec, Phone, Progress, Segment};
 use hotline_store::{StoreConfig, Stores};
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
@@ -108,6 +109,12 @@ pub fn summary(r: &CallReport) -> String {
         r.marks.iter().filter(|m| m.cleared).count(),
         r.clears.len()
     );
+    if let (Some(sid), Some(status)) = (&r.recording_sid, r.recording_callback_status) {
+        let _ = writeln!(out, "recording    {sid} reported, HTTP {status}");
+    }
+    if let Some(status) = r.status_callback_status {
+        let _ = writeln!(out, "status       completed reported, HTTP {status}");
+    }
     out
 }
 
@@ -196,6 +203,15 @@ async fn spec(args: CallArgs) -> anyhow::Result<CallSpec> {
     spec.duration = Duration::from_secs_f64(args.duration.max(0.1));
     spec.dtmf = dtmf;
     spec.stream_url_override = args.stream_url;
+    // Like Twilio: report the recording and the final status once the call is over,
+    // which starts hotline's post-call pipeline.
+    spec.after_call = AfterCall {
+        recording_callback: true,
+        status_callback: spec
+            .voice_url
+            .split_once(routes::VOICE)
+            .map(|(base, _)| format!("{base}{}", routes::STATUS)),
+    };
     Ok(spec)
 }
 

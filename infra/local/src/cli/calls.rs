@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use hotline_core::model::{Call, Turn};
+use hotline_core::model::{AnalysisResult, Call, Turn};
 use hotline_core::{CallSid, OrgId};
 use hotline_store::{StoreConfig, Stores};
 
@@ -131,16 +131,42 @@ pub fn render_call(call: &Call, turns: &[Turn]) -> String {
         let _ = writeln!(out, "recording {} ({})", r.sid, r.status);
     }
     for (stage, state) in &call.post_call.stages {
+        let note = state.error.as_deref().or(state.detail.as_deref());
         let _ = writeln!(
             out,
-            "post-call {stage:?}: {:?}{}",
+            "post-call {:<14} {:?}{}",
+            stage.name(),
             state.status,
-            state
-                .error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
+            note.map(|n| format!(" — {n}")).unwrap_or_default()
         );
+    }
+    if let Some(e) = &call.post_call.last_error {
+        let _ = writeln!(out, "last error {e}");
+    }
+    for (name, result) in &call.post_call.analysis {
+        match result {
+            AnalysisResult::Ok { value, .. } => {
+                let _ = writeln!(out, "analysis  {name}: {value}");
+            }
+            AnalysisResult::Failed { error, .. } => {
+                let _ = writeln!(out, "analysis  {name}: failed — {error}");
+            }
+        }
+    }
+    for todo in call.post_call.todos.iter().flatten() {
+        let mut extra: Vec<String> = Vec::new();
+        if let Some(due) = todo.due {
+            extra.push(format!("due {due}"));
+        }
+        if let Some(who) = &todo.assignee {
+            extra.push(who.clone());
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        let _ = writeln!(out, "to-do     {}{extra}", todo.title);
     }
     let _ = writeln!(out, "turns     {}", turns.len());
     // Stored in the order transcripts arrived; read in the order they were spoken.

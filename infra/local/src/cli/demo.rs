@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use hotline_core::routes;
 use hotline_local::launch::{LaunchConfig, launch};
-use hotline_sim::phone::{AudioSource, CallSpec, Phone, Segment, hangup_on_api_update};
+use hotline_sim::phone::{AfterCall, AudioSource, CallSpec, Phone, Segment, hangup_on_api_update};
+use hotline_sim::webhook::WebhookReceiver;
 use hotline_store::StoreConfig;
-use secrecy::ExposeSecret;
+use hotline_store::local::{outbox_dir, read_outbox};
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -16,6 +19,9 @@ pub struct DemoArgs {
     #[arg(long)]
     keep: bool,
 }
+
+/// The demo clinic's front desk inbox (reports land in the local outbox).
+const DEMO_INBOX: &str = "front-desk@bright-smile.example";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     super::init_logs();
@@ -30,6 +36,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     config.drain = Duration::from_secs(5);
     let launched = launch(config, |_| None).await?;
+
+    // Where the clinic gets its call reports: an inbox (the local outbox) and a webhook
+    // that checks hotline's signature.
+    let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
+    let receiver = WebhookReceiver::start(&secret).await?;
+    let mut org = launched.seeded.org.clone();
+    org.settings.report_emails = vec![DEMO_INBOX.into()];
+    org.settings.report_webhook_url = Some(receiver.url().to_owned());
+    org.settings.report_webhook_secret = Some(SecretString::from(secret));
+    launched.stores.directory.put_org(&org).await?;
     println!(
         "hotline demo: a simulated caller phones the demo receptionist (simulated AI, offline)."
     );
@@ -56,6 +72,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Segment::Speech { ms: 1500 },
     ]);
     spec.duration = Duration::from_secs(30);
+    spec.after_call = AfterCall {
+        recording_callback: true,
+        status_callback: Some(format!("{}{}", launched.stack.public_url, routes::STATUS)),
+    };
     if let Some(fake) = &launched.fake_twilio {
         fake.add_call(sid.as_str());
         spec.hangup = Some(hangup_on_api_update(fake.subscribe(), &sid));
@@ -64,22 +84,63 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!();
     print!("{}", super::call::summary(&report));
 
-    // The stream node writes the outcome as it finishes the call.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    // The recording callback started the post-call pipeline on the local queue.
+    println!();
+    println!("post-call: recording, transcript, analysis, to-dos, contact, report…");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let call = loop {
         let call = launched.stores.calls.get_call(&sid).await?;
         match call {
-            Some(c) if c.outcome.is_some() => break c,
-            _ if tokio::time::Instant::now() > deadline => {
-                anyhow::bail!("the call was never finalized")
+            Some(c) if c.post_call.completed_at.is_some() => break c,
+            Some(c) if c.post_call.dead_lettered => {
+                anyhow::bail!("post-call failed: {:?}", c.post_call.last_error)
             }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ if tokio::time::Instant::now() > deadline => {
+                anyhow::bail!("post-call did not finish within a minute")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
     let turns = launched.stores.calls.turns(&sid).await?;
     println!();
     println!("call record (hotline calls show {sid}):");
     print!("{}", super::calls::render_call(&call, &turns));
+
+    let mails = read_outbox(&outbox_dir(dir.path()))?;
+    if let Some(mail) = mails.iter().rev().find(|m| m.text.contains(sid.as_str())) {
+        println!();
+        println!(
+            "report e-mailed to {} — {}",
+            mail.to.join(", "),
+            mail.subject
+        );
+        for line in mail.text.lines() {
+            println!("  | {line}");
+        }
+    }
+    if let Some(delivery) = receiver
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event_id.as_deref() == Some(sid.as_str()))
+    {
+        println!();
+        println!(
+            "report webhook: POST {} → HTTP {}, signature {}",
+            delivery.path,
+            delivery.status,
+            match &delivery.verified {
+                Ok(()) => "verified".to_owned(),
+                Err(why) => format!("REFUSED ({why})"),
+            }
+        );
+        if let Some(json) = &delivery.json {
+            println!(
+                "  type {}, {} bytes of JSON",
+                json["type"],
+                delivery.body.len()
+            );
+        }
+    }
     launched.stack.stop().await;
     if args.keep {
         let kept = dir.keep();

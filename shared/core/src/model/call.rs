@@ -221,8 +221,8 @@ impl std::fmt::Display for Stage {
 pub struct StageState {
     pub status: StageStatus,
     pub at: DateTime<Utc>,
-    /// Why it failed (the last attempt's error) — kept even after a later success would
-    /// overwrite the state, in [`PostCall::last_error`].
+    /// Why it failed or is being retried; the job's latest error is also kept in
+    /// [`PostCall::last_error`] after a later success clears it here.
     #[serde(default)]
     pub error: Option<String>,
     /// What it produced or why it was skipped, for people (e.g. an e-mail's message id).
@@ -257,10 +257,14 @@ pub struct PostCall {
 }
 
 impl PostCall {
+    /// Whether `stage` reached a final state and must not run again.
     pub fn finished(&self, stage: Stage) -> bool {
-        self.stages
-            .get(&stage)
-            .is_some_and(|s| matches!(s.status, StageStatus::Done | StageStatus::Skipped))
+        self.stages.get(&stage).is_some_and(|s| {
+            matches!(
+                s.status,
+                StageStatus::Done | StageStatus::Skipped | StageStatus::Failed
+            )
+        })
     }
 }
 
@@ -335,8 +339,12 @@ pub struct ContactFacts {
 #[serde(rename_all = "snake_case")]
 pub enum StageStatus {
     Done,
-    Failed,
+    /// Nothing to do (no recording, no recipients, …); `detail` says why.
     Skipped,
+    /// Gave up for good (e.g. the provider refused the input); the pipeline went on.
+    Failed,
+    /// The last attempt hit a passing error; the job's redelivery tries again.
+    Retrying,
 }
 
 /// One utterance in the live conversation.

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hotline_audio::{SILENCE, WavError};
-use hotline_core::{AccountSid, CallSid};
+use hotline_core::{AccountSid, CallSid, RecordingSid};
 use hotline_twilio::signature;
 use hotline_twilio::twiml_read::{self, Element};
 use reqwest::header::CONTENT_TYPE;
@@ -193,6 +193,18 @@ pub struct CallSpec {
     /// redirect to new TwiML. The phone then sends `stop` and closes. See
     /// [`hangup_on_api_update`].
     pub hangup: Option<watch::Receiver<bool>>,
+    /// What Twilio sends once the call is over; nothing by default.
+    pub after_call: AfterCall,
+}
+
+/// Twilio's callbacks after a call, as [`Phone::call`] sends them when asked.
+#[derive(Debug, Clone, Default)]
+pub struct AfterCall {
+    /// POST `RecordingStatus=completed` for a new `RE…` to the `recordingStatusCallback`
+    /// of the TwiML's `<Start><Recording>`, if one ran.
+    pub recording_callback: bool,
+    /// POST `CallStatus=completed` here: the status callback configured on the number.
+    pub status_callback: Option<String>,
 }
 
 impl CallSpec {
@@ -217,6 +229,7 @@ impl CallSpec {
             stream_url_override: None,
             record_to: None,
             hangup: None,
+            after_call: AfterCall::default(),
         }
     }
 }
@@ -325,6 +338,12 @@ pub struct CallReport {
     /// Whether a `<Start><Recording>` ran, and its `recordingStatusCallback`.
     pub recording: bool,
     pub recording_callback: Option<String>,
+    /// The recording reported after the call ([`AfterCall::recording_callback`]) and the
+    /// status hotline answered that callback with (0: no answer).
+    pub recording_sid: Option<RecordingSid>,
+    pub recording_callback_status: Option<u16>,
+    /// The status hotline answered the final status callback with (0: no answer).
+    pub status_callback_status: Option<u16>,
     /// The `<Stream url>` as written in the TwiML (what the upgrade was signed over).
     pub stream_url: Option<String>,
     /// The `<Parameter>`s of the `<Stream>`: `start.customParameters`.
@@ -396,6 +415,9 @@ impl CallReport {
             said: Vec::new(),
             recording: false,
             recording_callback: None,
+            recording_sid: None,
+            recording_callback_status: None,
+            status_callback_status: None,
             stream_url: None,
             parameters: BTreeMap::new(),
             stream_sid: None,
@@ -614,11 +636,42 @@ impl Phone {
             progress,
         };
         Box::pin(call.run()).await?;
-        let Call { report, spec, .. } = call;
+        let Call {
+            mut report, spec, ..
+        } = call;
         if let Some(path) = &spec.record_to {
             hotline_audio::write_wav(path, &report.heard).map_err(PhoneError::Record)?;
         }
+        after_call(&spec, &mut report).await;
         Ok(report)
+    }
+}
+
+/// Twilio's callbacks once the call is over, signed like every webhook.
+async fn after_call(spec: &CallSpec, report: &mut CallReport) {
+    use crate::twilio_callbacks::{CallStatusCallback, RecordingCallback, post_signed};
+    let http = reqwest::Client::new();
+    let secs = u32::try_from(report.stream_duration.as_secs()).unwrap_or(u32::MAX);
+    let answered = |r: reqwest::Result<(u16, String)>| r.map_or(0, |(status, _)| status);
+    if spec.after_call.recording_callback
+        && let Some(url) = &report.recording_callback
+    {
+        let mut callback =
+            RecordingCallback::completed(spec.account_sid.clone(), report.call_sid.clone(), secs);
+        // `<Start><Recording channels="mono">` is what hotline asks for.
+        callback.channels = 1;
+        let sent = post_signed(&http, url, &spec.auth_token, &callback.params()).await;
+        report.recording_sid = Some(callback.recording_sid);
+        report.recording_callback_status = Some(answered(sent));
+    }
+    if let Some(url) = &spec.after_call.status_callback {
+        let mut callback =
+            CallStatusCallback::completed(spec.account_sid.clone(), report.call_sid.clone(), secs);
+        callback.from.clone_from(&spec.from);
+        callback.to.clone_from(&spec.to);
+        callback.direction = spec.direction;
+        let sent = post_signed(&http, url, &spec.auth_token, &callback.params()).await;
+        report.status_callback_status = Some(answered(sent));
     }
 }
 

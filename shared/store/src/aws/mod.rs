@@ -1,13 +1,15 @@
-//! The production adapters: DynamoDB, S3 and SQS through the AWS SDK. Endpoints follow
+//! The production adapters: DynamoDB, S3, SQS and SES through the AWS SDK. Endpoints follow
 //! the SDK's own configuration (`AWS_ENDPOINT_URL` and friends), so the same code runs
 //! against AWS and against an emulator.
 
 mod dynamo;
 mod s3;
+mod ses;
 mod sqs;
 
 pub use dynamo::DynamoTable;
 pub use s3::S3Blobs;
+pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

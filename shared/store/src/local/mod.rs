@@ -1,12 +1,14 @@
-//! The embedded default: SQLite for records and queues, files for blobs. Needs nothing
+//! The embedded default: SQLite for records and queues, files for blobs and sent mail. Needs nothing
 //! installed and survives restarts.
 
 mod blobs;
 mod db;
+mod outbox;
 mod queue;
 mod table;
 
 pub use blobs::FileBlobs;
 pub use db::Db;
+pub use outbox::{OutboxEntry, OutboxMailer, outbox_dir, read_outbox};
 pub use queue::{QueueConfig, SqliteQueue};
 pub use table::SqliteTable;

@@ -1,0 +1,22 @@
+//! The post-call worker: for each finished call, copy the recording, transcribe it, run
+//! the agent's analyzers, extract to-dos, enrich the contact and send the call report.
+//! Every stage is checkpointed on the call record, so a redelivered job resumes where
+//! the last delivery stopped; see `pipeline`.
+
+pub mod config;
+mod conversation;
+mod deps;
+mod job;
+mod pipeline;
+mod report;
+mod schema;
+pub mod signing;
+mod stages;
+mod worker;
+
+pub use config::{ApiKeySource, ConfigError, PostcallConfig};
+pub use deps::{CrashHook, Deps};
+pub use job::JobError;
+pub use pipeline::run_job;
+pub use report::{REPORT_TYPE, REPORT_VERSION, Report};
+pub use worker::handle_batch;

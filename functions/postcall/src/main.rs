@@ -1,0 +1,45 @@
+//! Lambda entry point: build the dependencies once per cold start, then serve batches.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use hotline_postcall::{ApiKeySource, Deps, PostcallConfig, handle_batch};
+use hotline_store::{StoreConfig, Stores};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use secrecy::SecretString;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(true)
+        .without_time()
+        .init();
+    let config = PostcallConfig::from_env()?;
+    let stores = Stores::open(&StoreConfig::from_env()?).await?;
+    let key = match &config.openai_key {
+        ApiKeySource::Value(key) => key.clone(),
+        ApiKeySource::SsmParameter(name) => read_parameter(name).await?,
+    };
+    let deps = Deps::new(config, &stores, key)?;
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(handle_batch(deps, event.payload).await?)
+    }))
+    .await
+}
+
+/// The OpenAI key, decrypted from its SSM SecureString parameter.
+async fn read_parameter(name: &str) -> Result<SecretString, Error> {
+    let sdk = aws_config::load_from_env().await;
+    let out = aws_sdk_ssm::Client::new(&sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await?;
+    let value = out
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| format!("SSM parameter {name} has no value"))?;
+    Ok(SecretString::from(value))
+}
