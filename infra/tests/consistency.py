@@ -58,6 +58,7 @@ OPTIONAL = {
     "HOTLINE_RECORDING_RETRY_SECS": "the default waits (1, 2, 4, 8 s) fit Twilio's processing delay",
     "HOTLINE_WEBHOOK_RETRY_SECS": "the default waits (1, 4, 16 s) fit the function's timeout",
     "HOTLINE_CALL_SETTLE_SECS": "the default (10 s) covers the stream node's final writes",
+    "HOTLINE_WEBHOOK_ALLOW_PRIVATE": "local runs only; deployed webhooks must be https to public hosts",
 }
 
 # Values the deployment must give, whatever else the code allows.

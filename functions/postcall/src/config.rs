@@ -40,6 +40,9 @@ pub struct PostcallConfig {
     /// `HOTLINE_WEBHOOK_RETRY_SECS` (default `1,4,16`): waits between report webhook
     /// attempts within one run; later retries ride on the queue's redelivery.
     pub webhook_backoff: Vec<Duration>,
+    /// `HOTLINE_WEBHOOK_ALLOW_PRIVATE` (`true` for local runs only): report webhooks may
+    /// be plain `http` and reach loopback or private addresses.
+    pub webhook_allow_private: bool,
     /// `HOTLINE_CALL_SETTLE_SECS` (default 10): how long to wait for the stream node to
     /// finish writing a call that Twilio already reported recorded.
     pub call_settle: Duration,
@@ -115,6 +118,16 @@ impl PostcallConfig {
             recording_backoff: secs("HOTLINE_RECORDING_RETRY_SECS", "1,2,4,8")?,
             webhook_backoff: secs("HOTLINE_WEBHOOK_RETRY_SECS", "1,4,16")?,
             call_settle: one("HOTLINE_CALL_SETTLE_SECS", "10")?,
+            webhook_allow_private: match get("HOTLINE_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+                None | Some("false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "HOTLINE_WEBHOOK_ALLOW_PRIVATE",
+                        why: format!("{other:?} is not true or false"),
+                    });
+                }
+            },
         })
     }
 }

@@ -27,15 +27,11 @@ pub struct Deps {
     pub mailer: Arc<dyn Mailer>,
     pub twilio: TwilioClient,
     pub openai: OpenAiRest,
-    /// For organizations' report webhooks.
-    pub http: reqwest::Client,
     pub crash_after: Option<CrashHook>,
 }
 
 /// Long enough to move an hour of MP3 or transcribe it; short of the function timeout.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(240);
-/// Organizations' webhooks should answer quickly; a slow one is retried later.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Deps {
     pub fn new(
@@ -46,11 +42,6 @@ impl Deps {
         let providers = reqwest::Client::builder()
             .timeout(PROVIDER_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
-            .build()?;
-        let http = reqwest::Client::builder()
-            .timeout(WEBHOOK_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             twilio: TwilioClient::new(&config.twilio_api_base_url, providers.clone())
@@ -63,7 +54,6 @@ impl Deps {
             todos: stores.todos.clone(),
             blobs: stores.blobs.clone(),
             mailer: stores.mailer.clone(),
-            http,
             crash_after: None,
         })
     }

@@ -6,6 +6,7 @@
 pub mod config;
 mod conversation;
 mod deps;
+mod egress;
 mod job;
 mod pipeline;
 mod report;

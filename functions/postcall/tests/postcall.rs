@@ -74,6 +74,8 @@ fn config(twilio: &FakeTwilio, openai: &FakeOpenAi) -> PostcallConfig {
         ("HOTLINE_RECORDING_RETRY_SECS", "0.05,0.05,0.05".to_owned()),
         ("HOTLINE_WEBHOOK_RETRY_SECS", "0.05,0.05".to_owned()),
         ("HOTLINE_CALL_SETTLE_SECS", "0".to_owned()),
+        // The receiver listens on loopback; production refuses that (see below).
+        ("HOTLINE_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
     ];
     PostcallConfig::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
         .expect("config")
@@ -888,6 +890,22 @@ async fn a_webhook_that_refuses_the_report_fails_that_stage_only() {
         StageStatus::Done
     );
     assert!(call.post_call.completed_at.is_some());
+}
+
+#[tokio::test]
+async fn production_never_posts_reports_into_its_own_network() {
+    let mut b = local().await;
+    b.deps.config.webhook_allow_private = false;
+    b.finished_call(95, "completed").await;
+    run_job(&b.deps, &b.job(95), 1).await.expect("job completes");
+    let call = b.call(95).await;
+    let state = &call.post_call.stages[&Stage::ReportWebhook];
+    assert_eq!(state.status, StageStatus::Failed);
+    assert!(
+        state.error.as_deref().unwrap_or_default().contains("must be https"),
+        "{state:?}"
+    );
+    assert!(b.webhooks(95).is_empty(), "nothing reached the loopback receiver");
 }
 
 #[tokio::test]

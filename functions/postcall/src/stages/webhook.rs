@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
+use crate::egress;
 use crate::job::{JobCx, Retry, StageOutcome, StageResult};
 use crate::signing::{EVENT_ID_HEADER, SIGNATURE_HEADER, signature};
 use crate::stages::email::build;
@@ -18,6 +19,11 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
             "the organization has a report webhook but no secret to sign it with".into(),
         ));
     };
+    let target = match egress::check(&url, cx.deps.config.webhook_allow_private).await {
+        Ok(target) => target,
+        Err(why) => return Ok(StageOutcome::Failed(why)),
+    };
+    let http = egress::client_for(&target).map_err(|e| Retry(e.without_url().to_string()))?;
     let report = build(cx).await?;
     let body = serde_json::to_vec(&report).map_err(|e| Retry(e.to_string()))?;
     let waits = std::iter::once(std::time::Duration::ZERO)
@@ -29,10 +35,8 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         let now = chrono::Utc::now().timestamp();
         let signed = signature(secret.expose_secret().as_bytes(), now, &body)
             .map_err(|e| Retry(e.to_string()))?;
-        let sent = cx
-            .deps
-            .http
-            .post(&url)
+        let sent = http
+            .post(target.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::USER_AGENT, "hotline-webhooks/1")
             .header(SIGNATURE_HEADER, signed)
