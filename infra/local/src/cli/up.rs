@@ -23,6 +23,11 @@ fn print_banner(l: &Launched) {
     } else {
         println!("hotline: conversations use OpenAI Realtime.");
     }
+    if l.simulated_openai.is_some() {
+        println!(
+            "hotline: after each call, transcription and analysis use the SIMULATED OpenAI REST API; reports land in the data directory's outbox/."
+        );
+    }
     if let Some(fake) = &l.fake_twilio {
         println!(
             "hotline: no Twilio credentials — hang-ups and transfers go to a simulated Twilio API at {}",
@@ -39,8 +44,12 @@ fn print_banner(l: &Launched) {
         s.public_url
     );
     println!(
-        "  Media streams go to {}/twilio/stream",
-        s.stream_public_url
+        "  Call status changes:  {}/twilio/status   (HTTP POST)",
+        s.public_url
+    );
+    println!(
+        "  Media streams go to {}/twilio/stream; recordings report to {}/twilio/recording (set by the TwiML)",
+        s.stream_public_url, s.public_url
     );
     println!();
     println!("Demo organization '{}':", l.seeded.org.id);
