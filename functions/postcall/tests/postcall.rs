@@ -18,13 +18,12 @@ use hotline_core::model::{
 use hotline_core::ports::{BlobKey, Queue};
 use hotline_core::postcall::{PostcallJob, Requested, request_job};
 use hotline_postcall::{Deps, JobError, PostcallConfig, handle_batch, run_job};
-use hotline_sim::moto::{Moto, REGION, unique_name};
+use hotline_sim::moto::{Moto, unique_name};
 use hotline_sim::openai_rest::{CHAT_COMPLETIONS, FakeOpenAi, TRANSCRIPTIONS};
 use hotline_sim::twilio_rest::FakeTwilio;
 use hotline_sim::webhook::WebhookReceiver;
-use hotline_store::Stores;
-use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
-use hotline_store::local::{Db, QueueConfig, SqliteQueue, read_outbox};
+use hotline_store::local::read_outbox;
+use hotline_testkit::store::{QueueSpec, TestStore};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -45,7 +44,7 @@ enum Mail {
 }
 
 struct Bed {
-    stores: Stores,
+    stores: TestStore,
     queue: Arc<dyn Queue>,
     dlq: Arc<dyn Queue>,
     twilio: FakeTwilio,
@@ -56,7 +55,6 @@ struct Bed {
     mail: Mail,
     /// Unique per bed: moto's SES is shared by every test in the process.
     recipient: String,
-    _dir: Option<tempfile::TempDir>,
 }
 
 fn account() -> AccountSid {
@@ -81,66 +79,32 @@ fn config(twilio: &FakeTwilio, openai: &FakeOpenAi) -> PostcallConfig {
         .expect("config")
 }
 
+/// The post-call queue, redelivering soon: moto's SQS counts its visibility timeout in
+/// whole seconds.
+const QUEUE: QueueSpec = QueueSpec {
+    name: "postcall",
+    visibility: Duration::from_secs(1),
+    max_receives: MAX_RECEIVES,
+};
+
 async fn local() -> Bed {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::local(dir.path()).expect("store");
-    let db = Db::open(&dir.path().join("queue.sqlite3")).expect("db");
-    let queue = SqliteQueue::new(
-        db,
-        QueueConfig {
-            name: "postcall".into(),
-            visibility_timeout: Duration::from_millis(500),
-            max_receives: MAX_RECEIVES,
-            dead_letter: Some("postcall-dlq".into()),
-        },
-    );
-    let dlq = queue.dead_letter_queue().expect("dlq");
-    let mail = Mail::Outbox(hotline_store::local::outbox_dir(dir.path()));
-    bed(stores, Arc::new(queue), Arc::new(dlq), mail, Some(dir)).await
+    let stores = TestStore::local_with(QueueSpec {
+        visibility: Duration::from_millis(500),
+        ..QUEUE
+    });
+    let outbox = hotline_store::local::outbox_dir(stores.dir().expect("local store"));
+    bed(stores, Mail::Outbox(outbox)).await
 }
 
 async fn aws() -> Bed {
     let moto = Moto::shared();
-    let sdk = emulator_config(&moto.endpoint, REGION).await;
-    let table = unique_name("postcall");
-    let bucket = unique_name("postcall").to_lowercase();
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create()
-        .await
-        .expect("table");
-    S3Blobs::new(s3_client(&sdk), &bucket)
-        .create()
-        .await
-        .expect("bucket");
-    let (queue, dlq) = SqsQueue::create(
-        aws_sdk_sqs::Client::new(&sdk),
-        &unique_name("postcall"),
-        Duration::from_secs(1),
-        MAX_RECEIVES,
-    )
-    .await
-    .expect("queues");
     moto.verify_email_identity(FROM)
         .await
         .expect("verify sender");
-    let stores = Stores::aws(&sdk, &table, &bucket, queue.url());
-    bed(
-        stores,
-        Arc::new(queue),
-        Arc::new(dlq),
-        Mail::Ses(moto),
-        None,
-    )
-    .await
+    bed(TestStore::aws_with(QUEUE).await, Mail::Ses(moto)).await
 }
 
-async fn bed(
-    stores: Stores,
-    queue: Arc<dyn Queue>,
-    dlq: Arc<dyn Queue>,
-    mail: Mail,
-    dir: Option<tempfile::TempDir>,
-) -> Bed {
+async fn bed(stores: TestStore, mail: Mail) -> Bed {
     let twilio = FakeTwilio::start().await.expect("twilio");
     twilio.add_account(account().as_str(), TOKEN);
     let openai = FakeOpenAi::start(OPENAI_KEY).await.expect("openai");
@@ -171,9 +135,9 @@ async fn bed(
     )
     .expect("deps");
     Bed {
+        queue: Arc::clone(&stores.queue),
+        dlq: Arc::clone(&stores.dlq),
         stores,
-        queue,
-        dlq,
         twilio,
         openai,
         hook,
@@ -181,7 +145,6 @@ async fn bed(
         org,
         mail,
         recipient,
-        _dir: dir,
     }
 }
 
@@ -462,25 +425,13 @@ impl Bed {
     }
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod local_store { $(
-            #[tokio::test]
-            async fn $case() { super::$case(super::local().await).await }
-        )* }
-        mod aws_store { $(
-            #[tokio::test]
-            async fn $case() { super::$case(super::aws().await).await }
-        )* }
-    };
-}
-
-on_both_stores!(
+hotline_testkit::on_both_stores! {
+    local: local, aws: aws;
     a_finished_call_gets_every_stage_exactly_once,
     a_crash_after_each_stage_resumes_without_repeating_it,
     a_job_that_keeps_failing_is_dead_lettered_with_its_error_on_the_call,
     recording_callbacks_yield_one_job_and_duplicates_change_nothing,
-);
+}
 
 async fn a_finished_call_gets_every_stage_exactly_once(b: Bed) {
     b.finished_call(1, "completed").await;
@@ -897,15 +848,24 @@ async fn production_never_posts_reports_into_its_own_network() {
     let mut b = local().await;
     b.deps.config.webhook_allow_private = false;
     b.finished_call(95, "completed").await;
-    run_job(&b.deps, &b.job(95), 1).await.expect("job completes");
+    run_job(&b.deps, &b.job(95), 1)
+        .await
+        .expect("job completes");
     let call = b.call(95).await;
     let state = &call.post_call.stages[&Stage::ReportWebhook];
     assert_eq!(state.status, StageStatus::Failed);
     assert!(
-        state.error.as_deref().unwrap_or_default().contains("must be https"),
+        state
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("must be https"),
         "{state:?}"
     );
-    assert!(b.webhooks(95).is_empty(), "nothing reached the loopback receiver");
+    assert!(
+        b.webhooks(95).is_empty(),
+        "nothing reached the loopback receiver"
+    );
 }
 
 #[tokio::test]

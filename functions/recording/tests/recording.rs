@@ -8,26 +8,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use hotline_core::ids::{AccountSid, AgentId, CallSid, OrgId, Party, RecordingSid};
-use hotline_core::model::{
-    Call, CallStatus, Direction, OrgSettings, Organization, PostCall, RecordingRef, TwilioAccount,
-};
+use hotline_core::ids::{CallSid, OrgId, RecordingSid};
+use hotline_core::model::{Call, CallStatus, RecordingRef};
 use hotline_core::ports::{Queue, QueueMessage, StoreError, StoreResult};
 use hotline_core::postcall::PostcallJob;
+use hotline_core::routes;
 use hotline_recording::{Deps, handle};
 use hotline_store::Stores;
+use hotline_testkit::store::TestStore;
+use hotline_testkit::webhook::{
+    self, ACCOUNT, CALL, OTHER_ACCOUNT, OTHER_TOKEN, PUBLIC, TOKEN, api_gateway_event,
+    api_gateway_request, call, call_sid, callback_status, config, seed_orgs, signed_post, t, text,
+    url,
+};
 use hotline_twilio::signature;
-use hotline_webhook::WebhookConfig;
+use lambda_http::Request;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
 
-const TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const ACCOUNT: &str = "AC11111111111111111111111111111111";
-const OTHER_TOKEN: &str = "ffffeeeeddddccccbbbbaaaa99998888";
-const OTHER_ACCOUNT: &str = "AC99999999999999999999999999999999";
-const PUBLIC: &str = "https://api.example.com";
-const CALL: &str = "CA22222222222222222222222222222222";
 const REC: &str = "RE33333333333333333333333333333333";
 
 /// The post-call queue, made to fail its sends on demand.
@@ -56,130 +53,62 @@ impl Queue for FlakyQueue {
 
 struct App {
     deps: Arc<Deps>,
-    stores: Stores,
+    stores: TestStore,
     queue: Arc<FlakyQueue>,
-    _dir: Option<tempfile::TempDir>,
 }
 
-fn org(id: &str, account: &str, token: &str) -> Organization {
-    Organization {
-        id: OrgId::parse(id).expect("org"),
-        name: id.into(),
-        twilio: TwilioAccount {
-            account_sid: AccountSid::parse(account).expect("account"),
-            auth_token: token.to_owned().into(),
-        },
-        settings: OrgSettings::default(),
-        version: 0,
-    }
-}
-
-/// 2026-11-20 21:40:00 UTC plus `secs`.
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_795_210_800 + secs, 0).expect("time")
-}
-
-fn call_record(sid: &str, org: &str) -> Call {
+/// A call that ended after a minute, as the recording callback finds it.
+fn call_record(sid: &str) -> Call {
     Call {
-        sid: CallSid::parse(sid).expect("sid"),
-        org: OrgId::parse(org).expect("org"),
-        agent: AgentId::parse("front-desk").expect("agent"),
-        from: Party::parse("+14155550100").expect("from"),
-        to: Party::parse("+14155550111").expect("to"),
-        direction: Direction::Inbound,
         status: CallStatus::Completed,
-        started_at: t(0),
         answered_at: Some(t(4)),
         ended_at: Some(t(65)),
-        contact: None,
-        greeting: None,
-        stream_token: "0123456789abcdef0123456789abcdef".into(),
-        outcome: None,
-        recording: None,
-        post_call: PostCall::default(),
-        version: 0,
+        ..call(sid, "acme")
     }
-}
-
-fn call_sid(n: u32) -> String {
-    format!("CA{n:032x}")
 }
 
 async fn seed(stores: &Stores) {
-    let d = &stores.directory;
-    d.put_org(&org("acme", ACCOUNT, TOKEN)).await.expect("org");
-    d.put_org(&org("other", OTHER_ACCOUNT, OTHER_TOKEN))
-        .await
-        .expect("other org");
+    seed_orgs(stores).await;
     for sid in [CALL.to_owned(), call_sid(1), call_sid(2)] {
         stores
             .calls
-            .create_call(&call_record(&sid, "acme"))
+            .create_call(&call_record(&sid))
             .await
             .expect("call");
     }
 }
 
-fn app(stores: Stores, public: &str, dir: Option<tempfile::TempDir>) -> App {
+async fn app(stores: TestStore, public: &str) -> App {
+    seed(&stores).await;
     let queue = Arc::new(FlakyQueue {
         inner: stores.postcall.clone(),
         failing: AtomicBool::new(false),
     });
     App {
         deps: Arc::new(Deps {
-            config: WebhookConfig::from_lookup(|k| {
-                (k == "HOTLINE_PUBLIC_URL").then(|| public.to_owned())
-            })
-            .expect("config"),
+            config: config(public),
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             queue: queue.clone(),
         }),
         stores,
         queue,
-        _dir: dir,
     }
 }
 
 async fn local_app() -> App {
-    local_app_at(PUBLIC).await
-}
-
-async fn local_app_at(public: &str) -> App {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::local(dir.path()).expect("store");
-    seed(&stores).await;
-    app(stores, public, Some(dir))
+    app(TestStore::local(), PUBLIC).await
 }
 
 async fn aws_app() -> App {
-    use hotline_sim::moto::{Moto, REGION, unique_name};
-    use hotline_store::aws::{DynamoTable, SqsQueue, emulator_config};
-    let sdk = emulator_config(&Moto::shared().endpoint, REGION).await;
-    let table = unique_name("recording");
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create()
-        .await
-        .expect("table");
-    let (queue, _dlq) = SqsQueue::create(
-        aws_sdk_sqs::Client::new(&sdk),
-        &unique_name("postcall"),
-        Duration::from_secs(900),
-        5,
-    )
-    .await
-    .expect("queue");
-    // The bucket is not used by the recording callback.
-    let stores = Stores::aws(&sdk, &table, "unused", queue.url());
-    seed(&stores).await;
-    app(stores, PUBLIC, None)
+    app(TestStore::aws().await, PUBLIC).await
 }
 
 /// A recording status callback as Twilio posts it (twilio-webhooks.md §4).
 fn form(call: &str, recording: &str, status: &str) -> Vec<(String, String)> {
     let url =
         format!("https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/{recording}");
-    let mut params: Vec<(String, String)> = [
+    let mut params = webhook::form(&[
         ("AccountSid", ACCOUNT),
         ("CallSid", call),
         ("RecordingChannels", "1"),
@@ -187,10 +116,7 @@ fn form(call: &str, recording: &str, status: &str) -> Vec<(String, String)> {
         ("RecordingStartTime", "Fri, 20 Nov 2026 21:40:02 +0000"),
         ("RecordingStatus", status),
         ("RecordingUrl", &url),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     match status {
         "completed" => params.push(("RecordingDuration".into(), "61".into())),
         "failed" => params.push(("ErrorCode".into(), "16109".into())),
@@ -199,43 +125,17 @@ fn form(call: &str, recording: &str, status: &str) -> Vec<(String, String)> {
     params
 }
 
+/// A post to the recording callback, `query` (without its `?`) on its URL.
 fn request(query: &str, params: &[(String, String)], signature: Option<String>) -> Request {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let mut req = lambda_http::http::Request::builder()
-        .method(Method::POST)
-        .uri(format!("{PUBLIC}/twilio/recording{query}"))
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(sig) = signature {
-        req = req.header("x-twilio-signature", sig);
-    }
-    req.body(Body::Binary(body.into_bytes())).expect("request")
+    webhook::post(&url(routes::RECORDING, query), params, signature)
 }
 
 fn signed(params: &[(String, String)], token: &str) -> Request {
-    let url = format!("{PUBLIC}/twilio/recording");
-    request("", params, Some(signature::compute(token, &url, params)))
-}
-
-fn text(resp: &Response<Body>) -> String {
-    match resp.body() {
-        Body::Text(t) => t.clone(),
-        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        Body::Empty => String::new(),
-        _ => panic!("unexpected body"),
-    }
+    signed_post(&url(routes::RECORDING, ""), params, token)
 }
 
 async fn post(app: &App, req: Request) -> StatusCode {
-    let resp = handle(&app.deps, req).await;
-    let status = resp.status();
-    if status == StatusCode::NO_CONTENT {
-        assert!(matches!(resp.body(), Body::Empty), "204 has no body");
-    } else {
-        assert!(!text(&resp).is_empty(), "{status}: a refusal says why");
-    }
-    status
+    callback_status(&handle(&app.deps, req).await)
 }
 
 async fn stored(app: &App, sid: &str) -> Call {
@@ -413,7 +313,7 @@ async fn a_queue_failure_is_503_and_leaves_nothing_half_done(app: App) {
 async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App) {
     let before = stored(&app, CALL).await;
     let params = form(CALL, REC, "completed");
-    let url = format!("{PUBLIC}/twilio/recording");
+    let url = url(routes::RECORDING, "");
     let mut tampered = params.clone();
     tampered[1].1 = call_sid(1);
     let mut unknown_account = params.clone();
@@ -436,7 +336,7 @@ async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App)
         (
             "query added after signing",
             request(
-                "?x=1",
+                "x=1",
                 &params,
                 Some(signature::compute(TOKEN, &url, &params)),
             ),
@@ -448,7 +348,7 @@ async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App)
                 &params,
                 Some(signature::compute(
                     TOKEN,
-                    &format!("{PUBLIC}/twilio/status"),
+                    &webhook::url(routes::STATUS, ""),
                     &params,
                 )),
             ),
@@ -466,20 +366,8 @@ async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App)
 
 async fn signed_but_malformed_callbacks_get_400_and_change_nothing(app: App) {
     let before = stored(&app, CALL).await;
-    let without = |field: &str| {
-        let mut p = form(CALL, REC, "completed");
-        p.retain(|(k, _)| k != field);
-        p
-    };
-    let with = |field: &str, value: &str| {
-        let mut p = form(CALL, REC, "completed");
-        for (k, v) in &mut p {
-            if k == field {
-                value.clone_into(v);
-            }
-        }
-        p
-    };
+    let without = |field: &str| webhook::without(form(CALL, REC, "completed"), field);
+    let with = |field: &str, value: &str| webhook::with(form(CALL, REC, "completed"), field, value);
     for (case, params) in [
         ("no CallSid", without("CallSid")),
         ("bad CallSid", with("CallSid", "CA../../x")),
@@ -518,20 +406,9 @@ async fn another_organizations_call_is_404_and_never_touched(app: App) {
     assert!(jobs(&app).await.is_empty(), "nothing sent");
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod local_store { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() { super::$case(super::local_app().await).await }
-        )* }
-        mod aws_store { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() { super::$case(super::aws_app().await).await }
-        )* }
-    };
-}
-
-on_both_stores!(
+hotline_testkit::on_both_stores! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    local: local_app, aws: aws_app;
     a_completed_recording_is_noted_and_one_job_is_sent,
     the_same_callback_twice_sends_one_job_and_writes_once,
     concurrent_identical_callbacks_send_one_job,
@@ -543,7 +420,7 @@ on_both_stores!(
     signed_but_malformed_callbacks_get_400_and_change_nothing,
     an_unknown_call_is_404_and_nothing_is_written,
     another_organizations_call_is_404_and_never_touched,
-);
+}
 
 // ---------------------------------------------------------------- local store only
 
@@ -559,14 +436,10 @@ async fn only_post_is_accepted() {
 }
 
 async fn api_gateway_event_is_taken(fixture: &str, public: &str) -> App {
-    let app = local_app_at(public).await;
-    let path = format!(
-        "{}/tests/fixtures/{fixture}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let event = std::fs::read_to_string(&path).expect("fixture");
+    let app = app(TestStore::local(), public).await;
+    let event = api_gateway_event(fixture);
     for _ in 0..2 {
-        let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
+        let req = api_gateway_request(&event);
         assert_eq!(post(&app, req).await, StatusCode::NO_CONTENT);
     }
     assert_eq!(jobs(&app).await, [job(CALL, REC)]);
@@ -575,7 +448,7 @@ async fn api_gateway_event_is_taken(fixture: &str, public: &str) -> App {
 
 #[tokio::test]
 async fn api_gateway_event_on_a_named_stage_sends_the_job() {
-    // Signed by twilio-python (tests/vectors/generate_apigw.py).
+    // Signed by twilio-python (tests/vectors/generate_apigw.py at the repository root).
     let app = api_gateway_event_is_taken(
         "recording-completed-stage",
         "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod",

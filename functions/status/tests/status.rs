@@ -3,76 +3,27 @@
 //! DynamoDB (moto).
 
 use chrono::{DateTime, Utc};
-use hotline_core::ids::{AccountSid, AgentId, CallSid, OrgId, Party};
-use hotline_core::model::{
-    Call, CallStatus, Direction, OrgSettings, Organization, PostCall, TwilioAccount,
-};
+use hotline_core::ids::{CallSid, OrgId};
+use hotline_core::model::{Call, CallStatus};
+use hotline_core::routes;
 use hotline_status::{Deps, handle};
 use hotline_store::Stores;
+use hotline_testkit::store::TestStore;
+use hotline_testkit::webhook::{
+    self, ACCOUNT, CALL, OTHER_ACCOUNT, OTHER_TOKEN, PUBLIC, TOKEN, api_gateway_event,
+    api_gateway_request, call, callback_status, config, seed_orgs, signed_post, t, text, url,
+};
 use hotline_twilio::signature;
-use hotline_webhook::WebhookConfig;
+use lambda_http::Request;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
-
-const TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const ACCOUNT: &str = "AC11111111111111111111111111111111";
-const OTHER_TOKEN: &str = "ffffeeeeddddccccbbbbaaaa99998888";
-const OTHER_ACCOUNT: &str = "AC99999999999999999999999999999999";
-const PUBLIC: &str = "https://api.example.com";
-const CALL: &str = "CA22222222222222222222222222222222";
 
 struct App {
     deps: Deps,
-    stores: Stores,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn org(id: &str, account: &str, token: &str) -> Organization {
-    Organization {
-        id: OrgId::parse(id).expect("org"),
-        name: id.into(),
-        twilio: TwilioAccount {
-            account_sid: AccountSid::parse(account).expect("account"),
-            auth_token: token.to_owned().into(),
-        },
-        settings: OrgSettings::default(),
-        version: 0,
-    }
-}
-
-/// 2026-11-20 21:40:00 UTC plus `secs`.
-fn t(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(1_795_210_800 + secs, 0).expect("time")
-}
-
-fn call(sid: &str, org: &str) -> Call {
-    Call {
-        sid: CallSid::parse(sid).expect("sid"),
-        org: OrgId::parse(org).expect("org"),
-        agent: AgentId::parse("front-desk").expect("agent"),
-        from: Party::parse("+14155550100").expect("from"),
-        to: Party::parse("+14155550111").expect("to"),
-        direction: Direction::Inbound,
-        status: CallStatus::Ringing,
-        started_at: t(0),
-        answered_at: None,
-        ended_at: None,
-        contact: None,
-        greeting: None,
-        stream_token: "0123456789abcdef0123456789abcdef".into(),
-        outcome: None,
-        recording: None,
-        post_call: PostCall::default(),
-        version: 0,
-    }
+    stores: TestStore,
 }
 
 async fn seed(stores: &Stores) {
-    let d = &stores.directory;
-    d.put_org(&org("acme", ACCOUNT, TOKEN)).await.expect("org");
-    d.put_org(&org("other", OTHER_ACCOUNT, OTHER_TOKEN))
-        .await
-        .expect("other org");
+    seed_orgs(stores).await;
     stores
         .calls
         .create_call(&call(CALL, "acme"))
@@ -80,50 +31,29 @@ async fn seed(stores: &Stores) {
         .expect("call");
 }
 
-fn app(stores: Stores, public: &str, dir: Option<tempfile::TempDir>) -> App {
+async fn app(stores: TestStore, public: &str) -> App {
+    seed(&stores).await;
     App {
         deps: Deps {
-            config: WebhookConfig::from_lookup(|k| {
-                (k == "HOTLINE_PUBLIC_URL").then(|| public.to_owned())
-            })
-            .expect("config"),
+            config: config(public),
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
         },
         stores,
-        _dir: dir,
     }
 }
 
 async fn local_app() -> App {
-    local_app_at(PUBLIC).await
-}
-
-async fn local_app_at(public: &str) -> App {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::local(dir.path()).expect("store");
-    seed(&stores).await;
-    app(stores, public, Some(dir))
+    app(TestStore::local(), PUBLIC).await
 }
 
 async fn aws_app() -> App {
-    use hotline_sim::moto::{Moto, REGION, unique_name};
-    use hotline_store::aws::{DynamoTable, emulator_config};
-    let sdk = emulator_config(&Moto::shared().endpoint, REGION).await;
-    let table = unique_name("status");
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create()
-        .await
-        .expect("table");
-    // Bucket and queue are not used by the status callback.
-    let stores = Stores::aws(&sdk, &table, "unused", "http://unused");
-    seed(&stores).await;
-    app(stores, PUBLIC, None)
+    app(TestStore::aws().await, PUBLIC).await
 }
 
 /// A status callback as Twilio posts it (twilio-webhooks.md §3).
 fn form(call: &str, status: &str, at: Option<DateTime<Utc>>) -> Vec<(String, String)> {
-    let mut params: Vec<(String, String)> = [
+    let mut params = webhook::form(&[
         ("AccountSid", ACCOUNT),
         ("ApiVersion", "2010-04-01"),
         ("CallSid", call),
@@ -135,53 +65,24 @@ fn form(call: &str, status: &str, at: Option<DateTime<Utc>>) -> Vec<(String, Str
         ("From", "+14155550100"),
         ("SequenceNumber", "0"),
         ("To", "+14155550111"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     if let Some(at) = at {
         params.push(("Timestamp".into(), at.to_rfc2822()));
     }
     params
 }
 
+/// A post to the status callback, `query` (without its `?`) on its URL.
 fn request(query: &str, params: &[(String, String)], signature: Option<String>) -> Request {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let mut req = lambda_http::http::Request::builder()
-        .method(Method::POST)
-        .uri(format!("{PUBLIC}/twilio/status{query}"))
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(sig) = signature {
-        req = req.header("x-twilio-signature", sig);
-    }
-    req.body(Body::Binary(body.into_bytes())).expect("request")
+    webhook::post(&url(routes::STATUS, query), params, signature)
 }
 
 fn signed(params: &[(String, String)], token: &str) -> Request {
-    let url = format!("{PUBLIC}/twilio/status");
-    request("", params, Some(signature::compute(token, &url, params)))
-}
-
-fn text(resp: &Response<Body>) -> String {
-    match resp.body() {
-        Body::Text(t) => t.clone(),
-        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        Body::Empty => String::new(),
-        _ => panic!("unexpected body"),
-    }
+    signed_post(&url(routes::STATUS, ""), params, token)
 }
 
 async fn post(app: &App, req: Request) -> StatusCode {
-    let resp = handle(&app.deps, req).await;
-    let status = resp.status();
-    if status == StatusCode::NO_CONTENT {
-        assert!(matches!(resp.body(), Body::Empty), "204 has no body");
-    } else {
-        assert!(!text(&resp).is_empty(), "{status}: a refusal says why");
-    }
-    status
+    callback_status(&handle(&app.deps, req).await)
 }
 
 async fn stored(app: &App) -> Call {
@@ -262,7 +163,7 @@ async fn a_replayed_callback_writes_nothing(app: App) {
 async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App) {
     let before = stored(&app).await;
     let params = form(CALL, "completed", Some(t(65)));
-    let url = format!("{PUBLIC}/twilio/status");
+    let url = url(routes::STATUS, "");
     let mut tampered = params.clone();
     tampered[3].1 = "busy".into();
     let mut unknown_account = params.clone();
@@ -285,7 +186,7 @@ async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App)
         (
             "query added after signing",
             request(
-                "?x=1",
+                "x=1",
                 &params,
                 Some(signature::compute(TOKEN, &url, &params)),
             ),
@@ -297,7 +198,7 @@ async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App)
                 &params,
                 Some(signature::compute(
                     TOKEN,
-                    &format!("{PUBLIC}/twilio/voice"),
+                    &webhook::url(routes::VOICE, ""),
                     &params,
                 )),
             ),
@@ -313,19 +214,9 @@ async fn unsigned_or_badly_signed_callbacks_get_403_and_change_nothing(app: App)
 
 async fn signed_but_malformed_callbacks_get_400_and_change_nothing(app: App) {
     let before = stored(&app).await;
-    let without = |field: &str| {
-        let mut p = form(CALL, "completed", Some(t(65)));
-        p.retain(|(k, _)| k != field);
-        p
-    };
+    let without = |field: &str| webhook::without(form(CALL, "completed", Some(t(65))), field);
     let with = |field: &str, value: &str| {
-        let mut p = form(CALL, "completed", Some(t(65)));
-        for (k, v) in &mut p {
-            if k == field {
-                value.clone_into(v);
-            }
-        }
-        p
+        webhook::with(form(CALL, "completed", Some(t(65))), field, value)
     };
     for (case, params) in [
         ("no CallSid", without("CallSid")),
@@ -369,20 +260,8 @@ async fn another_organizations_call_is_never_touched(app: App) {
     assert_eq!(stored(&app).await, before, "nothing written");
 }
 
-macro_rules! on_both_stores {
-    ($($case:ident),* $(,)?) => {
-        mod local_store { $(
-            #[tokio::test]
-            async fn $case() { super::$case(super::local_app().await).await }
-        )* }
-        mod aws_store { $(
-            #[tokio::test]
-            async fn $case() { super::$case(super::aws_app().await).await }
-        )* }
-    };
-}
-
-on_both_stores!(
+hotline_testkit::on_both_stores! {
+    local: local_app, aws: aws_app;
     signed_callbacks_move_the_call_forward,
     callbacks_out_of_order_never_move_the_call_back,
     a_replayed_callback_writes_nothing,
@@ -390,7 +269,7 @@ on_both_stores!(
     signed_but_malformed_callbacks_get_400_and_change_nothing,
     a_callback_for_a_call_without_a_record_is_taken_and_writes_nothing,
     another_organizations_call_is_never_touched,
-);
+}
 
 // ---------------------------------------------------------------- local store only
 
@@ -415,25 +294,25 @@ async fn without_a_timestamp_the_time_of_arrival_is_used() {
 }
 
 async fn api_gateway_event_is_applied(fixture: &str, public: &str) -> Call {
-    let app = local_app_at(public).await;
-    let path = format!(
-        "{}/tests/fixtures/{fixture}.json",
-        env!("CARGO_MANIFEST_DIR")
+    let app = app(TestStore::local(), public).await;
+    let event = api_gateway_event(fixture);
+    assert_eq!(
+        post(&app, api_gateway_request(&event)).await,
+        StatusCode::NO_CONTENT
     );
-    let event = std::fs::read_to_string(&path).expect("fixture");
-    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
-    assert_eq!(post(&app, req).await, StatusCode::NO_CONTENT);
     // A replay of the very same event changes nothing.
     let call = stored(&app).await;
-    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
-    assert_eq!(post(&app, req).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        post(&app, api_gateway_request(&event)).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(stored(&app).await, call);
     call
 }
 
 #[tokio::test]
 async fn api_gateway_event_on_a_named_stage_is_applied() {
-    // Signed by twilio-python (tests/vectors/generate_apigw.py).
+    // Signed by twilio-python (tests/vectors/generate_apigw.py at the repository root).
     let call = api_gateway_event_is_applied(
         "status-completed-stage",
         "https://abc123defg.execute-api.us-east-1.amazonaws.com/prod",
@@ -456,14 +335,9 @@ async fn api_gateway_event_on_a_custom_domain_is_applied() {
 
 #[tokio::test]
 async fn an_api_gateway_event_signed_for_another_public_url_is_refused() {
-    let app = local_app_at("https://api.example.com").await;
+    let app = app(TestStore::local(), "https://api.example.com").await;
     let before = stored(&app).await;
-    let path = format!(
-        "{}/tests/fixtures/status-completed-stage.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let event = std::fs::read_to_string(&path).expect("fixture");
-    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
+    let req = api_gateway_request(&api_gateway_event("status-completed-stage"));
     assert_eq!(post(&app, req).await, StatusCode::FORBIDDEN);
     assert_eq!(stored(&app).await, before);
 }

@@ -3,43 +3,27 @@
 
 use std::sync::Arc;
 
-use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use hotline_core::model::{
-    Agent, CallLimits, CallStatus, Direction, OrgSettings, Organization, PhoneNumber, Provider,
-    TwilioAccount,
-};
+use hotline_core::ids::{AgentId, CallSid, E164, OrgId};
+use hotline_core::model::{Agent, CallLimits, CallStatus, Direction, PhoneNumber, Provider};
+use hotline_core::routes;
 use hotline_store::Stores;
+use hotline_testkit::store::TestStore;
+use hotline_testkit::webhook::{
+    ACCOUNT, CALL, OTHER_ACCOUNT, OTHER_TOKEN, PUBLIC, TOKEN, api_gateway_event,
+    api_gateway_request, call_sid, post, seed_orgs, signed_post, text, url,
+};
 use hotline_twilio::signature;
 use hotline_twilio::twiml_read::{self, Element};
 use hotline_voice::{Deps, VoiceConfig, handle};
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request};
 
-const TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
-const ACCOUNT: &str = "AC11111111111111111111111111111111";
-const OTHER_TOKEN: &str = "ffffeeeeddddccccbbbbaaaa99998888";
-const OTHER_ACCOUNT: &str = "AC99999999999999999999999999999999";
 const NUMBER: &str = "+14155550111";
 const CALLER: &str = "+14155550100";
-const PUBLIC: &str = "https://api.example.com";
 
 struct App {
     deps: Deps,
-    stores: Stores,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn org(id: &str, account: &str, token: &str) -> Organization {
-    Organization {
-        id: OrgId::parse(id).expect("org"),
-        name: id.into(),
-        twilio: TwilioAccount {
-            account_sid: AccountSid::parse(account).expect("account"),
-            auth_token: token.to_owned().into(),
-        },
-        settings: OrgSettings::default(),
-        version: 0,
-    }
+    stores: TestStore,
 }
 
 fn agent(id: &str, greeting: Option<&str>, enabled: bool) -> Agent {
@@ -61,11 +45,8 @@ fn agent(id: &str, greeting: Option<&str>, enabled: bool) -> Agent {
 }
 
 async fn seed(stores: &Stores) {
+    seed_orgs(stores).await;
     let d = &stores.directory;
-    d.put_org(&org("acme", ACCOUNT, TOKEN)).await.expect("org");
-    d.put_org(&org("other", OTHER_ACCOUNT, OTHER_TOKEN))
-        .await
-        .expect("other org");
     d.put_agent(&agent("front-desk", Some("Thanks for calling Acme."), true))
         .await
         .expect("agent");
@@ -96,41 +77,30 @@ async fn seed(stores: &Stores) {
     }
 }
 
-fn deps(stores: &Stores, public: &str) -> Deps {
-    Deps {
-        config: VoiceConfig::from_lookup(|k| match k {
-            "HOTLINE_PUBLIC_URL" => Some(public.to_owned()),
-            "HOTLINE_STREAM_PUBLIC_URL" => Some("wss://stream.example.com".to_owned()),
-            _ => None,
-        })
-        .expect("config"),
-        directory: stores.directory.clone(),
-        calls: stores.calls.clone(),
-        contacts: stores.contacts.clone(),
+async fn app(stores: TestStore, public: &str) -> App {
+    seed(&stores).await;
+    App {
+        deps: Deps {
+            config: VoiceConfig::from_lookup(|k| match k {
+                "HOTLINE_PUBLIC_URL" => Some(public.to_owned()),
+                "HOTLINE_STREAM_PUBLIC_URL" => Some("wss://stream.example.com".to_owned()),
+                _ => None,
+            })
+            .expect("config"),
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+            contacts: stores.contacts.clone(),
+        },
+        stores,
     }
 }
 
 async fn local_app() -> App {
-    local_app_at(PUBLIC).await
-}
-
-async fn local_app_at(public: &str) -> App {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::local(dir.path()).expect("store");
-    seed(&stores).await;
-    App {
-        deps: deps(&stores, public),
-        stores,
-        _dir: Some(dir),
-    }
-}
-
-fn call_sid(n: u32) -> String {
-    format!("CA{n:032x}")
+    app(TestStore::local(), PUBLIC).await
 }
 
 fn form(call: &str, to: &str, direction: &str) -> Vec<(String, String)> {
-    [
+    hotline_testkit::webhook::form(&[
         ("AccountSid", ACCOUNT),
         ("ApiVersion", "2010-04-01"),
         ("CallSid", call),
@@ -141,47 +111,16 @@ fn form(call: &str, to: &str, direction: &str) -> Vec<(String, String)> {
         ("From", CALLER),
         ("To", to),
         ("FromCity", "SAN FRANCISCO"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+    ])
 }
 
+/// A post to the voice webhook, `query` (without its `?`) on its URL.
 fn request(query: &str, params: &[(String, String)], signature: Option<String>) -> Request {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    let uri = if query.is_empty() {
-        format!("{PUBLIC}/twilio/voice")
-    } else {
-        format!("{PUBLIC}/twilio/voice?{query}")
-    };
-    let mut req = lambda_http::http::Request::builder()
-        .method(Method::POST)
-        .uri(uri)
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(sig) = signature {
-        req = req.header("x-twilio-signature", sig);
-    }
-    req.body(Body::Binary(body.into_bytes())).expect("request")
+    post(&url(routes::VOICE, query), params, signature)
 }
 
 fn signed(query: &str, params: &[(String, String)], token: &str) -> Request {
-    let url = if query.is_empty() {
-        format!("{PUBLIC}/twilio/voice")
-    } else {
-        format!("{PUBLIC}/twilio/voice?{query}")
-    };
-    request(query, params, Some(signature::compute(token, &url, params)))
-}
-
-fn text(resp: &Response<Body>) -> String {
-    match resp.body() {
-        Body::Text(t) => t.clone(),
-        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        Body::Empty => String::new(),
-        _ => panic!("unexpected body"),
-    }
+    signed_post(&url(routes::VOICE, query), params, token)
 }
 
 fn parse_twiml(xml: &str) -> Element {
@@ -313,7 +252,7 @@ async fn unsigned_or_badly_signed_requests_get_403_and_write_nothing() {
     let params = form(&call_sid(3), NUMBER, "inbound");
     let mut tampered = params.clone();
     tampered[2].1 = call_sid(4);
-    let tampered_sig = signature::compute(TOKEN, &format!("{PUBLIC}/twilio/voice"), &params);
+    let tampered_sig = signature::compute(TOKEN, &url(routes::VOICE, ""), &params);
     let mut unknown_account = params.clone();
     unknown_account[0].1 = "AC00000000000000000000000000000000".into();
     let cases = [
@@ -325,7 +264,7 @@ async fn unsigned_or_badly_signed_requests_get_403_and_write_nothing() {
         ("tampered form", request("", &tampered, Some(tampered_sig))),
         ("other org's token", signed("", &params, OTHER_TOKEN)),
         ("query added after signing", {
-            let sig = signature::compute(TOKEN, &format!("{PUBLIC}/twilio/voice"), &params);
+            let sig = signature::compute(TOKEN, &url(routes::VOICE, ""), &params);
             request("agent_id=front-desk", &params, Some(sig))
         }),
         ("unknown account", signed("", &unknown_account, TOKEN)),
@@ -502,14 +441,9 @@ async fn a_call_sid_of_another_organization_is_refused() {
 }
 
 async fn api_gateway_event_is_answered(fixture: &str, public: &str) {
-    let app = local_app_at(public).await;
-    let path = format!(
-        "{}/../../tests/fixtures/apigw/{fixture}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let event = std::fs::read_to_string(&path).expect("fixture");
-    let req = lambda_http::request::from_str(&event).expect("API Gateway v2 event");
-    let resp = handle(&app.deps, req).await;
+    let app = app(TestStore::local(), public).await;
+    let event = api_gateway_event(fixture);
+    let resp = handle(&app.deps, api_gateway_request(&event)).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     assert!(
         matches!(resp.body(), Body::Text(_)),
@@ -517,7 +451,7 @@ async fn api_gateway_event_is_answered(fixture: &str, public: &str) {
     );
     let twiml = parse_twiml(&text(&resp));
     assert_eq!(twiml.child_names(), ["Start", "Say", "Connect"]);
-    let sid = CallSid::parse("CA22222222222222222222222222222222").expect("sid");
+    let sid = CallSid::parse(CALL).expect("sid");
     assert!(
         app.stores
             .calls
@@ -544,22 +478,7 @@ async fn api_gateway_event_on_a_named_stage_is_answered() {
 
 #[tokio::test]
 async fn on_aws_a_signed_webhook_twice_makes_one_call_record() {
-    use hotline_sim::moto::{Moto, REGION, unique_name};
-    use hotline_store::aws::{DynamoTable, emulator_config};
-    let sdk = emulator_config(&Moto::shared().endpoint, REGION).await;
-    let table = unique_name("voice");
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create()
-        .await
-        .expect("table");
-    // Bucket and queue are not used by the voice webhook.
-    let stores = Stores::aws(&sdk, &table, "unused", "http://unused");
-    seed(&stores).await;
-    let app = App {
-        deps: deps(&stores, PUBLIC),
-        stores,
-        _dir: None,
-    };
+    let app = app(TestStore::aws().await, PUBLIC).await;
     let sid = call_sid(14);
     let params = form(&sid, NUMBER, "inbound");
     let first = handle(&app.deps, signed("", &params, TOKEN)).await;
@@ -594,8 +513,7 @@ async fn on_aws_a_signed_webhook_twice_makes_one_call_record() {
 #[test]
 fn stores_are_shareable_across_tasks() {
     fn assert_send_sync<T: Send + Sync>(_: &T) {}
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::local(dir.path()).expect("store");
-    let d: Arc<dyn hotline_core::ports::Directory> = stores.directory;
+    let stores = TestStore::local();
+    let d: Arc<dyn hotline_core::ports::Directory> = Arc::clone(&stores.directory);
     assert_send_sync(&d);
 }

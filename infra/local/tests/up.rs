@@ -7,12 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use hotline_core::{AccountSid, CallSid, RecordingSid};
-use hotline_sim::moto::{Moto, REGION, unique_name};
+use hotline_sim::moto::REGION;
 use hotline_sim::phone::{AfterCall, AudioSource, CallSpec, Phone, Segment, hangup_on_api_update};
 use hotline_sim::recording::silent_mp3;
 use hotline_sim::twilio_callbacks::{RecordingCallback, post_signed};
 use hotline_sim::twilio_rest::FakeTwilio;
-use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
+use hotline_testkit::store::{AwsResources, QueueSpec};
 
 const ACCOUNT: &str = "AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 const TOKEN: &str = "0a9b8c7d6e5f40312a3b4c5d6e7f8091";
@@ -309,33 +309,19 @@ async fn hotline_up_runs_the_same_flow_on_aws() {
     let twilio = FakeTwilio::start().await.expect("fake twilio");
     twilio.add_account(ACCOUNT, TOKEN);
     twilio.record_every_call(silent_mp3(Duration::from_secs(6)));
-    let endpoint = Moto::shared().endpoint.clone();
-    let sdk = emulator_config(&endpoint, REGION).await;
-    let table = unique_name("up");
-    let bucket = unique_name("up").to_lowercase();
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create()
-        .await
-        .expect("table");
-    S3Blobs::new(s3_client(&sdk), &bucket)
-        .create()
-        .await
-        .expect("bucket");
-    let (queue, _dlq) = SqsQueue::create(
-        aws_sdk_sqs::Client::new(&sdk),
-        &unique_name("up"),
-        Duration::from_secs(30),
-        5,
-    )
-    .await
-    .expect("queue");
+    let aws = AwsResources::create(QueueSpec {
+        name: "up",
+        visibility: Duration::from_secs(30),
+        max_receives: 5,
+    })
+    .await;
     let install = Install::new(
         &[
             ("HOTLINE_STORE", "aws"),
-            ("HOTLINE_TABLE", &table),
-            ("HOTLINE_BUCKET", &bucket),
-            ("HOTLINE_POSTCALL_QUEUE_URL", queue.url()),
-            ("AWS_ENDPOINT_URL", &endpoint),
+            ("HOTLINE_TABLE", &aws.table),
+            ("HOTLINE_BUCKET", &aws.bucket),
+            ("HOTLINE_POSTCALL_QUEUE_URL", aws.queue.url()),
+            ("AWS_ENDPOINT_URL", &aws.endpoint),
             ("AWS_REGION", REGION),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),

@@ -6,6 +6,7 @@ pub mod openai_rest;
 pub mod phone;
 pub mod realtime;
 pub mod recording;
+mod server;
 pub mod twilio_callbacks;
 pub mod twilio_rest;
 pub mod webhook;

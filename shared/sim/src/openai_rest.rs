@@ -36,21 +36,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::fmt;
-use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+
+use crate::server::{self, Server, Shared};
 
 /// The transcription endpoint's path.
 pub const TRANSCRIPTIONS: &str = "/v1/audio/transcriptions";
@@ -87,9 +82,8 @@ const MAX_DEPTH: usize = 32;
 /// A running fake. The server stops when this is dropped.
 pub struct FakeOpenAi {
     base_url: String,
-    shared: Arc<Shared>,
-    /// The accept loop; it owns the connection tasks, so aborting it ends them all.
-    server: JoinHandle<()>,
+    shared: Arc<Shared<State>>,
+    _server: Server,
 }
 
 /// One request as the fake saw it, with the status it answered.
@@ -126,19 +120,6 @@ impl OpenAiRequest {
     }
 }
 
-struct Shared {
-    state: Mutex<State>,
-    /// How many requests have been recorded: [`FakeOpenAi::wait_for`] wakes on changes.
-    seen: watch::Sender<usize>,
-}
-
-impl Shared {
-    /// The state; a test that panicked while holding it leaves it usable for the rest.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 struct State {
     api_key: String,
     default_transcript: Option<String>,
@@ -172,35 +153,23 @@ impl fmt::Debug for FakeOpenAi {
     }
 }
 
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 impl FakeOpenAi {
     /// Starts a fake on a free loopback port that accepts `api_key` only.
     pub async fn start(api_key: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let base_url = format!("http://{}/v1", listener.local_addr()?);
-        let (seen, _) = watch::channel(0);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                api_key: api_key.to_owned(),
-                default_transcript: None,
-                transcripts: HashMap::new(),
-                answers: HashMap::new(),
-                requests: Vec::new(),
-                failures: VecDeque::new(),
-                failing: None,
-            }),
-            seen,
-        });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let shared = Arc::new(Shared::new(State {
+            api_key: api_key.to_owned(),
+            default_transcript: None,
+            transcripts: HashMap::new(),
+            answers: HashMap::new(),
+            requests: Vec::new(),
+            failures: VecDeque::new(),
+            failing: None,
+        }));
+        let server = Server::http(Arc::clone(&shared), handle).await?;
         Ok(Self {
-            base_url,
+            base_url: format!("http://{}/v1", server.addr()),
             shared,
-            server,
+            _server: server,
         })
     }
 
@@ -289,51 +258,12 @@ impl FakeOpenAi {
         matches: impl Fn(&OpenAiRequest) -> bool,
         timeout: Duration,
     ) -> Option<OpenAiRequest> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut seen = self.shared.seen.subscribe();
-        loop {
-            // Mark the count seen before looking, so a request recorded after the look
-            // still wakes the wait below.
-            seen.borrow_and_update();
-            let found = self
-                .shared
-                .lock()
-                .requests
-                .iter()
-                .find(|r| matches(r))
-                .cloned();
-            if found.is_some() {
-                return found;
-            }
-            match tokio::time::timeout_at(deadline, seen.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return None,
-            }
-        }
-    }
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // Owned here so that aborting this task drops the set, which aborts every connection.
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors or similar: let it pass, don't spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        while connections.try_join_next().is_some() {}
-        let shared = Arc::clone(&shared);
-        connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-            });
-            // A client that hangs up mid-request is no concern of the fake's.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        self.shared
+            .wait_until(
+                |state| state.requests.iter().find(|r| matches(r)).cloned(),
+                timeout,
+            )
+            .await
     }
 }
 
@@ -369,18 +299,13 @@ impl Form {
     }
 }
 
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let bearer = header(&request, AUTHORIZATION)
         .and_then(|h| h.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
     let content_type = header(&request, CONTENT_TYPE).unwrap_or_default();
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
+    let body = server::body(request).await;
     let input = match path.as_str() {
         TRANSCRIPTIONS => read_form(&content_type, body).await,
         CHAT_COMPLETIONS => Input::Json(serde_json::from_slice(&body).ok()),
@@ -395,7 +320,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         state.requests.push(record);
         reply
     };
-    shared.seen.send_modify(|n| *n += 1);
+    shared.notify();
     reply.into_response()
 }
 

@@ -29,25 +29,20 @@
 //! live Twilio.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::fmt;
-use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::broadcast;
+
+use crate::server::{self, Server, Shared};
 
 const API_VERSION: &str = "2010-04-01";
 const ACCOUNTS_PREFIX: &str = "/2010-04-01/Accounts/";
@@ -59,9 +54,8 @@ const UPDATES_CAPACITY: usize = 256;
 /// A running fake. The server stops when this is dropped.
 pub struct FakeTwilio {
     base_url: String,
-    shared: Arc<Shared>,
-    /// The accept loop; it owns the connection tasks, so aborting it ends them all.
-    server: JoinHandle<()>,
+    shared: Arc<Shared<State>>,
+    _server: Server,
 }
 
 /// One request as the fake saw it, with the status it answered.
@@ -135,22 +129,10 @@ pub struct FakeCall {
     ended: Option<DateTime<Utc>>,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    /// How many requests have been recorded: [`FakeTwilio::wait_for`] wakes on changes.
-    seen: watch::Sender<usize>,
-    updates: broadcast::Sender<CallUpdated>,
-}
-
-impl Shared {
-    /// The state; a test that panicked while holding it leaves it usable for the rest.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 struct State {
     base_url: String,
+    /// Hang-ups and redirects made through the API, for [`FakeTwilio::subscribe`].
+    updates: broadcast::Sender<CallUpdated>,
     /// Account SID to auth token.
     accounts: HashMap<String, String>,
     calls: HashMap<String, FakeCall>,
@@ -181,38 +163,29 @@ impl fmt::Debug for FakeTwilio {
     }
 }
 
-impl Drop for FakeTwilio {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 impl FakeTwilio {
     /// Starts a fake on a free loopback port. It knows no accounts yet.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let (seen, _) = watch::channel(0);
         let (updates, _) = broadcast::channel(UPDATES_CAPACITY);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                base_url: base_url.clone(),
-                accounts: HashMap::new(),
-                calls: HashMap::new(),
-                recordings: HashMap::new(),
-                requests: Vec::new(),
-                failures: VecDeque::new(),
-                any_recording: None,
-                deleted: Default::default(),
-            }),
-            seen,
+        let shared = Arc::new(Shared::new(State {
+            // Known once bound, before anybody can know the port.
+            base_url: String::new(),
             updates,
-        });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+            accounts: HashMap::new(),
+            calls: HashMap::new(),
+            recordings: HashMap::new(),
+            requests: Vec::new(),
+            failures: VecDeque::new(),
+            any_recording: None,
+            deleted: Default::default(),
+        }));
+        let server = Server::http(Arc::clone(&shared), handle).await?;
+        let base_url = format!("http://{}", server.addr());
+        shared.lock().base_url.clone_from(&base_url);
         Ok(Self {
             base_url,
             shared,
-            server,
+            _server: server,
         })
     }
 
@@ -339,73 +312,29 @@ impl FakeTwilio {
         matches: impl Fn(&RecordedRequest) -> bool,
         timeout: Duration,
     ) -> Option<RecordedRequest> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut seen = self.shared.seen.subscribe();
-        loop {
-            // Mark the count seen before looking, so a request recorded after the look
-            // still wakes the wait below.
-            seen.borrow_and_update();
-            let found = self
-                .shared
-                .lock()
-                .requests
-                .iter()
-                .find(|r| matches(r))
-                .cloned();
-            if found.is_some() {
-                return found;
-            }
-            match tokio::time::timeout_at(deadline, seen.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return None,
-            }
-        }
+        self.shared
+            .wait_until(
+                |state| state.requests.iter().find(|r| matches(r)).cloned(),
+                timeout,
+            )
+            .await
     }
 
     /// Call updates from now on: hang-ups and redirects made through the API.
     pub fn subscribe(&self) -> broadcast::Receiver<CallUpdated> {
-        self.shared.updates.subscribe()
+        self.shared.lock().updates.subscribe()
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // Owned here so that aborting this task drops the set, which aborts every connection.
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors or similar: let it pass, don't spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        while connections.try_join_next().is_some() {}
-        let shared = Arc::clone(&shared);
-        connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-            });
-            // A client that hangs up mid-request is no concern of the fake's.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let auth = basic_auth(request.headers().get(AUTHORIZATION));
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
+    let body = server::body(request).await;
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
 
-    let (reply, update) = {
+    let (reply, update, updates) = {
         let mut state = shared.lock();
         let (reply, update) = state.respond(&method, &path, auth.as_ref(), &params);
         state.requests.push(RecordedRequest {
@@ -416,12 +345,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             auth_user: auth.map(|(user, _)| user),
             status: reply.status.as_u16(),
         });
-        (reply, update)
+        (reply, update, state.updates.clone())
     };
-    shared.seen.send_modify(|n| *n += 1);
+    shared.notify();
     if let Some(update) = update {
         // Nobody listening is fine.
-        let _ = shared.updates.send(update);
+        let _ = updates.send(update);
     }
     reply.into_response()
 }

@@ -17,25 +17,19 @@
 //! [`WebhookReceiver::respond_with`], then 200. Every request is recorded, refused or not.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::fmt;
-use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderMap};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use sha2::Sha256;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+
+use crate::server::{self, Server, Shared};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "Hotline-Signature";
@@ -74,15 +68,8 @@ pub struct Delivery {
 /// A running receiver. The server stops when this is dropped.
 pub struct WebhookReceiver {
     url: String,
-    shared: Arc<Shared>,
-    /// The accept loop; it owns the connection tasks, so aborting it ends them all.
-    server: JoinHandle<()>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    /// How many deliveries have been recorded: waits wake on changes.
-    seen: watch::Sender<usize>,
+    shared: Arc<Shared<State>>,
+    _server: Server,
 }
 
 struct State {
@@ -90,13 +77,6 @@ struct State {
     /// Statuses for the next verified deliveries, before the default 200.
     statuses: VecDeque<u16>,
     deliveries: Vec<Delivery>,
-}
-
-impl Shared {
-    /// The state; a test that panicked while holding it leaves it usable for the rest.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl fmt::Debug for WebhookReceiver {
@@ -108,32 +88,20 @@ impl fmt::Debug for WebhookReceiver {
     }
 }
 
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 impl WebhookReceiver {
     /// Starts a receiver on a free loopback port that accepts signatures made with
     /// `secret`.
     pub async fn start(secret: &str) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let url = format!("http://{}{PATH}", listener.local_addr()?);
-        let (seen, _) = watch::channel(0);
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                secret: secret.as_bytes().to_vec(),
-                statuses: VecDeque::new(),
-                deliveries: Vec::new(),
-            }),
-            seen,
-        });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let shared = Arc::new(Shared::new(State {
+            secret: secret.as_bytes().to_vec(),
+            statuses: VecDeque::new(),
+            deliveries: Vec::new(),
+        }));
+        let server = Server::http(Arc::clone(&shared), handle).await?;
         Ok(Self {
-            url,
+            url: format!("http://{}{PATH}", server.addr()),
             shared,
-            server,
+            _server: server,
         })
     }
 
@@ -161,48 +129,19 @@ impl WebhookReceiver {
     /// The deliveries once there are at least `n`, or those there are when `timeout`
     /// runs out: check the length.
     pub async fn wait_for_deliveries(&self, n: usize, timeout: Duration) -> Vec<Delivery> {
-        let mut seen = self.shared.seen.subscribe();
-        // `wait_for` looks at the current count first, so no delivery can slip by.
-        let _ = tokio::time::timeout(timeout, seen.wait_for(|count| *count >= n)).await;
+        self.shared
+            .wait_until(|state| (state.deliveries.len() >= n).then_some(()), timeout)
+            .await;
         self.deliveries()
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // Owned here so that aborting this task drops the set, which aborts every connection.
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors or similar: let it pass, don't spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        while connections.try_join_next().is_some() {}
-        let shared = Arc::clone(&shared);
-        connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
-            });
-            // A sender that hangs up mid-request is no concern of the receiver's.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let received_at = Utc::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let headers = request.headers().clone();
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .map(http_body_util::Collected::to_bytes)
-        .unwrap_or_default();
+    let body = server::body(request).await;
     let header = |name: &str| {
         headers
             .get(name)
@@ -231,7 +170,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         });
         status
     };
-    shared.seen.send_modify(|n| *n += 1);
+    shared.notify();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = Response::new(Full::new(Bytes::from(
         status.canonical_reason().unwrap_or("").to_owned(),

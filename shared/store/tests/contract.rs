@@ -1,7 +1,6 @@
 //! One contract, two adapters: every case runs against the local store and against
 //! DynamoDB/S3/SQS on moto. The AWS half fails (never skips) when moto is missing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -10,88 +9,31 @@ use hotline_core::model::{
     Agent, Analyzer, Call, CallLimits, CallStatus, Contact, Direction, OrgSettings, Organization,
     PhoneNumber, Provider, Speaker, Todo, TodoItem, ToolKind, ToolSpec, Turn, TwilioAccount,
 };
-use hotline_core::ports::{BlobKey, Queue, StoreError};
-use hotline_sim::moto::{Moto, REGION, unique_name};
-use hotline_store::Stores;
-use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
-use hotline_store::local::{Db, QueueConfig, SqliteQueue};
+use hotline_core::ports::{BlobKey, StoreError};
+use hotline_testkit::store::{QueueSpec, TestStore};
 
-/// A store plus a queue with a short visibility timeout and its dead-letter queue.
-struct Fixture {
-    stores: Stores,
-    queue: Arc<dyn Queue>,
-    dlq: Arc<dyn Queue>,
-    _dir: Option<tempfile::TempDir>,
-}
+/// A store plus a work queue and its dead-letter queue.
+type Fixture = TestStore;
 
 const VISIBILITY: Duration = Duration::from_secs(1);
 const MAX_RECEIVES: u32 = 2;
+/// A short visibility timeout, so that redelivery and dead-lettering are quick.
+const QUEUE: QueueSpec = QueueSpec {
+    name: "work",
+    visibility: VISIBILITY,
+    max_receives: MAX_RECEIVES,
+};
 
 async fn local() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let stores = Stores::local(dir.path()).expect("local store");
-    let db = Db::open(&dir.path().join("queues.sqlite3")).expect("db");
-    let queue = SqliteQueue::new(
-        db,
-        QueueConfig {
-            name: "work".into(),
-            visibility_timeout: VISIBILITY,
-            max_receives: MAX_RECEIVES,
-            dead_letter: Some("work-dlq".into()),
-        },
-    );
-    let dlq = queue.dead_letter_queue().expect("dlq");
-    Fixture {
-        stores,
-        queue: Arc::new(queue),
-        dlq: Arc::new(dlq),
-        _dir: Some(dir),
-    }
+    TestStore::local_with(QUEUE)
 }
 
 async fn aws() -> Fixture {
-    let sdk = emulator_config(&Moto::shared().endpoint, REGION).await;
-    let table = unique_name("hotline");
-    let bucket = unique_name("hotline").to_lowercase();
-    DynamoTable::new(aws_sdk_dynamodb::Client::new(&sdk), &table)
-        .create()
-        .await
-        .expect("create table");
-    S3Blobs::new(s3_client(&sdk), &bucket)
-        .create()
-        .await
-        .expect("create bucket");
-    let (queue, dlq) = SqsQueue::create(
-        aws_sdk_sqs::Client::new(&sdk),
-        &unique_name("work"),
-        VISIBILITY,
-        MAX_RECEIVES,
-    )
-    .await
-    .expect("create queues");
-    Fixture {
-        stores: Stores::aws(&sdk, &table, &bucket, queue.url()),
-        queue: Arc::new(queue),
-        dlq: Arc::new(dlq),
-        _dir: None,
-    }
+    TestStore::aws_with(QUEUE).await
 }
 
-/// Generates `mod local` and `mod aws` tests from one async case.
-macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
-        mod local_store { $(
-            #[tokio::test]
-            async fn $case() { super::$case(super::local().await).await }
-        )* }
-        mod aws_store { $(
-            #[tokio::test]
-            async fn $case() { super::$case(super::aws().await).await }
-        )* }
-    };
-}
-
-contract!(
+hotline_testkit::on_both_stores! {
+    local: local, aws: aws;
     organization_round_trips_and_is_found_by_its_account,
     organization_that_changed_account_is_not_found_by_the_old_one,
     agents_round_trip_with_nested_settings_and_list_per_organization,
@@ -107,7 +49,7 @@ contract!(
     queue_honours_send_delay,
     queue_dead_letters_after_the_receive_limit,
     stale_receipt_does_not_delete_a_redelivered_message,
-);
+}
 
 fn org_id(n: &str) -> OrgId {
     OrgId::parse(n).expect("org id")

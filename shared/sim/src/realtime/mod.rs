@@ -48,15 +48,13 @@ mod log;
 mod script;
 mod session;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{
@@ -79,6 +77,8 @@ pub use script::{Failure, Pace, Script, ToolCue};
 use script::Plan;
 use session::{Due, Machine, Out};
 
+use crate::server::{Changes, Server};
+
 /// How long a closing session waits for the client's close frame, and a dropped one
 /// for the client to hang up, before the socket goes.
 const LINGER: Duration = Duration::from_secs(2);
@@ -88,8 +88,8 @@ pub struct RealtimeSim {
     addr: SocketAddr,
     base_url: String,
     shared: Arc<Shared>,
-    /// The accept loop; it owns the session tasks, so aborting it ends them all.
-    server: JoinHandle<()>,
+    /// Owns the session tasks: dropping it ends them all.
+    _server: Server,
 }
 
 impl std::fmt::Debug for RealtimeSim {
@@ -97,12 +97,6 @@ impl std::fmt::Debug for RealtimeSim {
         f.debug_struct("RealtimeSim")
             .field("base_url", &self.base_url)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for RealtimeSim {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -114,7 +108,7 @@ struct Shared {
     sessions: Mutex<Vec<Arc<Mutex<SessionLog>>>>,
     /// Bumped whenever a log changes (appends only while someone waits), so
     /// [`RealtimeSim::wait_for`] wakes.
-    seen: watch::Sender<u64>,
+    changes: Changes,
 }
 
 impl Shared {
@@ -123,7 +117,7 @@ impl Shared {
     }
 
     fn bump(&self) {
-        self.seen.send_modify(|n| *n = n.wrapping_add(1));
+        self.changes.notify();
     }
 
     fn logs(&self) -> Vec<Arc<Mutex<SessionLog>>> {
@@ -163,7 +157,7 @@ impl Recorder {
     /// Changes the log, waking waiters only if there are any (the per-frame path).
     fn update_quiet(&self, change: impl FnOnce(&mut SessionLog)) {
         change(&mut lock(&self.log));
-        if self.shared.seen.receiver_count() > 0 {
+        if self.shared.changes.awaited() {
             self.shared.bump();
         }
     }
@@ -183,20 +177,22 @@ impl RealtimeSim {
     /// Starts a simulator on a free loopback port; sessions follow `script` until
     /// [`Self::set_script`].
     pub async fn start(script: Script) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let addr = listener.local_addr()?;
-        let (seen, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             plan: Mutex::new(Arc::new(Plan::new(script))),
             sessions: Mutex::new(Vec::new()),
-            seen,
+            changes: Changes::new(),
         });
-        let server = tokio::spawn(serve(listener, Arc::clone(&shared)));
+        let server = Server::start({
+            let shared = Arc::clone(&shared);
+            move |stream| connection(stream, Arc::clone(&shared))
+        })
+        .await?;
+        let addr = server.addr();
         Ok(Self {
             addr,
             base_url: format!("http://{addr}/v1"),
             shared,
-            server,
+            _server: server,
         })
     }
 
@@ -276,35 +272,13 @@ impl RealtimeSim {
         find: impl Fn(&SessionLog) -> Option<T>,
         timeout: Duration,
     ) -> Option<T> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut seen = self.shared.seen.subscribe();
-        loop {
-            // Mark the version seen before looking, so a change made after the look
-            // still wakes the wait below.
-            seen.borrow_and_update();
-            let found = self.shared.logs().iter().find_map(|log| find(&lock(log)));
-            if found.is_some() {
-                return found;
-            }
-            match tokio::time::timeout_at(deadline, seen.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return None,
-            }
-        }
-    }
-}
-
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // Owned here so that aborting this task drops the set, which aborts every session.
-    let mut sessions = JoinSet::new();
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors or similar: let it pass, don't spin.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        while sessions.try_join_next().is_some() {}
-        sessions.spawn(connection(stream, Arc::clone(&shared)));
+        self.shared
+            .changes
+            .wait_until(
+                || self.shared.logs().iter().find_map(|log| find(&lock(log))),
+                timeout,
+            )
+            .await
     }
 }
 
