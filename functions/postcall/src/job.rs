@@ -52,6 +52,12 @@ impl From<StoreError> for Retry {
 
 pub type StageResult = Result<StageOutcome, Retry>;
 
+/// Whether an OpenAI failure is worth the queue's redelivery: an outage passes, and a
+/// rejected key is someone's to fix; anything else is OpenAI's answer about this input.
+pub fn worth_retrying(e: &hotline_llm::LlmError) -> bool {
+    e.is_retryable() || matches!(e, hotline_llm::LlmError::Auth { .. })
+}
+
 /// What the stages of one job share: the records they read and the call as last written.
 pub struct JobCx<'a> {
     pub deps: &'a Deps,

@@ -190,19 +190,7 @@ impl Report {
             let _ = writeln!(out, "  (none)");
         }
         for todo in &self.todos {
-            let mut extra = Vec::new();
-            if let Some(due) = todo.due {
-                extra.push(format!("due {due}"));
-            }
-            if let Some(who) = &todo.assignee {
-                extra.push(who.clone());
-            }
-            let extra = if extra.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", extra.join(", "))
-            };
-            let _ = writeln!(out, "  - {}{extra}", todo.title);
+            let _ = writeln!(out, "  - {todo}");
         }
         if let Some(t) = &self.transcript {
             let _ = writeln!(out, "\nTranscript ({:?})\n{}", t.source, t.text);

@@ -4,11 +4,11 @@
 
 use chrono::Utc;
 use hotline_core::model::AnalysisResult;
-use hotline_llm::{LlmError, StructuredRequest, schema_name};
+use hotline_llm::{StructuredRequest, schema_name};
 use tracing::info;
 
 use crate::conversation::llm_input;
-use crate::job::{JobCx, Retry, StageOutcome, StageResult};
+use crate::job::{JobCx, Retry, StageOutcome, StageResult, worth_retrying};
 use crate::schema;
 
 pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
@@ -45,7 +45,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
                 Ok(()) => AnalysisResult::Ok { value, at },
                 Err(error) => AnalysisResult::Failed { error, at },
             },
-            Err(e) if e.is_retryable() || matches!(e, LlmError::Auth { .. }) => {
+            Err(e) if worth_retrying(&e) => {
                 return Err(Retry(format!("analyzer {:?}: {e}", analyzer.name)));
             }
             Err(e) => AnalysisResult::Failed {

@@ -2,12 +2,12 @@
 
 use hotline_core::model::{Contact, ContactFacts};
 use hotline_core::ports::{Created, StoreError};
-use hotline_llm::{LlmError, StructuredRequest};
+use hotline_llm::StructuredRequest;
 use serde_json::{Value, json};
 use tracing::info;
 
 use crate::conversation::llm_input;
-use crate::job::{JobCx, Retry, StageOutcome, StageResult};
+use crate::job::{JobCx, Retry, StageOutcome, StageResult, worth_retrying};
 use crate::schema;
 
 const MAX_FIELD_CHARS: usize = 200;
@@ -54,7 +54,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
                 Ok(facts) => facts,
                 Err(e) => return Ok(StageOutcome::Failed(e)),
             },
-            Err(e) if e.is_retryable() || matches!(e, LlmError::Auth { .. }) => {
+            Err(e) if worth_retrying(&e) => {
                 return Err(Retry(format!("learning about the contact: {e}")));
             }
             Err(e) => {

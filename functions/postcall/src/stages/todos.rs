@@ -4,12 +4,12 @@
 
 use chrono::{NaiveDate, Utc};
 use hotline_core::model::{Todo, TodoItem};
-use hotline_llm::{LlmError, StructuredRequest};
+use hotline_llm::StructuredRequest;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::conversation::llm_input;
-use crate::job::{JobCx, Retry, StageOutcome, StageResult};
+use crate::job::{JobCx, Retry, StageOutcome, StageResult, worth_retrying};
 use crate::schema;
 
 /// More than this from one call is noise, not a task list.
@@ -77,7 +77,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
                 Ok(items) => items,
                 Err(e) => return Ok(StageOutcome::Failed(e)),
             },
-            Err(e) if e.is_retryable() || matches!(e, LlmError::Auth { .. }) => {
+            Err(e) if worth_retrying(&e) => {
                 return Err(Retry(format!("extracting to-dos: {e}")));
             }
             Err(e) => return Ok(StageOutcome::Failed(format!("extracting to-dos: {e}"))),

@@ -8,7 +8,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::conversation::live_text;
-use crate::job::{JobCx, Retry, StageOutcome, StageResult};
+use crate::job::{JobCx, Retry, StageOutcome, StageResult, worth_retrying};
 
 pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
     let turns = cx.deps.calls.turns(&cx.call.sid).await?;
@@ -19,8 +19,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         let audio = read_recording(cx, &key).await?;
         match transcribe(cx, audio).await {
             Ok(text) => transcribed = Some(text),
-            // An outage, or a key someone will fix: worth the redelivery.
-            Err(e) if e.is_retryable() || matches!(e, LlmError::Auth { .. }) => {
+            Err(e) if worth_retrying(&e) => {
                 return Err(Retry(format!("transcribing: {e}")));
             }
             Err(e) => {

@@ -154,19 +154,7 @@ pub fn render_call(call: &Call, turns: &[Turn]) -> String {
         }
     }
     for todo in call.post_call.todos.iter().flatten() {
-        let mut extra: Vec<String> = Vec::new();
-        if let Some(due) = todo.due {
-            extra.push(format!("due {due}"));
-        }
-        if let Some(who) = &todo.assignee {
-            extra.push(who.clone());
-        }
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", extra.join(", "))
-        };
-        let _ = writeln!(out, "to-do     {}{extra}", todo.title);
+        let _ = writeln!(out, "to-do     {todo}");
     }
     let _ = writeln!(out, "turns     {}", turns.len());
     // Stored in the order transcripts arrived; read in the order they were spoken.

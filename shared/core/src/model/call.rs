@@ -326,6 +326,22 @@ pub struct TodoItem {
     pub assignee: Option<String>,
 }
 
+impl std::fmt::Display for TodoItem {
+    /// `Call Dana back (due 2026-11-24, front desk)`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.title)?;
+        let due = self.due.map(|d| format!("due {d}"));
+        let extra: Vec<&str> = [due.as_deref(), self.assignee.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !extra.is_empty() {
+            write!(f, " ({})", extra.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// What a call revealed about the person on the line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
