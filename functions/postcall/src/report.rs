@@ -11,6 +11,8 @@ use hotline_core::model::{
 };
 use serde::Serialize;
 
+use crate::job::{JobCx, Retry};
+
 /// `type` of the webhook document; receivers switch on it.
 pub const REPORT_TYPE: &str = "call.report";
 pub const REPORT_VERSION: u32 = 1;
@@ -74,6 +76,15 @@ pub struct ContactPart {
 }
 
 impl Report {
+    /// The report of the job's call as of now: the stages before the report have run.
+    pub async fn current(cx: &JobCx<'_>) -> Result<Self, Retry> {
+        let contact = match &cx.call.contact {
+            Some(phone) => cx.deps.contacts.get_contact(&cx.org.id, phone).await?,
+            None => None,
+        };
+        Ok(Self::new(&cx.org.name, &cx.call, contact.as_ref()))
+    }
+
     pub fn new(org_name: &str, call: &Call, contact: Option<&Contact>) -> Self {
         let pc = &call.post_call;
         Self {

@@ -15,7 +15,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
             "HOTLINE_REPORT_FROM is not set: no sender for reports".into(),
         ));
     };
-    let report = build(cx).await?;
+    let report = Report::current(cx).await?;
     let email = Email {
         from,
         to,
@@ -31,13 +31,4 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         Err(e @ MailError::Rejected(_)) => Ok(StageOutcome::Failed(e.to_string())),
         Err(e @ MailError::Unavailable(_)) => Err(Retry(e.to_string())),
     }
-}
-
-/// The report as of now: the stages before this one have finished.
-pub async fn build(cx: &JobCx<'_>) -> Result<Report, Retry> {
-    let contact = match &cx.call.contact {
-        Some(phone) => cx.deps.contacts.get_contact(&cx.org.id, phone).await?,
-        None => None,
-    };
-    Ok(Report::new(&cx.org.name, &cx.call, contact.as_ref()))
 }

@@ -7,8 +7,8 @@ use tracing::{info, warn};
 
 use crate::egress;
 use crate::job::{JobCx, Retry, StageOutcome, StageResult};
+use crate::report::Report;
 use crate::signing::{EVENT_ID_HEADER, SIGNATURE_HEADER, signature};
-use crate::stages::email::build;
 
 pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
     let Some(url) = cx.org.settings.report_webhook_url.clone() else {
@@ -24,7 +24,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         Err(why) => return Ok(StageOutcome::Failed(why)),
     };
     let http = egress::client_for(&target).map_err(|e| Retry(e.without_url().to_string()))?;
-    let report = build(cx).await?;
+    let report = Report::current(cx).await?;
     let body = serde_json::to_vec(&report).map_err(|e| Retry(e.to_string()))?;
     let waits = std::iter::once(std::time::Duration::ZERO)
         .chain(cx.deps.config.webhook_backoff.iter().copied());
