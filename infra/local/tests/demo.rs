@@ -1,4 +1,5 @@
-//! `hotline demo`, the README's first command: a whole call, offline, and its record.
+//! `hotline demo`, the README's first command: a whole call, offline, its record and
+//! everything the post-call pipeline made of it.
 
 use std::process::Command;
 
@@ -35,4 +36,35 @@ fn demo_plays_a_call_with_a_barge_in_and_a_tool_and_prints_its_record() {
         "the caller's turn: {stdout}"
     );
     assert!(stdout.contains("agent   "), "the agent's turns: {stdout}");
+    // After the call: the pipeline's stages, the analysis, the to-dos and both reports.
+    for stage in [
+        "recording",
+        "transcript",
+        "analysis",
+        "todos",
+        "contact",
+        "report_email",
+        "report_webhook",
+    ] {
+        assert!(
+            stdout.contains(&format!("post-call {stage:<14} Done")),
+            "{stage} done: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("analysis  appointment: {\"request\":\"move\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("to-do     Move the caller's cleaning"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("report e-mailed to front-desk@bright-smile.example"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("HTTP 200, signature verified"),
+        "the report webhook's signature: {stdout}"
+    );
 }
