@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use hotline_core::model::{Call, RecordingRef};
 use hotline_core::ports::{Calls, Directory, Queue, StoreError, modify_call_if};
-use hotline_core::postcall::{CLAIM_TIMEOUT, PostcallJob, Requested, request_job};
+use hotline_core::postcall::{PostcallJob, Requested, request_job};
 use hotline_core::{CallSid, ParseIdError, RecordingSid, routes};
 use hotline_twilio::{Form, FormError};
 use hotline_webhook::{Verified, WebhookConfig, WebhookError, error_response, no_content, verify};
@@ -246,16 +246,6 @@ async fn take(deps: &Deps, req: &Request) -> Result<(), RecordingError> {
     if !callback.status.is_final() {
         return Ok(());
     }
-    if call
-        .post_call
-        .job
-        .as_ref()
-        .is_some_and(|claim| claim.enqueued_at.is_some())
-    {
-        debug!("post-call job already sent");
-        return Ok(());
-    }
-
     let job = PostcallJob::new(
         org.id.clone(),
         callback.call_sid.clone(),
@@ -266,26 +256,6 @@ async fn take(deps: &Deps, req: &Request) -> Result<(), RecordingError> {
         Ok(Requested::AlreadyRequested) => {
             debug!("post-call job already requested");
             Ok(())
-        }
-        Err(StoreError::Conflict(what)) => {
-            // Duplicate callbacks racing for the claim outran the retries. Whichever of
-            // them holds a live claim sends the job, or releases it and answers 503 itself.
-            let now = Utc::now();
-            let held = deps
-                .calls
-                .get_call(&callback.call_sid)
-                .await?
-                .and_then(|c| c.post_call.job)
-                .is_some_and(|claim| {
-                    claim.enqueued_at.is_some()
-                        || (now - claim.claimed_at).to_std().unwrap_or_default() <= CLAIM_TIMEOUT
-                });
-            if held {
-                debug!("post-call job claimed by a concurrent callback");
-                Ok(())
-            } else {
-                Err(StoreError::Conflict(what).into())
-            }
         }
         Err(e) => Err(e.into()),
     }

@@ -99,15 +99,13 @@ pub async fn request_job(
 ) -> Result<Requested, StoreError> {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let key = job.recording.to_string();
+    let held = |claim: &JobClaim| {
+        claim.enqueued_at.is_some()
+            || (now - claim.claimed_at).to_std().unwrap_or_default() <= CLAIM_TIMEOUT
+    };
     // A duplicate callback writes nothing: the claim is only written when it is free.
     let claimed = modify_call_if(calls, &job.call, |call| {
-        let free = match &call.post_call.job {
-            None => true,
-            Some(claim) => {
-                claim.enqueued_at.is_none()
-                    && (now - claim.claimed_at).to_std().unwrap_or_default() > CLAIM_TIMEOUT
-            }
-        };
+        let free = !call.post_call.job.as_ref().is_some_and(held);
         if free {
             call.post_call.job = Some(JobClaim {
                 key: key.clone(),
@@ -119,8 +117,21 @@ pub async fn request_job(
         }
         free
     })
-    .await?;
-    let claimed = claimed.call();
+    .await;
+    let claimed = match claimed {
+        Ok(claimed) => claimed.into_call(),
+        // Many duplicates racing for the claim outran the retries: one of them holds it
+        // and sends the job (or releases it and answers for a retry itself).
+        Err(StoreError::Conflict(what)) => {
+            let call = calls.get_call(&job.call).await?;
+            if call.and_then(|c| c.post_call.job).is_some_and(|c| held(&c)) {
+                return Ok(Requested::AlreadyRequested);
+            }
+            return Err(StoreError::Conflict(what));
+        }
+        Err(e) => return Err(e),
+    };
+    let claimed = &claimed;
     let ours = claimed
         .post_call
         .job
