@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use hotline_realtime::openai::{
-    AudioConfig, AudioFormat, AudioInput, AudioOutput, ClientEvent, ContentPart, Item,
-    ResponseConfig, ResponseStatus, Role, ServerEvent, ServerVad, Session, Transcription,
-    TurnDetection, Voice,
+    AudioConfig, AudioFormat, AudioInput, AudioOutput, ClientEvent, ContentPart, FunctionTool,
+    Item, ResponseConfig, ResponseStatus, Role, ServerEvent, ServerVad, Session, Tool,
+    Transcription, TurnDetection, Voice,
 };
 use hotline_sim::realtime::{
     Failure, Pace, RealtimeSim, Received, Script, SessionEnd, ToolCue, Trigger,
@@ -278,6 +278,170 @@ async fn formats_other_than_pcmu_are_refused_with_an_error_event() {
     assert_eq!(error.event_id.as_deref(), Some("evt_client_1"));
     // The session stays open and a good update still works.
     client.configure().await;
+}
+
+/// `session.update` of `session` carrying `event_id`.
+fn update_with_id(session: Session, event_id: &str) -> ClientEvent<'static> {
+    let mut update = ClientEvent::session_update(session);
+    if let ClientEvent::SessionUpdate(u) = &mut update {
+        u.event_id = Some(event_id.to_owned());
+    }
+    update
+}
+
+fn function(name: &str, parameters: serde_json::Value) -> Tool {
+    Tool::Function(FunctionTool {
+        name: name.to_owned(),
+        description: Some("A tool.".to_owned()),
+        parameters: Some(parameters),
+    })
+}
+
+#[tokio::test]
+async fn an_unknown_voice_is_refused_and_the_session_keeps_its_configuration() {
+    let sim = start(script()).await;
+    let mut client = connect(&sim).await;
+    client.configure().await;
+    let mut session = bridge_session();
+    session.instructions = Some("Something else entirely.".to_owned());
+    if let Some(output) = session.audio.as_mut().and_then(|a| a.output.as_mut()) {
+        output.voice = Some(Voice::from("robot"));
+    }
+    client.send(update_with_id(session, "evt_voice")).await;
+
+    let event = client.next().await;
+    let error = error_of(&event);
+    assert_eq!(error.kind, "invalid_request_error");
+    assert_eq!(error.code.as_deref(), Some("invalid_value"));
+    assert_eq!(error.param.as_deref(), Some("session.audio.output.voice"));
+    assert_eq!(error.event_id.as_deref(), Some("evt_voice"));
+    assert!(error.message.contains("'robot'"), "{}", error.message);
+    // Nothing of the refused update was applied.
+    let log = sim.session(0).expect("logged");
+    let config = log.session.expect("configured");
+    assert_eq!(
+        config.instructions.as_deref(),
+        Some("You answer the phone for Acme.")
+    );
+    let voice = config.audio.and_then(|a| a.output).and_then(|o| o.voice);
+    assert_eq!(voice, Some(Voice::from("marin")));
+    assert_eq!(log.errors.len(), 1);
+}
+
+#[tokio::test]
+async fn function_tools_the_api_would_refuse_are_refused_by_index() {
+    let sim = start(script()).await;
+    let mut client = connect(&sim).await;
+    let object = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+    let cases = [
+        (
+            vec![
+                function("ok", object.clone()),
+                function("lookup", json!({"type": "string"})),
+            ],
+            "invalid_function_parameters",
+            "session.tools[1].parameters",
+        ),
+        (
+            vec![function(
+                "lookup",
+                json!({"type": "object", "properties": []}),
+            )],
+            "invalid_function_parameters",
+            "session.tools[0].parameters",
+        ),
+        (
+            vec![function("look up", object.clone())],
+            "invalid_value",
+            "session.tools[0].name",
+        ),
+        (
+            vec![
+                function("lookup", object.clone()),
+                function("lookup", object.clone()),
+            ],
+            "invalid_value",
+            "session.tools[1].name",
+        ),
+    ];
+    for (i, (tools, code, param)) in cases.into_iter().enumerate() {
+        let mut session = bridge_session();
+        session.tools = Some(tools);
+        client
+            .send(update_with_id(session, &format!("evt_{i}")))
+            .await;
+        let event = client.next().await;
+        let error = error_of(&event);
+        assert_eq!(error.code.as_deref(), Some(code), "case {i}");
+        assert_eq!(error.param.as_deref(), Some(param), "case {i}");
+        assert_eq!(error.event_id.as_deref(), Some(format!("evt_{i}").as_str()));
+    }
+    assert!(sim.session(0).expect("logged").session.is_none());
+    // Good tools are taken.
+    let mut session = bridge_session();
+    session.tools = Some(vec![function("lookup", object)]);
+    client.send(ClientEvent::session_update(session)).await;
+    let events = client.until("session.updated").await;
+    let Some(ServerEvent::SessionUpdated(updated)) = events.last() else {
+        panic!("session.updated");
+    };
+    assert_eq!(updated.session.tools.as_ref().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn session_updated_echoes_a_long_prompt_whole() {
+    let sim = start(script()).await;
+    let mut client = connect(&sim).await;
+    let prompt = "You answer the phone for Acme. ".repeat(100 * 1024 / 31);
+    let mut session = bridge_session();
+    session.instructions = Some(prompt.clone());
+    client.send(ClientEvent::session_update(session)).await;
+    let events = client.until("session.updated").await;
+    let Some(ServerEvent::SessionUpdated(updated)) = events.last() else {
+        panic!("session.updated");
+    };
+    assert!(prompt.len() >= 100 * 1000);
+    assert_eq!(
+        updated.session.instructions.as_deref(),
+        Some(prompt.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_garbled_response_done_is_one_a_client_cannot_parse() {
+    let sim = start(Script {
+        garbled_response_done: vec![0],
+        ..script()
+    })
+    .await;
+    let mut client = connect(&sim).await;
+    client.configure().await;
+    client.send(ClientEvent::response_create(None)).await;
+    let raw = loop {
+        let frame = tokio::time::timeout(WAIT, client.ws.next())
+            .await
+            .expect("an event within the wait")
+            .expect("connection open")
+            .expect("frame reads");
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("JSON");
+        if value["type"] == "response.done" {
+            break text.as_str().to_owned();
+        }
+    };
+    assert!(ServerEvent::parse(&raw).is_err(), "{raw}");
+    let value: serde_json::Value = serde_json::from_str(&raw).expect("JSON");
+    assert!(
+        value["response"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("resp_"))
+    );
+    assert_eq!(value["response"]["status"], "completed");
+    // Only the scripted one: the next response.done parses.
+    client.send(ClientEvent::response_create(None)).await;
+    client.until("response.done").await;
 }
 
 #[tokio::test]

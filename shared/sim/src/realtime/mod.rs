@@ -6,8 +6,12 @@
 //! when the script expects a key and the `Authorization: Bearer` header lacks it; any
 //! status the script says to refuse with). Then, as the real server:
 //!
-//! - `session.created` first; `session.update` → `session.updated` with the merged
-//!   session, or an `error` (`invalid_value`) for anything but `audio/pcmu` both ways.
+//! - `session.created` first; `session.update` → `session.updated` echoing the whole
+//!   merged session (instructions and tools included, however long), or — for anything
+//!   but `audio/pcmu` both ways, a voice the API does not have, or a function tool it
+//!   would refuse (bad name, duplicate, parameters not an object schema) — an `error`
+//!   (`invalid_value` / `invalid_function_parameters`) carrying the `event_id` of the
+//!   offending client event, the session keeping its previous configuration.
 //! - `input_audio_buffer.append`: base64 µ-law, run through an energy VAD 20 ms at a
 //!   time (speech = a frame above [`Script::vad_threshold_dbfs`], -35 dBFS by default).
 //!   60 ms of speech → `input_audio_buffer.speech_started` (`audio_start_ms` = onset
@@ -34,6 +38,8 @@
 //!   connection, or send an `error`, at a given point of the caller's audio.
 //! - Malformed JSON, unknown event types and binary frames get an `error` event; the
 //!   session carries on.
+//! - [`Script::garbled_response_done`] sends chosen `response.done`s in a shape a
+//!   client's parser refuses.
 //!
 //! Every session is one tokio task owning its socket; the script's reply audio is
 //! encoded once and shared. Everything each session received is logged

@@ -55,6 +55,10 @@ pub struct Script {
     /// How long after the commit the caller's transcription arrives (wall clock; the
     /// real API sends it asynchronously, before or after the response events).
     pub transcription_delay: Duration,
+    /// The `response.done` events, by 0-based position among those sent, that go out
+    /// with `status_details` as a bare string instead of an object: schema drift a
+    /// client's parser refuses, to check that it still closes the response.
+    pub garbled_response_done: Vec<usize>,
 }
 
 impl Default for Script {
@@ -71,6 +75,7 @@ impl Default for Script {
             fail: None,
             vad_threshold_dbfs: -35.0,
             transcription_delay: Duration::from_millis(30),
+            garbled_response_done: Vec::new(),
         }
     }
 }

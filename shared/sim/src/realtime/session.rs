@@ -22,7 +22,7 @@ use hotline_realtime::openai::{
     OutputPartDone, OutputTextDelta, OutputTokenDetails, RateLimit, RateLimitsUpdated, Response,
     ResponseAudio, ResponseCancel, ResponseConfig, ResponseEvent, ResponseStatus, Role,
     SemanticVad, ServerEvent, ServerVad, Session, SessionEvent, SessionKind, SpeechStarted,
-    SpeechStopped, StatusDetails, ToolChoice, ToolChoiceMode, TranscriptionTokenDetails,
+    SpeechStopped, StatusDetails, Tool, ToolChoice, ToolChoiceMode, TranscriptionTokenDetails,
     TranscriptionUsage, TurnDetection, Usage, Voice,
 };
 
@@ -220,6 +220,8 @@ pub(crate) struct Machine {
     /// The voice is fixed once the assistant has spoken.
     has_spoken: bool,
     failed: bool,
+    /// `response.done` events sent so far (picks the garbled ones).
+    responses_done: usize,
 }
 
 impl Machine {
@@ -255,6 +257,7 @@ impl Machine {
             transcripts: VecDeque::new(),
             has_spoken: false,
             failed: false,
+            responses_done: 0,
         };
         machine.configured();
         machine
@@ -489,8 +492,16 @@ impl Machine {
     // ---- session configuration ----
 
     fn session_update(&mut self, update: Session, client_event_id: Option<String>) {
-        if let Err((param, message)) = self.validate(&update) {
-            self.invalid(message, Some(param), client_event_id);
+        // As the real API: a refused update changes nothing, the session keeps its
+        // previous configuration, and the `error` names the client event.
+        if let Err(refusal) = self.validate(&update) {
+            self.error(
+                "invalid_request_error",
+                Some(refusal.code),
+                refusal.message,
+                Some(&refusal.param),
+                client_event_id,
+            );
             return;
         }
         merge(&mut self.config, update);
@@ -507,22 +518,25 @@ impl Machine {
 
     /// Refuses what hotline must never send: anything but µ-law both ways, both output
     /// modalities at once, a session kind or turn detection the API does not have, a
-    /// voice change after the assistant has spoken.
-    fn validate(&self, update: &Session) -> Result<(), (&'static str, String)> {
+    /// voice the API does not have or a voice change after the assistant has spoken,
+    /// and function tools the API would not accept.
+    fn validate(&self, update: &Session) -> Result<(), Refusal> {
         if update.kind != SessionKind::Realtime {
-            return Err((
+            return Err(Refusal::invalid(
                 "session.type",
-                "Invalid value: only 'realtime' sessions are simulated.".to_owned(),
+                "Invalid value: only 'realtime' sessions are simulated.",
             ));
         }
         if let Some(modalities) = &update.output_modalities
             && (modalities.len() != 1 || modalities.contains(&Modality::Unknown))
         {
-            return Err((
+            return Err(Refusal::invalid(
                 "session.output_modalities",
-                "Invalid 'output_modalities': expected exactly one of 'audio' or 'text'."
-                    .to_owned(),
+                "Invalid 'output_modalities': expected exactly one of 'audio' or 'text'.",
             ));
+        }
+        if let Some(tools) = &update.tools {
+            validate_tools(tools)?;
         }
         let Some(audio) = &update.audio else {
             return Ok(());
@@ -531,7 +545,7 @@ impl Machine {
             if let Some(format) = input.format
                 && format != AudioFormat::Pcmu
             {
-                return Err((
+                return Err(Refusal::invalid(
                     "session.audio.input.format",
                     format!(
                         "Invalid input audio format {format:?}: hotline bridges Twilio's \
@@ -540,10 +554,9 @@ impl Machine {
                 ));
             }
             if let Some(Some(TurnDetection::Unknown)) = &input.turn_detection {
-                return Err((
+                return Err(Refusal::invalid(
                     "session.audio.input.turn_detection.type",
-                    "Invalid value: supported values are 'server_vad' and 'semantic_vad'."
-                        .to_owned(),
+                    "Invalid value: supported values are 'server_vad' and 'semantic_vad'.",
                 ));
             }
         }
@@ -551,7 +564,7 @@ impl Machine {
             if let Some(format) = output.format
                 && format != AudioFormat::Pcmu
             {
-                return Err((
+                return Err(Refusal::invalid(
                     "session.audio.output.format",
                     format!(
                         "Invalid output audio format {format:?}: hotline bridges Twilio's \
@@ -559,14 +572,26 @@ impl Machine {
                     ),
                 ));
             }
+            if let Some(Voice::Named(name)) = &output.voice
+                && !VOICES.contains(&name.as_str())
+            {
+                let supported = VOICES
+                    .iter()
+                    .map(|v| format!("'{v}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Refusal::invalid(
+                    "session.audio.output.voice",
+                    format!("Invalid value: '{name}'. Supported values are: {supported}."),
+                ));
+            }
             if let Some(voice) = &output.voice
                 && self.has_spoken
                 && Some(voice) != self.voice()
             {
-                return Err((
+                return Err(Refusal::invalid(
                     "session.audio.output.voice",
-                    "Cannot update a conversation's voice if assistant audio is present."
-                        .to_owned(),
+                    "Cannot update a conversation's voice if assistant audio is present.",
                 ));
             }
         }
@@ -1139,6 +1164,23 @@ impl Machine {
         }
     }
 
+    /// Sends `response.done`; the script may garble it: `status_details` as a bare
+    /// string, the kind of schema drift a client's parser refuses.
+    fn response_done(&mut self, response: Response) {
+        let n = self.responses_done;
+        self.responses_done += 1;
+        let event_id = self.ids.next();
+        let event = ServerEvent::ResponseDone(Box::new(ResponseEvent { event_id, response }));
+        if !self.plan.script.garbled_response_done.contains(&n) {
+            push(&mut self.out, &event);
+            return;
+        }
+        if let Ok(mut value) = serde_json::to_value(&event) {
+            value["response"]["status_details"] = serde_json::Value::from("see status");
+            self.out.push(Out::Text(value.to_string()));
+        }
+    }
+
     /// Plausible token counts: the conversation so far in, the reply out.
     fn usage(&self, text_out: u64, audio_ms_out: u64) -> Usage {
         let input_audio = self.ms_appended() / 100;
@@ -1242,11 +1284,7 @@ impl Machine {
             Some(usage),
             metadata,
         );
-        let event_id = self.ids.next();
-        push(
-            &mut self.out,
-            &ServerEvent::ResponseDone(Box::new(ResponseEvent { event_id, response })),
-        );
+        self.response_done(response);
         log.function_call = Some(FunctionCallLog {
             call_id,
             name: cue.name.clone(),
@@ -1459,11 +1497,7 @@ impl Machine {
             Some(usage),
             active.metadata,
         );
-        let event_id = self.ids.next();
-        push(
-            &mut self.out,
-            &ServerEvent::ResponseDone(Box::new(ResponseEvent { event_id, response })),
-        );
+        self.response_done(response);
         self.audio_items.push((active.item_id, active.sent_ms));
         let (index, sent_ms, now) = (active.log_index, active.sent_ms, self.now);
         self.rec.update(|l| {
@@ -1493,6 +1527,88 @@ impl Machine {
             ),
         }
     }
+}
+
+/// The built-in voices of the GA API (custom voices are `{"id": "voice_…"}`).
+const VOICES: [&str; 10] = [
+    "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+];
+
+/// Why a `session.update` was refused: the `error` event's code, param and message.
+#[derive(Debug)]
+struct Refusal {
+    code: &'static str,
+    param: String,
+    message: String,
+}
+
+impl Refusal {
+    fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: "invalid_value",
+            param: param.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Function tools as the API checks them: a name of 1–64 letters, digits, `_` or `-`,
+/// unique, and parameters that are a JSON Schema of `type: "object"` whose `properties`
+/// is an object.
+fn validate_tools(tools: &[Tool]) -> Result<(), Refusal> {
+    let mut names = std::collections::HashSet::new();
+    for (i, tool) in tools.iter().enumerate() {
+        let Tool::Function(function) = tool else {
+            return Err(Refusal::invalid(
+                format!("session.tools[{i}].type"),
+                "Invalid value: supported tool types are 'function' and 'mcp'.",
+            ));
+        };
+        let name = &function.name;
+        let name_ok = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(Refusal::invalid(
+                format!("session.tools[{i}].name"),
+                format!(
+                    "Invalid 'session.tools[{i}].name': string does not match pattern. \
+                     Expected a string that matches the pattern '^[a-zA-Z0-9_-]{{1,64}}$'."
+                ),
+            ));
+        }
+        if !names.insert(name.as_str()) {
+            return Err(Refusal::invalid(
+                format!("session.tools[{i}].name"),
+                format!("Duplicate tool name: '{name}'."),
+            ));
+        }
+        let Some(schema) = &function.parameters else {
+            continue;
+        };
+        let kind = schema.get("type").and_then(serde_json::Value::as_str);
+        let properties_ok = schema
+            .get("properties")
+            .is_none_or(serde_json::Value::is_object);
+        if kind != Some("object") || !properties_ok {
+            let shown = kind.unwrap_or("None");
+            return Err(Refusal {
+                code: "invalid_function_parameters",
+                param: format!("session.tools[{i}].parameters"),
+                message: format!(
+                    "Invalid schema for function '{name}': schema must be a JSON Schema of \
+                     'type: \"object\"', got 'type: \"{shown}\"'{}.",
+                    if properties_ok {
+                        ""
+                    } else {
+                        " with 'properties' that is not an object"
+                    }
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The end of the word at or after byte `at` of `text` (a char boundary), so transcript
