@@ -4,13 +4,14 @@
 use hotline_core::model::{Agent, ToolKind};
 use hotline_realtime::openai::{
     AudioConfig, AudioFormat, AudioInput, AudioOutput, ClientEvent, FunctionTool, Item,
-    ResponseConfig, ResponseStatus, ServerEvent, ServerVad, Session, Tool, Transcription,
-    TurnDetection, realtime_url,
+    ResponseConfig, ResponseStatus, ServerEvent, ServerVad, Session, SessionUpdate, Tool,
+    Transcription, TurnDetection, realtime_url,
 };
 use secrecy::{ExposeSecret, SecretString};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::call::state::{END_CALL, TRANSFER_CALL};
@@ -42,12 +43,25 @@ pub async fn connect(
     let bearer = HeaderValue::from_str(&format!("Bearer {}", api_key.expose_secret()))
         .map_err(|_| ConnectError::Url("API key is not a valid header value".into()))?;
     request.headers_mut().insert("authorization", bearer);
-    match tokio_tungstenite::connect_async_with_config(
-        request,
-        Some(crate::server::ws_config()),
-        true,
-    )
-    .await
+    let uri = request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| ConnectError::Url("no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let tcp = open_tcp(&host, port)
+        .await
+        .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+    match tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(ws_config()), None)
+        .await
     {
         Ok((socket, _)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
@@ -56,6 +70,53 @@ pub async fn connect(
         Err(e) => Err(ConnectError::Unreachable(e.to_string())),
     }
 }
+
+/// The kernel's send buffer for the AI socket. Left alone, Linux grows it to 4 MiB: a
+/// provider that stopped reading would swallow minutes of caller audio before a write
+/// blocked (and the send timeout could see it), and thousands of stalled calls could pin
+/// gigabytes. Caller audio is about 13 KB/s, so this is seconds of slack.
+const SEND_BUFFER: u32 = 64 * 1024;
+
+/// Connects to the first address of `host` that answers, with [`SEND_BUFFER`] and
+/// Nagle off (events are small and latency matters).
+async fn open_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_send_buffer_size(SEND_BUFFER)?;
+        match socket.connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other(format!("{host} has no address"))))
+}
+
+/// This socket's own limits, not Twilio's: `session.updated` echoes the whole prompt and
+/// tools, so an agent with a long prompt gets a long message back, and our
+/// `session.update` is as long. The read buffer stays small: audio deltas are a few KiB.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(MAX_MESSAGE)
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
+/// The largest message either way: room for a prompt and tools of a few MiB.
+const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+
+/// The `event_id` of our `session.update`: an `error` that names it is the provider
+/// refusing the agent's configuration.
+pub const SESSION_UPDATE_ID: &str = "hotline_session_update";
 
 /// Transcription of the caller's side, for the live transcript.
 const TRANSCRIBE_MODEL: &str = "gpt-4o-mini-transcribe";
@@ -109,7 +170,40 @@ pub fn session_update(agent: &Agent) -> String {
         }),
     });
     session.tools = Some(tools);
-    to_json(&ClientEvent::session_update(session))
+    to_json(&ClientEvent::SessionUpdate(Box::new(SessionUpdate {
+        event_id: Some(SESSION_UPDATE_ID.into()),
+        session,
+    })))
+}
+
+/// How the provider answered our `session.update`, if this event is the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Configured {
+    Accepted,
+    /// Refused: the provider's code, parameter and message (never audio or transcript).
+    Rejected(String),
+}
+
+/// Whether `ev` answers our `session.update`: `session.updated`, or an `error` that
+/// carries its `event_id`.
+pub fn configured(ev: &ServerEvent<'_>) -> Option<Configured> {
+    match ev {
+        ServerEvent::SessionUpdated(_) => Some(Configured::Accepted),
+        ServerEvent::Error(e) if e.error.event_id.as_deref() == Some(SESSION_UPDATE_ID) => {
+            let code = e.error.code.as_deref().unwrap_or(&e.error.kind);
+            let param = e
+                .error
+                .param
+                .as_deref()
+                .map(|p| format!(" at {p}"))
+                .unwrap_or_default();
+            Some(Configured::Rejected(format!(
+                "session.update rejected: {code}{param}: {}",
+                e.error.message
+            )))
+        }
+        _ => None,
+    }
 }
 
 /// Forwards one Twilio payload (base64 µ-law) as is.
@@ -140,6 +234,23 @@ pub fn command(cmd: ProviderCommand) -> String {
 fn to_json(event: &ClientEvent<'_>) -> String {
     // Our own events always serialize; an empty frame would be dropped by the provider.
     event.to_json().unwrap_or_default()
+}
+
+/// What can still be read from an event that did not parse (a new field shape, say):
+/// the ends and starts of responses, which the call must not miss or it would wait
+/// forever for a response that is over. Anything else is left for the caller to skip.
+pub fn salvage(text: &str) -> Option<ProviderEvent> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let response = &value["response"];
+    let response_id = response["id"].as_str().unwrap_or_default().to_owned();
+    match value["type"].as_str()? {
+        "response.done" => Some(ProviderEvent::ResponseDone {
+            response_id,
+            status: response["status"].as_str().unwrap_or("unknown").to_owned(),
+        }),
+        "response.created" => Some(ProviderEvent::ResponseStarted { response_id }),
+        _ => None,
+    }
 }
 
 /// Maps everything but audio deltas (which the loop handles without this detour).
@@ -183,5 +294,94 @@ pub fn event(ev: ServerEvent<'_>) -> ProviderEvent {
             message: e.error.message,
         },
         _ => ProviderEvent::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hotline_core::model::{CallLimits, Provider};
+    use hotline_core::{AgentId, OrgId};
+
+    use super::*;
+
+    fn agent() -> Agent {
+        Agent {
+            org: OrgId::parse("acme").expect("org"),
+            id: AgentId::parse("front-desk").expect("agent"),
+            name: "Front desk".into(),
+            instructions: "You answer the phone.".into(),
+            voice: "marin".into(),
+            greeting: None,
+            enabled: true,
+            provider: Provider::OpenaiRealtime,
+            model: "gpt-realtime".into(),
+            tools: Vec::new(),
+            analyzers: Vec::new(),
+            limits: CallLimits::default(),
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn the_session_update_carries_the_id_a_refusal_names() {
+        let json = session_update(&agent());
+        let Ok(ClientEvent::SessionUpdate(update)) = ClientEvent::parse(&json) else {
+            panic!("a session.update: {json}");
+        };
+        assert_eq!(update.event_id.as_deref(), Some(SESSION_UPDATE_ID));
+    }
+
+    #[test]
+    fn only_an_error_naming_our_session_update_is_a_refusal() {
+        let refused = format!(
+            r#"{{"type":"error","event_id":"event_1","error":{{"type":"invalid_request_error","code":"invalid_value","message":"Invalid value: 'robot'.","param":"session.audio.output.voice","event_id":"{SESSION_UPDATE_ID}"}}}}"#
+        );
+        let event = ServerEvent::parse(&refused).expect("error parses");
+        assert_eq!(
+            configured(&event),
+            Some(Configured::Rejected(
+                "session.update rejected: invalid_value at session.audio.output.voice: \
+                 Invalid value: 'robot'."
+                    .into()
+            ))
+        );
+        let other = refused.replace(SESSION_UPDATE_ID, "evt_other");
+        let event = ServerEvent::parse(&other).expect("error parses");
+        assert_eq!(configured(&event), None);
+        let updated = r#"{"type":"session.updated","event_id":"e","session":{"type":"realtime"}}"#;
+        let event = ServerEvent::parse(updated).expect("session.updated parses");
+        assert_eq!(configured(&event), Some(Configured::Accepted));
+    }
+
+    #[test]
+    fn a_response_done_that_does_not_parse_is_still_read_as_the_end_of_its_response() {
+        let garbled = r#"{"type":"response.done","event_id":"e","response":{"id":"resp_1","status":"completed","status_details":"see status"}}"#;
+        assert!(ServerEvent::parse(garbled).is_err());
+        assert_eq!(
+            salvage(garbled),
+            Some(ProviderEvent::ResponseDone {
+                response_id: "resp_1".into(),
+                status: "completed".into(),
+            })
+        );
+        let created = r#"{"type":"response.created","response":{"id":"resp_2","status":7}}"#;
+        assert_eq!(
+            salvage(created),
+            Some(ProviderEvent::ResponseStarted {
+                response_id: "resp_2".into()
+            })
+        );
+        assert_eq!(
+            salvage(r#"{"type":"response.output_audio.delta","delta":1}"#),
+            None
+        );
+        assert_eq!(salvage("not json"), None);
+    }
+
+    #[test]
+    fn the_ai_socket_takes_messages_far_beyond_twilios_limit() {
+        let config = ws_config();
+        assert!(config.max_message_size.is_some_and(|m| m >= 1024 * 1024));
+        assert!(config.max_write_buffer_size >= 1024 * 1024);
     }
 }

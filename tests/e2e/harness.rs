@@ -46,6 +46,29 @@ impl World {
         max_calls: usize,
         drain: Duration,
     ) -> Self {
+        Self::start_inner(script, edit, max_calls, drain, None).await
+    }
+
+    /// As `start`, with the stream node reaching OpenAI at `openai_base_url` (a test's
+    /// own server in front of [`World::ai`]) instead of the simulator itself.
+    pub async fn start_via(script: Script, openai_base_url: String) -> Self {
+        Self::start_inner(
+            script,
+            |_| {},
+            100,
+            Duration::from_secs(5),
+            Some(openai_base_url),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        script: Script,
+        edit: impl FnOnce(&mut Agent),
+        max_calls: usize,
+        drain: Duration,
+        openai_base_url: Option<String>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
         seed_demo(stores.directory.as_ref(), |k| match k {
@@ -83,7 +106,7 @@ impl World {
                 stream_addr: ([127, 0, 0, 1], 0).into(),
                 public_url: None,
                 stream_public_url: None,
-                openai_base_url: ai.base_url().to_owned(),
+                openai_base_url: openai_base_url.unwrap_or_else(|| ai.base_url().to_owned()),
                 openai_api_key: SecretString::from(API_KEY.to_owned()),
                 twilio_api_base_url: twilio.base_url().to_owned(),
                 max_calls,

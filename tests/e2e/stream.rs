@@ -352,3 +352,125 @@ async fn a_provider_dropping_mid_call_ends_it_cleanly_with_the_reason() {
             .any(|r| r.param("Twiml").is_some_and(|t| t.contains("Sorry")))
     );
 }
+
+/// The call's apology: a `Twiml` redirect that says sorry and hangs up.
+async fn apology_was_played(world: &World) {
+    let update = world
+        .twilio
+        .wait_for(|r| r.param("Twiml").is_some(), Duration::from_secs(2))
+        .await
+        .expect("apology redirect");
+    let twiml = hotline_twilio::twiml_read::parse(update.param("Twiml").expect("twiml"))
+        .expect("valid TwiML");
+    assert!(twiml.all_named("Say")[0].text.contains("Sorry"));
+    assert_eq!(twiml.all_named("Hangup").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_the_provider_refuses_gets_an_apology_and_the_record_says_why() {
+    let world = World::start_with(Script::default(), |agent| agent.voice = "robot".into()).await;
+    let spec = world.call(AudioSource::Silence, Duration::from_secs(10));
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert!(ended_by_hotline(&report), "{report:?}");
+    apology_was_played(&world).await;
+    assert_eq!(report.bytes_heard, 0, "no audio of a misconfigured session");
+    let call = world.finished_call(&report.call_sid).await;
+    let outcome = call.outcome.expect("outcome");
+    assert_eq!(outcome.reason, EndReason::ProviderFailed);
+    let detail = outcome.detail.unwrap_or_default();
+    assert!(
+        detail.contains("session.update rejected") && detail.contains("session.audio.output.voice"),
+        "{detail}"
+    );
+    // No µ-law went into the session the provider left configured for PCM.
+    let session = world.ai.session(0).expect("session");
+    assert_eq!(session.errors.len(), 1, "{:?}", session.errors);
+    assert_eq!(session.appends, 0);
+    assert!(session.response_creates().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_schema_the_provider_refuses_gets_an_apology_and_the_record_says_why() {
+    let world = World::start_with(Script::default(), |agent| {
+        agent.tools.push(hotline_core::model::ToolSpec {
+            name: "lookup_order".into(),
+            description: "Looks an order up.".into(),
+            parameters: serde_json::json!({"type": "string"}),
+            kind: hotline_core::model::ToolKind::Webhook {
+                url: "https://example.com/orders".into(),
+            },
+        });
+    })
+    .await;
+    let spec = world.call(AudioSource::Silence, Duration::from_secs(10));
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert!(ended_by_hotline(&report), "{report:?}");
+    apology_was_played(&world).await;
+    let outcome = world
+        .finished_call(&report.call_sid)
+        .await
+        .outcome
+        .expect("outcome");
+    assert_eq!(outcome.reason, EndReason::ProviderFailed);
+    let detail = outcome.detail.unwrap_or_default();
+    assert!(detail.contains("invalid_function_parameters"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_a_100_kb_prompt_holds_a_whole_call() {
+    let prompt = "You answer the phone for the clinic; be kind and brief. ".repeat(1900);
+    assert!(prompt.len() >= 100 * 1024);
+    let world = World::start_with(
+        Script {
+            replies: vec!["Hello.".into(), "Of course.".into()],
+            ..Script::default()
+        },
+        |agent| agent.instructions.clone_from(&prompt),
+    )
+    .await;
+    let spec = world.call(
+        caller(&[silence(2500), speech(800), silence(3000)]),
+        Duration::from_secs(6),
+    );
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert_eq!(report.hung_up_by, HangupSide::Caller, "{report:?}");
+    assert!(report.bytes_heard >= 2 * 2000 * 8, "{report:?}");
+    let call = world.finished_call(&report.call_sid).await;
+    assert_eq!(
+        call.outcome.map(|o| o.reason),
+        Some(EndReason::CallerHungUp)
+    );
+    let session = world.ai.session(0).expect("session");
+    let config = session.session.expect("configured");
+    assert_eq!(config.instructions.map(|i| i.len()), Some(prompt.len()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparseable_response_done_does_not_leave_the_call_stuck() {
+    // The greeting's and the end_call response's `response.done` cannot be parsed;
+    // the goodbye must still be asked for once the tool-calling response is over.
+    let world = World::start(Script {
+        tool_calls: vec![ToolCue::new(0, "end_call", "{}")],
+        garbled_response_done: vec![0, 1],
+        ..Script::default()
+    })
+    .await;
+    let spec = world.call(
+        caller(&[silence(2500), speech(800), silence(10_000)]),
+        Duration::from_secs(15),
+    );
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert!(ended_by_hotline(&report), "{report:?}");
+    let session = world.ai.session(0).expect("session");
+    assert!(
+        session
+            .response_creates()
+            .iter()
+            .any(|i| i.is_some_and(|i| i.contains("goodbye"))),
+        "a goodbye was asked for: {:?}",
+        session.response_creates()
+    );
+    assert!(report.bytes_heard >= 2 * 2000 * 8, "{report:?}");
+    let call = world.finished_call(&report.call_sid).await;
+    assert_eq!(call.outcome.map(|o| o.reason), Some(EndReason::AgentEnded));
+}

@@ -23,9 +23,9 @@ use secrecy::SecretString;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -68,8 +68,14 @@ impl CallContext {
 
 /// Audio buffered while the AI connects: 10 s, after which the oldest frames go.
 const MAX_EARLY_FRAMES: usize = 500;
-/// How long the AI may take to accept the connection.
+/// How long the AI may take to accept the connection and the agent's configuration.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write to either socket may take. Frames are small and both peers read
+/// continuously, so a write that cannot finish in this time means the peer stopped
+/// reading (TCP buffers full): the call ends rather than freezing.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Malformed Twilio frames a call skips before it takes the stream for broken.
+const MAX_MALFORMED: u32 = 50;
 /// Flood guard: a burst of this many messages, refilled at this many per second.
 /// Twilio sends 50 media frames a second plus a mark echo per agent chunk (up to 50
 /// more) and the odd DTMF; the allowance is 2.5 times that, and the burst covers a
@@ -314,8 +320,10 @@ impl<'a> Call<'a> {
         }));
     }
 
-    /// Opens the AI session while reading Twilio, so early audio is kept and a caller
-    /// who hangs up meanwhile is noticed.
+    /// Opens the AI session and configures it for the agent while reading Twilio, so
+    /// early audio is kept and a caller who hangs up meanwhile is noticed. No audio
+    /// reaches the AI before it accepted the configuration: a refused `session.update`
+    /// would leave it decoding µ-law as PCM for the whole call.
     async fn connect<S>(
         &mut self,
         ws: &mut WebSocketStream<S>,
@@ -325,20 +333,24 @@ impl<'a> Call<'a> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let connecting = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            openai::connect(
-                &self.ctx.openai_base_url,
-                &self.ctx.openai_api_key,
-                &agent.model,
-            ),
-        );
-        tokio::pin!(connecting);
+        let ctx = self.ctx;
+        let opening = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut ai = openai::connect(&ctx.openai_base_url, &ctx.openai_api_key, &agent.model)
+                .await
+                .map_err(|e| e.to_string())?;
+            within(ai.send(Message::text(openai::session_update(agent))))
+                .await
+                .map_err(|e| format!("session setup: {e}"))?;
+            configured(&mut ai).await?;
+            Ok::<_, String>(ai)
+        });
+        tokio::pin!(opening);
+        let mut malformed = 0;
         loop {
             tokio::select! {
-                result = &mut connecting => return match result {
+                result = &mut opening => return match result {
                     Ok(Ok(socket)) => Connected::Yes(Box::new(socket)),
-                    Ok(Err(e)) => Connected::Failed(e.to_string()),
+                    Ok(Err(detail)) => Connected::Failed(detail),
                     Err(_) => Connected::Failed("provider connect timed out".into()),
                 },
                 msg = ws.next() => match msg {
@@ -346,7 +358,10 @@ impl<'a> Call<'a> {
                         Ok(Inbound::Media(m)) => {
                             let payload = m.payload.as_base64();
                             if !valid_audio(payload) {
-                                return Connected::StreamBroken("bad media payload".into());
+                                if skip_malformed(&mut malformed, "media with a bad payload") {
+                                    continue;
+                                }
+                                return Connected::StreamBroken(TOO_MANY_MALFORMED.into());
                             }
                             self.frames_in += 1;
                             if early.len() == MAX_EARLY_FRAMES {
@@ -357,8 +372,9 @@ impl<'a> Call<'a> {
                         Ok(Inbound::Stop(_)) => return Connected::CallerLeft,
                         Ok(_) => {}
                         Err(e) => {
-                            warn!(error = %e, "malformed Twilio message: closing");
-                            return Connected::StreamBroken("malformed message".into());
+                            if !skip_malformed(&mut malformed, &e.to_string()) {
+                                return Connected::StreamBroken(TOO_MANY_MALFORMED.into());
+                            }
                         }
                     },
                     Some(Ok(Message::Close(_))) | None => return Connected::CallerLeft,
@@ -381,15 +397,13 @@ impl<'a> Call<'a> {
         let mut state = CallState::new(agent.limits, self.transfer_to.clone());
         let mut actions = Vec::new();
         let setup = async {
-            ai.feed(Message::text(openai::session_update(agent)))
-                .await?;
             for payload in &early {
                 ai.feed(Message::text(openai::append_audio(payload)))
                     .await?;
             }
             ai.flush().await
         };
-        if let Err(e) = setup.await {
+        if let Err(e) = within(setup).await {
             self.apologise().await;
             self.finish(
                 ws,
@@ -428,6 +442,7 @@ impl<'a> Call<'a> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flood = Flood::new();
+        let mut malformed = 0;
         let shutdown = self.ctx.shutdown.clone();
         loop {
             tokio::select! {
@@ -452,15 +467,17 @@ impl<'a> Call<'a> {
                         Ok(Inbound::Media(m)) => {
                             let payload = m.payload.as_base64();
                             if !valid_audio(payload) {
-                                warn!("media with a bad payload: closing");
-                                close(ws, CloseCode::Invalid, "bad media payload").await;
-                                return Ended { reason: EndReason::StreamFailed, detail: Some("bad media payload".into()) };
+                                if skip_malformed(&mut malformed, "media with a bad payload") {
+                                    continue;
+                                }
+                                close(ws, CloseCode::Invalid, TOO_MANY_MALFORMED).await;
+                                return Ended { reason: EndReason::StreamFailed, detail: Some(TOO_MANY_MALFORMED.into()) };
                             }
                             self.frames_in += 1;
                             if !state.is_ending()
-                                && let Err(e) = ai.send(Message::text(openai::append_audio(payload))).await
+                                && let Err(e) = within(ai.send(Message::text(openai::append_audio(payload)))).await
                             {
-                                return Ended { reason: EndReason::ProviderFailed, detail: Some(e.to_string()) };
+                                return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
                             }
                         }
                         Ok(Inbound::Mark(m)) => state.handle(Input::Mark(m.name.to_string()), self.now_ms(), actions),
@@ -476,9 +493,10 @@ impl<'a> Call<'a> {
                             debug!("ignored Twilio event");
                         }
                         Err(e) => {
-                            warn!(error = %e, "malformed Twilio message: closing");
-                            close(ws, CloseCode::Invalid, "malformed message").await;
-                            return Ended { reason: EndReason::StreamFailed, detail: Some("malformed message".into()) };
+                            if !skip_malformed(&mut malformed, &e.to_string()) {
+                                close(ws, CloseCode::Invalid, TOO_MANY_MALFORMED).await;
+                                return Ended { reason: EndReason::StreamFailed, detail: Some(TOO_MANY_MALFORMED.into()) };
+                            }
                         }
                     }
                 }
@@ -507,8 +525,8 @@ impl<'a> Call<'a> {
                                     }
                                     ws.flush().await
                                 };
-                                if let Err(e) = sent.await {
-                                    return Ended { reason: EndReason::CallerHungUp, detail: Some(e.to_string()) };
+                                if let Err(e) = within(sent).await {
+                                    return twilio_send_failed(&e);
                                 }
                             }
                         }
@@ -522,7 +540,15 @@ impl<'a> Call<'a> {
                                 state.handle(Input::Provider(event), self.now_ms(), actions);
                             }
                         }
-                        Err(e) => debug!(kind = ?e.classify(), column = e.column(), "unparsable provider event ignored"),
+                        Err(e) => match openai::salvage(&text) {
+                            // Read what matters from it rather than wait for a response
+                            // that is already over.
+                            Some(event) => {
+                                warn!(kind = ?e.classify(), column = e.column(), "provider event read leniently");
+                                state.handle(Input::Provider(event), self.now_ms(), actions);
+                            }
+                            None => debug!(kind = ?e.classify(), column = e.column(), "unparsable provider event ignored"),
+                        },
                     }
                 }
                 _ = tick.tick() => state.handle(Input::Tick, self.now_ms(), actions),
@@ -553,35 +579,22 @@ impl<'a> Call<'a> {
         for action in actions.drain(..) {
             match action {
                 Action::TwilioMark(seq) => {
-                    if let Err(e) = ws
-                        .send(Message::text(media::mark_json(
-                            &self.stream_sid,
-                            &mark_name(seq),
-                        )))
-                        .await
-                    {
-                        return Some(Ended {
-                            reason: EndReason::CallerHungUp,
-                            detail: Some(e.to_string()),
-                        });
+                    let mark = media::mark_json(&self.stream_sid, &mark_name(seq));
+                    if let Err(e) = within(ws.send(Message::text(mark))).await {
+                        return Some(twilio_send_failed(&e));
                     }
                 }
                 Action::TwilioClear => {
-                    if let Err(e) = ws
-                        .send(Message::text(media::clear_json(&self.stream_sid)))
-                        .await
-                    {
-                        return Some(Ended {
-                            reason: EndReason::CallerHungUp,
-                            detail: Some(e.to_string()),
-                        });
+                    let clear = media::clear_json(&self.stream_sid);
+                    if let Err(e) = within(ws.send(Message::text(clear))).await {
+                        return Some(twilio_send_failed(&e));
                     }
                 }
                 Action::Provider(cmd) => {
-                    if let Err(e) = ai.send(Message::text(openai::command(cmd))).await {
+                    if let Err(e) = within(ai.send(Message::text(openai::command(cmd)))).await {
                         return Some(Ended {
                             reason: EndReason::ProviderFailed,
-                            detail: Some(e.to_string()),
+                            detail: Some(format!("send to provider: {e}")),
                         });
                     }
                 }
@@ -731,6 +744,91 @@ fn base64_len(b64: &str) -> usize {
     (b64.len() / 4 * 3).saturating_sub(pad)
 }
 
+/// A write to a socket that failed or could not finish in time.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("timed out after {}s: the peer stopped reading", SEND_TIMEOUT.as_secs())]
+    Stalled,
+    #[error(transparent)]
+    Socket(#[from] WsError),
+}
+
+/// Runs one write (send, feed, flush) with [`SEND_TIMEOUT`].
+async fn within<T>(write: impl Future<Output = Result<T, WsError>>) -> Result<T, SendError> {
+    timed(SEND_TIMEOUT, write).await
+}
+
+async fn timed<T>(
+    limit: Duration,
+    write: impl Future<Output = Result<T, WsError>>,
+) -> Result<T, SendError> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(SendError::Stalled),
+    }
+}
+
+/// A write to Twilio failed: a socket error is the caller gone; a stall is a broken
+/// stream, and the call ends without waiting on it any longer.
+fn twilio_send_failed(e: &SendError) -> Ended {
+    let reason = match e {
+        SendError::Stalled => EndReason::StreamFailed,
+        SendError::Socket(_) => EndReason::CallerHungUp,
+    };
+    Ended {
+        reason,
+        detail: Some(format!("send to Twilio: {e}")),
+    }
+}
+
+const TOO_MANY_MALFORMED: &str = "too many malformed messages";
+
+/// Counts a malformed Twilio frame: it is logged and skipped — one bad frame costs at
+/// most 20 ms of audio or a mark — until the stream has sent too many to be trusted.
+fn skip_malformed(count: &mut u32, what: &str) -> bool {
+    *count += 1;
+    warn!(
+        error = what,
+        count = *count,
+        "malformed Twilio message skipped"
+    );
+    *count <= MAX_MALFORMED
+}
+
+/// Waits for the provider's answer to our `session.update`; other events (there is
+/// `session.created`) are skipped.
+async fn configured(ai: &mut ProviderSocket) -> Result<(), String> {
+    loop {
+        let text = match ai.next().await {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map_or_else(
+                    || "provider closed during setup".into(),
+                    |f| format!("provider closed during setup: {} {}", f.code, f.reason),
+                ));
+            }
+            None => return Err("provider socket ended during setup".into()),
+            Some(Err(e)) => return Err(format!("session setup: {e}")),
+            Some(Ok(_)) => continue,
+        };
+        let Ok(event) = ServerEvent::parse(&text) else {
+            continue;
+        };
+        match openai::configured(&event) {
+            Some(openai::Configured::Accepted) => return Ok(()),
+            Some(openai::Configured::Rejected(why)) => {
+                warn!(reason = %why, "the provider refused the agent's configuration");
+                return Err(why);
+            }
+            None => {
+                if let ServerEvent::Error(e) = &event {
+                    warn!(code = ?e.error.code, message = %e.error.message, "provider error during setup");
+                }
+            }
+        }
+    }
+}
+
 /// A token bucket over Twilio messages: a stream flooding faster than any call would is
 /// cut off before it can cost anything.
 struct Flood {
@@ -770,6 +868,31 @@ mod tests {
         assert!(valid_audio(&BASE64.encode([0xffu8; 160])));
         assert!(!valid_audio("not base64!"));
         assert!(!valid_audio(&BASE64.encode(vec![0u8; 4096])));
+    }
+
+    #[tokio::test]
+    async fn a_write_to_a_peer_that_stopped_reading_gives_up() {
+        // The far end is kept open and never read: the write backs up and stalls.
+        let (near, _far) = tokio::io::duplex(1024);
+        let mut ws = WebSocketStream::from_raw_socket(
+            near,
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        let big = "x".repeat(64 * 1024);
+        let result = timed(Duration::from_millis(200), ws.send(Message::text(big))).await;
+        assert!(matches!(result, Err(SendError::Stalled)), "{result:?}");
+        let ended = twilio_send_failed(&SendError::Stalled);
+        assert_eq!(ended.reason, EndReason::StreamFailed);
+        assert!(ended.detail.is_some_and(|d| d.contains("stopped reading")));
+    }
+
+    #[test]
+    fn malformed_frames_are_skipped_up_to_a_budget() {
+        let mut count = 0;
+        assert!((0..MAX_MALFORMED).all(|_| skip_malformed(&mut count, "bad")));
+        assert!(!skip_malformed(&mut count, "one too many"));
     }
 
     #[test]
