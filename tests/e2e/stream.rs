@@ -195,6 +195,40 @@ async fn an_agent_with_a_greeting_lets_twilio_say_it_and_the_ai_waits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keypress_reaches_the_ai_as_a_system_note_not_as_the_callers_words() {
+    let world = World::start(Script::default()).await;
+    let mut spec = world.call(AudioSource::Silence, Duration::from_secs(5));
+    spec.dtmf = vec![(Duration::from_millis(3000), '5')];
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert_eq!(report.dtmf_sent, ['5']);
+    world.finished_call(&report.call_sid).await;
+    let session = world.ai.session(0).expect("session");
+    assert!(
+        session
+            .system_texts()
+            .iter()
+            .any(|t| t.contains("pressed 5")),
+        "{:?}",
+        session.system_texts()
+    );
+    assert!(
+        session.user_texts().is_empty(),
+        "{:?}",
+        session.user_texts()
+    );
+    // The AI answers the keypress: the greeting, then a response the node asked for.
+    assert_eq!(session.responses.len(), 2, "{:?}", session.responses);
+    assert_eq!(session.responses[1].trigger, Trigger::Client);
+    let turns = world.turns(&report.call_sid).await;
+    assert!(
+        turns
+            .iter()
+            .any(|t| t.speaker == Speaker::Caller && t.text == "[pressed 5]"),
+        "{turns:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_clears_twilio_and_truncates_at_what_the_caller_heard() {
     let world = World::start(Script {
         reply_ms: 6000,
