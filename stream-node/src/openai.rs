@@ -217,7 +217,7 @@ pub fn command(cmd: ProviderCommand) -> String {
             item_id,
             audio_end_ms,
         } => ClientEvent::truncate(item_id, audio_end_ms),
-        ProviderCommand::UserText(text) => ClientEvent::item_create(Item::user_text(text)),
+        ProviderCommand::SystemNote(text) => ClientEvent::item_create(Item::system_text(text)),
         ProviderCommand::FunctionOutput { call_id, output } => {
             ClientEvent::item_create(Item::function_call_output(call_id, output))
         }

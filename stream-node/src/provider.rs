@@ -55,13 +55,17 @@ pub enum ProviderCommand {
         item_id: String,
         audio_end_ms: u64,
     },
-    /// Tell the AI something the caller did (DTMF) or that happened (silence).
-    UserText(String),
+    /// Tell the AI, as the system and never as the caller's own words, something that
+    /// happened (a keypress, a silence) or what comes next (greet, say goodbye). It joins
+    /// the conversation, so the agent's own instructions still hold for the response.
+    SystemNote(String),
     FunctionOutput {
         call_id: String,
         output: String,
     },
     CreateResponse {
+        /// Replaces the agent's instructions for this response (persona, language and
+        /// all): the call loop says what it needs with a [`Self::SystemNote`] instead.
         instructions: Option<String>,
     },
 }

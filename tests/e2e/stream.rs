@@ -7,7 +7,7 @@ use hotline_core::model::{CallStatus, EndReason, Speaker};
 use hotline_e2e::World;
 use hotline_realtime::openai::AudioFormat;
 use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneEvent, Segment};
-use hotline_sim::realtime::{Failure, Script, ToolCue};
+use hotline_sim::realtime::{Failure, Script, ToolCue, Trigger};
 
 /// Ended from hotline's side: through Twilio's REST API (Twilio then stops the stream)
 /// or by the node closing the stream right after that request. Which the phone sees
@@ -136,6 +136,99 @@ async fn a_whole_call_is_a_conversation_with_a_record() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_a_greeting_is_greeted_by_the_ai_speaking_first() {
+    // No greeting, and a blank one (which Twilio would not say either).
+    for greeting in [None, Some("   ")] {
+        let world = World::start_with(
+            Script {
+                replies: vec!["Hello, Bright Smile Dental, how can I help?".into()],
+                ..Script::default()
+            },
+            |agent| agent.greeting = greeting.map(str::to_owned),
+        )
+        .await;
+        let spec = world.call(AudioSource::Silence, Duration::from_secs(4));
+        let report = Phone::call(spec, None).await.expect("call placed");
+        assert!(report.said.is_empty(), "Twilio said nothing: {report:?}");
+        // The caller said nothing, yet heard the agent's whole reply.
+        assert!(report.bytes_heard >= 2000 * 8, "{greeting:?}: {report:?}");
+        let session = world.ai.session(0).expect("session");
+        let first = session.responses.first().expect("a response");
+        assert_eq!(first.trigger, Trigger::Client, "asked for by the node");
+        assert_eq!(first.utterance, None, "before the caller spoke");
+        // In the agent's own persona: a system note, not instructions that replace the
+        // agent's, and nothing posing as the caller's words.
+        assert_eq!(session.response_creates(), [None]);
+        assert_eq!(
+            session.system_texts().len(),
+            1,
+            "{:?}",
+            session.system_texts()
+        );
+        assert!(session.user_texts().is_empty());
+
+        world.finished_call(&report.call_sid).await;
+        let turns = world.turns(&report.call_sid).await;
+        assert_eq!(
+            turns.first().map(|t| (t.speaker, t.text.as_str())),
+            Some((
+                Speaker::Agent,
+                "Hello, Bright Smile Dental, how can I help?"
+            ))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_a_greeting_lets_twilio_say_it_and_the_ai_waits() {
+    let world = World::start_with(Script::default(), |agent| {
+        agent.greeting = Some("Thanks for calling Bright Smile Dental.".into());
+    })
+    .await;
+    let spec = world.call(AudioSource::Silence, Duration::from_secs(3));
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert_eq!(report.said, ["Thanks for calling Bright Smile Dental."]);
+    world.finished_call(&report.call_sid).await;
+    let session = world.ai.session(0).expect("session");
+    assert!(session.responses.is_empty(), "{:?}", session.responses);
+    assert_eq!(report.bytes_heard, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keypress_reaches_the_ai_as_a_system_note_not_as_the_callers_words() {
+    let world = World::start(Script::default()).await;
+    let mut spec = world.call(AudioSource::Silence, Duration::from_secs(5));
+    spec.dtmf = vec![(Duration::from_millis(3000), '5')];
+    let report = Phone::call(spec, None).await.expect("call placed");
+    assert_eq!(report.dtmf_sent, ['5']);
+    world.finished_call(&report.call_sid).await;
+    let session = world.ai.session(0).expect("session");
+    assert!(
+        session
+            .system_texts()
+            .iter()
+            .any(|t| t.contains("pressed 5")),
+        "{:?}",
+        session.system_texts()
+    );
+    assert!(
+        session.user_texts().is_empty(),
+        "{:?}",
+        session.user_texts()
+    );
+    // The AI answers the keypress: the greeting, then a response the node asked for.
+    assert_eq!(session.responses.len(), 2, "{:?}", session.responses);
+    assert_eq!(session.responses[1].trigger, Trigger::Client);
+    let turns = world.turns(&report.call_sid).await;
+    assert!(
+        turns
+            .iter()
+            .any(|t| t.speaker == Speaker::Caller && t.text == "[pressed 5]"),
+        "{turns:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_clears_twilio_and_truncates_at_what_the_caller_heard() {
     let world = World::start(Script {
         reply_ms: 6000,
@@ -236,11 +329,14 @@ async fn end_call_says_goodbye_then_hangs_up_through_twilio() {
     assert_eq!(hangup.param("Status"), Some("completed"));
     let session = world.ai.session(0).expect("session");
     assert!(
-        session
-            .response_creates()
-            .iter()
-            .any(|i| i.is_some_and(|i| i.contains("goodbye"))),
-        "a goodbye was asked for"
+        session.system_texts().iter().any(|t| t.contains("goodbye")),
+        "a goodbye was asked for: {:?}",
+        session.system_texts()
+    );
+    assert!(
+        session.response_creates().iter().all(Option::is_none),
+        "no response replaced the agent's instructions: {:?}",
+        session.response_creates()
     );
     // The goodbye (2 s) played before the hang-up, after the greeting (2 s).
     assert!(report.bytes_heard >= 2 * 2000 * 8, "{report:?}");

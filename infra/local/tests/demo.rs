@@ -10,14 +10,12 @@ fn demo_plays_a_call_with_a_barge_in_and_a_tool_and_prints_its_record() {
         .env_remove("OPENAI_API_KEY")
         .env_remove("TWILIO_API_BASE_URL")
         .env_remove("HOTLINE_STORE")
+        .env_remove("RUST_LOG")
         .output()
         .expect("hotline demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("simulated"),
         "says the AI is simulated: {stdout}"
@@ -35,7 +33,31 @@ fn demo_plays_a_call_with_a_barge_in_and_a_tool_and_prints_its_record() {
         stdout.contains("caller  Sorry to cut in"),
         "the caller's turn: {stdout}"
     );
-    assert!(stdout.contains("agent   "), "the agent's turns: {stdout}");
+    // The agent's turns read like a real call: its words, never the instructions the
+    // node gave the AI, nor a tool's output.
+    let agent_turns: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("agent   ").map(|(_, said)| said))
+        .collect();
+    assert_eq!(
+        agent_turns,
+        [
+            "Hello, you've reached Bright Smile Dental. How can I help you today?",
+            "Of course. I can offer Tuesday at three or Thursday at ten.",
+            "You're all set for Tuesday at three. Goodbye!",
+        ],
+        "{stdout}"
+    );
+    // Without RUST_LOG, no log line interrupts the story, on either stream.
+    for line in stdout.lines().chain(stderr.lines()) {
+        assert!(
+            !["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
+                .iter()
+                .any(|level| line.contains(&format!(" {level} "))),
+            "a log line: {line}"
+        );
+    }
+    assert!(stderr.trim().is_empty(), "{stderr}");
     // After the call: the pipeline's stages, the analysis, the to-dos and both reports.
     for stage in [
         "recording",

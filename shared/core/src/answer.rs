@@ -83,11 +83,14 @@ pub async fn answer_call(
         None => None,
     };
 
+    // A blank greeting is no greeting: Twilio would say nothing, so the AI must speak
+    // first (the stream node goes by whether the record holds one).
+    let spoken = |g: &Option<String>| g.clone().filter(|g| !g.trim().is_empty());
     let greeting = incoming
         .outbound
         .as_ref()
-        .and_then(|o| o.welcome_message.clone())
-        .or_else(|| agent.greeting.clone());
+        .and_then(|o| spoken(&o.welcome_message))
+        .or_else(|| spoken(&agent.greeting));
     let call = Call {
         sid: incoming.sid.clone(),
         org: org.id.clone(),

@@ -756,7 +756,8 @@ async fn truncating_past_the_generated_audio_is_an_error() {
 // ---- responses on request ----
 
 #[tokio::test]
-async fn a_greeting_speaks_its_instructions_and_a_second_response_is_refused_meanwhile() {
+async fn a_greeting_follows_its_instructions_without_reading_them_out_and_a_second_response_is_refused_meanwhile()
+ {
     let sim = start(Script {
         pace: Pace::RealTime,
         reply_ms: 600,
@@ -783,10 +784,7 @@ async fn a_greeting_speaks_its_instructions_and_a_second_response_is_refused_mea
     let Some(ServerEvent::ResponseOutputAudioTranscriptDone(done)) = events.last() else {
         panic!("transcript done");
     };
-    assert_eq!(
-        done.transcript,
-        "(Greet the caller) Sure, for how many people?"
-    );
+    assert_eq!(done.transcript, "Sure, for how many people?");
     let log = sim.session(0).expect("logged");
     assert_eq!(log.response_creates(), [Some("Greet the caller"), None]);
     assert_eq!(log.responses.len(), 1);
@@ -878,8 +876,13 @@ async fn a_tool_cue_calls_the_function_and_the_next_reply_speaks_its_result() {
         panic!("transcript done");
     };
     assert_eq!(
-        done.transcript,
-        r#"(tool result: {"free":true}) Sure, for how many people?"#
+        done.transcript, "Sure, for how many people?",
+        "tool output is read, not read out"
+    );
+    let log = sim.session(0).expect("logged");
+    assert_eq!(
+        log.responses.last().and_then(|r| r.tool_output.as_deref()),
+        Some(r#"{"free":true}"#)
     );
 
     // An output for a call that never happened is refused.
@@ -906,7 +909,7 @@ async fn a_tool_cue_calls_the_function_and_the_next_reply_speaks_its_result() {
 }
 
 #[tokio::test]
-async fn user_text_items_are_added_and_logged() {
+async fn user_and_system_text_items_are_added_and_logged() {
     let sim = start(script()).await;
     let mut client = connect(&sim).await;
     client.configure().await;
@@ -943,6 +946,20 @@ async fn user_text_items_are_added_and_logged() {
     assert_eq!(
         sim.session(0).expect("logged").user_texts(),
         ["The caller pressed 1."]
+    );
+
+    client
+        .send(ClientEvent::item_create(Item::system_text(
+            "The caller pressed 2.",
+        )))
+        .await;
+    client.until("conversation.item.done").await;
+    let log = sim.session(0).expect("logged");
+    assert_eq!(log.system_texts(), ["The caller pressed 2."]);
+    assert_eq!(
+        log.user_texts(),
+        ["The caller pressed 1."],
+        "roles kept apart"
     );
 }
 

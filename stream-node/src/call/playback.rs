@@ -63,8 +63,10 @@ impl Playback {
     /// Records a chunk of `bytes` µ-law sent at `now`; returns the mark to send right
     /// after it, when one is due.
     pub fn sent(&mut self, bytes: usize, now: u64) -> Option<u64> {
-        if !self.is_playing() {
-            // Twilio's buffer was empty: this chunk starts playing now.
+        // Twilio's buffer is empty (all echoed, or the clock has reached the end of what
+        // was sent: an underrun while echoes are still on their way): this chunk starts
+        // playing now, not back when the last one would have.
+        if !self.is_playing() || self.position(now) >= self.sent_ms {
             self.anchor_ms = self.sent_ms;
             self.anchor_at = now;
         }
@@ -183,6 +185,23 @@ mod tests {
         p.acked(a, 20);
         p.sent(160, 1000);
         assert_eq!(p.position(1010), 30);
+    }
+
+    #[test]
+    fn after_an_underrun_the_clock_restarts_when_audio_comes_again() {
+        let mut p = Playback::new(100);
+        // 60 ms sent at t=0, no mark yet (the response is still being generated), then
+        // nothing for almost a second: the caller's buffer ran dry at t=60.
+        p.sent(480, 0);
+        assert!(p.is_playing());
+        p.sent(800, 1000);
+        assert_eq!(p.position(1000), 60, "nothing of the new chunk heard yet");
+        assert_eq!(p.position(1050), 110);
+        // The same with a mark whose echo is still on its way.
+        let mut p = Playback::new(0);
+        p.sent(800, 0).expect("mark");
+        p.sent(800, 2000);
+        assert_eq!(p.position(2030), 130);
     }
 
     #[test]

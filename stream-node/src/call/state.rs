@@ -2,7 +2,7 @@
 //! an AI event, a timer tick, a finished tool) becomes actions for the call loop.
 //! Barge-in, marks, transcripts, tools and guardrails are all decided here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use hotline_core::E164;
 use hotline_core::model::{CallLimits, EndReason, Speaker, Turn};
@@ -66,15 +66,25 @@ pub enum Chunk {
 /// How long a goodbye or a transfer may take before the call is ended regardless.
 const ENDING_GRACE_MS: u64 = 15_000;
 
-const GOODBYE: &str = "Say a short, friendly goodbye to the caller now. Do not call any tools.";
+// What the call loop tells the AI goes in as system notes followed by a bare
+// `response.create`: a response's own `instructions` would replace the agent's for that
+// response, and the greeting or goodbye would lose its persona, language and company.
+const GREET: &str =
+    "The caller has just been connected. Greet them briefly and ask how you can help.";
+const GOODBYE: &str =
+    "The call is ending now. Say a short, friendly goodbye to the caller. Do not call any tools.";
 const REPROMPT: &str = "The caller has been silent for a while. Briefly and kindly check whether they are still there.";
 
+fn keypress_note(digit: char) -> String {
+    format!("The caller pressed {digit} on their phone's keypad.")
+}
+
+/// An assistant item whose audio went to Twilio, placed on the playback timeline.
 #[derive(Debug)]
-struct PlayingItem {
+struct SentItem {
     item_id: String,
-    response_id: String,
-    /// Where the item's audio starts on the playback timeline.
     start_ms: u64,
+    end_ms: u64,
 }
 
 #[derive(Debug)]
@@ -93,14 +103,17 @@ pub struct CallState {
     limits: CallLimits,
     transfer_to: Option<E164>,
     playback: Playback,
-    item: Option<PlayingItem>,
-    /// The response the caller interrupted: its remaining audio is dropped.
-    dropped_response: Option<String>,
+    /// Items sent to Twilio and not known to be fully heard, oldest first (the newest
+    /// is always kept: more of its audio may come).
+    items: VecDeque<SentItem>,
+    /// Responses the caller interrupted while they were in progress: the provider
+    /// cancels them, and whatever of their audio is still on its way is dropped.
+    dropped: Vec<String>,
     active_response: Option<String>,
     /// A `response.create` was sent and its `response.created` has not come yet.
     creating: bool,
     /// A response to ask for once the active one is done.
-    queued_response: Option<Option<String>>,
+    queued_response: bool,
     caller_speaking: bool,
     last_activity: u64,
     reprompted: bool,
@@ -118,11 +131,11 @@ impl CallState {
             limits,
             transfer_to,
             playback: Playback::new(MARK_EVERY_MS),
-            item: None,
-            dropped_response: None,
+            items: VecDeque::new(),
+            dropped: Vec::new(),
             active_response: None,
             creating: false,
-            queued_response: None,
+            queued_response: false,
             caller_speaking: false,
             last_activity: 0,
             reprompted: false,
@@ -137,10 +150,8 @@ impl CallState {
     pub fn connected(&mut self, greeted_by_twilio: bool, now: u64, out: &mut Vec<Action>) {
         self.last_activity = now;
         if !greeted_by_twilio {
-            self.request_response(
-                Some("Greet the caller briefly and ask how you can help.".into()),
-                out,
-            );
+            note(GREET.into(), out);
+            self.request_response(out);
         }
     }
 
@@ -152,21 +163,24 @@ impl CallState {
         bytes: usize,
         now: u64,
     ) -> Chunk {
-        if self.dropped_response.as_deref() == Some(response_id) {
+        if self.dropped.iter().any(|r| r == response_id) {
             return Chunk::Drop;
         }
-        if self.item.as_ref().is_none_or(|i| i.item_id != item_id) {
+        if self.items.back().is_none_or(|i| i.item_id != item_id) {
             self.item_offsets.entry(item_id.to_owned()).or_insert(now);
-            self.item = Some(PlayingItem {
+            let at = self.playback.sent_ms();
+            self.items.push_back(SentItem {
                 item_id: item_id.to_owned(),
-                response_id: response_id.to_owned(),
-                start_ms: self.playback.sent_ms(),
+                start_ms: at,
+                end_ms: at,
             });
         }
         self.last_activity = now;
-        Chunk::Play {
-            mark: self.playback.sent(bytes, now),
+        let mark = self.playback.sent(bytes, now);
+        if let Some(item) = self.items.back_mut() {
+            item.end_ms = self.playback.sent_ms();
         }
+        Chunk::Play { mark }
     }
 
     /// Whether the call is winding down (goodbye, transfer): new caller input is ignored.
@@ -179,6 +193,7 @@ impl CallState {
             Input::Mark(name) => {
                 if let Some(seq) = parse_mark(&name) {
                     self.playback.acked(seq, now);
+                    self.forget_heard_items(now);
                 }
                 self.check_ending(now, out);
             }
@@ -186,10 +201,8 @@ impl CallState {
                 self.last_activity = now;
                 self.persist(Speaker::Caller, format!("[pressed {digit}]"), now, out);
                 if self.ending.is_none() {
-                    out.push(Action::Provider(ProviderCommand::UserText(format!(
-                        "The caller pressed {digit} on their keypad."
-                    ))));
-                    self.request_response(None, out);
+                    note(keypress_note(digit), out);
+                    self.request_response(out);
                 }
             }
             Input::Provider(event) => self.provider_event(event, now, out),
@@ -200,7 +213,7 @@ impl CallState {
                     output,
                 }));
                 if self.ending.is_none() {
-                    self.request_response(None, out);
+                    self.request_response(out);
                 }
             }
         }
@@ -214,7 +227,7 @@ impl CallState {
                 self.reprompted = false;
                 self.caller_speech_at.push(now);
                 if self.ending.is_none() {
-                    self.barge_in(now, out);
+                    self.interrupt(now, out);
                 }
             }
             ProviderEvent::SpeechStopped => {
@@ -237,13 +250,15 @@ impl CallState {
                 if self.active_response.as_deref() == Some(&response_id) {
                     self.active_response = None;
                 }
+                // A finished response sends no more audio.
+                self.dropped.retain(|r| *r != response_id);
                 if let Some(ending) = &mut self.ending
                     && ending.goodbye_response.as_deref() == Some(&response_id)
                 {
                     ending.awaiting_goodbye = false;
                 }
-                if let Some(instructions) = self.queued_response.take() {
-                    self.request_response(instructions, out);
+                if std::mem::take(&mut self.queued_response) {
+                    self.request_response(out);
                 }
                 self.check_ending(now, out);
             }
@@ -281,22 +296,39 @@ impl CallState {
         }
     }
 
-    /// The caller spoke over the agent: flush what Twilio has not played, cut the
-    /// agent's item at what was heard, and drop the rest of that response.
-    fn barge_in(&mut self, now: u64, out: &mut Vec<Action>) {
+    /// The caller spoke over the agent. The session lets the provider cancel the
+    /// response in progress (`interrupt_response`), so what is left of its audio is
+    /// dropped, even if none of it played yet. What Twilio has not played is flushed,
+    /// the item the caller was hearing is cut where they stopped hearing it, and items
+    /// queued behind it are cut to nothing: the AI must not believe it said them.
+    fn interrupt(&mut self, now: u64, out: &mut Vec<Action>) {
+        if let Some(active) = &self.active_response
+            && !self.dropped.contains(active)
+        {
+            self.dropped.push(active.clone());
+        }
         if !self.playback.is_playing() {
             return;
         }
-        let Some(item) = self.item.take() else {
-            return;
-        };
         let heard = self.playback.cleared(now);
         out.push(Action::TwilioClear);
-        out.push(Action::Provider(ProviderCommand::Truncate {
-            item_id: item.item_id,
-            audio_end_ms: heard.saturating_sub(item.start_ms),
-        }));
-        self.dropped_response = Some(item.response_id);
+        let items = std::mem::take(&mut self.items);
+        // The item being heard: the last one that had started playing.
+        let hearing = items.iter().rposition(|i| i.start_ms <= heard).unwrap_or(0);
+        for item in items.into_iter().skip(hearing) {
+            out.push(Action::Provider(ProviderCommand::Truncate {
+                audio_end_ms: heard.clamp(item.start_ms, item.end_ms) - item.start_ms,
+                item_id: item.item_id,
+            }));
+        }
+    }
+
+    /// Drops the items the caller has heard to the end, keeping the newest.
+    fn forget_heard_items(&mut self, now: u64) {
+        let heard = self.playback.position(now);
+        while self.items.len() > 1 && self.items.front().is_some_and(|i| i.end_ms <= heard) {
+            self.items.pop_front();
+        }
     }
 
     fn function_call(
@@ -357,8 +389,8 @@ impl CallState {
                 self.begin_ending(EndReason::Silence, None, true, now, out);
             } else {
                 self.reprompted = true;
-                out.push(Action::Provider(ProviderCommand::UserText(REPROMPT.into())));
-                self.request_response(None, out);
+                note(REPROMPT.into(), out);
+                self.request_response(out);
             }
         }
         if let Some(ending) = &mut self.ending
@@ -395,7 +427,8 @@ impl CallState {
             done: false,
         });
         if goodbye {
-            self.request_response(Some(GOODBYE.into()), out);
+            note(GOODBYE.into(), out);
+            self.request_response(out);
         }
         self.check_ending(now, out);
     }
@@ -404,7 +437,7 @@ impl CallState {
     fn check_ending(&mut self, _now: u64, out: &mut Vec<Action>) {
         let quiet = self.active_response.is_none()
             && !self.creating
-            && self.queued_response.is_none()
+            && !self.queued_response
             && !self.playback.is_playing();
         let Some(ending) = &mut self.ending else {
             return;
@@ -420,17 +453,15 @@ impl CallState {
     }
 
     /// Asks for a response now, or after the active one: only one may run at a time.
-    fn request_response(&mut self, instructions: Option<String>, out: &mut Vec<Action>) {
+    /// Whatever it should address went into the conversation before, as a note.
+    fn request_response(&mut self, out: &mut Vec<Action>) {
         if self.active_response.is_some() || self.creating {
-            // A later request wins only if it says something; a bare one adds nothing.
-            if instructions.is_some() || self.queued_response.is_none() {
-                self.queued_response = Some(instructions);
-            }
+            self.queued_response = true;
             return;
         }
         self.creating = true;
         out.push(Action::Provider(ProviderCommand::CreateResponse {
-            instructions,
+            instructions: None,
         }));
     }
 
@@ -447,6 +478,12 @@ impl CallState {
             offset_ms,
         }));
     }
+}
+
+/// Tells the AI something as the system, right away: a note is a fact of the call, and
+/// joins the conversation even while a response is in progress.
+fn note(text: String, out: &mut Vec<Action>) {
+    out.push(Action::Provider(ProviderCommand::SystemNote(text)));
 }
 
 #[cfg(test)]
@@ -495,10 +532,13 @@ mod tests {
         })
     }
 
-    fn create(instructions: Option<&str>) -> Action {
-        Action::Provider(ProviderCommand::CreateResponse {
-            instructions: instructions.map(str::to_owned),
-        })
+    /// A bare `response.create`: the agent's own instructions stay in force.
+    fn create() -> Action {
+        Action::Provider(ProviderCommand::CreateResponse { instructions: None })
+    }
+
+    fn system(text: &str) -> Action {
+        Action::Provider(ProviderCommand::SystemNote(text.into()))
     }
 
     #[test]
@@ -506,15 +546,56 @@ mod tests {
         let mut s = state();
         let mut out = Vec::new();
         s.connected(false, 0, &mut out);
-        assert!(matches!(
-            &out[..],
-            [Action::Provider(ProviderCommand::CreateResponse {
-                instructions: Some(_)
-            })]
-        ));
+        assert_eq!(out, [system(GREET), create()]);
         let mut out = Vec::new();
         state().connected(true, 0, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn no_response_request_replaces_the_agents_own_instructions() {
+        let mut s = state();
+        let mut out = Vec::new();
+        // Greeting, a keypress, a tool result, a silence reprompt, then a goodbye.
+        s.connected(false, 0, &mut out);
+        out.extend(run(&mut s, started("r1"), 10));
+        out.extend(run(&mut s, done("r1"), 20));
+        out.extend(run(&mut s, Input::Dtmf('3'), 30));
+        out.extend(run(&mut s, started("r2"), 40));
+        out.extend(run(&mut s, done("r2"), 50));
+        out.extend(run(
+            &mut s,
+            Input::ToolDone {
+                call_id: "c1".into(),
+                output: "{}".into(),
+            },
+            60,
+        ));
+        out.extend(run(&mut s, started("r3"), 70));
+        out.extend(run(&mut s, done("r3"), 80));
+        out.extend(run(&mut s, Input::Tick, 10_080));
+        out.extend(run(&mut s, started("r4"), 10_090));
+        out.extend(run(&mut s, done("r4"), 10_100));
+        out.extend(run(&mut s, Input::Tick, 20_100));
+        let creates: Vec<&Action> = out
+            .iter()
+            .filter(|a| matches!(a, Action::Provider(ProviderCommand::CreateResponse { .. })))
+            .collect();
+        assert_eq!(creates.len(), 5, "{out:?}");
+        assert!(creates.iter().all(|a| **a == create()), "{out:?}");
+        let notes: Vec<&Action> = out
+            .iter()
+            .filter(|a| matches!(a, Action::Provider(ProviderCommand::SystemNote(_))))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                &system(GREET),
+                &system(&keypress_note('3')),
+                &system(REPROMPT),
+                &system(GOODBYE)
+            ]
+        );
     }
 
     #[test]
@@ -541,6 +622,91 @@ mod tests {
         // The rest of the interrupted response is dropped; a new one plays.
         assert_eq!(s.agent_audio("r1", "i1", 800, 1350), Chunk::Drop);
         assert!(play(&mut s, "r2", "i2", 800, 2000).is_some());
+    }
+
+    #[test]
+    fn barge_in_truncates_the_item_being_heard_not_the_newest() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        // Two items of one response, 1 s each, sent at once: the second queues.
+        play(&mut s, "r1", "i1", 8000, 0);
+        play(&mut s, "r1", "i2", 8000, 0);
+        let out = run(&mut s, ev(ProviderEvent::SpeechStarted), 300);
+        assert_eq!(
+            out,
+            [
+                Action::TwilioClear,
+                Action::Provider(ProviderCommand::Truncate {
+                    item_id: "i1".into(),
+                    audio_end_ms: 300,
+                }),
+                // Never heard: the AI must not believe it said any of it.
+                Action::Provider(ProviderCommand::Truncate {
+                    item_id: "i2".into(),
+                    audio_end_ms: 0,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn items_heard_to_the_end_are_not_truncated() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        let m = play(&mut s, "r1", "i1", 1600, 0).expect("mark"); // 200 ms
+        play(&mut s, "r1", "i2", 8000, 0);
+        run(&mut s, Input::Mark(format!("m{m}")), 200);
+        let out = run(&mut s, ev(ProviderEvent::SpeechStarted), 700);
+        assert_eq!(
+            out,
+            [
+                Action::TwilioClear,
+                Action::Provider(ProviderCommand::Truncate {
+                    item_id: "i2".into(),
+                    audio_end_ms: 500,
+                }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_response_interrupted_before_any_of_it_played_is_dropped() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        // The caller speaks while the AI is still thinking: nothing to clear or cut.
+        assert!(run(&mut s, ev(ProviderEvent::SpeechStarted), 100).is_empty());
+        // The provider cancels r1; the audio it had already sent never plays.
+        assert_eq!(s.agent_audio("r1", "i1", 800, 120), Chunk::Drop);
+        run(
+            &mut s,
+            ev(ProviderEvent::ResponseDone {
+                response_id: "r1".into(),
+                status: "cancelled".into(),
+            }),
+            130,
+        );
+        run(&mut s, started("r2"), 900);
+        assert!(play(&mut s, "r2", "i2", 800, 1000).is_some());
+    }
+
+    #[test]
+    fn after_an_underrun_barge_in_counts_only_what_played_since() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        // 60 ms, unmarked, then the buffer runs dry for almost a second.
+        play(&mut s, "r1", "i1", 480, 0);
+        play(&mut s, "r1", "i2", 8000, 1000);
+        let out = run(&mut s, ev(ProviderEvent::SpeechStarted), 1100);
+        assert_eq!(
+            out,
+            [
+                Action::TwilioClear,
+                Action::Provider(ProviderCommand::Truncate {
+                    item_id: "i2".into(),
+                    audio_end_ms: 100,
+                }),
+            ]
+        );
     }
 
     #[test]
@@ -599,11 +765,11 @@ mod tests {
         );
         assert!(matches!(
             &out[..],
-            [Action::Provider(ProviderCommand::FunctionOutput { .. })]
+            [Action::Provider(ProviderCommand::FunctionOutput { .. }), note] if *note == system(GOODBYE)
         ));
         // The goodbye is asked for once the tool-calling response is done.
         let out = run(&mut s, done("r1"), 20);
-        assert_eq!(out, [create(Some(GOODBYE))]);
+        assert_eq!(out, [create()]);
         run(&mut s, started("r2"), 30);
         let m = play(&mut s, "r2", "i9", 8000, 40).expect("goodbye audio");
         assert!(run(&mut s, done("r2"), 50).is_empty(), "still playing");
@@ -710,7 +876,7 @@ mod tests {
                     call_id: "c1".into(),
                     output: "{}".into(),
                 }),
-                create(None),
+                create(),
             ]
         );
     }
@@ -722,17 +888,11 @@ mod tests {
         s.connected(true, 0, &mut out);
         assert!(run(&mut s, Input::Tick, 9_000).is_empty());
         let out = run(&mut s, Input::Tick, 10_000);
-        assert_eq!(
-            out,
-            [
-                Action::Provider(ProviderCommand::UserText(REPROMPT.into())),
-                create(None),
-            ]
-        );
+        assert_eq!(out, [system(REPROMPT), create()]);
         run(&mut s, started("r1"), 10_100);
         run(&mut s, done("r1"), 12_000);
         let out = run(&mut s, Input::Tick, 22_000);
-        assert_eq!(out, [create(Some(GOODBYE))]);
+        assert_eq!(out, [system(GOODBYE), create()]);
         assert!(s.is_ending());
     }
 
@@ -748,7 +908,7 @@ mod tests {
         assert!(
             matches!(
                 &out[..],
-                [Action::Provider(ProviderCommand::UserText(_)), _]
+                [Action::Provider(ProviderCommand::SystemNote(_)), _]
             ),
             "reprompts again instead of hanging up: {out:?}"
         );
@@ -758,14 +918,14 @@ mod tests {
     fn max_duration_ends_with_a_goodbye() {
         let mut s = state();
         let out = run(&mut s, Input::Tick, 600_000);
-        assert_eq!(out, [create(Some(GOODBYE))]);
+        assert_eq!(out, [system(GOODBYE), create()]);
         run(&mut s, started("r9"), 600_010);
         let out = run(&mut s, done("r9"), 600_500);
         assert_eq!(out, [Action::Hangup(EndReason::MaxDuration)]);
     }
 
     #[test]
-    fn dtmf_reaches_the_ai_as_text_and_is_kept_as_a_turn() {
+    fn dtmf_reaches_the_ai_as_a_system_note_and_is_kept_as_a_turn() {
         let mut s = state();
         let out = run(&mut s, Input::Dtmf('5'), 1234);
         assert!(matches!(
@@ -777,10 +937,11 @@ mod tests {
                 ..
             })
         ));
+        // Not as `user` text: the caller did not say it.
         assert!(
-            matches!(&out[1], Action::Provider(ProviderCommand::UserText(t)) if t.contains('5'))
+            matches!(&out[1], Action::Provider(ProviderCommand::SystemNote(t)) if t.contains("pressed 5"))
         );
-        assert_eq!(out[2], create(None));
+        assert_eq!(out[2], create());
     }
 
     #[test]
@@ -834,7 +995,7 @@ mod tests {
                 .all(|a| !matches!(a, Action::Provider(ProviderCommand::CreateResponse { .. })))
         );
         let out = run(&mut s, done("r1"), 20);
-        assert_eq!(out, [create(None)]);
+        assert_eq!(out, [create()]);
     }
 
     #[test]

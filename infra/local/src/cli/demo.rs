@@ -24,7 +24,9 @@ pub struct DemoArgs {
 const DEMO_INBOX: &str = "front-desk@bright-smile.example";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    super::init_logs();
+    // The demo tells the story of one call; the platform's logs would interleave with
+    // it on a terminal, so they show only when RUST_LOG asks for them.
+    super::init_logs_or("off");
     let dir = tempfile::tempdir().context("temporary data directory")?;
     let mut config = LaunchConfig::from_lookup(|k| match k {
         // The demo always runs offline, whatever the environment says.
@@ -49,6 +51,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "hotline demo: a simulated caller phones the demo receptionist (simulated AI, offline)."
     );
+    if std::env::var_os("RUST_LOG").is_none() {
+        println!("  (RUST_LOG=info shows the platform's logs on stderr)");
+    }
     println!(
         "  webhooks on {}, media streams on {}",
         launched.stack.http, launched.stack.stream

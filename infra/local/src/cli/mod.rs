@@ -7,8 +7,13 @@ pub mod up;
 
 /// Human-readable logs on stderr, `RUST_LOG` to filter (default: info).
 pub fn init_logs() {
+    init_logs_or("info,hyper=warn,aws=warn");
+}
+
+/// As [`init_logs`], with `default` as the filter when `RUST_LOG` is not set.
+pub fn init_logs_or(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hyper=warn,aws=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use hotline_realtime::openai::{
-    ClientEvent, ContentPart, ErrorDetails, Item, ResponseStatus, Session,
+    ClientEvent, ContentPart, ErrorDetails, Item, ResponseStatus, Role, Session,
 };
 
 /// One connection attempt and, when upgraded, its session.
@@ -119,11 +119,19 @@ impl SessionLog {
             .collect()
     }
 
-    /// The text of every user `input_text` message created (e.g. DTMF digits relayed).
+    /// The text of every user `input_text` message created.
     pub fn user_texts(&self) -> Vec<&str> {
         self.events
             .iter()
             .filter_map(LoggedEvent::user_text)
+            .collect()
+    }
+
+    /// The text of every system `input_text` message created (e.g. DTMF digits relayed).
+    pub fn system_texts(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(LoggedEvent::system_text)
             .collect()
     }
 }
@@ -223,9 +231,18 @@ impl LoggedEvent {
 
     /// The text of a `conversation.item.create` of a user message's first `input_text`.
     pub fn user_text(&self) -> Option<&str> {
+        self.message_text(Role::User)
+    }
+
+    /// The text of a `conversation.item.create` of a system message's first `input_text`.
+    pub fn system_text(&self) -> Option<&str> {
+        self.message_text(Role::System)
+    }
+
+    fn message_text(&self, role: Role) -> Option<&str> {
         match self.event()? {
             ClientEvent::ConversationItemCreate(c) => match &c.item {
-                Item::Message(m) if m.role == hotline_realtime::openai::Role::User => {
+                Item::Message(m) if m.role == role => {
                     m.content.iter().find_map(|part| match part {
                         ContentPart::InputText { text } => Some(text.as_str()),
                         _ => None,
@@ -264,9 +281,13 @@ pub struct ResponseLog {
     pub utterance: Option<usize>,
     /// `response.create`'s instructions.
     pub instructions: Option<String>,
+    /// The `function_call_output` this response answers, if one came since the last
+    /// response: the model reads it, the caller never hears it verbatim.
+    pub tool_output: Option<String>,
     /// The function called instead of speaking, if a [`ToolCue`](super::ToolCue) fired.
     pub function_call: Option<FunctionCallLog>,
-    /// The full scripted transcript (what `.done` reports on completion).
+    /// The full scripted transcript (what `.done` reports on completion): the scripted
+    /// line alone, as a real agent would say it, never the instructions or tool output.
     pub transcript: String,
     /// Ms of audio sent in `response.output_audio.delta`s.
     pub audio_ms: u64,

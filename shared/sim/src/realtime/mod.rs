@@ -34,7 +34,9 @@
 //!   (`response.done`, `cancelled`, reason `turn_detected`). `conversation.item.truncate`
 //!   → `conversation.item.truncated`, or an `error` past the audio generated.
 //! - [`ToolCue`]s replace a response's audio with a `function_call`; the reply after the
-//!   client's `function_call_output` mentions it. [`Failure`]s drop or close the
+//!   client's `function_call_output` logs it as read ([`ResponseLog::tool_output`]). A
+//!   reply's transcript is its scripted line alone: like a real agent, the simulator
+//!   never reads out instructions or tool output. [`Failure`]s drop or close the
 //!   connection, or send an `error`, at a given point of the caller's audio.
 //! - Malformed JSON, unknown event types and binary frames get an `error` event; the
 //!   session carries on.

@@ -211,7 +211,7 @@ pub(crate) struct Machine {
     call_ids: Vec<String>,
     /// Spoken responses so far (picks the reply line).
     spoken: usize,
-    /// The last `function_call_output`, spoken in the next reply.
+    /// The last `function_call_output`, which the next reply answers.
     tool_output: Option<String>,
     /// Assistant audio items and the ms of audio each holds (after truncation).
     audio_items: Vec<(String, u64)>,
@@ -1107,6 +1107,7 @@ impl Machine {
             trigger,
             utterance,
             instructions,
+            tool_output: None,
             function_call: None,
             transcript: String::new(),
             audio_ms: 0,
@@ -1117,14 +1118,10 @@ impl Machine {
         match cue {
             Some(cue) => self.call_function(cue, log, previous_item_id, metadata),
             None => {
-                let mut transcript = String::new();
-                if let Some(instructions) = &log.instructions {
-                    let _ = write!(transcript, "({instructions}) ");
-                }
-                if let Some(output) = self.tool_output.take() {
-                    let _ = write!(transcript, "(tool result: {output}) ");
-                }
-                transcript.push_str(&self.plan.reply(self.spoken));
+                // Words a real agent would say: the scripted line. Instructions and tool
+                // output shape what a model says, they are never read out.
+                log.tool_output = self.tool_output.take();
+                let transcript = self.plan.reply(self.spoken);
                 self.spoken += 1;
                 log.transcript.clone_from(&transcript);
                 self.begin_speaking(log, transcript, previous_item_id, metadata);
