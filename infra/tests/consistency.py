@@ -22,8 +22,17 @@ What the code declares or does, and what the template must then say:
   below, and never one nobody reads. Secret-looking variables only come from the task's
   `Secrets`, never from plain environment values or a Lambda's environment.
 * the stream node: its listen port is the container and target group port, health check
-  and listener paths are paths its code serves, HOTLINE_DRAIN_SECS equals the
-  deregistration delay, HOTLINE_STREAM_PUBLIC_URL is the same everywhere.
+  and listener paths are paths its code serves, HOTLINE_STREAM_PUBLIC_URL is the same
+  everywhere.
+* a deploy never cuts a call (the drain rule): ECS sends SIGTERM only once a stopping
+  task's target has drained, so the target group's deregistration delay is at least the
+  longest call an agent may have plus its wind-down (`CallLimits::MAX_DURATION_SECS` +
+  `WIND_DOWN_SECS`, shared/core) and at most AWS's 3600 s; after SIGTERM the node drains
+  HOTLINE_DRAIN_SECS and gives calls FINISH_GRACE (stream-node/src/server.rs) to close,
+  which with EXIT_MARGIN fits in the container's StopTimeout, itself at most Fargate's
+  120 s; the service does not rebalance zones (that stops busy tasks); and
+  HOTLINE_MAX_CALLS is never more than the task's vCPUs times CALLS_PER_VCPU
+  (stream-node/src/config.rs, from the load benchmark), for every CPU size allowed.
 * IAM: one role per function or task; no wildcard actions or resources; DynamoDB, S3 and
   SQS actions are operations the store's AWS adapter performs (or that an SQS event
   source needs), on the table, bucket and queues only.
@@ -83,6 +92,13 @@ DATA_SERVICES = {
 }
 # Managed policies a role may carry (AWS's own, scoped by AWS); anything else is inline.
 ALLOWED_MANAGED_POLICIES = {"service-role/AmazonECSTaskExecutionRolePolicy"}
+# AWS's ceilings: an ALB target group's deregistration delay, a Fargate container's
+# stopTimeout.
+MAX_DEREGISTRATION_DELAY = 3600
+MAX_FARGATE_STOP_TIMEOUT = 120
+# Between the calls' last writes and SIGKILL: the process exits, its logs flush.
+EXIT_MARGIN = 15
+AGENT_RS = Path("shared/core/src/model/agent.rs")
 
 
 # ------------------------------------------------------------------ template loading
@@ -284,7 +300,8 @@ def literals(crate: Crate) -> set[str]:
         if (routes / ROUTES_RS).is_file():
             sources.append(routes / ROUTES_RS)
     for p in sources:
-        found |= set(re.findall(r'"([^"\\]*)"', read_src(p)))
+        # Escapes inside a literal ("…\\n") must not shift which quotes pair up.
+        found |= set(re.findall(r'"((?:[^"\\]|\\.)*)"', read_src(p)))
     return found
 
 
@@ -678,13 +695,6 @@ class Checker:
                     hc = tp.get("HealthCheckPath")
                     if hc not in srcs:
                         self.error(f"{tg}: HealthCheckPath {hc!r} is no path {crate.name} serves")
-                    attrs = {a["Key"]: a["Value"] for a in tp.get("TargetGroupAttributes", [])}
-                    delay = attrs.get("deregistration_delay.timeout_seconds")
-                    if "HOTLINE_DRAIN_SECS" in env and env["HOTLINE_DRAIN_SECS"] != delay:
-                        self.error(
-                            f"{who}: HOTLINE_DRAIN_SECS ({env['HOTLINE_DRAIN_SECS']}) must be "
-                            f"the deregistration delay of {tg} ({delay})"
-                        )
                     for rid, r in rules.items():
                         rp = r.get("Properties") or {}
                         if not any(
@@ -709,6 +719,170 @@ class Checker:
                 paths = [p for p in srcs if p.startswith("/")]
                 if not any(o.startswith(base) and o[len(base) :] in paths for o in outs):
                     self.error(f"{who}: no output gives the stream URL ({base}/<path>)")
+
+    # -- the drain rule ---------------------------------------------------------------
+
+    def const(self, path: Path, name: str) -> int | None:
+        """An integer `const` of a Rust source file (`Duration::from_secs(n)` too)."""
+        pattern = rf"const {name}: [\w:]+ = (?:Duration::from_secs\()?([0-9_]+)"
+        m = re.search(pattern, read_src(path)) if path.is_file() else None
+        if m is None:
+            self.error(f"cannot find `const {name}` in {path.relative_to(self.root)}")
+            return None
+        return int(m.group(1).replace("_", ""))
+
+    def values(self, value: Any, who: str) -> list[int] | None:
+        """Every integer `value` may take: a literal, or a parameter's allowed values or
+        its bounds. None (with an error) when it cannot be bounded."""
+        if isinstance(value, dict) and set(value) == {"Ref"}:
+            param = (self.t.get("Parameters") or {}).get(value["Ref"])
+            if param is None:
+                self.error(f"{who}: {value['Ref']} is no parameter")
+                return None
+            if "AllowedValues" in param:
+                return [int(v) for v in param["AllowedValues"]]
+            if "MinValue" in param and "MaxValue" in param:
+                return [int(param["MinValue"]), int(param["MaxValue"])]
+            self.error(f"{who}: parameter {value['Ref']} needs MinValue and MaxValue")
+            return None
+        try:
+            return [int(value)]
+        except (TypeError, ValueError):
+            self.error(f"{who}: {value!r} is not a number this check can bound")
+            return None
+
+    def evaluate(self, value: Any, params: dict[str, Any]) -> Any:
+        """`value` with `params` for the template's parameters: Ref, Fn::If (Equals,
+        Not, And, Or), Fn::FindInMap."""
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value:
+            return params.get(value["Ref"])
+        if "Fn::If" in value:
+            cond, yes, no = value["Fn::If"]
+            return self.evaluate(yes if self.condition(cond, params) else no, params)
+        if "Fn::FindInMap" in value:
+            m, k1, k2 = (self.evaluate(k, params) for k in value["Fn::FindInMap"])
+            return ((self.t.get("Mappings") or {}).get(m) or {}).get(str(k1), {}).get(str(k2))
+        return None
+
+    def condition(self, c: Any, params: dict[str, Any]) -> bool:
+        if isinstance(c, str):
+            return self.condition((self.t.get("Conditions") or {}).get(c), params)
+        if isinstance(c, dict):
+            if "Condition" in c:
+                return self.condition(c["Condition"], params)
+            if "Fn::Equals" in c:
+                a, b = (self.evaluate(v, params) for v in c["Fn::Equals"])
+                return str(a) == str(b)
+            if "Fn::Not" in c:
+                return not self.condition(c["Fn::Not"][0], params)
+            if "Fn::And" in c:
+                return all(self.condition(x, params) for x in c["Fn::And"])
+            if "Fn::Or" in c:
+                return any(self.condition(x, params) for x in c["Fn::Or"])
+        return False
+
+    def check_drain(self) -> None:
+        bins = {b: c for c in self.crates.values() for b in c.bins}
+        tgs = self.of_type("AWS::ElasticLoadBalancingV2::TargetGroup")
+        defaults = {
+            k: p.get("Default") for k, p in (self.t.get("Parameters") or {}).items()
+        }
+        for sid, svc in self.of_type("AWS::ECS::Service").items():
+            sp = svc.get("Properties") or {}
+            lid = target(sp.get("TaskDefinition"))
+            if lid not in self.res or not sp.get("LoadBalancers"):
+                continue
+            if sp.get("AvailabilityZoneRebalancing") != "DISABLED":
+                self.error(
+                    f"{sid}: AvailabilityZoneRebalancing must be DISABLED (ECS creates "
+                    "services with it ENABLED, and rebalancing stops tasks with live calls)"
+                )
+            node = None
+            for cd in (self.res[lid].get("Properties") or {}).get("ContainerDefinitions", []):
+                crate = bins.get(cd.get("Name"))
+                if crate is not None and any(
+                    lb.get("ContainerName") == cd.get("Name") for lb in sp["LoadBalancers"]
+                ):
+                    node = (cd, crate)
+            if node is None:
+                continue
+            cd, crate = node
+            who = f"{lid}/{cd.get('Name')}"
+            src = crate.dir / "src"
+            longest = self.const(self.root / AGENT_RS, "MAX_DURATION_SECS")
+            wind_down = self.const(self.root / AGENT_RS, "WIND_DOWN_SECS")
+            for lb in sp["LoadBalancers"]:
+                tg = target(lb.get("TargetGroupArn"))
+                if tg not in tgs:
+                    continue
+                attrs = {
+                    a["Key"]: a["Value"]
+                    for a in (tgs[tg].get("Properties") or {}).get("TargetGroupAttributes", [])
+                }
+                delays = self.values(
+                    attrs.get("deregistration_delay.timeout_seconds", 300), tg
+                )
+                if delays is None or longest is None or wind_down is None:
+                    continue
+                need = longest + wind_down
+                if min(delays) < need:
+                    self.error(
+                        f"{tg}: deregistration delay {min(delays)} s is shorter than the longest "
+                        f"call an agent may have plus its wind-down ({longest} + {wind_down} = "
+                        f"{need} s): a deploy or scale-in would cut calls"
+                    )
+                if max(delays) > MAX_DEREGISTRATION_DELAY:
+                    self.error(
+                        f"{tg}: deregistration delay {max(delays)} s is over AWS's "
+                        f"{MAX_DEREGISTRATION_DELAY} s"
+                    )
+            env = {e["Name"]: e.get("Value") for e in cd.get("Environment", [])}
+            drain = (
+                self.values(env["HOTLINE_DRAIN_SECS"], f"{who}: HOTLINE_DRAIN_SECS")
+                if "HOTLINE_DRAIN_SECS" in env
+                else [d]
+                if (d := self.const(src / "config.rs", "DEFAULT_DRAIN_SECS")) is not None
+                else None
+            )
+            grace = self.const(src / "server.rs", "FINISH_GRACE")
+            stops = self.values(cd.get("StopTimeout", 30), f"{who}: StopTimeout")
+            if drain is not None and grace is not None and stops is not None:
+                if max(stops) > MAX_FARGATE_STOP_TIMEOUT:
+                    self.error(
+                        f"{who}: StopTimeout {max(stops)} s is over Fargate's "
+                        f"{MAX_FARGATE_STOP_TIMEOUT} s"
+                    )
+                if max(drain) + grace + EXIT_MARGIN > min(stops):
+                    self.error(
+                        f"{who}: HOTLINE_DRAIN_SECS {max(drain)} s + FINISH_GRACE {grace} s + "
+                        f"{EXIT_MARGIN} s to exit does not fit in StopTimeout {min(stops)} s: "
+                        "SIGKILL would cut the calls before their apology and outcome"
+                    )
+            per_vcpu = self.const(src / "config.rs", "CALLS_PER_VCPU")
+            cpus = self.values(
+                (self.res[lid].get("Properties") or {}).get("Cpu"), f"{lid}: Cpu"
+            )
+            if per_vcpu is None or cpus is None or "HOTLINE_MAX_CALLS" not in env:
+                continue
+            cpu_ref = (self.res[lid].get("Properties") or {}).get("Cpu")
+            for cpu in cpus:
+                params = dict(defaults)
+                if isinstance(cpu_ref, dict) and "Ref" in cpu_ref:
+                    params[cpu_ref["Ref"]] = str(cpu)
+                value = self.evaluate(env["HOTLINE_MAX_CALLS"], params)
+                carry = cpu * per_vcpu // 1024
+                try:
+                    calls = int(value)
+                except (TypeError, ValueError):
+                    self.error(f"{who}: HOTLINE_MAX_CALLS is {value!r} at Cpu {cpu}")
+                    continue
+                if not 0 < calls <= carry:
+                    self.error(
+                        f"{who}: HOTLINE_MAX_CALLS is {calls} at Cpu {cpu}, but {cpu} CPU units "
+                        f"carry {carry} calls ({per_vcpu} per vCPU, CALLS_PER_VCPU)"
+                    )
 
     # -- IAM ------------------------------------------------------------------------
 
@@ -858,6 +1032,7 @@ class Checker:
             for lid, _ in matched.values()
         ]
         self.check_containers(fn_env)
+        self.check_drain()
         self.check_iam(matched)
         self.check_table()
         self.notes = [

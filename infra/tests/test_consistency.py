@@ -206,12 +206,89 @@ class Consistency(unittest.TestCase):
 
     # the stream node
 
-    def test_drain_matches_the_deregistration_delay(self) -> None:
-        tpl = copy.deepcopy(self.tpl)
+    def set_env(self, tpl: dict[str, Any], name: str, value: Any) -> None:
         for e in self.container_env(tpl):
-            if e["Name"] == "HOTLINE_DRAIN_SECS":
-                e["Value"] = "30"
-        self.expect(self.errors(tpl), "HOTLINE_DRAIN_SECS (30) must be the deregistration delay")
+            if e["Name"] == name:
+                e["Value"] = value
+
+    def set_delay(self, tpl: dict[str, Any], value: Any) -> None:
+        for a in self.res(tpl, "StreamTargetGroup")["TargetGroupAttributes"]:
+            if a["Key"] == "deregistration_delay.timeout_seconds":
+                a["Value"] = value
+
+    def test_a_deploy_waits_for_the_longest_call(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.set_delay(tpl, "300")
+        self.expect(
+            self.errors(tpl),
+            "StreamTargetGroup: deregistration delay 300 s is shorter than the longest call "
+            "an agent may have plus its wind-down (3540 + 60 = 3600 s)",
+        )
+        self.set_delay(tpl, "4000")
+        self.expect(self.errors(tpl), "deregistration delay 4000 s is over AWS's 3600 s")
+
+    def test_a_delay_from_a_parameter_is_checked_at_its_lowest(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Parameters"]["DrainSeconds"] = {
+            "Type": "Number",
+            "MinValue": 300,
+            "MaxValue": 3600,
+            "Default": 3600,
+        }
+        self.set_delay(tpl, {"Ref": "DrainSeconds"})
+        self.expect(self.errors(tpl), "deregistration delay 300 s is shorter")
+
+    def test_a_longer_agent_cap_needs_a_longer_delay(self) -> None:
+        root = self.tmp / "ws"
+        root.mkdir()
+        for entry in ROOT.iterdir():
+            if entry.name not in {"shared", "target", ".git", ".venv"}:
+                (root / entry.name).symlink_to(entry)
+        (root / "shared").mkdir()
+        for entry in (ROOT / "shared").iterdir():
+            if entry.name != "core":
+                (root / "shared" / entry.name).symlink_to(entry)
+        shutil.copytree(ROOT / "shared" / "core", root / "shared" / "core")
+        agent = root / "shared" / "core" / "src" / "model" / "agent.rs"
+        src = agent.read_text(encoding="utf-8")
+        self.assertIn("pub const MAX_DURATION_SECS: u32 = 3540;", src)
+        agent.write_text(
+            src.replace("MAX_DURATION_SECS: u32 = 3540;", "MAX_DURATION_SECS: u32 = 7200;"),
+            encoding="utf-8",
+        )
+        self.expect(self.errors(root=root), "(7200 + 60 = 7260 s): a deploy or scale-in")
+        agent.write_text(src.replace("MAX_DURATION_SECS", "LONGEST_CALL"), encoding="utf-8")
+        self.expect(self.errors(root=root), "cannot find `const MAX_DURATION_SECS`")
+
+    def test_the_node_drains_inside_fargates_stop_timeout(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.set_env(tpl, "HOTLINE_DRAIN_SECS", "300")
+        self.expect(
+            self.errors(tpl),
+            "HOTLINE_DRAIN_SECS 300 s + FINISH_GRACE 15 s + 15 s to exit does not fit in "
+            "StopTimeout 120 s",
+        )
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "StreamTaskDefinition")["ContainerDefinitions"][0]["StopTimeout"] = 300
+        self.expect(self.errors(tpl), "StopTimeout 300 s is over Fargate's 120 s")
+
+    def test_zone_rebalancing_may_not_stop_busy_tasks(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        del self.res(tpl, "StreamService")["AvailabilityZoneRebalancing"]
+        self.expect(self.errors(tpl), "StreamService: AvailabilityZoneRebalancing must be DISABLED")
+
+    def test_max_calls_fit_the_tasks_cpu(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        tpl["Mappings"]["StreamCapacity"]["1024"]["MaxCalls"] = "2000"
+        self.expect(
+            self.errors(tpl),
+            "HOTLINE_MAX_CALLS is 2000 at Cpu 1024, but 1024 CPU units carry 970 calls",
+        )
+        tpl = copy.deepcopy(self.tpl)
+        self.set_env(tpl, "HOTLINE_MAX_CALLS", "2000")
+        errors = self.errors(tpl)
+        self.expect(errors, "HOTLINE_MAX_CALLS is 2000 at Cpu 512", "at Cpu 1024")
+        self.assertFalse(any("at Cpu 4096" in e for e in errors), errors)
 
     def test_health_checks_and_listener_paths_are_served(self) -> None:
         tpl = copy.deepcopy(self.tpl)

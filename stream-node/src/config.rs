@@ -12,10 +12,14 @@ pub struct NodeConfig {
     /// `HOTLINE_STREAM_PUBLIC_URL`: the public `wss://` base Twilio connects to; the
     /// upgrade signature is checked over `{it}/twilio/stream`.
     pub public_url: String,
-    /// `HOTLINE_MAX_CALLS`: concurrent calls; upgrades beyond it are refused with 503.
+    /// `HOTLINE_MAX_CALLS`: concurrent calls; upgrades beyond it are refused with 503
+    /// (default [`CALLS_PER_VCPU`], one vCPU's worth).
     pub max_calls: usize,
     /// `HOTLINE_DRAIN_SECS`: on SIGTERM, how long live calls may go on before they are
-    /// closed (match the load balancer's deregistration delay).
+    /// told to end (default [`DEFAULT_DRAIN_SECS`]). A deploy only sends SIGTERM after
+    /// the load balancer has drained the task, so this covers the calls of a task stopped
+    /// any other way, and must end, with [`crate::server::FINISH_GRACE`], within the
+    /// container's stop timeout (at most 120 s on Fargate) or SIGKILL cuts the calls.
     pub drain: Duration,
     /// `HOTLINE_START_TIMEOUT_MS`: how long a new stream may take to send `start`.
     pub start_timeout: Duration,
@@ -36,6 +40,17 @@ pub enum ConfigError {
 }
 
 pub use hotline_core::routes::STREAM as STREAM_PATH;
+
+/// Concurrent calls one vCPU carries: the load bench measured 741-773 µs of node CPU per
+/// call-second (README, "Benchmark"), so 75 % of a vCPU is 0.75 × 1,000,000 / 770 ≈ 974
+/// calls, rounded down. The quarter left is headroom for what the bench's lean fake AI
+/// does not cost (TLS to the provider, tools, logs) and for bursts. The template sizes
+/// `HOTLINE_MAX_CALLS` from the task's CPU with this figure.
+pub const CALLS_PER_VCPU: usize = 970;
+
+/// Fargate sends SIGKILL 120 s after SIGTERM at most: 90 s of drain, then
+/// [`crate::server::FINISH_GRACE`] for the calls to apologise and close, fit inside.
+pub const DEFAULT_DRAIN_SECS: u64 = 90;
 
 impl NodeConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -70,11 +85,15 @@ impl NodeConfig {
                 SocketAddr::from(([127, 0, 0, 1], 3001)),
             )?,
             public_url,
-            max_calls: parse("HOTLINE_MAX_CALLS", get("HOTLINE_MAX_CALLS"), 2000)?,
+            max_calls: parse(
+                "HOTLINE_MAX_CALLS",
+                get("HOTLINE_MAX_CALLS"),
+                CALLS_PER_VCPU,
+            )?,
             drain: Duration::from_secs(parse(
                 "HOTLINE_DRAIN_SECS",
                 get("HOTLINE_DRAIN_SECS"),
-                300,
+                DEFAULT_DRAIN_SECS,
             )?),
             start_timeout: Duration::from_millis(parse(
                 "HOTLINE_START_TIMEOUT_MS",
@@ -92,5 +111,49 @@ impl NodeConfig {
     /// The URL Twilio signs when it opens a stream.
     pub fn stream_url(&self) -> String {
         format!("{}{STREAM_PATH}", self.public_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_carry_one_vcpu_of_calls_and_drain_within_fargates_stop_timeout() {
+        let c =
+            config(&[("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com")]).expect("config");
+        assert_eq!(c.max_calls, 970);
+        assert_eq!(c.drain, Duration::from_secs(90));
+        assert!(c.drain + crate::server::FINISH_GRACE <= Duration::from_secs(120));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_defaults() {
+        let c = config(&[
+            ("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com"),
+            ("HOTLINE_MAX_CALLS", "12"),
+            ("HOTLINE_DRAIN_SECS", "30"),
+        ])
+        .expect("config");
+        assert_eq!(c.max_calls, 12);
+        assert_eq!(c.drain, Duration::from_secs(30));
+        assert!(matches!(
+            config(&[
+                ("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com"),
+                ("HOTLINE_MAX_CALLS", "many"),
+            ]),
+            Err(ConfigError::Invalid {
+                name: "HOTLINE_MAX_CALLS",
+                ..
+            })
+        ));
     }
 }

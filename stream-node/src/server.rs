@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -43,6 +44,10 @@ pub fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024))
 }
+
+/// How long calls get to finish (apologise, close both sockets, write their outcome)
+/// once the drain deadline has told them to end.
+pub const FINISH_GRACE: Duration = Duration::from_secs(15);
 
 /// State shared by every connection.
 struct Shared {
@@ -134,7 +139,7 @@ impl StreamNode {
                 "drain deadline reached; ending live calls"
             );
             shared.calls.shutdown.cancel();
-            if tokio::time::timeout(std::time::Duration::from_secs(15), shared.tracker.wait())
+            if tokio::time::timeout(FINISH_GRACE, shared.tracker.wait())
                 .await
                 .is_err()
             {
@@ -161,7 +166,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellat
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
@@ -183,6 +188,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Cancellat
         });
     }
 }
+
+/// The body of every 403, as the webhooks answer it.
+const FORBIDDEN: &str = "Forbidden\n";
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
@@ -232,15 +240,16 @@ async fn upgrade(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<
         );
         return text(StatusCode::SERVICE_UNAVAILABLE, "at capacity\n");
     };
+    // One answer for every refusal: the log says why, the prober learns nothing.
     let Some(sig) = header(&req, "x-twilio-signature") else {
         info!("refusing a stream: unsigned upgrade");
-        return text(StatusCode::FORBIDDEN, "missing X-Twilio-Signature\n");
+        return text(StatusCode::FORBIDDEN, FORBIDDEN);
     };
     let org = match shared.auth.verify(sig).await {
         Ok(Some(org)) => org,
         Ok(None) => {
             info!(url = shared.auth.url(), "refusing a stream: bad signature");
-            return text(StatusCode::FORBIDDEN, "bad X-Twilio-Signature\n");
+            return text(StatusCode::FORBIDDEN, FORBIDDEN);
         }
         Err(e) => {
             warn!(error = %e, "cannot check stream signatures");

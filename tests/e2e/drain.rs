@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use hotline_core::model::EndReason;
 use hotline_e2e::{World, health};
-use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneError};
+use hotline_sim::phone::{AudioSource, HangupSide, Phone};
 use hotline_sim::realtime::Script;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrades_beyond_the_call_bound_are_refused_with_503() {
+async fn upgrades_beyond_the_call_bound_are_refused_with_503_and_an_apology() {
     let world = World::start_full(Script::default(), |_| {}, 1, Duration::from_secs(5)).await;
     let first = tokio::spawn(Phone::call(
         world.call(AudioSource::Silence, Duration::from_secs(3)),
@@ -24,11 +24,19 @@ async fn upgrades_beyond_the_call_bound_are_refused_with_503() {
         world.call(AudioSource::Silence, Duration::from_secs(1)),
         None,
     )
-    .await;
-    match second {
-        Err(PhoneError::UpgradeRefused { status, .. }) => assert_eq!(status, 503),
-        other => panic!("expected a 503 refusal, got {other:?}"),
-    }
+    .await
+    .expect("second call");
+    assert_eq!(
+        second.stream_refused.as_ref().map(|r| r.0),
+        Some(503),
+        "{second:?}"
+    );
+    // Twilio goes on after </Connect>: the caller hears why, not a silent hang-up.
+    assert!(
+        second.said.last().is_some_and(|s| s.starts_with("Sorry")),
+        "{second:?}"
+    );
+    assert_eq!(second.hung_up_by, HangupSide::Twiml);
     let first = first.await.expect("task").expect("first call");
     assert_eq!(first.hung_up_by, HangupSide::Caller);
     // The slot is free again once the first call is over.

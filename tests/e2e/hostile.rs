@@ -40,7 +40,14 @@ async fn open_signed(url: &str) -> Ws {
 
 fn refused_status(result: Result<Ws, tungstenite::Error>) -> u16 {
     match result {
-        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(tungstenite::Error::Http(resp)) => {
+            let status = resp.status().as_u16();
+            if status == 403 {
+                // The same answer whatever was wrong with the signature.
+                assert_eq!(resp.body().as_deref(), Some(&b"Forbidden\n"[..]));
+            }
+            status
+        }
         Err(e) => panic!("expected an HTTP refusal, got {e}"),
         Ok(_) => panic!("upgrade accepted"),
     }

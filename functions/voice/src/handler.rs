@@ -54,6 +54,10 @@ const MAX_WELCOME_CHARS: usize = 1000;
 pub const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
 pub const AGENT_DISABLED: &str =
     "Sorry, nobody can take your call right now. Please try again later. Goodbye.";
+/// Spoken when the stream ends without the stream node ending the call: the upgrade was
+/// refused (node full or draining, 503) or failed, or the socket dropped mid-call.
+pub const STREAM_LOST: &str =
+    "Sorry, we could not connect you to our assistant. Please call back in a few minutes. Goodbye.";
 
 /// Answers one voice webhook. Never fails: every error becomes a clear 4xx or 5xx.
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
@@ -137,6 +141,10 @@ fn outbound_request(raw_query: Option<&str>) -> Result<Option<OutboundRequest>, 
 /// Record the whole call (mono: caller and agent mixed), greet, then hand the audio to
 /// the stream node. `<Start><Recording>` is the recording Twilio offers for a call whose
 /// audio goes through `<Connect><Stream>`; it comes first so the greeting is recorded.
+/// Twilio runs what follows `</Connect>` once the stream is over, including when it never
+/// opened: an apology there means a refused upgrade is never a silent hang-up. A call
+/// the node ends itself never gets there: it hangs up, transfers or apologises through
+/// the REST API, which replaces this document.
 fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceResponse {
     let mut twiml = VoiceResponse::new().start_recording(StartRecording::new(
         config.webhook.url(RECORDING_PATH),
@@ -145,12 +153,15 @@ fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceRespo
     if let Some(greeting) = call.greeting.as_deref().filter(|g| !g.trim().is_empty()) {
         twiml = twiml.say(greeting);
     }
-    twiml.connect_stream(
-        ConnectStream::new(format!("{}{STREAM_PATH}", config.stream_url))
-            .parameter("call_sid", call.sid.as_str())
-            .parameter("from", call.from.as_str())
-            .parameter("to", call.to.as_str())
-            .parameter("agent_id", agent.id.as_str())
-            .parameter("stream_token", &call.stream_token),
-    )
+    twiml
+        .connect_stream(
+            ConnectStream::new(format!("{}{STREAM_PATH}", config.stream_url))
+                .parameter("call_sid", call.sid.as_str())
+                .parameter("from", call.from.as_str())
+                .parameter("to", call.to.as_str())
+                .parameter("agent_id", agent.id.as_str())
+                .parameter("stream_token", &call.stream_token),
+        )
+        .say(STREAM_LOST)
+        .hangup()
 }

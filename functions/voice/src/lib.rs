@@ -5,4 +5,4 @@ pub mod config;
 pub mod handler;
 
 pub use config::VoiceConfig;
-pub use handler::{Deps, VoiceError, handle};
+pub use handler::{Deps, STREAM_LOST, VoiceError, handle};

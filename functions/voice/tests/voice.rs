@@ -14,7 +14,7 @@ use hotline_testkit::webhook::{
 };
 use hotline_twilio::signature;
 use hotline_twilio::twiml_read::{self, Element};
-use hotline_voice::{Deps, VoiceConfig, handle};
+use hotline_voice::{Deps, STREAM_LOST, VoiceConfig, handle};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
 
@@ -141,7 +141,13 @@ async fn signed_inbound_call_is_recorded_greeted_and_streamed() {
     );
     let twiml = parse_twiml(&text(&resp));
     assert_eq!(twiml.name, "Response");
-    assert_eq!(twiml.child_names(), ["Start", "Say", "Connect"]);
+    assert_eq!(
+        twiml.child_names(),
+        ["Start", "Say", "Connect", "Say", "Hangup"]
+    );
+    // Twilio goes on after </Connect> when the stream is refused or drops: the caller
+    // hears why rather than a silent hang-up.
+    assert_eq!(twiml.children[3].text, STREAM_LOST);
     let recording = twiml.all_named("Recording");
     assert_eq!(recording.len(), 1);
     assert_eq!(
@@ -273,7 +279,8 @@ async fn unsigned_or_badly_signed_requests_get_403_and_write_nothing() {
     for (case, req) in cases {
         let resp = handle(&app.deps, req).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{case}");
-        assert!(!text(&resp).contains("<Response"), "{case}: no TwiML");
+        // One answer whatever the reason: a prober learns nothing about accounts or keys.
+        assert_eq!(text(&resp), "Forbidden\n", "{case}");
     }
     assert_nothing_written(&app).await;
 }
@@ -372,8 +379,13 @@ async fn a_hostile_greeting_is_spoken_not_obeyed() {
     let twiml = parse_twiml(&text(&resp));
     assert!(twiml.all_named("Dial").is_empty());
     let says = twiml.all_named("Say");
-    assert_eq!(says.len(), 1);
+    assert_eq!(
+        says.len(),
+        2,
+        "the greeting, and the apology after </Connect>"
+    );
     assert_eq!(says[0].text, "</Say><Dial>+19005550000</Dial><Say>");
+    assert_eq!(says[1].text, STREAM_LOST);
 }
 
 #[tokio::test]
@@ -450,7 +462,10 @@ async fn api_gateway_event_is_answered(fixture: &str, public: &str) {
         "TwiML must not be base64-encoded"
     );
     let twiml = parse_twiml(&text(&resp));
-    assert_eq!(twiml.child_names(), ["Start", "Say", "Connect"]);
+    assert_eq!(
+        twiml.child_names(),
+        ["Start", "Say", "Connect", "Say", "Hangup"]
+    );
     let sid = CallSid::parse(CALL).expect("sid");
     assert!(
         app.stores

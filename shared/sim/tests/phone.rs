@@ -672,17 +672,32 @@ async fn protocol_violations_are_reported_and_the_call_goes_on() {
 }
 
 #[tokio::test]
-async fn a_refused_upgrade_is_an_error_with_its_status() {
-    let (voice_url, _) = webhook(TOKEN, connect_twiml("")).await;
+async fn a_refused_upgrade_goes_on_after_connect_like_twilio() {
+    let (voice_url, _) = webhook(TOKEN, connect_twiml("<Say>Sorry.</Say><Hangup/>")).await;
     let (ws_url, server) = stream_server("not the token", |_ws| async {}).await;
-    let err = Phone::call(spec(&voice_url, &ws_url), None)
+    let report = Phone::call(spec(&voice_url, &ws_url), None)
         .await
-        .expect_err("upgrade refused");
+        .expect("the call goes on");
+    assert_eq!(report.stream_refused.as_ref().map(|r| r.0), Some(403));
+    assert!(report.stream_sid.is_none());
+    assert_eq!(report.said, ["Hi & welcome.", "Sorry."]);
+    assert_eq!(report.hung_up_by, HangupSide::Twiml);
     assert!(
-        matches!(err, PhoneError::UpgradeRefused { status: 403, .. }),
-        "{err:?}"
+        report
+            .events
+            .iter()
+            .any(|(_, e)| *e == PhoneEvent::StreamRefused { status: 403 })
     );
     assert!(server.await.expect("server").is_none());
+
+    // Nothing after </Connect>: Twilio hangs up.
+    let (voice_url, _) = webhook(TOKEN, connect_twiml("")).await;
+    let (ws_url, _server) = stream_server("not the token", |_ws| async {}).await;
+    let report = Phone::call(spec(&voice_url, &ws_url), None)
+        .await
+        .expect("the call ends");
+    assert_eq!(report.said, ["Hi & welcome."]);
+    assert_eq!(report.hung_up_by, HangupSide::Twiml);
 }
 
 #[tokio::test]

@@ -85,3 +85,82 @@ impl Default for CallLimits {
         }
     }
 }
+
+// 3600 s is the most an ALB target group lets a deregistering target keep its connections.
+const _: () = assert!(CallLimits::MAX_DURATION_SECS + CallLimits::WIND_DOWN_SECS <= 3600);
+
+/// Limits no agent may be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    #[error(
+        "max_duration_secs must be between 1 and {max} (a deploy lets a call run that long), got {got}",
+        max = CallLimits::MAX_DURATION_SECS
+    )]
+    MaxDuration { got: u32 },
+    #[error("silence_timeout_secs must be at least 1")]
+    SilenceTimeout,
+}
+
+impl CallLimits {
+    /// The longest call any agent may have. A deploy or scale-in lets a task's live calls
+    /// run out before the task stops, for at most the load balancer's deregistration delay
+    /// (AWS allows 3600 s). A call that reaches its limit still takes up to
+    /// [`Self::WIND_DOWN_SECS`] to say goodbye and hang up, so the two together fit in
+    /// that hour. `infra/tests/consistency.py` reads both to check the template.
+    pub const MAX_DURATION_SECS: u32 = 3540;
+    /// From a stream's upgrade to its last byte, beyond `max_duration_secs`: the wait for
+    /// `start` (5 s by default), the goodbye's grace (15 s) and the hang-up, with room.
+    pub const WIND_DOWN_SECS: u32 = 60;
+
+    /// Refuses limits a deploy could not honour, or that would end every call at once.
+    /// Whatever loads agents from configuration calls this before storing one.
+    pub fn check(&self) -> Result<(), LimitsError> {
+        if self.max_duration_secs == 0 || self.max_duration_secs > Self::MAX_DURATION_SECS {
+            return Err(LimitsError::MaxDuration {
+                got: self.max_duration_secs,
+            });
+        }
+        if self.silence_timeout_secs == 0 {
+            return Err(LimitsError::SilenceTimeout);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limits_pass_the_check() {
+        assert_eq!(CallLimits::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn a_call_may_last_up_to_the_cap_and_no_longer() {
+        let at_cap = CallLimits {
+            max_duration_secs: CallLimits::MAX_DURATION_SECS,
+            ..CallLimits::default()
+        };
+        assert_eq!(at_cap.check(), Ok(()));
+        let hour = CallLimits {
+            max_duration_secs: 3600,
+            ..CallLimits::default()
+        };
+        assert_eq!(hour.check(), Err(LimitsError::MaxDuration { got: 3600 }));
+        let zero = CallLimits {
+            max_duration_secs: 0,
+            ..CallLimits::default()
+        };
+        assert_eq!(zero.check(), Err(LimitsError::MaxDuration { got: 0 }));
+    }
+
+    #[test]
+    fn a_zero_silence_timeout_is_refused() {
+        let limits = CallLimits {
+            silence_timeout_secs: 0,
+            ..CallLimits::default()
+        };
+        assert_eq!(limits.check(), Err(LimitsError::SilenceTimeout));
+    }
+}

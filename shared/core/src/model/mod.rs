@@ -7,7 +7,7 @@ mod number;
 mod org;
 mod todo;
 
-pub use agent::{Agent, Analyzer, CallLimits, Provider, ToolKind, ToolSpec};
+pub use agent::{Agent, Analyzer, CallLimits, LimitsError, Provider, ToolKind, ToolSpec};
 pub use call::{
     AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Outcome,
     PostCall, RecordingRef, Speaker, Stage, StageState, StageStatus, TodoItem, TranscriptRef,

@@ -14,7 +14,9 @@
 //! 3. Opens the WebSocket with `X-Twilio-Signature` over the stream URL as written in the
 //!    TwiML and no parameters (even when [`CallSpec::stream_url_override`] connects
 //!    elsewhere), sends `connected`, `start` and caller audio in 20 ms `media` frames on an
-//!    absolute 50-per-second schedule, and `dtmf` at the times asked.
+//!    absolute 50-per-second schedule, and `dtmf` at the times asked. An upgrade answered
+//!    with anything but 101 is Twilio's error 31920: noted in
+//!    [`CallReport::stream_refused`], and the TwiML goes on after `</Connect>`.
 //! 4. Plays what the server sends the way Twilio's outbound buffer does ([`Playout`]):
 //!    real-time playback, marks echoed after their audio, `clear` flushing and echoing.
 //!    Malformed or misaddressed frames are noted in [`CallReport::violations`].
@@ -291,6 +293,10 @@ pub enum PhoneEvent {
     StreamConnected {
         url: String,
     },
+    /// The upgrade was answered with this HTTP status instead of 101 (Twilio error 31920).
+    StreamRefused {
+        status: u16,
+    },
     /// `start` sent: the stream's clock starts here.
     StreamStarted {
         stream_sid: String,
@@ -346,6 +352,9 @@ pub struct CallReport {
     pub status_callback_status: Option<u16>,
     /// The `<Stream url>` as written in the TwiML (what the upgrade was signed over).
     pub stream_url: Option<String>,
+    /// The HTTP status and body the stream upgrade was refused with (Twilio error
+    /// 31920); the call then went on after `</Connect>`.
+    pub stream_refused: Option<(u16, String)>,
     /// The `<Parameter>`s of the `<Stream>`: `start.customParameters`.
     pub parameters: BTreeMap<String, String>,
     /// `MZ…`, once the stream started.
@@ -391,6 +400,7 @@ impl fmt::Debug for CallReport {
             .field("http_status", &self.http_status)
             .field("said", &self.said)
             .field("stream_url", &self.stream_url)
+            .field("stream_refused", &self.stream_refused)
             .field("stream_sid", &self.stream_sid)
             .field("hung_up_by", &self.hung_up_by)
             .field("stream_duration", &self.stream_duration)
@@ -419,6 +429,7 @@ impl CallReport {
             recording_callback_status: None,
             status_callback_status: None,
             stream_url: None,
+            stream_refused: None,
             parameters: BTreeMap::new(),
             stream_sid: None,
             hung_up_by: HangupSide::Twiml,
@@ -472,9 +483,6 @@ pub enum PhoneError {
     Webhook(#[source] reqwest::Error),
     #[error("stream url {url:?} cannot be used: {reason}")]
     StreamUrl { url: String, reason: String },
-    /// The server answered the upgrade with something other than 101 (Twilio error 31920).
-    #[error("stream upgrade refused: HTTP {status}")]
-    UpgradeRefused { status: u16, body: String },
     #[error("stream connection to {url} timed out after {after:?}")]
     StreamTimeout { url: String, after: Duration },
     #[error("stream connection failed: {0}")]
@@ -896,7 +904,8 @@ impl Call {
             .clone()
             .unwrap_or_else(|| url.clone());
         stream::run(self, &url, &connect_to).await?;
-        if matches!(self.report.hung_up_by, HangupSide::Remote { .. }) {
+        let refused = self.report.stream_refused.is_some();
+        if refused || matches!(self.report.hung_up_by, HangupSide::Remote { .. }) {
             // The server closed the socket: Twilio goes on after </Connect>, or to `action`.
             if verb.attr("action").is_some() {
                 self.event(PhoneEvent::Skipped("Connect action".to_owned()));

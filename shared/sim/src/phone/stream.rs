@@ -68,11 +68,14 @@ pub(super) async fn run(
     let ws = match connected {
         Ok((ws, _)) => ws,
         Err(tungstenite::Error::Http(response)) => {
-            return Err(PhoneError::UpgradeRefused {
-                status: response.status().as_u16(),
-                body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
-                    .into_owned(),
-            });
+            // Twilio's 31920: the stream never started, and the call goes on with the
+            // verb after `</Connect>`.
+            let status = response.status().as_u16();
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                .into_owned();
+            call.report.stream_refused = Some((status, body));
+            call.event(PhoneEvent::StreamRefused { status });
+            return Ok(());
         }
         Err(e) => return Err(PhoneError::Stream(Box::new(e))),
     };
