@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by infra/deploy.sh, infra/seed.sh and infra/teardown.sh (sourced, from the
+# Helpers shared by infra/deploy.sh and infra/teardown.sh (sourced, from the
 # repository root).
 
 die() {

@@ -5,13 +5,14 @@
 #      repository <stack>-stream-node the first time;
 #   2. runs `sam deploy` on infra/template.yaml with the zips infra/build.sh made: guided the
 #      first time (the answers are saved to infra/samconfig.toml), unattended afterwards;
-#   3. seeds the first organization when its Twilio credentials are in SSM (infra/seed.sh);
-#   4. prints the URLs to paste into Twilio.
+#   3. prints the URLs to paste into Twilio, and how to apply your configuration.
 #
-# Usage: infra/deploy.sh [--guided] [--stack-name NAME] [--no-image] [--no-seed]
+# It never writes organizations, agents or numbers and never runs a worker: what the stack
+# serves is declared in your hotline.yaml and applied with `hotline apply` (printed at the end).
+#
+# Usage: infra/deploy.sh [--guided] [--stack-name NAME] [--no-image]
 #   --guided      ask every question again (and save the answers)
 #   --no-image    keep the stream node image that is deployed now
-#   --no-seed     do not run infra/seed.sh
 # Needs: aws (configured), sam, docker (with buildx), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,6 @@ cd "$(dirname "$0")/.."
 
 guided=false
 build_image=true
-seed=true
 STACK=${HOTLINE_STACK:-}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -31,7 +31,6 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --no-image) build_image=false ;;
-    --no-seed) seed=false ;;
     -h | --help)
       sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
@@ -146,15 +145,6 @@ else
   cd ..
 fi
 
-# -- first organization ------------------------------------------------------------------------
-if $seed; then
-  if ssm_exists "$SSM_PREFIX/twilio-auth-token"; then
-    STACK=$STACK infra/seed.sh
-  else
-    echo "==> no $SSM_PREFIX/twilio-auth-token in SSM: skipping the first organization (infra/README.md, Seed)"
-  fi
-fi
-
 # -- what to paste into Twilio -----------------------------------------------------------------
 voice=$(stack_output VoiceWebhookUrl)
 stream=$(stack_output StreamUrl)
@@ -168,6 +158,11 @@ Twilio console > Phone Numbers > your number > Voice configuration:
   A call comes in:  Webhook  $voice  (HTTP POST)
 
 Media streams connect to $stream (the TwiML says so; nothing to paste).
+
+Organizations, agents and numbers come from your configuration file:
+  HOTLINE_STORE=aws HOTLINE_TABLE=$(stack_output TableName) \\
+  HOTLINE_BUCKET=$(stack_output BucketName) HOTLINE_POSTCALL_QUEUE_URL=$(stack_output PostcallQueueUrl) \\
+  AWS_REGION=$REGION hotline apply -f hotline.yaml --dry-run    # then without --dry-run
 EOF
 if [ -z "$(saved_parameter StreamHostedZoneId)" ]; then
   echo "DNS: point a CNAME for ${domain:-the StreamDomainName} at $alb"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Runs infra/deploy.sh, infra/seed.sh and infra/teardown.sh against stand-ins for aws, sam,
-docker and cargo that record how they were called, in a scratch copy of the repository. No
-AWS: this proves the scripts' logic (first deploy guided, later ones unattended with the
-saved answers and the new image, secrets checked first, seeding, teardown), not AWS itself.
+"""Runs infra/deploy.sh and infra/teardown.sh against stand-ins for aws, sam, docker and
+cargo that record how they were called, in a scratch copy of the repository. No AWS: this
+proves the scripts' logic (first deploy guided, later ones unattended with the saved answers
+and the new image, secrets checked first, no seeding ever, teardown), not AWS itself.
 
     python3 infra/tests/test_scripts.py
 """
@@ -119,7 +119,7 @@ class Scripts(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp)
         self.repo = self.tmp / "repo"
         (self.repo / "infra").mkdir(parents=True)
-        for f in ("deploy.sh", "seed.sh", "teardown.sh", "common.sh", "template.yaml"):
+        for f in ("deploy.sh", "teardown.sh", "common.sh", "template.yaml"):
             shutil.copy2(ROOT / "infra" / f, self.repo / "infra" / f)
         lam = self.repo / "target" / "lambda"
         # What infra/build.sh would have left: a zip for every function of the template.
@@ -230,7 +230,7 @@ class Scripts(unittest.TestCase):
         out = self.run_script("deploy.sh", ok=False)
         self.assertIn("run infra/build.sh first", out)
 
-    def test_seed_uses_the_twilio_credentials_from_ssm(self) -> None:
+    def test_deploy_never_seeds_nor_runs_hotline_even_with_twilio_secrets_in_ssm(self) -> None:
         self.ssm(
             {
                 "/hotline/openai-api-key": "sk-test",
@@ -241,13 +241,13 @@ class Scripts(unittest.TestCase):
         )
         out = self.run_script("deploy.sh")
         self.assertNotIn("secret-token", out)
-        env = json.loads((self.state / "hotline-env.json").read_text())
-        self.assertEqual(env["HOTLINE_STORE"], "aws")
-        self.assertEqual(env["HOTLINE_TABLE"], "hotline-Table-1")
-        self.assertEqual(env["TWILIO_AUTH_TOKEN"], "secret-token")
-        self.assertEqual(env["TWILIO_PHONE_NUMBER"], "+15551234567")
-        self.assertEqual(env["HOTLINE_STREAM_PUBLIC_URL"], "wss://stream.example.com")
-        self.assertIn("+15551234567 answers", out)
+        self.assertEqual(self.calls("hotline"), [], "no hotline process against production")
+        self.assertEqual(self.calls("cargo"), [])
+        self.assertFalse((self.state / "seeded").exists())
+        self.assertNotIn(["dynamodb", "put-item"], [c[:2] for c in self.calls("aws")])
+        # What to run instead: the operator's own configuration, applied on purpose.
+        self.assertIn("hotline apply -f hotline.yaml --dry-run", out)
+        self.assertIn("HOTLINE_TABLE=hotline-Table-1", out)
 
     def test_teardown_keeps_data_unless_told(self) -> None:
         self.run_script("deploy.sh")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hotline_core::model::{Agent, Call, Turn};
 use hotline_core::{AccountSid, CallSid, OrgId};
-use hotline_local::seed::{DEMO_AGENT, DEMO_ORG, seed_demo};
+use hotline_local::configure::{ConfigSource, DEMO_AGENT, DEMO_ORG, configure};
 use hotline_local::{Stack, StackConfig};
 use hotline_sim::phone::{AudioSource, CallSpec, hangup_on_api_update};
 use hotline_sim::realtime::{RealtimeSim, Script};
@@ -29,7 +29,7 @@ pub struct World {
 }
 
 impl World {
-    /// Everything up, the demo organization seeded with known credentials.
+    /// Everything up, the example configuration applied with known credentials.
     pub async fn start(script: Script) -> Self {
         Self::start_with(script, |_| {}).await
     }
@@ -71,14 +71,15 @@ impl World {
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
-        seed_demo(stores.directory.as_ref(), |k| match k {
+        let env = |k: &str| match k {
             "TWILIO_ACCOUNT_SID" => Some(ACCOUNT.to_owned()),
             "TWILIO_AUTH_TOKEN" => Some(TOKEN.to_owned()),
             "TWILIO_PHONE_NUMBER" => Some(NUMBER.to_owned()),
             _ => None,
-        })
-        .await
-        .expect("seed");
+        };
+        configure(stores.directory.as_ref(), &ConfigSource::Example, &env)
+            .await
+            .expect("the example configuration");
         let org = OrgId::parse(DEMO_ORG).expect("org");
         let mut agent = stores
             .directory

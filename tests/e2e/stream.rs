@@ -366,7 +366,7 @@ async fn transfer_redirects_the_live_call_to_a_person() {
         .expect("valid TwiML");
     let dial = twiml.all_named("Number");
     assert_eq!(dial.len(), 1);
-    assert_eq!(dial[0].text, hotline_local::seed::DEMO_TRANSFER_TO);
+    assert_eq!(dial[0].text, hotline_local::configure::DEMO_TRANSFER_TO);
     let call = world.finished_call(&report.call_sid).await;
     assert_eq!(call.outcome.map(|o| o.reason), Some(EndReason::Transferred));
 }

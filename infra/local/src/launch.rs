@@ -1,5 +1,6 @@
-//! Bringing the local platform up from the environment: store, demo data, the simulated
-//! AI and Twilio API when no real ones are configured, and the stack itself.
+//! Bringing the local platform up from the environment: store, its configuration (a file,
+//! or the shipped example), the simulated AI and Twilio API when no real ones are
+//! configured, and the stack itself.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use hotline_sim::twilio_rest::FakeTwilio;
 use hotline_store::{StoreConfig, Stores};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::seed::{Seeded, seed_demo};
+use crate::configure::{ConfigSource, Configured, configure};
 use crate::sqs_mapping::{Mapping, SqsHandler};
 use crate::stack::{Stack, StackConfig};
 
@@ -29,6 +30,8 @@ pub struct LaunchConfig {
     pub openai_base_url: Option<String>,
     pub twilio_api_base_url: Option<String>,
     pub drain: Duration,
+    /// Applied to the store at start.
+    pub config: ConfigSource,
 }
 
 impl LaunchConfig {
@@ -59,6 +62,7 @@ impl LaunchConfig {
                     .transpose()?
                     .unwrap_or(30),
             ),
+            config: ConfigSource::Example,
         })
     }
 }
@@ -67,12 +71,15 @@ impl LaunchConfig {
 pub struct Launched {
     pub stack: Stack,
     pub stores: Stores,
-    pub seeded: Seeded,
+    /// The configuration applied at start, and what applying it changed.
+    pub configured: Configured,
+    /// The example runs on its placeholder Twilio account (see [`ConfigSource`]).
+    pub placeholder_twilio: bool,
     /// Set when no `OPENAI_API_KEY` was given: the conversation is simulated…
     pub simulated_ai: Option<RealtimeSim>,
     /// …and so are the transcription and analysis after it.
     pub simulated_openai: Option<FakeOpenAi>,
-    /// Set when no `TWILIO_API_BASE_URL` was given and the credentials are made up:
+    /// Set when no `TWILIO_API_BASE_URL` was given and the credentials are placeholders:
     /// hang-ups and transfers go to this stand-in instead of api.twilio.com.
     pub fake_twilio: Option<FakeTwilio>,
 }
@@ -82,7 +89,8 @@ pub async fn launch(
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<Launched> {
     let stores = Stores::open(&config.store).await?;
-    let seeded = seed_demo(stores.directory.as_ref(), &env).await?;
+    let configured = configure(stores.directory.as_ref(), &config.config, &env).await?;
+    let placeholder_twilio = config.config.uses_placeholder_twilio(&env);
     let (simulated_openai, openai_rest_url, openai_rest_key) = match &config.openai_api_key {
         Some(key) => (
             None,
@@ -116,15 +124,17 @@ pub async fn launch(
         }
     };
     let (fake_twilio, twilio_api_base_url): (Option<FakeTwilio>, String) =
-        match (&config.twilio_api_base_url, seeded.generated) {
+        match (&config.twilio_api_base_url, placeholder_twilio) {
             (Some(url), _) => (None, url.clone()),
             (None, false) => (None, "https://api.twilio.com".to_owned()),
             (None, true) => {
                 let fake = FakeTwilio::start().await?;
-                fake.add_account(
-                    seeded.org.twilio.account_sid.as_str(),
-                    seeded.org.twilio.auth_token.expose_secret(),
-                );
+                for declared in &configured.config.organizations {
+                    fake.add_account(
+                        declared.org.twilio.account_sid.as_str(),
+                        declared.org.twilio.auth_token.expose_secret(),
+                    );
+                }
                 // The simulated phones report a recording of every call; this is its media.
                 fake.record_every_call(hotline_sim::recording::silent_mp3(Duration::from_secs(20)));
                 let url = fake.base_url().to_owned();
@@ -182,7 +192,8 @@ pub async fn launch(
     Ok(Launched {
         stack,
         stores,
-        seeded,
+        configured,
+        placeholder_twilio,
         simulated_ai,
         simulated_openai,
         fake_twilio,

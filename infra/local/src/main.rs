@@ -1,7 +1,9 @@
 //! `hotline`: the whole platform on one machine.
 //!
-//! * `hotline up`: serve every webhook route, the stream node and the queue consumers
-//!   on the local store (or AWS with `HOTLINE_STORE=aws`).
+//! * `hotline up [--config FILE]`: apply the configuration, then serve every webhook
+//!   route, the stream node and the queue consumers on the local store (or AWS with
+//!   `HOTLINE_STORE=aws`).
+//! * `hotline apply -f FILE [--dry-run]`: make the store hold what a configuration file declares.
 //! * `hotline call`: place a simulated call, as Twilio would, against a running stack.
 //! * `hotline demo`: start a stack on temporary ports, place one call, print its record.
 //! * `hotline calls [show <CallSid>]`: read call records from the store.
@@ -26,7 +28,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the platform: webhooks on HOTLINE_HTTP_ADDR, media streams on HOTLINE_STREAM_ADDR.
-    Up,
+    Up(cli::up::UpArgs),
+    /// Apply a configuration file (hotline.yaml) to the store the environment selects.
+    Apply(cli::apply::ApplyArgs),
     /// Place a simulated phone call against a running stack.
     Call(cli::call::CallArgs),
     /// Start a throwaway stack, place one call with a barge-in and a tool call, print it.
@@ -49,7 +53,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up => cli::up::run().await,
+            Command::Up(args) => cli::up::run(args).await,
+            Command::Apply(args) => cli::apply::run(args).await,
             Command::Call(args) => cli::call::run(args).await,
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Calls(args) => cli::calls::run(args).await,

@@ -67,8 +67,12 @@ impl Install {
     }
 
     async fn up(&self) -> Up {
+        self.up_with(&["up"]).await
+    }
+
+    async fn up_with(&self, args: &[&str]) -> Up {
         let child = self
-            .command(&["up"])
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -286,6 +290,14 @@ async fn full_flow(install: &Install, twilio: &FakeTwilio, data_survives_restart
             .filter_map(|c| c["sid"].as_str())
             .collect();
         assert_eq!(sids, [sid.as_str()], "the call survived the restart");
+        assert!(
+            listed
+                .as_array()
+                .expect("list")
+                .iter()
+                .all(|c| c.get("stream_token").is_none()),
+            "listed calls carry no per-call secret: {listed}"
+        );
         // And the restarted stack still answers calls on the same number.
         place_call(install, twilio).await;
         up.stop();
@@ -329,4 +341,204 @@ async fn hotline_up_runs_the_same_flow_on_aws() {
         twilio.base_url(),
     );
     full_flow(&install, &twilio, true).await;
+}
+
+/// Runs `hotline` to the end; its exit status, stdout and stderr.
+fn run(install: &Install, args: &[&str]) -> (bool, String, String) {
+    let out = install.command(args).output().expect("hotline");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A configuration as a user writes one: secrets from the environment, two agents.
+fn clinic_yaml(instructions: &str) -> String {
+    format!(
+        r#"# Our clinic
+organizations:
+  - id: clinic
+    name: "Downtown Clinic"
+    twilio:
+      account_sid: "${{TWILIO_ACCOUNT_SID}}"
+      auth_token: "${{TWILIO_AUTH_TOKEN}}"
+    reports:
+      emails: [office@clinic.example]
+    agents:
+      - id: front-desk
+        provider: openai_realtime
+        voice: marin
+        instructions: "{instructions}"
+        tools:
+          - name: end_call
+            type: end_call
+        limits:
+          max_duration_secs: ${{MAX_CALL_SECS:-900}}
+      - id: after-hours
+        provider: openai_realtime
+        voice: cedar
+        greeting: "We are closed; I can take a message."
+        instructions: Take a message.
+    numbers:
+      - number: "${{TWILIO_PHONE_NUMBER}}"
+        agent: front-desk
+"#
+    )
+}
+
+/// `hotline apply` as an operator runs it against one store.
+fn apply_flow(install: &Install, dir: &Path) {
+    let file = dir.join("hotline.yaml");
+    let path = file.to_str().expect("utf-8");
+    std::fs::write(&file, clinic_yaml("You answer for the clinic.")).expect("write");
+
+    let (ok, out, err) = run(install, &["apply", "-f", path, "--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("+ create organization clinic"), "{out}");
+    assert!(out.contains("+ create agent clinic/front-desk"), "{out}");
+    assert!(
+        out.contains(&format!("+ create number {NUMBER} → clinic/front-desk")),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 to create, 0 to change, 0 unchanged (dry run: nothing written)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(TOKEN) && !err.contains(TOKEN),
+        "the token is never printed"
+    );
+    // A dry run wrote nothing: the same plan again.
+    let (_, again, _) = run(install, &["apply", "-f", path, "--dry-run"]);
+    assert!(again.contains("4 to create"), "{again}");
+
+    let (ok, out, err) = run(install, &["apply", "-f", path]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("4 to create, 0 to change, 0 unchanged"),
+        "{out}"
+    );
+    let (ok, out, err) = run(install, &["apply", "-f", path]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("0 to create, 0 to change, 4 unchanged"),
+        "applying twice changes nothing: {out}"
+    );
+
+    std::fs::write(&file, clinic_yaml("You answer for the clinic, in French.")).expect("write");
+    let (ok, out, err) = run(install, &["apply", "-f", path]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("~ change agent clinic/front-desk: instructions"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 to create, 1 to change, 3 unchanged"),
+        "{out}"
+    );
+
+    // Another organization may not take the clinic's number (nor its account).
+    let rival = dir.join("rival.yaml");
+    std::fs::write(
+        &rival,
+        format!(
+            "organizations:\n  - id: rival\n    twilio:\n      account_sid: AC{}\n      auth_token: x\n    agents:\n      - {{id: a, provider: pipeline, voice: v, instructions: i}}\n    numbers:\n      - {{number: \"{NUMBER}\", agent: a}}\n",
+            "ab".repeat(16)
+        ),
+    )
+    .expect("write");
+    let (ok, _, err) = run(install, &["apply", "-f", rival.to_str().expect("utf-8")]);
+    assert!(!ok, "a taken number is refused");
+    assert!(
+        err.contains(&format!("number {NUMBER} belongs to another organization")),
+        "{err}"
+    );
+    let (_, out, _) = run(install, &["apply", "-f", path, "--dry-run"]);
+    assert!(
+        out.contains("0 to create, 0 to change, 4 unchanged"),
+        "nothing of the clinic moved: {out}"
+    );
+
+    // Mistakes name where they are.
+    std::fs::write(
+        &file,
+        clinic_yaml("x").replace(
+            "provider: openai_realtime\n        voice: cedar",
+            "provider: gemni\n        voice: cedar",
+        ),
+    )
+    .expect("write");
+    let (ok, _, err) = run(install, &["apply", "-f", path]);
+    assert!(!ok);
+    assert!(
+        err.contains("organizations[0].agents[1].provider: unknown value \"gemni\""),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        clinic_yaml("x").replace("TWILIO_PHONE_NUMBER", "CLINIC_NUMBER"),
+    )
+    .expect("write");
+    let (ok, _, err) = run(install, &["apply", "-f", path]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 26: ${CLINIC_NUMBER} is not set and has no default"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_apply_configures_the_local_store_and_up_serves_the_file() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    twilio.record_every_call(silent_mp3(Duration::from_secs(6)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let install = Install::new(
+        &[("HOTLINE_DATA_DIR", data.to_str().expect("utf-8"))],
+        twilio.base_url(),
+    );
+    apply_flow(&install, dir.path());
+
+    // `hotline up --config` applies the file at start and answers its number.
+    std::fs::write(
+        dir.path().join("hotline.yaml"),
+        clinic_yaml("You answer for the clinic."),
+    )
+    .expect("write");
+    let file = dir.path().join("hotline.yaml");
+    let up = install
+        .up_with(&["up", "--config", file.to_str().expect("utf-8")])
+        .await;
+    let sid = place_call(&install, &twilio).await;
+    let record = install.calls_json(&["calls", "show", &sid, "--json", "--org", "clinic"]);
+    assert_eq!(record["org"], "clinic", "{record}");
+    assert_eq!(record["agent"], "front-desk", "{record}");
+    up.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_apply_configures_aws() {
+    let aws = AwsResources::create(QueueSpec {
+        name: "apply",
+        visibility: Duration::from_secs(30),
+        max_receives: 5,
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let install = Install::new(
+        &[
+            ("HOTLINE_STORE", "aws"),
+            ("HOTLINE_TABLE", &aws.table),
+            ("HOTLINE_BUCKET", &aws.bucket),
+            ("HOTLINE_POSTCALL_QUEUE_URL", aws.queue.url()),
+            ("AWS_ENDPOINT_URL", &aws.endpoint),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+        "http://127.0.0.1:9",
+    );
+    apply_flow(&install, dir.path());
 }

@@ -21,6 +21,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A claim on something another organization holds (an AccountSid, a number):
+    /// refused, never taken over.
+    #[error("{0} belongs to another organization")]
+    Taken(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
 }
@@ -58,7 +62,8 @@ impl<T> Created<T> {
 /// Organizations, their agents and their numbers: read on every webhook, written by admins.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    /// Creates or replaces the organization and its account index entry.
+    /// Creates or replaces the organization and its account index entry; `Taken` when
+    /// another organization holds its Twilio account.
     async fn put_org(&self, org: &Organization) -> StoreResult<Organization>;
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
     /// The organization whose Twilio account signs webhooks carrying this `AccountSid`.
@@ -69,6 +74,7 @@ pub trait Directory: Send + Sync {
     async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent>;
     async fn get_agent(&self, org: &OrgId, id: &AgentId) -> StoreResult<Option<Agent>>;
     async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<Agent>>;
+    /// Creates or replaces the number's routing; `Taken` when another organization holds it.
     async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber>;
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>>;
 }

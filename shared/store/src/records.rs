@@ -162,19 +162,52 @@ impl<T: Table> TableRecords<T> {
     }
 }
 
-#[async_trait]
-impl<T: Table> Directory for TableRecords<T> {
-    async fn put_org(&self, org: &Organization) -> StoreResult<Organization> {
-        // The index goes first: an org is never visible under an account that has no
-        // index entry, and a stale entry is caught by the check in `org_by_account`.
-        let index = Item {
-            pk: format!("ACCOUNT#{}", org.twilio.account_sid),
+impl<T: Table> TableRecords<T> {
+    /// Points the account index at `org`, unless another organization holds the account.
+    /// An entry left behind by an organization that has since moved to another account
+    /// holds nothing and is taken over, by a versioned write so two claimants cannot both win.
+    async fn claim_account(&self, org: &Organization) -> StoreResult<()> {
+        let account = &org.twilio.account_sid;
+        let pk = format!("ACCOUNT#{account}");
+        let mut index = Item {
+            pk: pk.clone(),
             sk: ACCOUNT.into(),
             gsi1: None,
             version: 0,
             data: json!({ "org": org.id }),
         };
-        self.table.put(&index, Condition::Always).await?;
+        if self.table.put(&index, Condition::AbsentOrSameOrg).await? == Written::Yes {
+            return Ok(());
+        }
+        let taken = || StoreError::Taken(format!("Twilio account {account}"));
+        let Some(stored) = self.table.get(&pk, ACCOUNT).await? else {
+            return Err(StoreError::Conflict(pk));
+        };
+        let holder: OrgId = serde_json::from_value(stored.data["org"].clone())
+            .map_err(|e| StoreError::Corrupt(format!("account index {account}: {e}")))?;
+        if let Some(holder) = self.get_org(&holder).await?
+            && &holder.twilio.account_sid == account
+        {
+            return Err(taken());
+        }
+        index.version = stored.version;
+        match self
+            .table
+            .put(&index, Condition::Version(stored.version))
+            .await?
+        {
+            Written::Yes => Ok(()),
+            Written::ConditionFailed => Err(taken()),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Table> Directory for TableRecords<T> {
+    async fn put_org(&self, org: &Organization) -> StoreResult<Organization> {
+        // The index goes first: an org is never visible under an account that has no
+        // index entry, and a stale entry is caught by the check in `org_by_account`.
+        self.claim_account(org).await?;
         let mut item = to_item(org_pk(&org.id), ORG.into(), org.version, org)?;
         item.gsi1 = Some((ORGS.into(), org_pk(&org.id)));
         self.table.put(&item, Condition::Always).await?;
@@ -244,8 +277,10 @@ impl<T: Table> Directory for TableRecords<T> {
             number.version,
             number,
         )?;
-        self.table.put(&item, Condition::Always).await?;
-        Ok(number.clone())
+        match self.table.put(&item, Condition::AbsentOrSameOrg).await? {
+            Written::Yes => Ok(number.clone()),
+            Written::ConditionFailed => Err(StoreError::Taken(format!("number {}", number.number))),
+        }
     }
 
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>> {

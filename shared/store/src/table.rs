@@ -25,6 +25,10 @@ pub enum Condition {
     Absent,
     /// Only if the stored item has this version.
     Version(u64),
+    /// Only if no item has this key or the stored one belongs to the same organization
+    /// (`data.org` equal to the written item's): how a number or an account is claimed
+    /// without taking it from another organization.
+    AbsentOrSameOrg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +65,7 @@ pub trait Table: Send + Sync {
 /// The version an item gets when written under `condition`.
 pub fn next_version(item: &Item, condition: Condition) -> u64 {
     match condition {
-        Condition::Always => item.version,
+        Condition::Always | Condition::AbsentOrSameOrg => item.version,
         Condition::Absent => 1,
         Condition::Version(v) => v + 1,
     }

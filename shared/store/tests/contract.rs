@@ -38,6 +38,9 @@ hotline_testkit::on_both_stores! {
     organization_that_changed_account_is_not_found_by_the_old_one,
     agents_round_trip_with_nested_settings_and_list_per_organization,
     numbers_resolve_to_organization_and_agent,
+    an_account_another_organization_holds_is_refused,
+    an_account_left_behind_by_an_organization_that_moved_can_be_claimed,
+    a_number_another_organization_holds_is_refused,
     creating_a_call_twice_keeps_the_first_record,
     updating_a_call_needs_the_current_version,
     calls_list_per_organization_newest_first,
@@ -547,4 +550,77 @@ async fn stale_receipt_does_not_delete_a_redelivered_message(f: Fixture) {
             .expect("receive")
             .is_empty()
     );
+}
+
+async fn an_account_another_organization_holds_is_refused(f: Fixture) {
+    let d = &f.stores.directory;
+    d.put_org(&org("acme", 1)).await.expect("put acme");
+    let err = d
+        .put_org(&org("globex", 1))
+        .await
+        .expect_err("globex claims acme's account");
+    assert!(matches!(err, StoreError::Taken(_)), "{err:?}");
+    assert!(!err.is_retryable());
+    // Nothing moved: the account still answers for acme, and globex was not written.
+    let holder = d
+        .org_by_account(&account(1))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(holder.id, org_id("acme"));
+    assert!(d.get_org(&org_id("globex")).await.expect("get").is_none());
+    // The holder itself may write again.
+    d.put_org(&org("acme", 1))
+        .await
+        .expect("acme rewrites itself");
+}
+
+async fn an_account_left_behind_by_an_organization_that_moved_can_be_claimed(f: Fixture) {
+    let d = &f.stores.directory;
+    d.put_org(&org("acme", 1)).await.expect("put");
+    d.put_org(&org("acme", 2))
+        .await
+        .expect("acme moves to account 2");
+    d.put_org(&org("globex", 1))
+        .await
+        .expect("account 1 is free now");
+    let holder = d
+        .org_by_account(&account(1))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(holder.id, org_id("globex"));
+    let err = d
+        .put_org(&org("acme", 1))
+        .await
+        .expect_err("acme cannot take it back from globex");
+    assert!(matches!(err, StoreError::Taken(_)), "{err:?}");
+}
+
+async fn a_number_another_organization_holds_is_refused(f: Fixture) {
+    let d = &f.stores.directory;
+    let number = |org: &str, agent: &str| PhoneNumber {
+        number: phone("+14155550111"),
+        org: org_id(org),
+        agent: AgentId::parse(agent).expect("agent"),
+        enabled: true,
+        version: 0,
+    };
+    d.put_number(&number("acme", "front-desk"))
+        .await
+        .expect("acme");
+    d.put_number(&number("acme", "sales"))
+        .await
+        .expect("the holder re-routes its own number");
+    let err = d
+        .put_number(&number("globex", "front-desk"))
+        .await
+        .expect_err("globex claims acme's number");
+    assert!(matches!(err, StoreError::Taken(_)), "{err:?}");
+    let held = d
+        .get_number(&phone("+14155550111"))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!((held.org, held.agent.as_str()), (org_id("acme"), "sales"));
 }

@@ -126,12 +126,15 @@ async fn spec(args: CallArgs) -> anyhow::Result<CallSpec> {
             let stores = stores
                 .as_ref()
                 .context("no --to and no store to find the demo number in")?;
-            let org = hotline_core::OrgId::parse(hotline_local::seed::DEMO_ORG)?;
-            hotline_local::seed::find_demo_number(stores.directory.as_ref(), &org)
+            let number = hotline_local::configure::example_number(&|k| std::env::var(k).ok())?;
+            stores
+                .directory
+                .get_number(&number)
                 .await?
                 .context(
-                    "no --to, and the store has no demo number: is `hotline up` running here?",
+                    "no --to, and the store does not have the example's number: is `hotline up` running here?",
                 )?
+                .number
         }
     };
     let (account_sid, auth_token) = match (&args.account_sid, &args.auth_token) {

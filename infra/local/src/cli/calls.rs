@@ -11,7 +11,7 @@ pub struct CallsArgs {
     #[command(subcommand)]
     show: Option<Show>,
     /// The organization whose calls to list.
-    #[arg(long, default_value = hotline_local::seed::DEMO_ORG, global = true)]
+    #[arg(long, default_value = hotline_local::configure::DEMO_ORG, global = true)]
     org: String,
     /// How many calls to list, newest first.
     #[arg(long, default_value_t = 20)]
@@ -53,6 +53,7 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
             let org = OrgId::parse(&args.org)?;
             let calls = stores.calls.list_calls(&org, args.limit).await?;
             if args.json {
+                let calls: Vec<_> = calls.iter().map(call_json).collect();
                 println!("{}", serde_json::to_string_pretty(&calls)?);
             } else if calls.is_empty() {
                 println!("no calls for organization {org}");
@@ -66,14 +67,21 @@ pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A call with its turns, as `--json` prints it.
-pub fn record_json(call: &Call, turns: &[Turn]) -> serde_json::Value {
+/// A call as `--json` prints it: without its per-call secret (`stream_token`, which
+/// admits a media stream for the call).
+pub fn call_json(call: &Call) -> serde_json::Value {
     let mut value = serde_json::to_value(call).unwrap_or_default();
-    value["duration_secs"] = call.duration_secs().into();
-    value["turns"] = serde_json::to_value(turns).unwrap_or_default();
     if let Some(obj) = value.as_object_mut() {
         obj.remove("stream_token");
     }
+    value["duration_secs"] = call.duration_secs().into();
+    value
+}
+
+/// A call with its turns, as `calls show --json` prints it.
+pub fn record_json(call: &Call, turns: &[Turn]) -> serde_json::Value {
+    let mut value = call_json(call);
+    value["turns"] = serde_json::to_value(turns).unwrap_or_default();
     value
 }
 

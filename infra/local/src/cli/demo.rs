@@ -43,7 +43,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // that checks hotline's signature.
     let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
     let receiver = WebhookReceiver::start(&secret).await?;
-    let mut org = launched.seeded.org.clone();
+    let demo = launched
+        .configured
+        .config
+        .organizations
+        .first()
+        .context("the example configuration declares no organization")?;
+    let number = demo
+        .numbers
+        .first()
+        .context("the example organization has no number")?
+        .number
+        .clone();
+    let mut org = demo.org.clone();
     org.settings.report_emails = vec![DEMO_INBOX.into()];
     org.settings.report_webhook_url = Some(receiver.url().to_owned());
     org.settings.report_webhook_secret = Some(SecretString::from(secret));
@@ -62,11 +74,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let sid = hotline_sim::phone::new_call_sid();
     let mut spec = CallSpec::new(
         format!("{}/twilio/voice", launched.stack.public_url),
-        launched.seeded.org.twilio.account_sid.clone(),
-        launched.seeded.org.twilio.auth_token.expose_secret(),
+        org.twilio.account_sid.clone(),
+        org.twilio.auth_token.expose_secret(),
     );
     spec.call_sid = Some(sid.clone());
-    spec.to = launched.seeded.number.to_string();
+    spec.to = number.to_string();
     spec.from = "+14155550100".into();
     // The receptionist greets for 3 s; the caller cuts in after 1.5 s (barge-in), then
     // answers the next question; the agent ends the call with its end_call tool.

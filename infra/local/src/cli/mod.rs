@@ -1,5 +1,6 @@
 //! The subcommands. Each reads its settings from the environment and flags.
 
+pub mod apply;
 pub mod call;
 pub mod calls;
 pub mod demo;

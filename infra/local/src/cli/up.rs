@@ -1,12 +1,27 @@
-//! `hotline up`: serve until Ctrl-C or SIGTERM.
+//! `hotline up`: apply the configuration, then serve until Ctrl-C or SIGTERM.
 
+use std::path::PathBuf;
+
+use clap::Args;
 use secrecy::ExposeSecret;
 
+use hotline_local::configure::ConfigSource;
 use hotline_local::launch::{LaunchConfig, Launched, launch};
 
-pub async fn run() -> anyhow::Result<()> {
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// The configuration to apply at start (hotline.yaml); default: the shipped example,
+    /// one demo organization.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     super::init_logs();
-    let config = LaunchConfig::from_env()?;
+    let mut config = LaunchConfig::from_env()?;
+    config.config = args
+        .config
+        .map_or(ConfigSource::Example, ConfigSource::File);
     let launched = launch(config, |k| std::env::var(k).ok()).await?;
     print_banner(&launched);
     hotline_stream_node::shutdown_signal().await;
@@ -34,6 +49,9 @@ fn print_banner(l: &Launched) {
             fake.base_url()
         );
     }
+    let plan = &l.configured.plan;
+    println!("hotline: configuration applied ({plan})");
+    print!("{}", plan_lines(plan));
     println!();
     println!("  webhooks      {}  ({})", s.http, s.routes.join(", "));
     println!("  media streams {}", s.stream);
@@ -51,17 +69,35 @@ fn print_banner(l: &Launched) {
         "  Media streams go to {}/twilio/stream; recordings report to {}/twilio/recording (set by the TwiML)",
         s.stream_public_url, s.public_url
     );
-    println!();
-    println!("Demo organization '{}':", l.seeded.org.id);
-    println!("  number        {}", l.seeded.number);
-    println!("  account SID   {}", l.seeded.org.twilio.account_sid);
-    if l.seeded.generated {
-        println!(
-            "  auth token    {}   (generated; set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER for a real number)",
-            l.seeded.org.twilio.auth_token.expose_secret()
-        );
+    let mut first_number = None;
+    for declared in &l.configured.config.organizations {
+        let org = &declared.org;
+        println!();
+        println!("Organization '{}' ({}):", org.id, org.name);
+        println!("  account SID   {}", org.twilio.account_sid);
+        if l.placeholder_twilio {
+            println!(
+                "  auth token    {}   (the example's placeholder; set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER for a real number)",
+                org.twilio.auth_token.expose_secret()
+            );
+        }
+        for number in &declared.numbers {
+            println!("  number        {} → agent {}", number.number, number.agent);
+            first_number.get_or_insert(number.number.clone());
+        }
     }
     println!();
-    println!("Try it:  hotline call --to {}", l.seeded.number);
-    println!();
+    if let Some(number) = first_number {
+        println!("Try it:  hotline call --to {number}");
+        println!();
+    }
+}
+
+/// The created and changed records, one a line (the plan's own summary is printed apart).
+pub fn plan_lines(plan: &hotline_config::apply::Plan) -> String {
+    let text = plan.to_string();
+    match text.rsplit_once('\n') {
+        Some((lines, _summary)) => format!("{lines}\n"),
+        None => String::new(),
+    }
 }

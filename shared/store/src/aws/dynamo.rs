@@ -142,6 +142,15 @@ impl Table for DynamoTable {
                 .condition_expression("#v = :v")
                 .expression_attribute_names("#v", "version")
                 .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+            Condition::AbsentOrSameOrg => {
+                let org = item.data["org"].as_str().ok_or_else(|| {
+                    StoreError::Invalid(format!("{}/{}: no org to claim it for", item.pk, item.sk))
+                })?;
+                req.condition_expression("attribute_not_exists(pk) OR #d.#o = :org")
+                    .expression_attribute_names("#d", "data")
+                    .expression_attribute_names("#o", "org")
+                    .expression_attribute_values(":org", s(org))
+            }
         };
         match req.send().await {
             Ok(_) => Ok(Written::Yes),

@@ -75,6 +75,16 @@ impl Table for SqliteTable {
                             i64::try_from(expected).unwrap_or(i64::MAX)
                         ],
                     ),
+                    Condition::AbsentOrSameOrg => conn.execute(
+                        "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, version, data)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = excluded.gsi1pk,
+                           gsi1sk = excluded.gsi1sk, version = excluded.version,
+                           data = excluded.data
+                         WHERE json_extract(items.data, '$.org')
+                             = json_extract(excluded.data, '$.org')",
+                        params![pk, sk, gsi1pk, gsi1sk, version, data],
+                    ),
                 }
                 .map_err(unavailable)?;
                 Ok(if changed == 0 {

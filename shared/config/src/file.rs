@@ -1,0 +1,358 @@
+//! The file's shape, once the schema has passed it, and its translation into the domain
+//! model: checks the schema cannot express (references, uniqueness, tool arguments) end
+//! here, each with the path of what is wrong.
+
+use std::collections::{HashMap, HashSet};
+
+use hotline_core::ids::{AccountSid, AgentId, E164, OrgId};
+use hotline_core::model::{
+    Agent, Analyzer, CallLimits, OrgSettings, Organization, PhoneNumber, Provider, ToolKind,
+    ToolSpec, TwilioAccount,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::{DeclaredOrg, Problem};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub organizations: Vec<OrgDecl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgDecl {
+    pub id: String,
+    pub name: Option<String>,
+    pub twilio: TwilioDecl,
+    #[serde(default)]
+    pub reports: ReportsDecl,
+    #[serde(default)]
+    pub agents: Vec<AgentDecl>,
+    #[serde(default)]
+    pub numbers: Vec<NumberDecl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioDecl {
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsDecl {
+    #[serde(default)]
+    pub emails: Vec<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    #[serde(default)]
+    pub delete_twilio_recordings: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDecl {
+    pub id: String,
+    pub name: Option<String>,
+    pub provider: Provider,
+    pub model: Option<String>,
+    pub instructions: String,
+    pub voice: String,
+    pub greeting: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub tools: Vec<ToolDecl>,
+    #[serde(default)]
+    pub analyzers: Vec<Analyzer>,
+    #[serde(default)]
+    pub limits: CallLimits,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolDecl {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ToolType,
+    pub description: Option<String>,
+    pub parameters: Option<serde_json::Value>,
+    pub to: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolType {
+    EndCall,
+    TransferCall,
+    Webhook,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberDecl {
+    pub number: String,
+    pub agent: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// The model a provider runs when the file names none.
+fn default_model(provider: Provider) -> &'static str {
+    match provider {
+        Provider::OpenaiRealtime => "gpt-realtime",
+        Provider::GeminiLive => "gemini-live-2.5-flash-preview",
+        Provider::Pipeline => "gpt-4.1-mini",
+    }
+}
+
+/// Collects problems instead of stopping at the first, so one run shows them all.
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn problem(&mut self, path: String, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path,
+            message: message.into(),
+        });
+    }
+
+    fn parse<T, E: std::fmt::Display>(&mut self, path: String, parsed: Result<T, E>) -> Option<T> {
+        parsed.map_err(|e| self.problem(path, e.to_string())).ok()
+    }
+}
+
+/// The declared organizations as domain records, or every problem found.
+pub fn translate(file: File) -> Result<Vec<DeclaredOrg>, Vec<Problem>> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let mut orgs = Vec::new();
+    let mut org_ids: HashMap<String, usize> = HashMap::new();
+    let mut accounts: HashMap<String, usize> = HashMap::new();
+    let mut numbers: HashMap<String, String> = HashMap::new();
+    for (i, decl) in file.organizations.into_iter().enumerate() {
+        let at = format!("organizations[{i}]");
+        if let Some(first) = org_ids.insert(decl.id.clone(), i) {
+            c.problem(
+                format!("{at}.id"),
+                format!(
+                    "\"{}\" is declared twice (also organizations[{first}])",
+                    decl.id
+                ),
+            );
+        }
+        if let Some(first) = accounts.insert(decl.twilio.account_sid.clone(), i) {
+            c.problem(
+                format!("{at}.twilio.account_sid"),
+                format!("organizations[{first}] has this Twilio account already: an account belongs to one organization"),
+            );
+        }
+        if let Some(org) = translate_org(&mut c, &at, decl, &mut numbers) {
+            orgs.push(org);
+        }
+    }
+    if c.problems.is_empty() {
+        Ok(orgs)
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn translate_org(
+    c: &mut Checker,
+    at: &str,
+    decl: OrgDecl,
+    numbers_seen: &mut HashMap<String, String>,
+) -> Option<DeclaredOrg> {
+    let id = c.parse(format!("{at}.id"), OrgId::parse(&decl.id));
+    let account_sid = c.parse(
+        format!("{at}.twilio.account_sid"),
+        AccountSid::parse(&decl.twilio.account_sid),
+    );
+    if decl.reports.webhook_url.is_some() && decl.reports.webhook_secret.is_none() {
+        c.problem(
+            format!("{at}.reports.webhook_secret"),
+            "a report webhook needs a secret to sign its requests (reports are never sent unsigned)",
+        );
+    }
+
+    let mut agent_ids = HashSet::new();
+    let mut agents = Vec::new();
+    for (j, agent) in decl.agents.into_iter().enumerate() {
+        let path = format!("{at}.agents[{j}]");
+        if !agent_ids.insert(agent.id.clone()) {
+            c.problem(
+                format!("{path}.id"),
+                format!("agent \"{}\" is declared twice", agent.id),
+            );
+        }
+        if let Some(org) = &id {
+            agents.extend(translate_agent(c, &path, org, agent));
+        }
+    }
+
+    let mut numbers = Vec::new();
+    for (j, number) in decl.numbers.into_iter().enumerate() {
+        let path = format!("{at}.numbers[{j}]");
+        if let Some(other) = numbers_seen.insert(number.number.clone(), path.clone()) {
+            c.problem(
+                format!("{path}.number"),
+                format!("{} is declared twice (also {other})", number.number),
+            );
+        }
+        if !agent_ids.contains(&number.agent) {
+            c.problem(
+                format!("{path}.agent"),
+                format!("no agent \"{}\" in this organization", number.agent),
+            );
+        }
+        let e164 = c.parse(format!("{path}.number"), E164::parse(&number.number));
+        let agent = c.parse(format!("{path}.agent"), AgentId::parse(&number.agent));
+        if let (Some(e164), Some(agent), Some(org)) = (e164, agent, &id) {
+            numbers.push(PhoneNumber {
+                number: e164,
+                org: org.clone(),
+                agent,
+                enabled: number.enabled,
+                version: 0,
+            });
+        }
+    }
+
+    let (id, account_sid) = (id?, account_sid?);
+    Some(DeclaredOrg {
+        org: Organization {
+            name: decl.name.unwrap_or_else(|| id.to_string()),
+            id,
+            twilio: TwilioAccount {
+                account_sid,
+                auth_token: SecretString::from(decl.twilio.auth_token),
+            },
+            settings: OrgSettings {
+                report_emails: decl.reports.emails,
+                report_webhook_url: decl.reports.webhook_url,
+                report_webhook_secret: decl.reports.webhook_secret.map(SecretString::from),
+                delete_twilio_recordings: decl.reports.delete_twilio_recordings,
+            },
+            version: 0,
+        },
+        agents,
+        numbers,
+    })
+}
+
+fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> Option<Agent> {
+    let id = c.parse(format!("{at}.id"), AgentId::parse(&decl.id));
+    let mut tool_names = HashSet::new();
+    let mut tools = Vec::new();
+    for (k, tool) in decl.tools.into_iter().enumerate() {
+        let path = format!("{at}.tools[{k}]");
+        if !tool_names.insert(tool.name.clone()) {
+            c.problem(
+                format!("{path}.name"),
+                format!("tool \"{}\" is declared twice", tool.name),
+            );
+        }
+        tools.extend(translate_tool(c, &path, tool));
+    }
+    if let Err(e) = decl.limits.check() {
+        c.problem(format!("{at}.limits"), e.to_string());
+    }
+    let mut analyzer_names = HashSet::new();
+    for (k, analyzer) in decl.analyzers.iter().enumerate() {
+        if !analyzer_names.insert(analyzer.name.clone()) {
+            c.problem(
+                format!("{at}.analyzers[{k}].name"),
+                format!("analyzer \"{}\" is declared twice", analyzer.name),
+            );
+        }
+        if let Err(e) = jsonschema::validator_for(&analyzer.schema) {
+            c.problem(
+                format!("{at}.analyzers[{k}].schema"),
+                format!("not a valid JSON Schema: {e}"),
+            );
+        }
+    }
+    Some(Agent {
+        org: org.clone(),
+        name: decl.name.unwrap_or_else(|| decl.id.clone()),
+        id: id?,
+        instructions: decl.instructions,
+        voice: decl.voice,
+        greeting: decl.greeting.filter(|g| !g.trim().is_empty()),
+        enabled: decl.enabled,
+        model: decl
+            .model
+            .unwrap_or_else(|| default_model(decl.provider).to_owned()),
+        provider: decl.provider,
+        tools,
+        analyzers: decl.analyzers,
+        limits: decl.limits,
+        version: 0,
+    })
+}
+
+fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec> {
+    let kind = match decl.kind {
+        ToolType::EndCall => ToolKind::EndCall,
+        ToolType::TransferCall => {
+            let Some(to) = &decl.to else {
+                c.problem(
+                    format!("{at}.to"),
+                    "transfer_call needs the number to transfer to",
+                );
+                return None;
+            };
+            ToolKind::TransferCall {
+                to: c.parse(format!("{at}.to"), E164::parse(to))?,
+            }
+        }
+        ToolType::Webhook => {
+            let Some(url) = decl.url.clone() else {
+                c.problem(
+                    format!("{at}.url"),
+                    "a webhook tool needs the url it posts to",
+                );
+                return None;
+            };
+            ToolKind::Webhook { url }
+        }
+    };
+    if decl.to.is_some() && decl.kind != ToolType::TransferCall {
+        c.problem(format!("{at}.to"), "only a transfer_call tool has \"to\"");
+    }
+    if decl.url.is_some() && decl.kind != ToolType::Webhook {
+        c.problem(format!("{at}.url"), "only a webhook tool has \"url\"");
+    }
+    let description = match (decl.description, decl.kind) {
+        (Some(d), _) => d,
+        (None, ToolType::EndCall) => "End the call once the caller is done.".to_owned(),
+        (None, ToolType::TransferCall) => "Transfer the caller to a person.".to_owned(),
+        (None, ToolType::Webhook) => {
+            c.problem(
+                format!("{at}.description"),
+                "a webhook tool needs a description: it is how the model knows when to call it",
+            );
+            return None;
+        }
+    };
+    Some(ToolSpec {
+        name: decl.name,
+        description,
+        parameters: decl
+            .parameters
+            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        kind,
+    })
+}

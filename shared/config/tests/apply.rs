@@ -1,0 +1,188 @@
+//! `apply` against the local store and DynamoDB on moto: idempotent, field by field,
+//! never taking what another organization holds.
+
+use hotline_config::Config;
+use hotline_config::apply::{self, ApplyError, Change};
+use hotline_testkit::store::TestStore;
+
+async fn local() -> TestStore {
+    TestStore::local()
+}
+
+async fn aws() -> TestStore {
+    TestStore::aws().await
+}
+
+hotline_testkit::on_both_stores! {
+    local: local, aws: aws;
+    applying_twice_changes_nothing_the_second_time,
+    a_change_names_its_fields_and_keeps_secrets_out,
+    a_file_claiming_another_organizations_number_writes_nothing,
+}
+
+fn config(instructions: &str, token: &str, number: &str) -> Config {
+    let text = format!(
+        "
+organizations:
+  - id: acme
+    name: Acme
+    twilio:
+      account_sid: AC0123456789abcdef0123456789abcdef
+      auth_token: \"${{TOKEN}}\"
+    agents:
+      - id: desk
+        provider: openai_realtime
+        voice: marin
+        instructions: \"{instructions}\"
+    numbers:
+      - number: \"{number}\"
+        agent: desk
+"
+    );
+    let token = token.to_owned();
+    Config::parse(&text, &move |k| (k == "TOKEN").then(|| token.clone())).expect("config")
+}
+
+async fn applying_twice_changes_nothing_the_second_time(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let c = config("Help.", "tok-1", "+15551230000");
+    let plan = apply::plan(d, &c).await.expect("plan");
+    assert_eq!(
+        (plan.creates(), plan.updates(), plan.unchanged()),
+        (3, 0, 0)
+    );
+    apply::apply(d, &plan).await.expect("apply");
+
+    let again = apply::plan(d, &c).await.expect("plan");
+    assert!(again.is_noop(), "{again}");
+    assert_eq!(again.unchanged(), 3);
+    let org = d
+        .get_org(&c.organizations[0].org.id)
+        .await
+        .expect("get")
+        .expect("org");
+    let by_account = d
+        .org_by_account(&org.twilio.account_sid)
+        .await
+        .expect("get")
+        .expect("indexed");
+    assert_eq!(by_account.id, org.id);
+    let number = d
+        .get_number(&c.organizations[0].numbers[0].number)
+        .await
+        .expect("get")
+        .expect("number");
+    assert_eq!(number.agent.as_str(), "desk");
+}
+
+async fn a_change_names_its_fields_and_keeps_secrets_out(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let first = apply::plan(d, &config("Help.", "tok-1", "+15551230000"))
+        .await
+        .expect("plan");
+    apply::apply(d, &first).await.expect("apply");
+    let stored = d
+        .get_agent(
+            &"acme".parse().expect("org"),
+            &"desk".parse().expect("agent"),
+        )
+        .await
+        .expect("get")
+        .expect("agent");
+
+    let plan = apply::plan(d, &config("Help, in French.", "tok-2", "+15551230000"))
+        .await
+        .expect("plan");
+    let changes: Vec<(&str, &Change)> = plan
+        .steps
+        .iter()
+        .map(|s| (s.what.as_str(), &s.change))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                "organization acme",
+                &Change::Update(vec!["twilio.auth_token"])
+            ),
+            ("agent acme/desk", &Change::Update(vec!["instructions"])),
+            ("number +15551230000 → acme/desk", &Change::Unchanged),
+        ]
+    );
+    let shown = plan.to_string();
+    assert!(!shown.contains("tok-"), "{shown}");
+    apply::apply(d, &plan).await.expect("apply");
+    let updated = d
+        .get_agent(&stored.org, &stored.id)
+        .await
+        .expect("get")
+        .expect("agent");
+    assert_eq!(updated.instructions, "Help, in French.");
+    assert!(
+        updated.version > stored.version,
+        "a writer holding the old version can tell"
+    );
+}
+
+async fn a_file_claiming_another_organizations_number_writes_nothing(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let acme = config("Help.", "tok", "+15551230000");
+    apply::apply(d, &apply::plan(d, &acme).await.expect("plan"))
+        .await
+        .expect("apply");
+
+    let rival = Config::parse(
+        "
+organizations:
+  - id: rival
+    twilio:
+      account_sid: ACabababababababababababababababab
+      auth_token: t
+    agents:
+      - {id: a, provider: pipeline, voice: v, instructions: i}
+    numbers:
+      - {number: \"+15551230000\", agent: a}
+",
+        &|_| None,
+    )
+    .expect("rival");
+    let err = apply::plan(d, &rival).await.expect_err("refused");
+    assert!(matches!(err, ApplyError::Taken(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "organization rival: number +15551230000 belongs to another organization"
+    );
+    assert!(
+        d.get_org(&"rival".parse().expect("id"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    // Even if the plan was made before the number was taken, the store refuses.
+    let mut rival_plan = apply::plan(
+        d,
+        &Config::parse(
+            "
+organizations:
+  - id: rival
+    twilio: {account_sid: ACabababababababababababababababab, auth_token: t}
+    agents: [{id: a, provider: pipeline, voice: v, instructions: i}]
+    numbers: [{number: \"+15559990000\", agent: a}]
+",
+            &|_| None,
+        )
+        .expect("rival 2"),
+    )
+    .await
+    .expect("free number");
+    let acme_grab = apply::plan(d, &config("Help.", "tok", "+15559990000"))
+        .await
+        .expect("acme plans the same free number");
+    apply::apply(d, &acme_grab).await.expect("acme is first");
+    rival_plan.steps.retain(|s| s.what.starts_with("number"));
+    let err = apply::apply(d, &rival_plan)
+        .await
+        .expect_err("second loses");
+    assert!(matches!(err, ApplyError::Taken(_)), "{err}");
+}

@@ -1,0 +1,284 @@
+//! Reading files: the example, interpolation, and errors that say where.
+
+use hotline_config::{Config, ConfigError};
+use hotline_core::model::{Provider, ToolKind};
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, &no_env)
+}
+
+fn problems(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = "
+organizations:
+  - id: acme
+    twilio:
+      account_sid: AC0123456789abcdef0123456789abcdef
+      auth_token: tok
+    agents:
+      - id: desk
+        provider: openai_realtime
+        voice: marin
+        instructions: Help.
+      - id: night
+        provider: openai_realtime
+        voice: marin
+        instructions: Take a message.
+    numbers:
+      - number: \"+15551230000\"
+        agent: desk
+";
+
+#[test]
+fn the_shipped_example_reads_without_any_environment() {
+    let config = Config::example(&no_env).expect("example");
+    let demo = &config.organizations[0];
+    assert_eq!(demo.org.id.as_str(), "demo");
+    let agent = &demo.agents[0];
+    assert_eq!(agent.id.as_str(), "receptionist");
+    assert_eq!(agent.provider, Provider::OpenaiRealtime);
+    assert_eq!(agent.greeting, None, "the AI speaks first");
+    assert_eq!(agent.analyzers.len(), 2);
+    assert!(matches!(agent.tools[0].kind, ToolKind::TransferCall { .. }));
+    assert_eq!(demo.numbers[0].agent, agent.id);
+}
+
+#[test]
+fn the_environment_fills_in_the_example() {
+    let env = |k: &str| match k {
+        "TWILIO_ACCOUNT_SID" => Some("ACffffffffffffffffffffffffffffffff".to_owned()),
+        "TWILIO_PHONE_NUMBER" => Some("+442071234567".to_owned()),
+        _ => None,
+    };
+    let config = Config::example(&env).expect("example");
+    let demo = &config.organizations[0];
+    assert_eq!(
+        demo.org.twilio.account_sid.as_str(),
+        "ACffffffffffffffffffffffffffffffff"
+    );
+    assert_eq!(demo.numbers[0].number.as_str(), "+442071234567");
+}
+
+#[test]
+fn defaults_fill_what_a_minimal_file_leaves_out() {
+    let config = parse(MINIMAL).expect("minimal");
+    let org = &config.organizations[0];
+    assert_eq!(org.org.name, "acme");
+    let desk = &org.agents[0];
+    assert_eq!(desk.name, "desk");
+    assert_eq!(desk.model, "gpt-realtime");
+    assert!(desk.enabled);
+    assert_eq!(desk.limits, Default::default());
+    assert!(org.numbers[0].enabled);
+}
+
+#[test]
+fn a_misspelled_provider_is_named_with_its_path() {
+    let text = MINIMAL.replacen(
+        "provider: openai_realtime\n        voice: marin\n        instructions: Take",
+        "provider: gemni\n        voice: marin\n        instructions: Take",
+        1,
+    );
+    let err = problems(&text);
+    assert!(
+        err.starts_with("organizations[0].agents[1].provider: unknown value \"gemni\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_keys_and_missing_keys_are_named() {
+    let err = problems(&MINIMAL.replace(
+        "voice: marin\n        instructions: Help.",
+        "voise: marin\n        instructions: Help.",
+    ));
+    assert!(
+        err.contains("organizations[0].agents[0]: missing key \"voice\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("organizations[0].agents[0]: unknown key \"voise\""),
+        "{err}"
+    );
+    let err = problems(&format!("{MINIMAL}extra: 1\n"));
+    assert!(err.contains("unknown key \"extra\""), "{err}");
+}
+
+#[test]
+fn bad_values_say_what_was_expected() {
+    let err = problems(&MINIMAL.replace("\"+15551230000\"", "+15551230000"));
+    assert!(
+        err.contains("organizations[0].numbers[0].number: expected string, found a number (quote phone numbers"),
+        "{err}"
+    );
+    let err = problems(&MINIMAL.replace("AC0123456789abcdef0123456789abcdef", "AC12"));
+    assert!(
+        err.contains("organizations[0].twilio.account_sid: \"AC12\" is not a Twilio account SID"),
+        "{err}"
+    );
+    let err = problems(&MINIMAL.replace(
+        "instructions: Help.",
+        "instructions: Help.\n        limits: {max_duration_secs: 7200}",
+    ));
+    assert!(
+        err.contains(
+            "organizations[0].agents[0].limits.max_duration_secs: 7200 is above the maximum 3540"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn references_and_duplicates_are_checked() {
+    let err = problems(&MINIMAL.replace("agent: desk", "agent: dsk"));
+    assert!(
+        err.contains("organizations[0].numbers[0].agent: no agent \"dsk\" in this organization"),
+        "{err}"
+    );
+    let err = problems(&MINIMAL.replace("id: night", "id: desk"));
+    assert!(
+        err.contains("organizations[0].agents[1].id: agent \"desk\" is declared twice"),
+        "{err}"
+    );
+    let twice = format!(
+        "{MINIMAL}{}",
+        MINIMAL
+            .replace("organizations:\n", "")
+            .replace("id: acme", "id: other")
+    );
+    let err = problems(&twice);
+    assert!(
+        err.contains(
+            "organizations[1].twilio.account_sid: organizations[0] has this Twilio account already"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("organizations[1].numbers[0].number: +15551230000 is declared twice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tools_need_what_their_type_needs() {
+    let with_tool = |tool: &str| {
+        MINIMAL.replacen(
+            "instructions: Help.",
+            &format!("instructions: Help.\n        tools:\n          - {tool}"),
+            1,
+        )
+    };
+    let err = problems(&with_tool("{name: transfer, type: transfer_call}"));
+    assert!(
+        err.contains("organizations[0].agents[0].tools[0].to: transfer_call needs"),
+        "{err}"
+    );
+    let err = problems(&with_tool(
+        "{name: lookup, type: webhook, url: \"https://x.example/a\"}",
+    ));
+    assert!(
+        err.contains("tools[0].description: a webhook tool needs a description"),
+        "{err}"
+    );
+    let config = parse(&with_tool(
+        "{name: lookup, type: webhook, description: Look up an order, url: \"https://x.example/a\"}",
+    ))
+    .expect("webhook tool");
+    assert_eq!(
+        config.organizations[0].agents[0].tools[0].kind,
+        ToolKind::Webhook {
+            url: "https://x.example/a".into()
+        }
+    );
+}
+
+#[test]
+fn an_unset_variable_names_itself_and_its_line() {
+    let text = MINIMAL.replace("auth_token: tok", "auth_token: \"${ACME_TOKEN}\"");
+    let err = problems(&text);
+    assert_eq!(err, "line 6: ${ACME_TOKEN} is not set and has no default");
+}
+
+#[test]
+fn secrets_are_never_quoted_back() {
+    let env = |k: &str| (k == "ACME_TOKEN").then(|| "hunter2-very-secret".to_owned());
+    // A token that breaks YAML or the schema: the error must not carry it.
+    let text = MINIMAL.replace("auth_token: tok", "auth_token: [${ACME_TOKEN}]");
+    let err = Config::parse(&text, &env).expect_err("a list").to_string();
+    assert!(
+        err.contains("organizations[0].twilio.auth_token: expected string"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    let text = MINIMAL.replace("auth_token: tok", "auth_token: \"${ACME_TOKEN}\n");
+    let err = Config::parse(&text, &env)
+        .expect_err("broken YAML")
+        .to_string();
+    assert!(err.starts_with("not valid YAML: line "), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_quoted_secret_with_quotes_in_it_stays_one_value() {
+    let env = |k: &str| (k == "ACME_TOKEN").then(|| "a\"b\\c: #d".to_owned());
+    let text = MINIMAL.replace("auth_token: tok", "auth_token: \"${ACME_TOKEN}\"");
+    let config = Config::parse(&text, &env).expect("parsed");
+    use secrecy::ExposeSecret as _;
+    assert_eq!(
+        config.organizations[0]
+            .org
+            .twilio
+            .auth_token
+            .expose_secret(),
+        "a\"b\\c: #d"
+    );
+}
+
+#[test]
+fn the_schema_file_is_a_json_schema_the_example_satisfies() {
+    let schema: serde_json::Value = serde_json::from_str(hotline_config::SCHEMA).expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let example: serde_json::Value = serde_yaml_ng::from_str(
+        &hotline_config::interpolate(hotline_config::EXAMPLE, &no_env).expect("interpolated"),
+    )
+    .expect("YAML");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    assert!(validator.is_valid(&example));
+}
+
+#[test]
+fn the_readmes_example_is_a_valid_file() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("a Configuration section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a yaml block");
+    let env = |k: &str| match k {
+        "TWILIO_ACCOUNT_SID" => Some("AC0123456789abcdef0123456789abcdef".to_owned()),
+        "TWILIO_AUTH_TOKEN" => Some("token".to_owned()),
+        "REPORT_WEBHOOK_SECRET" => Some("whsec_0123456789abcdef".to_owned()),
+        _ => None,
+    };
+    let config = Config::parse(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
+    let agent = &config.organizations[0].agents[0];
+    assert_eq!(agent.tools.len(), 3);
+    assert_eq!(agent.analyzers.len(), 1);
+}
