@@ -6,5 +6,6 @@ pub mod launch;
 pub mod seed;
 pub mod sqs_mapping;
 pub mod stack;
+pub mod sweeper_timer;
 
 pub use stack::{Stack, StackConfig, StackError};
