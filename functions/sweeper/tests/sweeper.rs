@@ -166,6 +166,7 @@ hotline_testkit::on_both_stores! {
     a_recording_twilio_is_still_processing_waits_for_a_later_sweep,
     a_claim_orphaned_before_its_send_is_requested_again,
     calls_not_yet_due_or_still_live_are_left_alone,
+    a_call_whose_organization_is_gone_still_gets_its_job,
 }
 
 async fn a_call_ended_without_any_callback_gets_exactly_one_job(b: Bed) {
@@ -282,4 +283,18 @@ async fn calls_not_yet_due_or_still_live_are_left_alone(b: Bed) {
     let jobs = b.jobs().await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].call, sid(8));
+}
+
+async fn a_call_whose_organization_is_gone_still_gets_its_job(b: Bed) {
+    let mut orphan = b.ended_call(9, AFTER_SECS + 60).await;
+    orphan.sid = sid(10);
+    orphan.org = OrgId::parse("gone").expect("org");
+    orphan.version = 0;
+    b.store.calls.create_call(&orphan).await.expect("create");
+    // Created already ended: straight into the index.
+    let swept = handle(&b.deps).await.expect("sweep");
+    assert_eq!(swept.requested, 2, "{swept:?}");
+    let mut calls: Vec<CallSid> = b.jobs().await.into_iter().map(|j| j.call).collect();
+    calls.sort_by_key(ToString::to_string);
+    assert_eq!(calls, [sid(9), sid(10)]);
 }
