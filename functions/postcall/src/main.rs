@@ -40,7 +40,16 @@ fn instant_of(deadline_ms: u64) -> tokio::time::Instant {
 
 /// The OpenAI key, decrypted from its SSM SecureString parameter.
 async fn read_parameter(name: &str) -> Result<SecretString, Error> {
-    let sdk = aws_config::load_from_env().await;
+    // A cold start that cannot read its key fails fast rather than hang to the timeout.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .build();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
     let out = aws_sdk_ssm::Client::new(&sdk)
         .get_parameter()
         .name(name)
