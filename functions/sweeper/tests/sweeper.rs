@@ -167,6 +167,7 @@ hotline_testkit::on_both_stores! {
     a_claim_orphaned_before_its_send_is_requested_again,
     calls_not_yet_due_or_still_live_are_left_alone,
     a_call_whose_organization_is_gone_still_gets_its_job,
+    a_recording_processing_for_over_an_hour_is_waited_for_no_longer,
 }
 
 async fn a_call_ended_without_any_callback_gets_exactly_one_job(b: Bed) {
@@ -297,4 +298,28 @@ async fn a_call_whose_organization_is_gone_still_gets_its_job(b: Bed) {
     let mut calls: Vec<CallSid> = b.jobs().await.into_iter().map(|j| j.call).collect();
     calls.sort_by_key(ToString::to_string);
     assert_eq!(calls, [sid(9), sid(10)]);
+}
+
+async fn a_recording_processing_for_over_an_hour_is_waited_for_no_longer(b: Bed) {
+    b.ended_call(11, 2 * 3600).await;
+    b.twilio.add_call_recording(
+        account().as_str(),
+        sid(11).as_str(),
+        recording_sid(11).as_str(),
+        b"ID3 mp3".to_vec(),
+        1000,
+    );
+    let swept = handle(&b.deps).await.expect("sweep");
+    assert_eq!(swept.requested, 1, "{swept:?}");
+    assert_eq!(
+        b.jobs().await,
+        [PostcallJob::new(
+            b.org.id.clone(),
+            sid(11),
+            recording_sid(11)
+        )]
+    );
+    // Noted as Twilio reports it: the worker goes on from the live turns.
+    let recording = b.call(11).await.recording.expect("noted");
+    assert_eq!(recording.status, RecordingStatus::Processing);
 }

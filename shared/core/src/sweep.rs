@@ -64,6 +64,11 @@ pub struct Swept {
 /// How many due calls one sweep looks at; the rest wait for the next sweep.
 pub const SWEEP_BATCH: usize = 100;
 
+/// How long after a call's end a recording Twilio still processes is waited for. Past
+/// it the job goes ahead (from the live turns) rather than hold the call, and those
+/// behind it in the index, for good.
+pub const MAX_RECORDING_WAIT: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 /// Requests the job of every call that ended before `ended_before` and whose job was
 /// never sent. An error only when the due calls could not be listed; one call's failure
 /// is counted and logged, and the others go on.
@@ -119,7 +124,14 @@ async fn rescue(
     let recording = match call.recording.as_ref().filter(|r| r.status.is_final()) {
         Some(known) => Some(known.clone()),
         None => match ask_twilio(ports, call).await? {
-            Asked::Waiting => return Ok(Rescue::Waiting),
+            Asked::Waiting(found) => {
+                let waited = call.ended_at.map(|end| now - end).unwrap_or_default();
+                if waited <= MAX_RECORDING_WAIT {
+                    return Ok(Rescue::Waiting);
+                }
+                warn!(status = %found.status, "Twilio is still not done with the recording; the job goes ahead without it");
+                Some(found)
+            }
             Asked::Found(found) => Some(found),
             Asked::None => None,
         },
@@ -144,7 +156,7 @@ async fn rescue(
 enum Asked {
     Found(RecordingRef),
     /// A recording Twilio has not finished with.
-    Waiting,
+    Waiting(RecordingRef),
     None,
 }
 
@@ -171,6 +183,6 @@ async fn ask_twilio(ports: &SweepPorts<'_>, call: &Call) -> Result<Asked, Rescue
     if found.status.is_final() {
         Ok(Asked::Found(found.clone()))
     } else {
-        Ok(Asked::Waiting)
+        Ok(Asked::Waiting(found.clone()))
     }
 }
