@@ -882,6 +882,7 @@ fn call_json(call: &FakeCall, account: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotline_core::model::RecordingStatus;
     use hotline_core::{AccountSid, CallSid, E164, Party, RecordingSid};
     use hotline_twilio::rest::{
         CallEvent, CallUpdate, CreateCall, MachineDetection, RecordingFormat, RestError,
@@ -1167,6 +1168,54 @@ mod tests {
             .await
             .expect_err("deleted stays deleted");
         assert!(matches!(err, RestError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_calls_recordings_are_listed_with_their_status_and_only_its_own() {
+        let s = setup().await;
+        let empty = s
+            .client
+            .list_call_recordings(&s.account, &s.token, &call_sid())
+            .await
+            .expect("list");
+        assert!(empty.is_empty());
+        s.fake
+            .add_call_recording(ACCOUNT, CALL, RECORDING, b"ID3".to_vec(), 1);
+        let other = "RE00000000000000000000000000000009";
+        s.fake.add_call_recording(
+            ACCOUNT,
+            "CA00000000000000000000000000000009",
+            other,
+            b"ID3".to_vec(),
+            0,
+        );
+        let listed = s
+            .client
+            .list_call_recordings(&s.account, &s.token, &call_sid())
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].sid, recording_sid());
+        assert_eq!(listed[0].status, RecordingStatus::Processing);
+        assert_eq!(listed[0].duration_secs, None, "-1 while processing");
+        // Once the media is there, the list says so.
+        let _ = s
+            .client
+            .download_recording(&s.account, &s.token, &recording_sid(), RecordingFormat::Mp3)
+            .await;
+        let listed = s
+            .client
+            .list_call_recordings(&s.account, &s.token, &call_sid())
+            .await
+            .expect("list");
+        assert_eq!(listed[0].status, RecordingStatus::Completed);
+        assert_eq!(listed[0].duration_secs, Some(1));
+        let raw = s.fake.requests();
+        let list = raw.last().expect("request");
+        assert_eq!(
+            list.path,
+            format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}/Recordings.json")
+        );
     }
 
     #[tokio::test]
