@@ -839,7 +839,9 @@ class Checker:
             name = consts.get(m.group(1), m.group(1).strip('"'))
             keys = re.findall(key, m.group(2))
             proj = re.search(r"ProjectionType::(\w+)", m.group(2))
-            gsis[name] = (keys, proj.group(1).upper() if proj else None)
+            # ProjectionType::KeysOnly is KEYS_ONLY in CloudFormation.
+            kind = re.sub(r"(?<!^)(?=[A-Z])", "_", proj.group(1)).upper() if proj else None
+            gsis[name] = (keys, kind)
         create = re.search(r"\.create_table\(\)(.*?)\.send\(\)", src, re.S)
         if not create or not gsis:
             self.error(f"cannot read the table's definition from {path}; update check_table")

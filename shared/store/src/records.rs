@@ -310,8 +310,9 @@ impl<T: Table> Calls for TableRecords<T> {
         limit: usize,
     ) -> StoreResult<Vec<Call>> {
         // Oldest end first, so the calls that are due come before those that are not.
-        let mut calls: Vec<Call> = self
-            .query_records(&Query {
+        let listed = self
+            .table
+            .query(&Query {
                 index: Index::Gsi2,
                 pk: AWAITING_JOB.into(),
                 sk_prefix: "END#".into(),
@@ -319,9 +320,17 @@ impl<T: Table> Calls for TableRecords<T> {
                 limit: Some(limit),
             })
             .await?;
-        calls.retain(|c| {
-            c.ended_at.is_some_and(|end| end < ended_before) && c.awaits_postcall_job()
-        });
+        // The index has keys only, and on DynamoDB it lags the table: each call is read
+        // again and kept only if it still awaits its job.
+        let mut calls = Vec::with_capacity(listed.len());
+        for item in listed {
+            if let Some(call) = self.get_record::<Call>(&item.pk, CALL).await?
+                && call.ended_at.is_some_and(|end| end < ended_before)
+                && call.awaits_postcall_job()
+            {
+                calls.push(call);
+            }
+        }
         Ok(calls)
     }
 

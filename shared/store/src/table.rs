@@ -12,7 +12,8 @@ pub struct Item {
     pub sk: String,
     /// Key in the `gsi1` index, for items listed by something other than their partition.
     pub gsi1: Option<(String, String)>,
-    /// Key in the sparse `gsi2` index: only items that need finding by it have one.
+    /// Key in the sparse, keys-only `gsi2` index: only items that need finding by it
+    /// have one, and a query of it gives their keys (`data` is null on DynamoDB).
     pub gsi2: Option<(String, String)>,
     /// Set by the store on every conditional write; 1 after the first create.
     pub version: u64,
