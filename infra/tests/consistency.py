@@ -7,7 +7,9 @@ What the code declares or does, and what the template must then say:
 
 * every crate under functions/ declares what invokes it in its Cargo.toml
   `[package.metadata.hotline]`: `routes = ["POST /twilio/voice", ...]` (HTTP API) and/or
-  `sqs = "postcall"` (the `PostcallQueue` resource), and has exactly one binary. The
+  `sqs = "postcall"` (the `PostcallQueue` resource) and/or `schedule = "rate(1 minute)"`
+  (a Schedule event with that expression, and no function has a Schedule event its crate
+  does not declare), and has exactly one binary. The
   template has exactly one function per crate (found by its CodeUri,
   `../target/lambda/<binary>/bootstrap.zip`, which is where infra/build.sh puts it), routes
   exactly the declared routes to it and nothing else anywhere, lets API Gateway invoke it,
@@ -354,10 +356,11 @@ class Checker:
                 )
                 continue
             meta = c.metadata
-            if not meta.get("routes") and not meta.get("sqs"):
+            if not meta.get("routes") and not meta.get("sqs") and not meta.get("schedule"):
                 self.error(
                     f"{c.name}: declare what invokes it in {c.dir.name}/Cargo.toml, e.g. "
-                    '[package.metadata.hotline] routes = ["POST /twilio/x"] or sqs = "postcall"'
+                    '[package.metadata.hotline] routes = ["POST /twilio/x"], sqs = "postcall" '
+                    'or schedule = "rate(5 minutes)"'
                 )
             srcs = literals(c)
             for key in meta.get("routes", []):
@@ -594,6 +597,30 @@ class Checker:
         for lid, got in consumers.items():
             for qid, _ in got:
                 self.error(f"{lid} consumes {qid}, but no crate under functions/ is that function")
+
+    # -- schedules ------------------------------------------------------------------
+
+    def check_schedules(self, matched: dict[str, tuple[str, Crate]]) -> None:
+        lid_to_crate = {lid: c for lid, c in matched.values()}
+        for lid in self.of_type(*FUNCTION_TYPES):
+            events = (self.props(lid).get("Events")) or {}
+            got = [
+                (ev.get("Properties") or {}).get("Schedule")
+                for ev in events.values()
+                if ev.get("Type") in ("Schedule", "ScheduleV2")
+            ]
+            c = lid_to_crate.get(lid)
+            want = c.metadata.get("schedule") if c else None
+            if want is None:
+                if got:
+                    who = c.name if c else lid
+                    self.error(f"{lid} runs on a schedule, but {who} declares no schedule")
+                continue
+            if got != [want]:
+                self.error(
+                    f"{lid}: {c.name} declares schedule = {want!r}; the template needs exactly "
+                    f"one Schedule event with that expression, found {got}"
+                )
 
     def local_max_receives(self) -> int | None:
         p = self.root / "shared" / "store" / "src" / "config.rs"
@@ -986,7 +1013,9 @@ class Checker:
             name = consts.get(m.group(1), m.group(1).strip('"'))
             keys = re.findall(key, m.group(2))
             proj = re.search(r"ProjectionType::(\w+)", m.group(2))
-            gsis[name] = (keys, proj.group(1).upper() if proj else None)
+            # ProjectionType::KeysOnly is KEYS_ONLY in CloudFormation.
+            kind = re.sub(r"(?<!^)(?=[A-Z])", "_", proj.group(1)).upper() if proj else None
+            gsis[name] = (keys, kind)
         create = re.search(r"\.create_table\(\)(.*?)\.send\(\)", src, re.S)
         if not create or not gsis:
             self.error(f"cannot read the table's definition from {path}; update check_table")
@@ -1026,6 +1055,7 @@ class Checker:
         matched = self.check_functions()
         routes = self.check_routes(matched)
         self.check_queues(matched)
+        self.check_schedules(matched)
         self.check_function_env(matched)
         fn_env = [
             ((self.props(lid).get("Environment") or {}).get("Variables")) or {}

@@ -155,6 +155,71 @@ class Consistency(unittest.TestCase):
             "VisibilityTimeout 900 must be at least 6 x PostcallFunction's Timeout 300",
         )
 
+    def test_a_scheduled_function_runs_on_its_declared_schedule(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "SweeperFunction")["Events"]["Sweep"]["Properties"]["Schedule"] = (
+            "rate(1 day)"
+        )
+        self.expect(
+            self.errors(tpl),
+            "SweeperFunction: hotline-sweeper declares schedule = 'rate(1 minute)'",
+        )
+        tpl = copy.deepcopy(self.tpl)
+        del self.res(tpl, "SweeperFunction")["Events"]
+        self.expect(self.errors(tpl), "found []")
+        tpl = copy.deepcopy(self.tpl)
+        self.res(tpl, "StatusFunction")["Events"] = {
+            "Tick": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+        }
+        self.expect(
+            self.errors(tpl),
+            "StatusFunction runs on a schedule, but hotline-status declares no schedule",
+        )
+
+    def test_alarms_watch_what_loses_post_call_work(self) -> None:
+        res = self.tpl["Resources"]
+        alarms = {
+            lid: r["Properties"]
+            for lid, r in res.items()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        }
+
+        def metrics(props: dict[str, Any]) -> set[tuple[str, str]]:
+            if "MetricName" in props:
+                return {(props["Namespace"], props["MetricName"])}
+            return {
+                (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+                for m in props.get("Metrics", [])
+                if "MetricStat" in m
+            }
+
+        watched = set().union(*(metrics(p) for p in alarms.values()))
+        for want in [
+            ("AWS/ApiGateway", "4xx"),
+            ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+            ("AWS/Lambda", "Errors"),
+            ("hotline", "PostcallErrors"),
+            ("AWS/ApplicationELB", "HealthyHostCount"),
+        ]:
+            self.assertIn(want, watched)
+        for lid, props in alarms.items():
+            self.assertEqual(props.get("AlarmActions"), [{"Ref": "AlarmTopic"}], lid)
+        below = alarms["StreamTasksBelowMinimumAlarm"]
+        self.assertEqual(below["Threshold"], {"Ref": "StreamMinTasks"})
+        self.assertEqual(below["ComparisonOperator"], "LessThanThreshold")
+        age = alarms["PostcallQueueAgeAlarm"]["Dimensions"][0]["Value"]
+        self.assertEqual(age, {"Fn::GetAtt": ["PostcallQueue", "QueueName"]})
+        filters = [
+            r["Properties"] for r in res.values() if r["Type"] == "AWS::Logs::MetricFilter"
+        ]
+        self.assertTrue(
+            any(
+                f["LogGroupName"] == {"Ref": "PostcallLogGroup"}
+                and f["MetricTransformations"][0]["MetricName"] == "PostcallErrors"
+                for f in filters
+            )
+        )
+
     def test_the_worker_knows_the_queues_receive_limit(self) -> None:
         tpl = copy.deepcopy(self.tpl)
         self.res(tpl, "PostcallFunction")["Environment"]["Variables"][

@@ -567,7 +567,11 @@ async fn an_unparseable_response_done_does_not_leave_the_call_stuck() {
         "a goodbye was asked for: {:?}",
         session.system_texts()
     );
-    assert!(session.response_creates().len() >= 2, "{:?}", session.response_creates());
+    assert!(
+        session.response_creates().len() >= 2,
+        "{:?}",
+        session.response_creates()
+    );
     assert!(report.bytes_heard >= 2 * 2000 * 8, "{report:?}");
     let call = world.finished_call(&report.call_sid).await;
     assert_eq!(call.outcome.map(|o| o.reason), Some(EndReason::AgentEnded));

@@ -1,6 +1,7 @@
 //! The call as text, for people (the transcript) and for the LLM stages.
 
-use hotline_core::model::{Speaker, TranscriptSource, Turn};
+use hotline_core::model::{Speaker, TranscriptRef, TranscriptSource, Turn};
+use hotline_core::ports::BlobKey;
 
 use crate::job::{JobCx, Retry};
 
@@ -31,11 +32,12 @@ pub async fn llm_input(cx: &JobCx<'_>) -> Result<Option<String>, Retry> {
     let Some(transcript) = &cx.call.post_call.transcript else {
         return Ok(None);
     };
+    let text = full_text(cx, transcript).await?;
     let mut parts = Vec::new();
     if transcript.source == TranscriptSource::Recording {
         parts.push(format!(
             "Transcript of the call recording (speakers not labelled):\n{}",
-            clip(&transcript.text)
+            clip(&text)
         ));
         let turns = cx.deps.calls.turns(&cx.call.sid).await?;
         let live = live_text(&turns);
@@ -46,12 +48,31 @@ pub async fn llm_input(cx: &JobCx<'_>) -> Result<Option<String>, Retry> {
             ));
         }
     } else {
-        parts.push(format!(
-            "Transcript, speaker-labelled:\n{}",
-            clip(&transcript.text)
-        ));
+        parts.push(format!("Transcript, speaker-labelled:\n{}", clip(&text)));
     }
     Ok(Some(parts.join("\n\n")))
+}
+
+/// The whole transcript: the record keeps only the beginning of a long one, the stored
+/// document has all of it.
+async fn full_text(cx: &JobCx<'_>, transcript: &TranscriptRef) -> Result<String, Retry> {
+    if !transcript.truncated {
+        return Ok(transcript.text.clone());
+    }
+    let key =
+        BlobKey::parse(&transcript.blob_key).map_err(|e| Retry(format!("transcript key: {e}")))?;
+    let blob = cx
+        .deps
+        .blobs
+        .get_blob(&key)
+        .await?
+        .ok_or_else(|| Retry(format!("{key} is missing from the blob store")))?;
+    let document: serde_json::Value = serde_json::from_slice(&blob.bytes)
+        .map_err(|e| Retry(format!("{key} is not a transcript document: {e}")))?;
+    document["text"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Retry(format!("{key} has no text")))
 }
 
 fn clip(text: &str) -> &str {

@@ -57,9 +57,12 @@ pub async fn check(raw: &str, allow_private: bool) -> Result<Target, String> {
 const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A client that reaches `target` at the addresses checked and nowhere else: no
-/// redirects (a report goes where it was configured to go), no other resolution.
+/// redirects (a report goes where it was configured to go), no other resolution, and no
+/// proxy from the environment (a proxy would connect wherever the host name leads it,
+/// past the addresses checked).
 pub fn client_for(target: &Target) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .no_proxy()
         .timeout(WEBHOOK_TIMEOUT)
         .connect_timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -88,6 +91,8 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || ip.is_multicast()
         || a == 0
+        // IETF protocol assignments 192.0.0.0/24 (incl. NAT64 discovery, DS-Lite).
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
         // Carrier-grade NAT, benchmarking, reserved.
         || (a == 100 && (64..128).contains(&b))
         || (a == 198 && (b == 18 || b == 19))
@@ -95,14 +100,22 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
+        // IPv4-compatible ::/96: an IPv4 address in disguise, whichever it is.
+        || s[..6] == [0; 6]
+        // NAT64 64:ff9b::/96 and 6to4 2002::/16 reach IPv4 hosts (private ones too)
+        // through a translator; Teredo 2001::/32 tunnels through NAT.
+        || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || first == 0x2002
+        || (first == 0x2001 && s[1] == 0)
         // Unique local fc00::/7, link-local fe80::/10, documentation 2001:db8::/32.
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8))
+        || (first == 0x2001 && s[1] == 0x0db8))
 }
 
 #[cfg(test)]
@@ -126,6 +139,15 @@ mod tests {
             "fe80::1",
             "::ffff:169.254.169.254",
             "::ffff:10.0.0.1",
+            "::a9fe:a9fe",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::808:808",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "192.0.0.1",
+            "192.0.0.170",
         ] {
             assert!(!is_public(ip.parse().expect("ip")), "{ip} taken for public");
         }
@@ -134,6 +156,8 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "2001:4860:4860::8888",
+            "192.0.1.1",
         ] {
             assert!(is_public(ip.parse().expect("ip")), "{ip} taken for private");
         }

@@ -18,6 +18,6 @@ mod worker;
 pub use config::{ApiKeySource, ConfigError, PostcallConfig};
 pub use deps::{CrashHook, Deps};
 pub use job::JobError;
-pub use pipeline::run_job;
+pub use pipeline::{DEADLINE_MARGIN, run_job, run_job_before};
 pub use report::{REPORT_TYPE, REPORT_VERSION, Report};
-pub use worker::handle_batch;
+pub use worker::{handle_batch, handle_batch_before};

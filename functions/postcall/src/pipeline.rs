@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use chrono::Utc;
 use hotline_core::model::{Stage, StageState, StageStatus};
 use hotline_core::postcall::PostcallJob;
@@ -12,8 +14,25 @@ use crate::deps::Deps;
 use crate::job::{JobCx, JobError, Retry, StageOutcome};
 use crate::stages;
 
-/// Runs `job`, delivered for the `receive_count`-th time.
+/// How long before the function's deadline a job stops: enough to checkpoint the
+/// interrupted stage as `retrying` and give the lease back.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+
+/// Runs `job`, delivered for the `receive_count`-th time, with no deadline.
 pub async fn run_job(deps: &Deps, job: &PostcallJob, receive_count: u32) -> Result<(), JobError> {
+    run_job_before(deps, job, receive_count, None).await
+}
+
+/// Runs `job` until [`DEADLINE_MARGIN`] before `deadline` (the Lambda's): a stage still
+/// running then is abandoned and recorded as `retrying`, and the lease is freed, so the
+/// redelivery resumes at once instead of waiting out a lease nobody holds.
+pub async fn run_job_before(
+    deps: &Deps,
+    job: &PostcallJob,
+    receive_count: u32,
+    deadline: Option<Instant>,
+) -> Result<(), JobError> {
+    let stop_at = deadline.map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d));
     let calls = deps.calls.as_ref();
     let call = calls
         .get_call(&job.call)
@@ -46,7 +65,19 @@ pub async fn run_job(deps: &Deps, job: &PostcallJob, receive_count: u32) -> Resu
         if cx.call.post_call.finished(stage) {
             continue;
         }
-        let outcome = stages::run(stage, &mut cx).await;
+        let outcome = match stop_at {
+            None => stages::run(stage, &mut cx).await,
+            // A stage's effects are idempotent and checkpointed, so one cut short is
+            // simply run again by the redelivery.
+            Some(at) => tokio::time::timeout_at(at, stages::run(stage, &mut cx))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Retry(
+                        "stopped before the function's deadline; the next delivery resumes here"
+                            .into(),
+                    ))
+                }),
+        };
         let now = Utc::now();
         match outcome {
             Ok(outcome) => {
@@ -146,8 +177,8 @@ async fn take_lease(cx: &mut JobCx<'_>) -> Result<(), JobError> {
 /// Twilio reports the recording once the call is over, but the stream node may still be
 /// writing the call's last turns and outcome: give it a moment.
 async fn wait_for_call_end(cx: &mut JobCx<'_>) -> Result<(), JobError> {
-    let deadline = tokio::time::Instant::now() + cx.deps.config.call_settle;
-    while cx.call.ended_at.is_none() && tokio::time::Instant::now() < deadline {
+    let deadline = Instant::now() + cx.deps.config.call_settle;
+    while cx.call.ended_at.is_none() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         if let Some(call) = cx.deps.calls.get_call(&cx.call.sid).await? {
             cx.call = call;

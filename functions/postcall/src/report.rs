@@ -64,7 +64,10 @@ pub struct RecordingPart {
 pub struct TranscriptPart {
     pub source: TranscriptSource,
     pub key: String,
+    /// The whole transcript, or its beginning when `truncated` (the document at `key`
+    /// has it all).
     pub text: String,
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,7 +111,7 @@ impl Report {
             },
             recording: call.recording.as_ref().map(|r| RecordingPart {
                 sid: r.sid.to_string(),
-                status: r.status.clone(),
+                status: r.status.to_string(),
                 duration_secs: r.duration_secs,
                 key: r.blob_key.clone(),
             }),
@@ -116,6 +119,7 @@ impl Report {
                 source: t.source,
                 key: t.blob_key.clone(),
                 text: t.text.clone(),
+                truncated: t.truncated,
             }),
             analysis: pc.analysis.clone(),
             todos: pc.todos.clone().unwrap_or_default(),
@@ -187,6 +191,13 @@ impl Report {
             let _ = writeln!(out, "\nAnalysis");
             for (name, result) in &self.analysis {
                 match result {
+                    AnalysisResult::Ok {
+                        blob_key: Some(key),
+                        ..
+                    } => {
+                        let _ =
+                            writeln!(out, "  {name}: (too long for this report; stored at {key})");
+                    }
                     AnalysisResult::Ok { value, .. } => {
                         let _ = writeln!(out, "  {name}: {value}");
                     }
@@ -205,6 +216,13 @@ impl Report {
         }
         if let Some(t) = &self.transcript {
             let _ = writeln!(out, "\nTranscript ({:?})\n{}", t.source, t.text);
+            if t.truncated {
+                let _ = writeln!(
+                    out,
+                    "… (the beginning only; the whole transcript is stored at {})",
+                    t.key
+                );
+            }
         }
         if let Some(r) = &self.recording
             && let Some(key) = &r.key

@@ -12,12 +12,14 @@ use chrono::{TimeZone, Utc};
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId, Party, RecordingSid};
 use hotline_core::model::{
     Agent, AnalysisResult, Analyzer, Call, CallLimits, CallStatus, Contact, ContactField,
-    Direction, EndReason, OrgSettings, Organization, Outcome, Provider, RecordingRef, Speaker,
-    Stage, StageStatus, TranscriptSource, Turn, TwilioAccount,
+    Direction, EndReason, OrgSettings, Organization, Outcome, Provider, RecordingRef,
+    RecordingStatus, Speaker, Stage, StageStatus, TranscriptSource, Turn, TwilioAccount,
 };
 use hotline_core::ports::{BlobKey, Queue};
 use hotline_core::postcall::{PostcallJob, Requested, request_job};
-use hotline_postcall::{Deps, JobError, PostcallConfig, handle_batch, run_job};
+use hotline_postcall::{
+    DEADLINE_MARGIN, Deps, JobError, PostcallConfig, handle_batch, run_job, run_job_before,
+};
 use hotline_sim::moto::{Moto, unique_name};
 use hotline_sim::openai_rest::{CHAT_COMPLETIONS, FakeOpenAi, TRANSCRIPTIONS};
 use hotline_sim::twilio_rest::FakeTwilio;
@@ -241,7 +243,7 @@ impl Bed {
             }),
             recording: Some(RecordingRef {
                 sid: recording_sid(n),
-                status: recording_status.into(),
+                status: RecordingStatus::parse(recording_status).expect("recording status"),
                 duration_secs: Some(92),
                 error_code: None,
                 blob_key: None,
@@ -431,6 +433,7 @@ hotline_testkit::on_both_stores! {
     a_crash_after_each_stage_resumes_without_repeating_it,
     a_job_that_keeps_failing_is_dead_lettered_with_its_error_on_the_call,
     recording_callbacks_yield_one_job_and_duplicates_change_nothing,
+    a_very_long_call_keeps_its_record_small_with_the_long_parts_stored,
 }
 
 async fn a_finished_call_gets_every_stage_exactly_once(b: Bed) {
@@ -499,7 +502,8 @@ async fn a_finished_call_gets_every_stage_exactly_once(b: Bed) {
             at: match pc.analysis.get("sentiment") {
                 Some(AnalysisResult::Ok { at, .. }) => *at,
                 other => panic!("sentiment: {other:?}"),
-            }
+            },
+            blob_key: None,
         })
     );
     let todos = b.stores.todos.call_todos(&sid(1)).await.expect("todos");
@@ -549,6 +553,9 @@ async fn a_finished_call_gets_every_stage_exactly_once(b: Bed) {
 }
 
 async fn a_crash_after_each_stage_resumes_without_repeating_it(mut b: Bed) {
+    // Long enough that no slow store lets it lapse between the crash and the redelivery;
+    // its expiry is then written on the record instead of waited for.
+    b.deps.config.lease = Duration::from_secs(600);
     for (n, crash_stage) in (10..).zip(Stage::ALL) {
         b.finished_call(n, "completed").await;
         let crashed = Arc::new(AtomicBool::new(false));
@@ -571,7 +578,11 @@ async fn a_crash_after_each_stage_resumes_without_repeating_it(mut b: Bed) {
             Err(JobError::Leased(_))
         ));
         // …and once it has expired, resumes and finishes.
-        tokio::time::sleep(Duration::from_millis(350)).await;
+        hotline_core::ports::modify_call(b.stores.calls.as_ref(), &sid(n), |c| {
+            c.post_call.lease_until = Some(Utc::now() - chrono::Duration::seconds(1));
+        })
+        .await
+        .expect("lease lapses");
         run_job(&b.deps, &job, 2).await.expect("resumed");
         let call = b.call(n).await;
         assert!(call.post_call.completed_at.is_some(), "after {crash_stage}");
@@ -667,6 +678,81 @@ async fn recording_callbacks_yield_one_job_and_duplicates_change_nothing(b: Bed)
             .is_empty()
     );
     b.assert_each_effect_once(40).await;
+}
+
+async fn a_very_long_call_keeps_its_record_small_with_the_long_parts_stored(b: Bed) {
+    b.finished_call(45, "completed").await;
+    let line = "Let us go over every line of the invoice once more, slowly please. ".repeat(3);
+    for seq in 3..600u32 {
+        let turn = Turn {
+            seq,
+            speaker: if seq % 2 == 0 {
+                Speaker::Agent
+            } else {
+                Speaker::Caller
+            },
+            text: line.clone(),
+            offset_ms: u64::from(seq) * 3000,
+        };
+        b.stores
+            .calls
+            .append_turn(&sid(45), &turn)
+            .await
+            .expect("turn");
+    }
+    // Well over DynamoDB's 400 KB item limit, each of them.
+    let spoken = "This is a very long call about an invoice. ".repeat(12_000);
+    b.openai.set_transcript_for(AUDIO, spoken.clone());
+    let summary = "z".repeat(450 * 1024);
+    b.openai.respond("summary", json!({ "summary": summary }));
+
+    let resp = b.deliver(&[b.job(45).to_body().expect("body")], 1).await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    let call = b.call(45).await;
+    assert!(
+        call.post_call.completed_at.is_some(),
+        "{:?}",
+        call.post_call
+    );
+    let size = serde_json::to_vec(&call).expect("json").len();
+    assert!(size < 64 * 1024, "the call record is {size} bytes");
+
+    let transcript = call.post_call.transcript.as_ref().expect("transcript");
+    assert!(transcript.truncated);
+    assert!(spoken.starts_with(&transcript.text));
+    let key = BlobKey::parse(&transcript.blob_key).expect("key");
+    let stored = b
+        .stores
+        .blobs
+        .get_blob(&key)
+        .await
+        .expect("get")
+        .expect("blob");
+    let document: Value = serde_json::from_slice(&stored.bytes).expect("json");
+    assert_eq!(document["text"], spoken.as_str());
+
+    let Some(AnalysisResult::Ok {
+        blob_key: Some(key),
+        ..
+    }) = call.post_call.analysis.get("summary")
+    else {
+        panic!("the summary is stored apart: {:?}", call.post_call.analysis);
+    };
+    let key = BlobKey::parse(key).expect("key");
+    let stored = b
+        .stores
+        .blobs
+        .get_blob(&key)
+        .await
+        .expect("get")
+        .expect("blob");
+    let value: Value = serde_json::from_slice(&stored.bytes).expect("json");
+    assert_eq!(value["summary"], summary.as_str());
+    // Small results stay on the record.
+    assert!(matches!(
+        call.post_call.analysis.get("sentiment"),
+        Some(AnalysisResult::Ok { blob_key: None, .. })
+    ));
 }
 
 // ---------------------------------------------------------------- local-only cases
@@ -905,4 +991,140 @@ async fn concurrent_deliveries_of_one_job_run_it_once() {
     assert_eq!(leased, 1, "{x:?} {y:?}");
     assert!(x.is_ok() || y.is_ok());
     b.assert_each_effect_once(110).await;
+}
+
+#[tokio::test]
+async fn a_job_near_the_deadline_stops_records_retrying_and_frees_its_lease() {
+    let mut b = local().await;
+    b.finished_call(96, "completed").await;
+    // Twilio answers 404 once, and the worker would wait long before asking again:
+    // longer than the function has left.
+    b.twilio.add_pending_recording(
+        account().as_str(),
+        recording_sid(96).as_str(),
+        AUDIO.to_vec(),
+        1,
+    );
+    b.deps.config.recording_backoff = vec![Duration::from_secs(120)];
+    let deadline = tokio::time::Instant::now() + DEADLINE_MARGIN + Duration::from_millis(500);
+    let err = run_job_before(&b.deps, &b.job(96), 1, Some(deadline))
+        .await
+        .expect_err("stopped");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    let pc = b.call(96).await.post_call;
+    let recording = &pc.stages[&Stage::Recording];
+    assert_eq!(recording.status, StageStatus::Retrying);
+    assert!(
+        recording
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("deadline"),
+        "{recording:?}"
+    );
+    assert!(pc.lease_until.is_none(), "the lease is given back");
+    assert!(!pc.dead_lettered, "a first receive is not the last");
+    // The redelivery resumes at once (no lease to wait out) and finishes.
+    b.deps.config.recording_backoff = vec![Duration::from_millis(50)];
+    run_job(&b.deps, &b.job(96), 2).await.expect("resumed");
+    assert!(b.call(96).await.post_call.completed_at.is_some());
+}
+
+#[tokio::test]
+async fn every_failure_on_the_last_receive_marks_the_call_dead_lettered() {
+    let b = local().await;
+    let call = b.finished_call(97, "completed").await;
+    // Another delivery holds the lease past this one's last receive: the message goes
+    // to the dead-letter queue without any stage failing.
+    let held = hotline_core::ports::modify_call(b.stores.calls.as_ref(), &call.sid, |c| {
+        c.post_call.lease_until = Some(Utc::now() + chrono::Duration::hours(1));
+    })
+    .await
+    .expect("lease");
+    assert!(!held.post_call.dead_lettered);
+    let body = b.job(97).to_body().expect("body");
+    let resp = b.deliver(std::slice::from_ref(&body), 1).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    assert!(
+        !b.call(97).await.post_call.dead_lettered,
+        "not the last receive"
+    );
+    let resp = b.deliver(std::slice::from_ref(&body), MAX_RECEIVES).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    let pc = b.call(97).await.post_call;
+    assert!(pc.dead_lettered, "{pc:?}");
+    assert!(
+        pc.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("holds the job"),
+        "{pc:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_the_sweeper_sent_without_a_recording_works_from_the_live_turns() {
+    let b = local().await;
+    let call = b.finished_call(98, "completed").await;
+    hotline_core::ports::modify_call(b.stores.calls.as_ref(), &call.sid, |c| {
+        c.recording = None;
+    })
+    .await
+    .expect("no recording");
+    let job = PostcallJob::without_recording(b.org.id.clone(), sid(98));
+    let resp = b.deliver(&[job.to_body().expect("body")], 1).await;
+    assert!(resp.batch_item_failures.is_empty(), "{resp:?}");
+    let pc = b.call(98).await.post_call;
+    assert!(pc.completed_at.is_some(), "{pc:?}");
+    assert_eq!(pc.stages[&Stage::Recording].status, StageStatus::Skipped);
+    let transcript = pc.transcript.expect("transcript");
+    assert_eq!(transcript.source, TranscriptSource::Live);
+    assert!(
+        transcript.text.contains("move my cleaning"),
+        "{transcript:?}"
+    );
+    assert_eq!(b.transcriptions(), 0, "nothing to transcribe");
+}
+
+/// Also run by the next test as a child process with proxy variables set.
+#[tokio::test]
+async fn a_report_webhook_goes_straight_to_its_host() {
+    let b = local().await;
+    // By name, so that `NO_PROXY=127.0.0.1` (which keeps the Twilio and OpenAI fakes
+    // reachable in the child) does not cover the webhook.
+    let mut org = b.org.clone();
+    org.settings.report_webhook_url = Some(b.hook.url().replace("127.0.0.1", "localhost"));
+    b.stores.directory.put_org(&org).await.expect("org");
+    b.finished_call(99, "completed").await;
+    run_job(&b.deps, &b.job(99), 1).await.expect("job");
+    assert_eq!(b.webhooks(99).len(), 1);
+}
+
+#[test]
+fn report_webhooks_ignore_proxy_variables() {
+    // A proxy would connect wherever the host name leads, past the addresses the SSRF
+    // guard checked; this one leads nowhere, so using it fails the webhook.
+    let nowhere = "http://127.0.0.1:9";
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    child
+        .args(["--exact", "a_report_webhook_goes_straight_to_its_host"])
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        child.env(var, nowhere);
+    }
+    let out = child.output().expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

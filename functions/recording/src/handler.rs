@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use hotline_core::model::{Call, RecordingRef};
+use hotline_core::model::{RecordingRef, RecordingStatus};
 use hotline_core::ports::{Calls, Directory, Queue, StoreError, modify_call_if};
 use hotline_core::postcall::{PostcallJob, Requested, request_job};
 use hotline_core::{CallSid, ParseIdError, RecordingSid, routes};
@@ -47,51 +47,6 @@ impl RecordingError {
 impl From<StoreError> for RecordingError {
     fn from(e: StoreError) -> Self {
         Self::Webhook(WebhookError::Store(e))
-    }
-}
-
-/// Twilio's `RecordingStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordingStatus {
-    InProgress,
-    Paused,
-    Stopped,
-    Completed,
-    Failed,
-    /// Twilio kept no recording (system error, or silent and trimmed away).
-    Absent,
-}
-
-impl RecordingStatus {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "in-progress" => Self::InProgress,
-            "paused" => Self::Paused,
-            "stopped" => Self::Stopped,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "absent" => Self::Absent,
-            _ => return None,
-        })
-    }
-
-    /// Twilio's spelling, as stored in [`RecordingRef::status`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "in-progress",
-            Self::Paused => "paused",
-            Self::Stopped => "stopped",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Absent => "absent",
-        }
-    }
-
-    /// Twilio reports nothing more about the recording: it is there to download, or it
-    /// never will be. The post-call job runs either way (without a recording it works
-    /// from the live transcript).
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Absent)
     }
 }
 
@@ -140,42 +95,13 @@ impl RecordingCallback {
     pub fn to_ref(&self) -> RecordingRef {
         RecordingRef {
             sid: self.recording_sid.clone(),
-            status: self.status.as_str().to_owned(),
+            status: self.status,
             duration_secs: self.duration_secs,
             error_code: self.error_code.clone(),
             blob_key: None,
             deleted_from_twilio: false,
         }
     }
-}
-
-/// Notes `incoming` on the call without going backwards; returns whether anything
-/// changed. The call's first recording is the one kept. For it, a final status
-/// (`completed`, `failed`, `absent`) is never replaced (callbacks arrive out of order and
-/// more than once), duration and error code are only filled in, and what hotline added
-/// itself (its copy's key, the deletion from Twilio) is never touched.
-pub fn note_recording(call: &mut Call, incoming: &RecordingRef) -> bool {
-    let Some(kept) = call.recording.as_mut() else {
-        call.recording = Some(incoming.clone());
-        return true;
-    };
-    if kept.sid != incoming.sid {
-        return false;
-    }
-    let before = kept.clone();
-    let kept_is_final = RecordingStatus::parse(&kept.status).is_some_and(RecordingStatus::is_final);
-    if !kept_is_final {
-        kept.status.clone_from(&incoming.status);
-    }
-    if kept.status == incoming.status {
-        if kept.duration_secs.is_none() {
-            kept.duration_secs = incoming.duration_secs;
-        }
-        if kept.error_code.is_none() {
-            kept.error_code.clone_from(&incoming.error_code);
-        }
-    }
-    *kept != before
 }
 
 /// Answers one recording callback: 204 once it is taken in (and, for a final status, the
@@ -214,7 +140,7 @@ async fn take(deps: &Deps, req: &Request) -> Result<(), RecordingError> {
     // changes nothing and so writes nothing.
     let incoming = callback.to_ref();
     let modified = modify_call_if(deps.calls.as_ref(), &callback.call_sid, |call| {
-        call.org == org.id && note_recording(call, &incoming)
+        call.org == org.id && call.note_recording(&incoming)
     })
     .await;
     let modified = match modified {
@@ -272,26 +198,6 @@ mod tests {
         RecordingCallback::from_form(&Form::parse(body.as_bytes()))
     }
 
-    fn call() -> Call {
-        serde_json::from_value(serde_json::json!({
-            "sid": CALL, "org": "acme", "agent": "front",
-            "from": "+14155550100", "to": "+14155550199", "direction": "inbound",
-            "status": "completed", "started_at": "2026-11-20T21:40:00Z", "stream_token": "x"
-        }))
-        .expect("call")
-    }
-
-    fn recording(sid: &str, status: &str, duration: Option<u32>) -> RecordingRef {
-        RecordingRef {
-            sid: RecordingSid::parse(sid).expect("sid"),
-            status: status.into(),
-            duration_secs: duration,
-            error_code: None,
-            blob_key: None,
-            deleted_from_twilio: false,
-        }
-    }
-
     #[test]
     fn reads_the_fields_hotline_keeps() {
         let cb = callback(&format!(
@@ -303,7 +209,10 @@ mod tests {
         assert_eq!(cb.duration_secs, Some(61));
         assert_eq!(cb.error_code, None);
         let r = cb.to_ref();
-        assert_eq!((r.sid.as_str(), r.status.as_str()), (REC, "completed"));
+        assert_eq!(
+            (r.sid.as_str(), r.status),
+            (REC, RecordingStatus::Completed)
+        );
         assert!(r.is_available());
         let failed = callback(&format!(
             "CallSid={CALL}&RecordingSid={REC}&RecordingStatus=failed&ErrorCode=16109&RecordingDuration=-1"
@@ -340,48 +249,5 @@ mod tests {
             let err = callback(&body).expect_err(&body).to_string();
             assert!(err.contains(field), "{body}: {err}");
         }
-    }
-
-    #[test]
-    fn a_final_status_is_never_replaced_and_fields_only_fill_in() {
-        let mut c = call();
-        assert!(note_recording(&mut c, &recording(REC, "in-progress", None)));
-        assert!(note_recording(
-            &mut c,
-            &recording(REC, "completed", Some(61))
-        ));
-        assert!(!note_recording(
-            &mut c,
-            &recording(REC, "completed", Some(61))
-        ));
-        assert!(!note_recording(
-            &mut c,
-            &recording(REC, "in-progress", None)
-        ));
-        assert!(!note_recording(&mut c, &recording(REC, "absent", Some(3))));
-        c.recording.as_mut().expect("recording").blob_key = Some("recordings/acme/x.mp3".into());
-        assert!(!note_recording(
-            &mut c,
-            &recording(REC, "completed", Some(99))
-        ));
-        let kept = c.recording.expect("recording");
-        assert_eq!(kept.status, "completed");
-        assert_eq!(kept.duration_secs, Some(61));
-        assert_eq!(kept.blob_key.as_deref(), Some("recordings/acme/x.mp3"));
-    }
-
-    #[test]
-    fn the_first_recording_of_a_call_is_kept() {
-        let mut c = call();
-        assert!(note_recording(
-            &mut c,
-            &recording(REC, "completed", Some(61))
-        ));
-        let other = format!("RE{}", "4".repeat(32));
-        assert!(!note_recording(
-            &mut c,
-            &recording(&other, "completed", Some(5))
-        ));
-        assert_eq!(c.recording.expect("recording").sid.as_str(), REC);
     }
 }

@@ -4,4 +4,4 @@
 
 pub mod handler;
 
-pub use handler::{Deps, RecordingCallback, RecordingError, RecordingStatus, handle};
+pub use handler::{Deps, RecordingCallback, RecordingError, handle};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hotline_core::ids::{CallSid, OrgId, RecordingSid};
-use hotline_core::model::{Call, CallStatus, RecordingRef};
+use hotline_core::model::{Call, CallStatus, RecordingRef, RecordingStatus};
 use hotline_core::ports::{Queue, QueueMessage, StoreError, StoreResult};
 use hotline_core::postcall::PostcallJob;
 use hotline_core::routes;
@@ -176,7 +176,7 @@ fn job(call: &str, recording: &str) -> PostcallJob {
 fn recording(status: &str, duration: Option<u32>, error: Option<&str>) -> RecordingRef {
     RecordingRef {
         sid: RecordingSid::parse(REC).expect("sid"),
-        status: status.into(),
+        status: RecordingStatus::parse(status).expect("recording status"),
         duration_secs: duration,
         error_code: error.map(str::to_owned),
         blob_key: None,

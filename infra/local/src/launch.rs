@@ -189,6 +189,18 @@ pub async fn launch(
             batch_size: 10,
         },
     );
+    let sweeper = hotline_sweeper::SweepConfig::from_lookup(|k| match k {
+        "TWILIO_API_BASE_URL" => Some(stack_twilio_url.clone()),
+        _ => env(k),
+    })?;
+    let sweeper = Arc::new(hotline_sweeper::Deps {
+        recordings: hotline_sweeper::TwilioRecordings::new(&sweeper.twilio_api_base_url)?,
+        config: sweeper,
+        directory: stores.directory.clone(),
+        calls: stores.calls.clone(),
+        queue: stores.postcall.clone(),
+    });
+    stack.spawn_sweeper(sweeper, crate::sweeper_timer::period(&env)?);
     Ok(Launched {
         stack,
         stores,

@@ -6,5 +6,6 @@ pub mod gateway;
 pub mod launch;
 pub mod sqs_mapping;
 pub mod stack;
+pub mod sweeper_timer;
 
 pub use stack::{Stack, StackConfig, StackError};

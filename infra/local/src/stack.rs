@@ -161,6 +161,12 @@ impl Stack {
         ));
     }
 
+    /// Runs the post-call sweeper every `period`, as its schedule does in AWS, until stop.
+    pub fn spawn_sweeper(&mut self, deps: Arc<hotline_sweeper::Deps>, period: Duration) {
+        self.tasks
+            .spawn(crate::sweeper_timer::run(deps, period, self.stop.clone()));
+    }
+
     /// Stops serving, lets live calls drain (up to the configured deadline), then ends.
     pub async fn stop(mut self) {
         self.stop.cancel();

@@ -159,6 +159,11 @@ async fn raw_post(addr: &str, path: &str, body: &str) -> u16 {
 
 /// One simulated call to the demo number; returns its CallSid.
 async fn place_call(install: &Install, twilio: &FakeTwilio) -> String {
+    dial(install, twilio, true).await
+}
+
+/// A call to the demo number, with or without Twilio's recording callback after it.
+async fn dial(install: &Install, twilio: &FakeTwilio, recording_callback: bool) -> String {
     let sid = hotline_sim::phone::new_call_sid();
     twilio.add_call(sid.as_str());
     let mut spec = CallSpec::new(
@@ -176,11 +181,12 @@ async fn place_call(install: &Install, twilio: &FakeTwilio) -> String {
     spec.duration = Duration::from_secs(6);
     spec.hangup = Some(hangup_on_api_update(twilio.subscribe(), &sid));
     spec.after_call = AfterCall {
-        recording_callback: true,
+        recording_callback,
         status_callback: Some(format!("http://{}/twilio/status", install.http)),
     };
     let report = Phone::call(spec, None).await.expect("call");
-    assert_eq!(report.recording_callback_status, Some(204), "{report:?}");
+    let expected = recording_callback.then_some(204);
+    assert_eq!(report.recording_callback_status, expected, "{report:?}");
     assert_eq!(report.status_callback_status, Some(204), "{report:?}");
     assert_eq!(report.http_status, 200, "{report:?}");
     assert!(report.stream_sid.is_some(), "the stream opened");
@@ -541,4 +547,51 @@ async fn hotline_apply_configures_aws() {
         "http://127.0.0.1:9",
     );
     apply_flow(&install, dir.path());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_up_sweeps_a_call_whose_recording_callback_never_came() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let install = Install::new(
+        &[
+            ("HOTLINE_DATA_DIR", data),
+            ("HOTLINE_SWEEP_SECS", "1"),
+            ("HOTLINE_SWEEP_AFTER_SECS", "1"),
+        ],
+        twilio.base_url(),
+    );
+    let up = install.up().await;
+    let sid = dial(&install, &twilio, false).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let record = loop {
+        let record = install.calls_json(&["calls", "show", &sid, "--json"]);
+        if !record["post_call"]["completed_at"].is_null() {
+            break record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweeper never requested the job: {record}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // Twilio was asked for the call's recordings; it had none, so the live turns are
+    // the transcript.
+    let listed = format!("/Calls/{sid}/Recordings.json");
+    assert!(
+        twilio.requests().iter().any(|r| r.path.ends_with(&listed)),
+        "recordings never listed"
+    );
+    let stages = &record["post_call"]["stages"];
+    assert_eq!(stages["recording"]["status"], "skipped", "{record}");
+    assert_eq!(stages["transcript"]["status"], "done", "{record}");
+    assert_eq!(
+        record["post_call"]["transcript"]["source"], "live",
+        "{record}"
+    );
+    assert_eq!(record["post_call"]["attempts"], 1, "one job: {record}");
+    up.stop();
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
 use crate::model::{Agent, Call, Contact, Organization, PhoneNumber, Todo, Turn};
@@ -91,6 +92,13 @@ pub trait Calls: Send + Sync {
     async fn update_call(&self, call: &Call) -> StoreResult<Call>;
     /// An organization's calls, newest first.
     async fn list_calls(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Call>>;
+    /// Up to `limit` calls that [await their post-call job](Call::awaits_postcall_job)
+    /// and ended before `ended_before`, the longest-waiting first.
+    async fn calls_awaiting_job(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Call>>;
     /// Stores a turn; storing the same `seq` again is a no-op.
     async fn append_turn(&self, call: &CallSid, turn: &Turn) -> StoreResult<()>;
     /// The call's turns in order.
@@ -273,6 +281,12 @@ impl BlobKey {
         Self(format!("transcripts/{org}/{call}.json"))
     }
 
+    /// `analysis/{org}/{CallSid}/{name}.json`: an analyzer's value too large for the
+    /// call record. `None` when `name` is not a safe key segment.
+    pub fn analysis(org: &OrgId, call: &CallSid, name: &str) -> Option<Self> {
+        Self::parse(&format!("analysis/{org}/{call}/{name}.json")).ok()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -369,6 +383,10 @@ mod tests {
             Err(StoreError::Invalid("not in this fake".into()))
         }
 
+        async fn calls_awaiting_job(&self, _: DateTime<Utc>, _: usize) -> StoreResult<Vec<Call>> {
+            Err(StoreError::Invalid("not in this fake".into()))
+        }
+
         async fn append_turn(&self, _: &CallSid, _: &Turn) -> StoreResult<()> {
             Err(StoreError::Invalid("not in this fake".into()))
         }
@@ -394,8 +412,8 @@ mod tests {
         calls
     }
 
-    fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::from_timestamp(1_795_210_800 + secs, 0).expect("time")
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_210_800 + secs, 0).expect("time")
     }
 
     #[tokio::test]

@@ -33,9 +33,14 @@ pub struct PostcallJob {
     pub v: u32,
     pub org: OrgId,
     pub call: CallSid,
-    /// The recording whose callback asked for the job.
-    pub recording: RecordingSid,
+    /// The recording whose callback asked for the job; `None` when the sweeper asked
+    /// for a call Twilio kept no recording of (the live turns are then the transcript).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingSid>,
 }
+
+/// The claim key of a job requested without a recording.
+pub const NO_RECORDING_KEY: &str = "no-recording";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum JobError {
@@ -51,8 +56,25 @@ impl PostcallJob {
             v: JOB_VERSION,
             org,
             call,
-            recording,
+            recording: Some(recording),
         }
+    }
+
+    /// The job of a call that has no recording to wait for.
+    pub fn without_recording(org: OrgId, call: CallSid) -> Self {
+        Self {
+            v: JOB_VERSION,
+            org,
+            call,
+            recording: None,
+        }
+    }
+
+    /// What the job's claim is deduplicated on.
+    pub fn key(&self) -> String {
+        self.recording
+            .as_ref()
+            .map_or_else(|| NO_RECORDING_KEY.to_owned(), ToString::to_string)
     }
 
     pub fn to_body(&self) -> Result<String, StoreError> {
@@ -98,7 +120,7 @@ pub async fn request_job(
     now: DateTime<Utc>,
 ) -> Result<Requested, StoreError> {
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let key = job.recording.to_string();
+    let key = job.key();
     let held = |claim: &JobClaim| {
         claim.enqueued_at.is_some()
             || (now - claim.claimed_at).to_std().unwrap_or_default() <= CLAIM_TIMEOUT
@@ -141,7 +163,7 @@ pub async fn request_job(
         if let Some(claim) = &claimed.post_call.job
             && claim.key != key
         {
-            warn!(recording = %job.recording, first = %claim.key, "a second recording of the call; its job was already requested");
+            warn!(key = %key, first = %claim.key, "the job was already requested for another recording (or none)");
         }
         return Ok(Requested::AlreadyRequested);
     }
@@ -216,6 +238,15 @@ mod tests {
         ] {
             assert!(PostcallJob::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_job_without_a_recording_round_trips_and_has_its_own_key() {
+        let job = PostcallJob::without_recording(job().org, job().call);
+        let body = job.to_body().expect("body");
+        assert!(!body.contains("recording"), "{body}");
+        assert_eq!(PostcallJob::parse(&body), Ok(job.clone()));
+        assert_eq!(job.key(), NO_RECORDING_KEY);
     }
 
     #[test]

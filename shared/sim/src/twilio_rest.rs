@@ -6,6 +6,7 @@
 //! | `POST /Accounts/{AC}/Calls.json` | 201, Call resource (`queued`, `outbound-api`) |
 //! | `GET /Accounts/{AC}/Calls/{CA}.json` | 200, Call resource |
 //! | `POST /Accounts/{AC}/Calls/{CA}.json` | 200, Call resource after `Status`/`Url`/`Twiml` |
+//! | `GET /Accounts/{AC}/Calls/{CA}/Recordings.json` | 200, one page listing the call's recordings |
 //! | `GET /Accounts/{AC}/Recordings/{RE}.json` | 200, Recording resource |
 //! | `GET /Accounts/{AC}/Recordings/{RE}.mp3` / `.wav` / no suffix | 200, the media bytes |
 //! | `DELETE /Accounts/{AC}/Recordings/{RE}.json` | 204 |
@@ -150,6 +151,8 @@ struct State {
 
 struct StoredRecording {
     bytes: Vec<u8>,
+    /// The call recorded, when the test said ([`FakeTwilio::add_call_recording`]).
+    call: Option<String>,
     /// Media requests still to answer 404, as while Twilio is processing.
     not_found_left: u32,
     created: DateTime<Utc>,
@@ -268,6 +271,28 @@ impl FakeTwilio {
             (account.as_ref().to_owned(), sid.as_ref().to_owned()),
             StoredRecording {
                 bytes,
+                call: None,
+                not_found_left: not_found_first,
+                created: Utc::now(),
+            },
+        );
+    }
+
+    /// Like [`Self::add_pending_recording`], for a recording of `call` that the call's
+    /// recording list shows (as `processing` while media requests still answer 404).
+    pub fn add_call_recording(
+        &self,
+        account: impl AsRef<str>,
+        call: impl AsRef<str>,
+        sid: impl AsRef<str>,
+        bytes: Vec<u8>,
+        not_found_first: u32,
+    ) {
+        self.shared.lock().recordings.insert(
+            (account.as_ref().to_owned(), sid.as_ref().to_owned()),
+            StoredRecording {
+                bytes,
+                call: Some(call.as_ref().to_owned()),
                 not_found_left: not_found_first,
                 created: Utc::now(),
             },
@@ -530,6 +555,9 @@ impl State {
                 ("POST", Some(sid)) => return self.update_call(account, sid, path, params),
                 _ => Reply::not_found(path),
             },
+            ("GET", ["Calls", call, "Recordings.json"]) => {
+                self.list_recordings(account, call, path)
+            }
             (_, ["Recordings", file]) => {
                 let (sid, ext) = file.split_once('.').unwrap_or((file, ""));
                 match (method, ext) {
@@ -686,6 +714,7 @@ impl State {
         {
             let recording = StoredRecording {
                 bytes: bytes.clone(),
+                call: None,
                 not_found_left: 0,
                 created: Utc::now(),
             };
@@ -712,41 +741,41 @@ impl State {
     }
 
     fn fetch_recording(&mut self, account: &str, sid: &str, path: &str) -> Reply {
+        let base_url = self.base_url.clone();
         let Some(recording) = self.recording(account, sid) else {
             return Reply::not_found(path);
         };
-        let status = if recording.not_found_left > 0 {
-            "processing"
-        } else {
-            "completed"
-        };
-        let uri = format!("{ACCOUNTS_PREFIX}{account}/Recordings/{sid}");
+        Reply::json(
+            StatusCode::OK,
+            &recording_json(&base_url, account, sid, recording),
+        )
+    }
+
+    fn list_recordings(&mut self, account: &str, call: &str, path: &str) -> Reply {
+        let mut listed: Vec<(&(String, String), &StoredRecording)> = self
+            .recordings
+            .iter()
+            .filter(|((acct, _), r)| acct == account && r.call.as_deref() == Some(call))
+            .collect();
+        // Twilio lists the newest first.
+        listed.sort_by_key(|(_, r)| std::cmp::Reverse(r.created));
+        let recordings: Vec<Value> = listed
+            .into_iter()
+            .map(|((_, sid), r)| recording_json(&self.base_url, account, sid, r))
+            .collect();
+        let uri = path;
         Reply::json(
             StatusCode::OK,
             &json!({
-                "account_sid": account,
-                "api_version": API_VERSION,
-                "call_sid": null,
-                "conference_sid": null,
-                "channels": 1,
-                "date_created": date(recording.created),
-                "date_updated": date(recording.created),
-                "start_time": date(recording.created),
-                "price": null,
-                "price_unit": "USD",
-                "duration": null,
-                "sid": sid,
-                "source": "StartCallRecordingAPI",
-                "status": status,
-                "error_code": null,
-                "encryption_details": null,
-                "track": "both",
-                "uri": format!("{uri}.json"),
-                "subresource_uris": {
-                    "add_on_results": format!("{uri}/AddOnResults.json"),
-                    "transcriptions": format!("{uri}/Transcriptions.json"),
-                },
-                "media_url": format!("{}{uri}", self.base_url),
+                "recordings": recordings,
+                "page": 0,
+                "page_size": 50,
+                "start": 0,
+                "end": recordings.len().saturating_sub(1),
+                "first_page_uri": format!("{uri}?PageSize=50&Page=0"),
+                "next_page_uri": null,
+                "previous_page_uri": null,
+                "uri": format!("{uri}?PageSize=50&Page=0"),
             }),
         )
     }
@@ -762,6 +791,41 @@ impl State {
             None => Reply::not_found(path),
         }
     }
+}
+
+/// The Recording resource, keys as Twilio sends them.
+fn recording_json(base_url: &str, account: &str, sid: &str, recording: &StoredRecording) -> Value {
+    let status = if recording.not_found_left > 0 {
+        "processing"
+    } else {
+        "completed"
+    };
+    let uri = format!("{ACCOUNTS_PREFIX}{account}/Recordings/{sid}");
+    json!({
+        "account_sid": account,
+        "api_version": API_VERSION,
+        "call_sid": recording.call,
+        "conference_sid": null,
+        "channels": 1,
+        "date_created": date(recording.created),
+        "date_updated": date(recording.created),
+        "start_time": date(recording.created),
+        "price": null,
+        "price_unit": "USD",
+        "duration": if status == "completed" { "1" } else { "-1" },
+        "sid": sid,
+        "source": "StartCallRecordingAPI",
+        "status": status,
+        "error_code": null,
+        "encryption_details": null,
+        "track": "both",
+        "uri": format!("{uri}.json"),
+        "subresource_uris": {
+            "add_on_results": format!("{uri}/AddOnResults.json"),
+            "transcriptions": format!("{uri}/Transcriptions.json"),
+        },
+        "media_url": format!("{base_url}{uri}"),
+    })
 }
 
 /// The Call resource, keys as Twilio sends them.
@@ -818,6 +882,7 @@ fn call_json(call: &FakeCall, account: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotline_core::model::RecordingStatus;
     use hotline_core::{AccountSid, CallSid, E164, Party, RecordingSid};
     use hotline_twilio::rest::{
         CallEvent, CallUpdate, CreateCall, MachineDetection, RecordingFormat, RestError,
@@ -1103,6 +1168,54 @@ mod tests {
             .await
             .expect_err("deleted stays deleted");
         assert!(matches!(err, RestError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_calls_recordings_are_listed_with_their_status_and_only_its_own() {
+        let s = setup().await;
+        let empty = s
+            .client
+            .list_call_recordings(&s.account, &s.token, &call_sid())
+            .await
+            .expect("list");
+        assert!(empty.is_empty());
+        s.fake
+            .add_call_recording(ACCOUNT, CALL, RECORDING, b"ID3".to_vec(), 1);
+        let other = "RE00000000000000000000000000000009";
+        s.fake.add_call_recording(
+            ACCOUNT,
+            "CA00000000000000000000000000000009",
+            other,
+            b"ID3".to_vec(),
+            0,
+        );
+        let listed = s
+            .client
+            .list_call_recordings(&s.account, &s.token, &call_sid())
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].sid, recording_sid());
+        assert_eq!(listed[0].status, RecordingStatus::Processing);
+        assert_eq!(listed[0].duration_secs, None, "-1 while processing");
+        // Once the media is there, the list says so.
+        let _ = s
+            .client
+            .download_recording(&s.account, &s.token, &recording_sid(), RecordingFormat::Mp3)
+            .await;
+        let listed = s
+            .client
+            .list_call_recordings(&s.account, &s.token, &call_sid())
+            .await
+            .expect("list");
+        assert_eq!(listed[0].status, RecordingStatus::Completed);
+        assert_eq!(listed[0].duration_secs, Some(1));
+        let raw = s.fake.requests();
+        let list = raw.last().expect("request");
+        assert_eq!(
+            list.path,
+            format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}/Recordings.json")
+        );
     }
 
     #[tokio::test]

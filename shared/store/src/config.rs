@@ -118,10 +118,10 @@ impl Stores {
     /// The AWS store on already-created resources.
     pub fn aws(sdk: &aws_config::SdkConfig, table: &str, bucket: &str, queue_url: &str) -> Self {
         Self::from_parts(
-            TableRecords::new(DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table)),
+            TableRecords::new(DynamoTable::new(crate::aws::dynamodb_client(sdk), table)),
             Arc::new(S3Blobs::new(crate::aws::s3_client(sdk), bucket)),
-            Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)),
-            Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(sdk))),
+            Arc::new(SqsQueue::new(crate::aws::sqs_client(sdk), queue_url)),
+            Arc::new(SesMailer::new(crate::aws::ses_client(sdk))),
         )
     }
 

@@ -7,6 +7,10 @@
 //! | agent | `ORG#{org}` | `AGENT#{agent}` | |
 //! | phone number | `NUMBER#{e164}` | `NUMBER` | |
 //! | call | `CALL#{CallSid}` | `CALL` | `ORG#{org}` / `CALL#{started_at}#{CallSid}` |
+//!
+//! A call that [awaits its post-call job](Call::awaits_postcall_job) also has a `gsi2` key,
+//! `POSTCALL#AWAITING` / `END#{ended_at}#{CallSid}`; the key goes when the job is sent, so the
+//! index only ever holds the calls the sweeper is looking for.
 //! | turn | `CALL#{CallSid}` | `TURN#{seq:06}` | |
 //! | contact | `ORG#{org}` | `CONTACT#{e164}` | |
 //! | to-do | `CALL#{CallSid}` | `TODO#{id}` | `ORG#{org}` / `TODO#{created_at}#{id}` |
@@ -60,12 +64,31 @@ fn call_gsi1(call: &Call) -> (String, String) {
     )
 }
 
+/// The `gsi2` partition of calls awaiting their post-call job.
+const AWAITING_JOB: &str = "POSTCALL#AWAITING";
+
+fn call_item(call: &Call) -> StoreResult<Item> {
+    let mut item = to_item(call_pk(&call.sid), CALL.into(), call.version, call)?;
+    item.gsi1 = Some(call_gsi1(call));
+    item.gsi2 = call
+        .ended_at
+        .filter(|_| call.awaits_postcall_job())
+        .map(|end| {
+            (
+                AWAITING_JOB.into(),
+                format!("END#{}#{}", sortable(&end), call.sid),
+            )
+        });
+    Ok(item)
+}
+
 fn to_item<R: Serialize>(pk: String, sk: String, version: u64, record: &R) -> StoreResult<Item> {
     let data = serde_json::to_value(record).map_err(|e| StoreError::Invalid(e.to_string()))?;
     Ok(Item {
         pk,
         sk,
         gsi1: None,
+        gsi2: None,
         version,
         data,
     })
@@ -173,6 +196,7 @@ impl<T: Table> TableRecords<T> {
             pk: pk.clone(),
             sk: ACCOUNT.into(),
             gsi1: None,
+            gsi2: None,
             version: 0,
             data: json!({ "org": org.id }),
         };
@@ -291,8 +315,8 @@ impl<T: Table> Directory for TableRecords<T> {
 #[async_trait]
 impl<T: Table> Calls for TableRecords<T> {
     async fn create_call(&self, call: &Call) -> StoreResult<Created<Call>> {
-        let mut item = to_item(call_pk(&call.sid), CALL.into(), 0, call)?;
-        item.gsi1 = Some(call_gsi1(call));
+        let mut item = call_item(call)?;
+        item.version = 0;
         self.create_once(item, call).await
     }
 
@@ -301,9 +325,7 @@ impl<T: Table> Calls for TableRecords<T> {
     }
 
     async fn update_call(&self, call: &Call) -> StoreResult<Call> {
-        let mut item = to_item(call_pk(&call.sid), CALL.into(), call.version, call)?;
-        item.gsi1 = Some(call_gsi1(call));
-        self.update_versioned(item, call).await
+        self.update_versioned(call_item(call)?, call).await
     }
 
     async fn list_calls(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Call>> {
@@ -315,6 +337,36 @@ impl<T: Table> Calls for TableRecords<T> {
             limit: Some(limit),
         })
         .await
+    }
+
+    async fn calls_awaiting_job(
+        &self,
+        ended_before: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<Call>> {
+        // Oldest end first, so the calls that are due come before those that are not.
+        let listed = self
+            .table
+            .query(&Query {
+                index: Index::Gsi2,
+                pk: AWAITING_JOB.into(),
+                sk_prefix: "END#".into(),
+                descending: false,
+                limit: Some(limit),
+            })
+            .await?;
+        // The index has keys only, and on DynamoDB it lags the table: each call is read
+        // again and kept only if it still awaits its job.
+        let mut calls = Vec::with_capacity(listed.len());
+        for item in listed {
+            if let Some(call) = self.get_record::<Call>(&item.pk, CALL).await?
+                && call.ended_at.is_some_and(|end| end < ended_before)
+                && call.awaits_postcall_job()
+            {
+                calls.push(call);
+            }
+        }
+        Ok(calls)
     }
 
     async fn append_turn(&self, call: &CallSid, turn: &Turn) -> StoreResult<()> {

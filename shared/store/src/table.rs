@@ -12,6 +12,9 @@ pub struct Item {
     pub sk: String,
     /// Key in the `gsi1` index, for items listed by something other than their partition.
     pub gsi1: Option<(String, String)>,
+    /// Key in the sparse, keys-only `gsi2` index: only items that need finding by it
+    /// have one, and a query of it gives their keys (`data` is null on DynamoDB).
+    pub gsi2: Option<(String, String)>,
     /// Set by the store on every conditional write; 1 after the first create.
     pub version: u64,
     pub data: serde_json::Value,
@@ -41,9 +44,10 @@ pub enum Written {
 pub enum Index {
     Primary,
     Gsi1,
+    Gsi2,
 }
 
-/// Items of one partition (of the table or of `gsi1`) whose sort key starts with a prefix.
+/// Items of one partition (of the table or of an index) whose sort key starts with a prefix.
 #[derive(Debug, Clone)]
 pub struct Query {
     pub index: Index,

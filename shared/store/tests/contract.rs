@@ -6,8 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId, Party};
 use hotline_core::model::{
-    Agent, Analyzer, Call, CallLimits, CallStatus, Contact, Direction, OrgSettings, Organization,
-    PhoneNumber, Provider, Speaker, Todo, TodoItem, ToolKind, ToolSpec, Turn, TwilioAccount,
+    Agent, Analyzer, Call, CallLimits, CallStatus, Contact, Direction, JobClaim, OrgSettings,
+    Organization, PhoneNumber, Provider, Speaker, Todo, TodoItem, ToolKind, ToolSpec, Turn,
+    TwilioAccount,
 };
 use hotline_core::ports::{BlobKey, StoreError};
 use hotline_testkit::store::{QueueSpec, TestStore};
@@ -44,7 +45,9 @@ hotline_testkit::on_both_stores! {
     creating_a_call_twice_keeps_the_first_record,
     updating_a_call_needs_the_current_version,
     calls_list_per_organization_newest_first,
+    calls_awaiting_their_job_are_found_oldest_end_first_until_it_is_sent,
     turns_append_once_and_come_back_in_order,
+    a_record_over_the_item_limit_is_refused_as_invalid_not_unavailable,
     contacts_are_created_once_and_updated_by_version,
     todos_are_created_once_and_listed_per_call_and_organization,
     blobs_round_trip_and_overwrite,
@@ -322,6 +325,74 @@ async fn calls_list_per_organization_newest_first(f: Fixture) {
             .expect("list")
             .is_empty()
     );
+}
+
+async fn calls_awaiting_their_job_are_found_oldest_end_first_until_it_is_sent(f: Fixture) {
+    let c = &f.stores.calls;
+    let claim = |enqueued: bool| JobClaim {
+        key: "no-recording".into(),
+        token: "t".into(),
+        claimed_at: at(70),
+        enqueued_at: enqueued.then(|| at(71)),
+        message_id: enqueued.then(|| "m".to_owned()),
+    };
+    // (call, ended at, claim): 1 and 5 are due, 2 ends too late, 3 is still on the
+    // line, 4's job was sent; 5's claimant died before sending.
+    for (n, end, job) in [
+        (1, Some(100), None),
+        (2, Some(200), None),
+        (3, None, None),
+        (4, Some(50), Some(claim(true))),
+        (5, Some(60), Some(claim(false))),
+    ] {
+        let created = c
+            .create_call(&call(n, "acme", at(0)))
+            .await
+            .expect("create")
+            .into_inner();
+        let mut changed = created.clone();
+        if let Some(end) = end {
+            changed.apply_status(CallStatus::Completed, at(end));
+        } else {
+            changed.apply_status(CallStatus::InProgress, at(5));
+        }
+        changed.post_call.job = job;
+        c.update_call(&changed).await.expect("update");
+    }
+    let due = |v: Vec<Call>| v.into_iter().map(|c| c.sid).collect::<Vec<_>>();
+    assert_eq!(
+        due(c.calls_awaiting_job(at(150), 10).await.expect("due")),
+        [call_sid(5), call_sid(1)]
+    );
+    assert_eq!(
+        due(c.calls_awaiting_job(at(150), 1).await.expect("due")),
+        [call_sid(5)]
+    );
+
+    let mut sent = c.get_call(&call_sid(1)).await.expect("get").expect("call");
+    sent.post_call.job = Some(claim(true));
+    c.update_call(&sent).await.expect("update");
+    assert_eq!(
+        due(c.calls_awaiting_job(at(1000), 10).await.expect("due")),
+        [call_sid(5), call_sid(2)]
+    );
+}
+
+async fn a_record_over_the_item_limit_is_refused_as_invalid_not_unavailable(f: Fixture) {
+    let c = &f.stores.calls;
+    let created = c
+        .create_call(&call(1, "acme", at(0)))
+        .await
+        .expect("create")
+        .into_inner();
+    let mut huge = created;
+    huge.greeting = Some("x".repeat(450 * 1024));
+    let err = c.update_call(&huge).await.expect_err("too large");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(!err.is_retryable(), "retrying cannot help: {err}");
+    // Nothing was written.
+    let stored = c.get_call(&call_sid(1)).await.expect("get").expect("call");
+    assert_eq!(stored.greeting.as_deref(), Some("Hello"));
 }
 
 async fn turns_append_once_and_come_back_in_order(f: Fixture) {
@@ -623,4 +694,33 @@ async fn a_number_another_organization_holds_is_refused(f: Fixture) {
         .expect("get")
         .expect("found");
     assert_eq!((held.org, held.agent.as_str()), (org_id("acme"), "sales"));
+}
+
+/// A DynamoDB endpoint that accepts connections and never answers: the store gives up
+/// after its operation timeout with a retryable error instead of hanging its caller.
+#[tokio::test]
+async fn a_dynamodb_that_never_answers_times_out_as_unavailable() {
+    use hotline_store::aws::{DYNAMODB_TIMEOUT, emulator_config};
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", silent.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let sdk = emulator_config(&endpoint, "us-east-1").await;
+    let stores = hotline_store::Stores::aws(&sdk, "table", "bucket", "http://127.0.0.1:9/q");
+    // The guard only keeps a regression from hanging the suite.
+    let got = tokio::time::timeout(DYNAMODB_TIMEOUT * 6, stores.calls.get_call(&call_sid(1)))
+        .await
+        .expect("the store gave up by itself");
+    let err = got.expect_err("no answer");
+    assert!(
+        matches!(err, StoreError::Unavailable(_)) && err.is_retryable(),
+        "{err}"
+    );
+    held.abort();
 }

@@ -12,6 +12,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use hotline_core::model::{RecordingRef, RecordingStatus};
 use hotline_core::{AccountSid, CallSid, E164, Party, RecordingSid};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -260,6 +261,31 @@ impl RestError {
     }
 }
 
+/// One page of `…/Recordings.json`; the fields hotline reads.
+#[derive(serde::Deserialize)]
+struct RecordingPage {
+    recordings: Vec<ListedRecording>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedRecording {
+    sid: String,
+    status: String,
+    #[serde(default)]
+    duration: Option<serde_json::Value>,
+    #[serde(default)]
+    error_code: Option<serde_json::Value>,
+}
+
+/// A JSON string or number as text; `None` for null and anything else.
+fn scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Twilio's error JSON: `{"code": 21211, "message": "…", "more_info": "…", "status": 400}`.
 /// A body that is not that keeps a short, printable prefix as the message.
 fn parse_error_body(body: &[u8]) -> (Option<u32>, Option<String>) {
@@ -398,6 +424,43 @@ impl TwilioClient {
         let url = self.account_url(account, &format!("Recordings/{recording}.json"));
         self.send(self.http.delete(url), account, token).await?;
         Ok(())
+    }
+
+    /// The recordings Twilio holds of a call (`GET …/Calls/{CallSid}/Recordings.json`),
+    /// in Twilio's order. Only the first page is read: a call of hotline's has one
+    /// recording, and a page holds 50. Recordings in a status hotline does not know
+    /// (`deleted`) are left out.
+    pub async fn list_call_recordings(
+        &self,
+        account: &AccountSid,
+        token: &SecretString,
+        call: &CallSid,
+    ) -> Result<Vec<RecordingRef>, RestError> {
+        let url = self.account_url(account, &format!("Calls/{call}/Recordings.json"));
+        let response = self.send(self.http.get(url), account, token).await?;
+        let body = response.bytes().await.map_err(RestError::Network)?;
+        let page: RecordingPage = serde_json::from_slice(&body)
+            .map_err(|e| RestError::Unexpected(format!("recording list: {e}")))?;
+        Ok(page
+            .recordings
+            .into_iter()
+            .filter_map(|r| {
+                Some(RecordingRef {
+                    sid: RecordingSid::parse(&r.sid).ok()?,
+                    // `-1` or null while unknown.
+                    status: RecordingStatus::parse(&r.status)?,
+                    // Twilio sends numbers as strings here, `-1` while unknown.
+                    duration_secs: r
+                        .duration
+                        .as_ref()
+                        .and_then(scalar)
+                        .and_then(|d| d.parse().ok()),
+                    error_code: r.error_code.as_ref().and_then(scalar),
+                    blob_key: None,
+                    deleted_from_twilio: false,
+                })
+            })
+            .collect())
     }
 
     /// `{base}/2010-04-01/Accounts/{account}/{rest}`. SIDs are hex by construction, so

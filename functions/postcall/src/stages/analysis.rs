@@ -4,12 +4,49 @@
 
 use chrono::Utc;
 use hotline_core::model::AnalysisResult;
+use hotline_core::ports::BlobKey;
 use hotline_llm::{StructuredRequest, schema_name};
 use tracing::info;
 
 use crate::conversation::llm_input;
 use crate::job::{JobCx, Retry, StageOutcome, StageResult, worth_retrying};
 use crate::schema;
+
+/// Values larger than this go to the blob store; the call record keeps a preview.
+pub const INLINE_BYTES: usize = 8 * 1024;
+/// Characters of a large value's JSON kept on the record as its preview.
+const PREVIEW_CHARS: usize = 500;
+
+/// The result as the call record keeps it: small values inline, large ones stored at
+/// `analysis/{org}/{CallSid}/{name}.json` with a preview on the record.
+async fn keep(
+    cx: &JobCx<'_>,
+    name: &str,
+    value: serde_json::Value,
+    at: chrono::DateTime<Utc>,
+) -> Result<AnalysisResult, Retry> {
+    let json = serde_json::to_string(&value).map_err(|e| Retry(e.to_string()))?;
+    if json.len() <= INLINE_BYTES {
+        return Ok(AnalysisResult::Ok {
+            value,
+            at,
+            blob_key: None,
+        });
+    }
+    let key = BlobKey::analysis(&cx.org.id, &cx.call.sid, &schema_name(name))
+        .ok_or_else(|| Retry(format!("no blob key for analyzer {name:?}")))?;
+    cx.deps
+        .blobs
+        .put_blob(&key, json.clone().into_bytes(), "application/json")
+        .await?;
+    let preview: String = json.chars().take(PREVIEW_CHARS).collect();
+    info!(analyzer = %name, bytes = json.len(), key = %key, "large analysis stored apart from the call");
+    Ok(AnalysisResult::Ok {
+        value: serde_json::Value::String(format!("{preview}…")),
+        at,
+        blob_key: Some(key.to_string()),
+    })
+}
 
 pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
     let analyzers = cx
@@ -42,7 +79,7 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         let at = Utc::now();
         let result = match cx.deps.openai.structured(&request).await {
             Ok(value) => match schema::check(&analyzer.schema, &value) {
-                Ok(()) => AnalysisResult::Ok { value, at },
+                Ok(()) => keep(cx, &analyzer.name, value, at).await?,
                 Err(error) => AnalysisResult::Failed { error, at },
             },
             Err(e) if worth_retrying(&e) => {

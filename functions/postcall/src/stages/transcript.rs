@@ -57,19 +57,10 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         .blobs
         .put_blob(&key, bytes, "application/json")
         .await?;
-    let transcript = TranscriptRef {
-        source,
-        text,
-        blob_key: key.to_string(),
-        model,
-    };
+    let transcript = TranscriptRef::new(source, &text, key.to_string(), model);
     cx.update(|c| c.post_call.transcript = Some(transcript.clone()))
         .await?;
-    info!(
-        ?source,
-        chars = transcript.text.chars().count(),
-        "transcript stored"
-    );
+    info!(?source, chars = text.chars().count(), "transcript stored");
     let mut detail = format!("{key} ({source:?})");
     if let Some(reason) = fallback_reason {
         detail.push_str(&format!("; {reason}"));

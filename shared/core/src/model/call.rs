@@ -58,6 +58,52 @@ impl Call {
         before != (self.status, self.answered_at, self.ended_at)
     }
 
+    /// Notes `incoming` on the call without going backwards; returns whether anything
+    /// changed. The call's first recording is the one kept. For it, a final status
+    /// (`completed`, `failed`, `absent`) is never replaced (callbacks arrive out of order
+    /// and more than once), duration and error code are only filled in, and what hotline
+    /// added itself (its copy's key, the deletion from Twilio) is never touched.
+    pub fn note_recording(&mut self, incoming: &RecordingRef) -> bool {
+        let Some(kept) = self.recording.as_mut() else {
+            self.recording = Some(incoming.clone());
+            return true;
+        };
+        if kept.sid != incoming.sid {
+            return false;
+        }
+        let before = kept.clone();
+        if !kept.status.is_final() {
+            kept.status = incoming.status;
+        }
+        if kept.status == incoming.status {
+            if kept.duration_secs.is_none() {
+                kept.duration_secs = incoming.duration_secs;
+            }
+            if kept.error_code.is_none() {
+                kept.error_code.clone_from(&incoming.error_code);
+            }
+        }
+        *kept != before
+    }
+
+    /// Whether the call ended after a conversation and its post-call job has not been
+    /// sent yet (never claimed, or claimed by someone who died before sending it). The
+    /// sweeper looks for these; calls refused before the agent spoke have no job.
+    pub fn awaits_postcall_job(&self) -> bool {
+        let refused = self.outcome.as_ref().is_some_and(|o| {
+            matches!(o.reason, EndReason::NotInService | EndReason::AgentDisabled)
+        });
+        self.status == CallStatus::Completed
+            && self.ended_at.is_some()
+            && !refused
+            && self.post_call.completed_at.is_none()
+            && self
+                .post_call
+                .job
+                .as_ref()
+                .is_none_or(|j| j.enqueued_at.is_none())
+    }
+
     /// Seconds between start and end, once the call has ended.
     pub fn duration_secs(&self) -> Option<i64> {
         let end = self.ended_at?;
@@ -150,8 +196,7 @@ pub enum EndReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingRef {
     pub sid: RecordingSid,
-    /// Twilio's `RecordingStatus`: `completed`, `failed`, `absent`, …
-    pub status: String,
+    pub status: RecordingStatus,
     #[serde(default)]
     pub duration_secs: Option<u32>,
     /// Twilio's `ErrorCode` when the recording failed.
@@ -168,7 +213,63 @@ pub struct RecordingRef {
 impl RecordingRef {
     /// Whether Twilio has media to download.
     pub fn is_available(&self) -> bool {
-        self.status == "completed"
+        self.status == RecordingStatus::Completed
+    }
+}
+
+/// Twilio's `RecordingStatus`, stored in Twilio's spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingStatus {
+    InProgress,
+    Paused,
+    Stopped,
+    /// Only in the REST API's answers: the call is over, the media not ready yet.
+    Processing,
+    Completed,
+    Failed,
+    /// Twilio kept no recording (system error, or silent and trimmed away).
+    Absent,
+}
+
+impl RecordingStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "in-progress" => Self::InProgress,
+            "paused" => Self::Paused,
+            "stopped" => Self::Stopped,
+            "processing" => Self::Processing,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "absent" => Self::Absent,
+            _ => return None,
+        })
+    }
+
+    /// Twilio's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in-progress",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Absent => "absent",
+        }
+    }
+
+    /// Twilio reports nothing more about the recording: it is there to download, or it
+    /// never will be. The post-call job runs either way (without a recording it works
+    /// from the live transcript).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Absent)
+    }
+}
+
+impl std::fmt::Display for RecordingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -271,7 +372,7 @@ impl PostCall {
 /// The post-call job of a call: who claimed the right to enqueue it, and whether they did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobClaim {
-    /// What the job is deduplicated on: the RecordingSid.
+    /// What the job is deduplicated on: the RecordingSid, or `no-recording`.
     pub key: String,
     /// Random, so the claimant can tell its own claim from a concurrent one.
     pub token: String,
@@ -282,15 +383,46 @@ pub struct JobClaim {
     pub message_id: Option<String>,
 }
 
-/// The call's transcript: its text here, the full document in the blob store.
+/// The call's transcript: its beginning here, the full document in the blob store, so
+/// that an hour-long call's record stays far below DynamoDB's 400 KB item limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TranscriptRef {
     pub source: TranscriptSource,
+    /// The whole text, or its first [`TranscriptRef::EXCERPT_CHARS`] characters when
+    /// `truncated`.
     pub text: String,
+    /// The text here is only the beginning; the document at `blob_key` has it all.
+    #[serde(default)]
+    pub truncated: bool,
     pub blob_key: String,
     /// The transcription model, when the recording was transcribed.
     #[serde(default)]
     pub model: Option<String>,
+}
+
+impl TranscriptRef {
+    /// Most characters of the transcript kept on the call record (at most 16 KB).
+    pub const EXCERPT_CHARS: usize = 4000;
+
+    /// The reference to a stored transcript, keeping at most an excerpt of `text`.
+    pub fn new(
+        source: TranscriptSource,
+        text: &str,
+        blob_key: String,
+        model: Option<String>,
+    ) -> Self {
+        let excerpt = match text.char_indices().nth(Self::EXCERPT_CHARS) {
+            Some((end, _)) => &text[..end],
+            None => text,
+        };
+        Self {
+            source,
+            truncated: excerpt.len() < text.len(),
+            text: excerpt.to_owned(),
+            blob_key,
+            model,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,8 +439,12 @@ pub enum TranscriptSource {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AnalysisResult {
     Ok {
+        /// The value itself; when it was too large for the call record, a short
+        /// preview of it as a string, and `blob_key` names the whole value.
         value: serde_json::Value,
         at: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blob_key: Option<String>,
     },
     Failed {
         error: String,
@@ -412,6 +548,97 @@ mod tests {
             (call.status, call.ended_at),
             (CallStatus::Completed, Some(t(60)))
         );
+    }
+
+    const REC: &str = "RE33333333333333333333333333333333";
+
+    fn call() -> Call {
+        serde_json::from_value(serde_json::json!({
+            "sid": format!("CA{}", "2".repeat(32)), "org": "acme", "agent": "front",
+            "from": "+14155550100", "to": "+14155550199", "direction": "inbound",
+            "status": "completed", "started_at": "2026-11-20T21:40:00Z", "stream_token": "x"
+        }))
+        .expect("call")
+    }
+
+    fn recording(sid: &str, status: RecordingStatus, duration: Option<u32>) -> RecordingRef {
+        RecordingRef {
+            sid: RecordingSid::parse(sid).expect("sid"),
+            status,
+            duration_secs: duration,
+            error_code: None,
+            blob_key: None,
+            deleted_from_twilio: false,
+        }
+    }
+
+    #[test]
+    fn a_final_recording_status_is_never_replaced_and_fields_only_fill_in() {
+        use RecordingStatus::{Absent, Completed, InProgress};
+        let mut c = call();
+        assert!(c.note_recording(&recording(REC, InProgress, None)));
+        assert!(c.note_recording(&recording(REC, Completed, Some(61))));
+        assert!(!c.note_recording(&recording(REC, Completed, Some(61))));
+        assert!(!c.note_recording(&recording(REC, InProgress, None)));
+        assert!(!c.note_recording(&recording(REC, Absent, Some(3))));
+        c.recording.as_mut().expect("recording").blob_key = Some("recordings/acme/x.mp3".into());
+        assert!(!c.note_recording(&recording(REC, Completed, Some(99))));
+        let kept = c.recording.expect("recording");
+        assert_eq!(kept.status, Completed);
+        assert_eq!(kept.duration_secs, Some(61));
+        assert_eq!(kept.blob_key.as_deref(), Some("recordings/acme/x.mp3"));
+    }
+
+    #[test]
+    fn the_first_recording_of_a_call_is_kept() {
+        let mut c = call();
+        assert!(c.note_recording(&recording(REC, RecordingStatus::Completed, Some(61))));
+        let other = format!("RE{}", "4".repeat(32));
+        assert!(!c.note_recording(&recording(&other, RecordingStatus::Completed, Some(5))));
+        assert_eq!(c.recording.expect("recording").sid.as_str(), REC);
+    }
+
+    #[test]
+    fn recording_statuses_keep_twilios_spelling_when_stored() {
+        let r = recording(REC, RecordingStatus::InProgress, None);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["status"], "in-progress");
+        let back: RecordingRef = serde_json::from_value(json).expect("back");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_call_awaits_its_job_from_its_end_until_the_job_is_sent() {
+        let t = |s: i64| DateTime::from_timestamp(1_700_000_000 + s, 0).expect("time");
+        let mut c = call();
+        c.status = CallStatus::InProgress;
+        assert!(!c.awaits_postcall_job(), "still talking");
+        c.apply_status(CallStatus::Completed, t(60));
+        assert!(c.awaits_postcall_job());
+        c.post_call.job = Some(JobClaim {
+            key: REC.into(),
+            token: "t".into(),
+            claimed_at: t(61),
+            enqueued_at: None,
+            message_id: None,
+        });
+        assert!(c.awaits_postcall_job(), "claimed but never sent");
+        if let Some(j) = c.post_call.job.as_mut() {
+            j.enqueued_at = Some(t(61));
+        }
+        assert!(!c.awaits_postcall_job());
+    }
+
+    #[test]
+    fn a_transcript_reference_keeps_an_excerpt_of_a_long_text() {
+        let short = TranscriptRef::new(TranscriptSource::Live, "Agent: hi", "k".into(), None);
+        assert_eq!((short.text.as_str(), short.truncated), ("Agent: hi", false));
+        let long = "é".repeat(TranscriptRef::EXCERPT_CHARS + 1);
+        let r = TranscriptRef::new(TranscriptSource::Recording, &long, "k".into(), None);
+        assert!(r.truncated);
+        assert_eq!(r.text.chars().count(), TranscriptRef::EXCERPT_CHARS);
+        let exact = "a".repeat(TranscriptRef::EXCERPT_CHARS);
+        assert!(!TranscriptRef::new(TranscriptSource::Live, &exact, "k".into(), None).truncated);
     }
 
     #[test]

@@ -10,8 +10,8 @@ mod todo;
 pub use agent::{Agent, Analyzer, CallLimits, LimitsError, Provider, ToolKind, ToolSpec};
 pub use call::{
     AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Outcome,
-    PostCall, RecordingRef, Speaker, Stage, StageState, StageStatus, TodoItem, TranscriptRef,
-    TranscriptSource, Turn,
+    PostCall, RecordingRef, RecordingStatus, Speaker, Stage, StageState, StageStatus, TodoItem,
+    TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
 pub use number::PhoneNumber;

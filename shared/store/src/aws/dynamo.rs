@@ -13,7 +13,8 @@ use hotline_core::ports::{StoreError, StoreResult};
 use super::sdk_error;
 use crate::table::{Condition, Index, Item, Query, Table, Written, next_version};
 
-/// The single table on DynamoDB. Attributes: `pk`, `sk`, `gsi1pk`, `gsi1sk`, `version`
+/// The single table on DynamoDB. Attributes: `pk`, `sk`, `gsi1pk`, `gsi1sk`, `gsi2pk`,
+/// `gsi2sk`, `version`
 /// (N), `data` (M, the record as native DynamoDB attributes).
 #[derive(Clone)]
 pub struct DynamoTable {
@@ -22,6 +23,7 @@ pub struct DynamoTable {
 }
 
 const GSI1: &str = "gsi1";
+const GSI2: &str = "gsi2";
 
 impl DynamoTable {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
@@ -47,13 +49,26 @@ impl DynamoTable {
                 .build()
                 .map_err(|e| StoreError::Invalid(e.to_string()))
         };
-        let gsi = GlobalSecondaryIndex::builder()
+        let gsi1 = GlobalSecondaryIndex::builder()
             .index_name(GSI1)
             .key_schema(key("gsi1pk", KeyType::Hash)?)
             .key_schema(key("gsi1sk", KeyType::Range)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Keys only: a call passes through it on every hang-up, and the sweeper reads the
+        // few it lists from the table anyway (consistently).
+        let gsi2 = GlobalSecondaryIndex::builder()
+            .index_name(GSI2)
+            .key_schema(key("gsi2pk", KeyType::Hash)?)
+            .key_schema(key("gsi2sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
                     .build(),
             )
             .build()
@@ -68,7 +83,10 @@ impl DynamoTable {
             .attribute_definitions(attr("sk")?)
             .attribute_definitions(attr("gsi1pk")?)
             .attribute_definitions(attr("gsi1sk")?)
-            .global_secondary_indexes(gsi)
+            .attribute_definitions(attr("gsi2pk")?)
+            .attribute_definitions(attr("gsi2sk")?)
+            .global_secondary_indexes(gsi1)
+            .global_secondary_indexes(gsi2)
             .send()
             .await
             .map_err(sdk_error)?;
@@ -93,6 +111,10 @@ fn to_attributes(item: &Item, version: u64) -> StoreResult<HashMap<String, Attri
         attrs.insert("gsi1pk".to_owned(), s(pk));
         attrs.insert("gsi1sk".to_owned(), s(sk));
     }
+    if let Some((pk, sk)) = &item.gsi2 {
+        attrs.insert("gsi2pk".to_owned(), s(pk));
+        attrs.insert("gsi2sk".to_owned(), s(sk));
+    }
     Ok(attrs)
 }
 
@@ -107,6 +129,7 @@ fn from_attributes(mut attrs: HashMap<String, AttributeValue>) -> StoreResult<It
     let pk = take_s("pk")?.ok_or_else(|| StoreError::Corrupt("item without pk".into()))?;
     let sk = take_s("sk")?.ok_or_else(|| StoreError::Corrupt("item without sk".into()))?;
     let gsi1 = take_s("gsi1pk")?.zip(take_s("gsi1sk")?);
+    let gsi2 = take_s("gsi2pk")?.zip(take_s("gsi2sk")?);
     let version = match attrs.remove("version") {
         Some(AttributeValue::N(n)) => n
             .parse()
@@ -122,6 +145,7 @@ fn from_attributes(mut attrs: HashMap<String, AttributeValue>) -> StoreResult<It
         pk,
         sk,
         gsi1,
+        gsi2,
         version,
         data,
     })
@@ -181,6 +205,7 @@ impl Table for DynamoTable {
         let (pk_name, sk_name, index) = match query.index {
             Index::Primary => ("pk", "sk", None),
             Index::Gsi1 => ("gsi1pk", "gsi1sk", Some(GSI1)),
+            Index::Gsi2 => ("gsi2pk", "gsi2sk", Some(GSI2)),
         };
         let mut items = Vec::new();
         let mut start = None;
@@ -205,7 +230,13 @@ impl Table for DynamoTable {
                 .send()
                 .await
                 .map_err(sdk_error)?;
-            for attrs in out.items.unwrap_or_default() {
+            for mut attrs in out.items.unwrap_or_default() {
+                if index == Some(GSI2) {
+                    // A keys-only index: the record itself is not here.
+                    attrs
+                        .entry("data".to_owned())
+                        .or_insert_with(|| AttributeValue::Null(true));
+                }
                 items.push(from_attributes(attrs)?);
             }
             match out.last_evaluated_key {

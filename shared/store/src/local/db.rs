@@ -54,6 +54,7 @@ impl Db {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        add_gsi2(&conn).map_err(unavailable)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -75,6 +76,24 @@ impl Db {
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
+}
+
+/// Stores made before the `gsi2` index get its columns; new ones are made with them.
+fn add_gsi2(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('items') WHERE name = 'gsi2pk'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE items ADD COLUMN gsi2pk TEXT;
+             ALTER TABLE items ADD COLUMN gsi2sk TEXT;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk) WHERE gsi2pk IS NOT NULL;",
+    )
 }
 
 pub fn unavailable(e: rusqlite::Error) -> StoreError {

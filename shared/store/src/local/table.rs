@@ -5,6 +5,9 @@ use rusqlite::{OptionalExtension, params};
 use super::db::{Db, unavailable};
 use crate::table::{Condition, Index, Item, Query, Table, Written, next_version};
 
+/// DynamoDB's item size limit (400 KB), mirrored.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
 /// The single table in SQLite.
 #[derive(Clone)]
 pub struct SqliteTable {
@@ -22,11 +25,14 @@ fn row_to_item(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Item, String)> {
     let gsi1sk: Option<String> = row.get(3)?;
     let version: i64 = row.get(4)?;
     let data: String = row.get(5)?;
+    let gsi2pk: Option<String> = row.get(6)?;
+    let gsi2sk: Option<String> = row.get(7)?;
     Ok((
         Item {
             pk: row.get(0)?,
             sk: row.get(1)?,
             gsi1: gsi1pk.zip(gsi1sk),
+            gsi2: gsi2pk.zip(gsi2sk),
             version: u64::try_from(version).unwrap_or_default(),
             data: serde_json::Value::Null,
         },
@@ -45,25 +51,36 @@ impl Table for SqliteTable {
     async fn put(&self, item: &Item, condition: Condition) -> StoreResult<Written> {
         let data =
             serde_json::to_string(&item.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // DynamoDB's limit, so that a record too large for production fails here too.
+        if data.len() + item.pk.len() + item.sk.len() > MAX_ITEM_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "{}/{}: item of {} bytes exceeds the {MAX_ITEM_BYTES}-byte item limit",
+                item.pk,
+                item.sk,
+                data.len()
+            )));
+        }
         let version = i64::try_from(next_version(item, condition))
             .map_err(|_| StoreError::Invalid("version overflow".into()))?;
         let (gsi1pk, gsi1sk) = item.gsi1.clone().unzip();
+        let (gsi2pk, gsi2sk) = item.gsi2.clone().unzip();
         let (pk, sk) = (item.pk.clone(), item.sk.clone());
         self.db
             .run(move |conn| {
                 let changed = match condition {
                     Condition::Always => conn.execute(
-                        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, version, data)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![pk, sk, gsi1pk, gsi1sk, version, data],
+                        "INSERT OR REPLACE INTO items (pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk],
                     ),
                     Condition::Absent => conn.execute(
-                        "INSERT OR IGNORE INTO items (pk, sk, gsi1pk, gsi1sk, version, data)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![pk, sk, gsi1pk, gsi1sk, version, data],
+                        "INSERT OR IGNORE INTO items (pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk],
                     ),
                     Condition::Version(expected) => conn.execute(
-                        "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, version = ?5, data = ?6
+                        "UPDATE items SET gsi1pk = ?3, gsi1sk = ?4, version = ?5, data = ?6,
+                                          gsi2pk = ?8, gsi2sk = ?9
                          WHERE pk = ?1 AND sk = ?2 AND version = ?7",
                         params![
                             pk,
@@ -72,18 +89,21 @@ impl Table for SqliteTable {
                             gsi1sk,
                             version,
                             data,
-                            i64::try_from(expected).unwrap_or(i64::MAX)
+                            i64::try_from(expected).unwrap_or(i64::MAX),
+                            gsi2pk,
+                            gsi2sk
                         ],
                     ),
                     Condition::AbsentOrSameOrg => conn.execute(
-                        "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, version, data)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                        "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                          ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = excluded.gsi1pk,
                            gsi1sk = excluded.gsi1sk, version = excluded.version,
-                           data = excluded.data
+                           data = excluded.data, gsi2pk = excluded.gsi2pk,
+                           gsi2sk = excluded.gsi2sk
                          WHERE json_extract(items.data, '$.org')
                              = json_extract(excluded.data, '$.org')",
-                        params![pk, sk, gsi1pk, gsi1sk, version, data],
+                        params![pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk],
                     ),
                 }
                 .map_err(unavailable)?;
@@ -102,7 +122,7 @@ impl Table for SqliteTable {
             .db
             .run(move |conn| {
                 conn.query_row(
-                    "SELECT pk, sk, gsi1pk, gsi1sk, version, data FROM items WHERE pk = ?1 AND sk = ?2",
+                    "SELECT pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk FROM items WHERE pk = ?1 AND sk = ?2",
                     params![pk, sk],
                     row_to_item,
                 )
@@ -117,10 +137,11 @@ impl Table for SqliteTable {
         let (pk_col, sk_col) = match query.index {
             Index::Primary => ("pk", "sk"),
             Index::Gsi1 => ("gsi1pk", "gsi1sk"),
+            Index::Gsi2 => ("gsi2pk", "gsi2sk"),
         };
         let order = if query.descending { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT pk, sk, gsi1pk, gsi1sk, version, data FROM items
+            "SELECT pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk FROM items
              WHERE {pk_col} = ?1 AND substr({sk_col}, 1, length(?2)) = ?2
              ORDER BY {sk_col} {order} LIMIT ?3"
         );
