@@ -666,7 +666,7 @@ impl<'a> Call<'a> {
         match self.update(CallUpdate::Hangup).await {
             Ok(()) | Err(RestError::NotFound { .. }) => {}
             Err(e) => {
-                warn!(error = %e, "hang-up through Twilio failed; closing the stream ends the call");
+                warn!(error = %e, "hang-up through Twilio failed; closing the stream lets the TwiML apologize and hang up");
             }
         }
     }
@@ -677,7 +677,7 @@ impl<'a> Call<'a> {
         match self.update(CallUpdate::Twiml(twiml)).await {
             Ok(()) | Err(RestError::NotFound { .. }) => {}
             Err(e) => {
-                warn!(error = %e, "could not play the apology; closing the stream ends the call");
+                warn!(error = %e, "could not play the apology; closing the stream lets the TwiML apologize and hang up");
             }
         }
     }

@@ -127,6 +127,12 @@ pub struct CallState {
 
 impl CallState {
     pub fn new(limits: CallLimits, transfer_to: Option<E164>) -> Self {
+        // A stored agent may predate the cap (or come from a store nobody validated): no
+        // call outlives what a deploy waits for, whatever the record says.
+        let limits = CallLimits {
+            max_duration_secs: limits.max_duration_secs.min(CallLimits::MAX_DURATION_SECS),
+            ..limits
+        };
         Self {
             limits,
             transfer_to,
@@ -922,6 +928,20 @@ mod tests {
         run(&mut s, started("r9"), 600_010);
         let out = run(&mut s, done("r9"), 600_500);
         assert_eq!(out, [Action::Hangup(EndReason::MaxDuration)]);
+    }
+
+    #[test]
+    fn no_call_outlasts_the_cap_a_deploy_waits_for_whatever_the_agent_says() {
+        let mut s = CallState::new(
+            CallLimits {
+                max_duration_secs: 4 * 3600,
+                silence_timeout_secs: 20_000,
+            },
+            None,
+        );
+        let cap = u64::from(CallLimits::MAX_DURATION_SECS) * 1000;
+        assert_eq!(run(&mut s, Input::Tick, cap - 1), []);
+        assert_eq!(run(&mut s, Input::Tick, cap), [system(GOODBYE), create()]);
     }
 
     #[test]
