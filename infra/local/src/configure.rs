@@ -26,9 +26,9 @@ impl ConfigSource {
     pub fn read(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigureError> {
         match self {
             Self::Example => Config::example(env).map_err(ConfigureError::Example),
-            Self::File(path) => Config::load(path, env).map_err(|e| ConfigureError::File {
+            Self::File(path) => Config::load(path, env).map_err(|error| ConfigureError::File {
                 path: path.display().to_string(),
-                source: e,
+                error,
             }),
         }
     }
@@ -45,10 +45,11 @@ impl ConfigSource {
 pub enum ConfigureError {
     #[error("the built-in example configuration: {0}")]
     Example(hotline_config::ConfigError),
-    #[error("{path}:\n{source}")]
+    /// Not a `#[source]`: the message already carries it, and a chain would repeat it.
+    #[error("{path}:\n{error}")]
     File {
         path: String,
-        source: hotline_config::ConfigError,
+        error: hotline_config::ConfigError,
     },
     #[error(transparent)]
     Apply(#[from] ApplyError),

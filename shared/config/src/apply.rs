@@ -73,8 +73,19 @@ impl Plan {
     pub fn is_noop(&self) -> bool {
         self.creates() + self.updates() == 0
     }
+
+    /// `1 to create, 2 to change, 3 unchanged`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} to create, {} to change, {} unchanged",
+            self.creates(),
+            self.updates(),
+            self.unchanged()
+        )
+    }
 }
 
+/// One line per record created or changed, then the summary.
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for step in &self.steps {
@@ -86,13 +97,7 @@ impl fmt::Display for Plan {
                 Change::Unchanged => {}
             }
         }
-        write!(
-            f,
-            "{} to create, {} to change, {} unchanged",
-            self.creates(),
-            self.updates(),
-            self.unchanged()
-        )
+        f.write_str(&self.summary())
     }
 }
 

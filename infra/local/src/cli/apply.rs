@@ -28,7 +28,6 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<()> {
     let stores = Stores::open(&store).await.context("opening the store")?;
     let plan = apply::plan(stores.directory.as_ref(), &config).await?;
     println!("{} → {}", args.file.display(), describe(&store));
-    print!("{}", super::up::plan_lines(&plan));
     if args.dry_run {
         println!("{plan} (dry run: nothing written)");
         return Ok(());

@@ -49,9 +49,8 @@ fn print_banner(l: &Launched) {
             fake.base_url()
         );
     }
-    let plan = &l.configured.plan;
-    println!("hotline: configuration applied ({plan})");
-    print!("{}", plan_lines(plan));
+    println!("hotline: configuration applied");
+    println!("{}", l.configured.plan);
     println!();
     println!("  webhooks      {}  ({})", s.http, s.routes.join(", "));
     println!("  media streams {}", s.stream);
@@ -90,14 +89,5 @@ fn print_banner(l: &Launched) {
     if let Some(number) = first_number {
         println!("Try it:  hotline call --to {number}");
         println!();
-    }
-}
-
-/// The created and changed records, one a line (the plan's own summary is printed apart).
-pub fn plan_lines(plan: &hotline_config::apply::Plan) -> String {
-    let text = plan.to_string();
-    match text.rsplit_once('\n') {
-        Some((lines, _summary)) => format!("{lines}\n"),
-        None => String::new(),
     }
 }
