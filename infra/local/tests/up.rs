@@ -54,6 +54,23 @@ impl Install {
         Self { env, http, stream }
     }
 
+    /// An installation on AWS: the resources made on moto for this test.
+    fn aws(aws: &AwsResources, twilio_api: &str) -> Self {
+        Self::new(
+            &[
+                ("HOTLINE_STORE", "aws"),
+                ("HOTLINE_TABLE", &aws.table),
+                ("HOTLINE_BUCKET", &aws.bucket),
+                ("HOTLINE_POSTCALL_QUEUE_URL", aws.queue.url()),
+                ("AWS_ENDPOINT_URL", &aws.endpoint),
+                ("AWS_REGION", REGION),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+            ],
+            twilio_api,
+        )
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotline"));
         cmd.args(args)
@@ -333,19 +350,7 @@ async fn hotline_up_runs_the_same_flow_on_aws() {
         max_receives: 5,
     })
     .await;
-    let install = Install::new(
-        &[
-            ("HOTLINE_STORE", "aws"),
-            ("HOTLINE_TABLE", &aws.table),
-            ("HOTLINE_BUCKET", &aws.bucket),
-            ("HOTLINE_POSTCALL_QUEUE_URL", aws.queue.url()),
-            ("AWS_ENDPOINT_URL", &aws.endpoint),
-            ("AWS_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-        ],
-        twilio.base_url(),
-    );
+    let install = Install::aws(&aws, twilio.base_url());
     full_flow(&install, &twilio, true).await;
 }
 
@@ -533,19 +538,7 @@ async fn hotline_apply_configures_aws() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let install = Install::new(
-        &[
-            ("HOTLINE_STORE", "aws"),
-            ("HOTLINE_TABLE", &aws.table),
-            ("HOTLINE_BUCKET", &aws.bucket),
-            ("HOTLINE_POSTCALL_QUEUE_URL", aws.queue.url()),
-            ("AWS_ENDPOINT_URL", &aws.endpoint),
-            ("AWS_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-        ],
-        "http://127.0.0.1:9",
-    );
+    let install = Install::aws(&aws, "http://127.0.0.1:9");
     apply_flow(&install, dir.path());
 }
 
