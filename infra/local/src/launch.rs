@@ -30,6 +30,8 @@ pub struct LaunchConfig {
     pub openai_base_url: Option<String>,
     pub twilio_api_base_url: Option<String>,
     pub drain: Duration,
+    /// `HOTLINE_MAX_CALLS`, as the stream node reads it.
+    pub max_calls: usize,
     /// Applied to the store at start.
     pub config: ConfigSource,
 }
@@ -62,6 +64,11 @@ impl LaunchConfig {
                     .transpose()?
                     .unwrap_or(30),
             ),
+            max_calls: get("HOTLINE_MAX_CALLS")
+                .map(|v| v.parse())
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("HOTLINE_MAX_CALLS must be a whole number"))?
+                .unwrap_or(hotline_stream_node::config::CALLS_PER_VCPU),
             config: ConfigSource::Example,
         })
     }
@@ -152,7 +159,7 @@ pub async fn launch(
             openai_base_url,
             openai_api_key,
             twilio_api_base_url: stack_twilio_url.clone(),
-            max_calls: 2000,
+            max_calls: config.max_calls,
             drain: config.drain,
         },
         stores.clone(),
@@ -262,5 +269,26 @@ pub fn demo_script() -> Script {
         reply_ms: 3000,
         tool_calls: vec![ToolCue::new(1, "end_call", "{}")],
         ..Script::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_call_bound_is_the_stream_nodes_unless_the_environment_says() {
+        let defaults = LaunchConfig::from_lookup(|_| None).expect("defaults");
+        assert_eq!(
+            defaults.max_calls,
+            hotline_stream_node::config::CALLS_PER_VCPU
+        );
+        let set = LaunchConfig::from_lookup(|k| (k == "HOTLINE_MAX_CALLS").then(|| "7".into()))
+            .expect("set");
+        assert_eq!(set.max_calls, 7);
+        assert!(
+            LaunchConfig::from_lookup(|k| (k == "HOTLINE_MAX_CALLS").then(|| "lots".into()))
+                .is_err()
+        );
     }
 }
