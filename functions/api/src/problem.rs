@@ -52,7 +52,7 @@ impl From<StoreError> for ApiError {
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI naming the kind of problem.
+    /// A URI naming the kind of problem: `urn:hotline:problem:{not-found|conflict|…}`.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -92,7 +92,8 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         Problem {
-            kind: format!("https://hotline.dev/problems/{}", self.slug()),
+            // A URN: it names the kind of problem without promising a page to fetch.
+            kind: format!("urn:hotline:problem:{}", self.slug()),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             // Store and internal failures keep their cause for the log, not the caller.

@@ -697,5 +697,58 @@ async fn hotline_up_prints_an_api_key_that_reads_the_demo_organization() {
         listed.contains("viewer") && !listed.contains(&viewer),
         "{listed}"
     );
+    // The query string reaches the function through the gateway's Lambda event.
+    let page: serde_json::Value = client
+        .get(format!(
+            "http://{}/api/v1/calls?limit=1&status=completed",
+            install.http
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET calls")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(page["calls"].is_array(), "{page}");
+    let bad = client
+        .get(format!("http://{}/api/v1/calls?limit=0", install.http))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET calls");
+    assert_eq!(bad.status(), 400);
+
+    // Revoked from another process, the key stops working at once.
+    let viewer_id = listed
+        .lines()
+        .find(|l| l.contains(" viewer "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the viewer key's id")
+        .to_owned();
+    let out = install
+        .command(&["keys", "revoke", "--org", "demo", &viewer_id])
+        .output()
+        .expect("keys revoke");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let revoked = client
+        .get(&agents)
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET agents");
+    assert_eq!(revoked.status(), 401);
+    let unknown = install
+        .command(&["keys", "create", "--org", "nobody", "--role", "admin"])
+        .output()
+        .expect("keys create");
+    assert!(
+        !unknown.status.success(),
+        "a key for an organization that does not exist"
+    );
     up.stop();
 }
