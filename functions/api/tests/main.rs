@@ -264,6 +264,7 @@ hotline_testkit::on_both_stores! {
     malformed_requests_get_a_clear_4xx_problem,
     calls_page_newest_first_through_filters_and_an_opaque_cursor,
     no_secret_appears_in_any_response,
+    hostile_input_gets_a_4xx_never_a_panic,
 }
 
 async fn every_endpoint_answers_its_happy_path(app: App) {
@@ -646,6 +647,69 @@ async fn no_secret_appears_in_any_response(app: App) {
         }
     }
     assert!(bodies[4].contains("Hi there"), "{}", bodies[4]);
+}
+
+async fn hostile_input_gets_a_4xx_never_a_panic(app: App) {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let long_path = format!("/api/v1/agents/{}", "a".repeat(10_000));
+    let huge = format!("{{\"instructions\": \"{}\"}}", "x".repeat(1_000_000));
+    for (method, uri, body) in [
+        (Method::PUT, "/api/v1/agents/front-desk", deep.as_str()),
+        (Method::PUT, "/api/v1/agents/front-desk", huge.as_str()),
+        (Method::PUT, "/api/v1/agents/front-desk", "null"),
+        (
+            Method::PUT,
+            "/api/v1/agents/front-desk",
+            "{\"version\": -1}",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/agents/front-desk",
+            "{\"version\": 1e400}",
+        ),
+        (Method::GET, long_path.as_str(), ""),
+        (Method::GET, "/api/v1/calls/%F0%9F%92%A5", ""),
+        (Method::GET, "/api/v1/calls?cursor=%FF%FE&limit=%00", ""),
+        (
+            Method::GET,
+            "/api/v1/calls?from=9999999-01-01T00:00:00Z",
+            "",
+        ),
+        (Method::GET, "/api/v1//agents", ""),
+        (Method::POST, "/api/v1/agents/front-desk", "{}"),
+    ] {
+        let answer = send(
+            &app,
+            request(method.clone(), uri, Some(&app.admin), Some(body)),
+        )
+        .await;
+        assert!(
+            answer.status.is_client_error(),
+            "{method} {}: {} {}",
+            uri.chars().take(60).collect::<String>(),
+            answer.status,
+            answer.text.chars().take(200).collect::<String>()
+        );
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+    let mut binary = request(
+        Method::PUT,
+        "/api/v1/agents/front-desk",
+        Some(&app.admin),
+        None,
+    );
+    binary.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("header"),
+    );
+    *binary.body_mut() = Body::Binary(vec![0xff, 0xfe, 0x00, 0x7b]);
+    send(&app, binary).await.problem(StatusCode::BAD_REQUEST);
+    let mut odd = request(Method::GET, "/api/v1/agents", None, None);
+    odd.headers_mut().insert(
+        header::AUTHORIZATION,
+        lambda_http::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("header"),
+    );
+    send(&app, odd).await.problem(StatusCode::UNAUTHORIZED);
 }
 
 // ---------------------------------------------------------------- the document
