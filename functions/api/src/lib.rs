@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use hotline_core::ports::{ApiKeys, Calls, Directory};
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use tracing::{Instrument, error, info_span, warn};
 
@@ -60,7 +61,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let path = req.uri().path().to_owned();
+    let path = route_path(&req).to_owned();
     let (route, params) = router::resolve(req.method(), &path)?;
     let span = tracing::Span::current();
     span.record("route", route.key());
@@ -78,6 +79,23 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+    }
+}
+
+/// The path the routes are matched on. Behind a named API Gateway stage (not `$default`),
+/// `lambda_http` keeps `/{stage}` in front of the route's path; it is not part of it.
+fn route_path(req: &Request) -> &str {
+    let path = req.uri().path();
+    let stage = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if stage != "$default" => path
+            .strip_prefix(&format!("/{stage}"))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
     }
 }
 

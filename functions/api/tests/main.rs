@@ -265,6 +265,7 @@ hotline_testkit::on_both_stores! {
     calls_page_newest_first_through_filters_and_an_opaque_cursor,
     no_secret_appears_in_any_response,
     hostile_input_gets_a_4xx_never_a_panic,
+    api_gateway_events_are_served_on_the_default_and_a_named_stage,
 }
 
 async fn every_endpoint_answers_its_happy_path(app: App) {
@@ -710,6 +711,67 @@ async fn hostile_input_gets_a_4xx_never_a_panic(app: App) {
         lambda_http::http::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("header"),
     );
     send(&app, odd).await.problem(StatusCode::UNAUTHORIZED);
+}
+
+/// An API Gateway HTTP API (payload 2.0) event as Lambda delivers it: on a named stage
+/// `rawPath` carries the stage, and `lambda_http` keeps it in the request's path.
+fn api_gateway_event(stage: &str, path: &str, query: &str, key: &str) -> String {
+    let raw_path = if stage == "$default" {
+        path.to_owned()
+    } else {
+        format!("/{stage}{path}")
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": "GET /api/v1/calls",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": {
+            "authorization": format!("Bearer {key}"),
+            "host": "abc123defg.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "curl/8.5.0",
+            "x-forwarded-proto": "https",
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123defg",
+            "domainName": "abc123defg.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123defg",
+            "http": {
+                "method": "GET",
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "curl/8.5.0",
+            },
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": "GET /api/v1/calls",
+            "stage": stage,
+            "time": "20/Nov/2026:21:40:00 +0000",
+            "timeEpoch": 1_795_210_800_000_u64,
+        },
+        "isBase64Encoded": false,
+    })
+    .to_string()
+}
+
+async fn api_gateway_events_are_served_on_the_default_and_a_named_stage(app: App) {
+    for stage in ["$default", "prod"] {
+        let event = api_gateway_event(
+            stage,
+            "/api/v1/calls",
+            "limit=2&direction=inbound",
+            &app.admin,
+        );
+        let req = hotline_testkit::webhook::api_gateway_request(&event);
+        let resp = handle(&app.deps, req).await;
+        assert_eq!(resp.status(), StatusCode::OK, "stage {stage}");
+        let Body::Text(text) = resp.body() else {
+            panic!("stage {stage}: not a text body");
+        };
+        let page: Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(sids(&page), [call_sid(5), call_sid(3)], "stage {stage}");
+    }
 }
 
 // ---------------------------------------------------------------- the document
