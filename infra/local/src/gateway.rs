@@ -47,12 +47,41 @@ impl Routes {
         self
     }
 
+    /// The handler for `method` on `path`: an exact route first, then one whose
+    /// `{param}` segments each stand for one non-empty segment, as API Gateway matches.
+    fn find(&self, method: &str, path: &str) -> Option<Handler> {
+        if let Some(h) = self.routes.get(&(method.to_owned(), path.to_owned())) {
+            return Some(Arc::clone(h));
+        }
+        self.routes
+            .iter()
+            .find(|((m, pattern), _)| m == method && matches_template(pattern, path))
+            .map(|(_, h)| Arc::clone(h))
+    }
+
     /// `METHOD /path` of every route, for listings and tests.
     pub fn keys(&self) -> Vec<String> {
         self.routes
             .keys()
             .map(|(m, p)| format!("{m} {p}"))
             .collect()
+    }
+}
+
+/// Whether `path` fits `pattern`, whose `{name}` segments match any one non-empty segment.
+fn matches_template(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some(want), Some(got)) => {
+                let param = want.starts_with('{') && want.ends_with('}');
+                if !(param && !got.is_empty() || want == got) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
     }
 }
 
@@ -98,11 +127,7 @@ async fn dispatch(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
-    let key = (
-        req.method().as_str().to_owned(),
-        req.uri().path().to_owned(),
-    );
-    let Some(handler) = routes.routes.get(&key).cloned() else {
+    let Some(handler) = routes.find(req.method().as_str(), req.uri().path()) else {
         return plain(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}");
     };
     let (parts, body) = req.into_parts();
@@ -193,4 +218,26 @@ fn into_http(resp: Response<lambda_http::Body>) -> Response<Full<Bytes>> {
         _ => Bytes::new(),
     };
     Response::from_parts(parts, Full::new(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_template;
+
+    #[test]
+    fn path_parameters_match_one_segment() {
+        assert!(matches_template(
+            "/api/v1/agents/{id}",
+            "/api/v1/agents/front-desk"
+        ));
+        assert!(matches_template("/twilio/voice", "/twilio/voice"));
+        for path in [
+            "/api/v1/agents",
+            "/api/v1/agents/",
+            "/api/v1/agents/a/b",
+            "/api/v2/agents/a",
+        ] {
+            assert!(!matches_template("/api/v1/agents/{id}", path), "{path}");
+        }
+    }
 }

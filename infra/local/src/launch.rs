@@ -86,6 +86,8 @@ pub struct Launched {
     pub simulated_ai: Option<RealtimeSim>,
     /// …and so are the transcription and analysis after it.
     pub simulated_openai: Option<FakeOpenAi>,
+    /// A fresh owner API key for each configured organization, made at this start.
+    pub api_keys: Vec<(hotline_core::OrgId, String)>,
     /// Set when no `TWILIO_API_BASE_URL` was given and the credentials are placeholders:
     /// hang-ups and transfers go to this stand-in instead of api.twilio.com.
     pub fake_twilio: Option<FakeTwilio>,
@@ -98,6 +100,20 @@ pub async fn launch(
     let stores = Stores::open(&config.store).await?;
     let configured = configure(stores.directory.as_ref(), &config.config, &env).await?;
     let placeholder_twilio = config.config.uses_placeholder_twilio(&env);
+    // Only hashes are stored, so a key from an earlier start cannot be shown again: each
+    // start makes one to print (`hotline keys revoke` retires old ones).
+    let mut api_keys = Vec::new();
+    for declared in &configured.config.organizations {
+        let org = &declared.org.id;
+        let (record, secret) = hotline_core::model::ApiKey::issue(
+            org.clone(),
+            "hotline up".into(),
+            hotline_core::model::Role::Owner,
+            chrono::Utc::now(),
+        );
+        stores.api_keys.create_api_key(&record).await?;
+        api_keys.push((org.clone(), secret));
+    }
     let (simulated_openai, openai_rest_url, openai_rest_key) = match &config.openai_api_key {
         Some(key) => (
             None,
@@ -213,6 +229,7 @@ pub async fn launch(
         stores,
         configured,
         placeholder_twilio,
+        api_keys,
         simulated_ai,
         simulated_openai,
         fake_twilio,

@@ -7,6 +7,7 @@
 //! * `hotline call`: place a simulated call, as Twilio would, against a running stack.
 //! * `hotline demo`: start a stack on temporary ports, place one call, print its record.
 //! * `hotline calls [show <CallSid>]`: read call records from the store.
+//! * `hotline keys create|list|revoke`: an organization's API keys.
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// List recent calls, or show one.
     Calls(cli::calls::CallsArgs),
+    /// Create, list and revoke an organization's API keys.
+    Keys(cli::keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
             Command::Call(args) => cli::call::run(args).await,
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Calls(args) => cli::calls::run(args).await,
+            Command::Keys(args) => cli::keys::run(args).await,
         }
     });
     match result {

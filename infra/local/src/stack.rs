@@ -123,10 +123,27 @@ impl Stack {
             let deps = Arc::clone(&recording);
             Box::pin(async move { hotline_recording::handle(&deps, req).await })
         });
+        let api = Arc::new(hotline_api::Deps {
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+            api_keys: stores.api_keys.clone(),
+        });
+        let api_handler: Handler = Arc::new(move |req| {
+            let deps = Arc::clone(&api);
+            Box::pin(async move { hotline_api::handle(&deps, req).await })
+        });
+        // One line per route, as the template declares them (infra/tests/consistency.py).
         let routes = Routes::default()
             .route("POST", "/twilio/voice", voice_handler)
             .route("POST", "/twilio/status", status_handler)
-            .route("POST", "/twilio/recording", recording_handler);
+            .route("POST", "/twilio/recording", recording_handler)
+            .route("GET", "/api/v1/openapi.json", api_handler.clone())
+            .route("GET", "/api/v1/agents", api_handler.clone())
+            .route("GET", "/api/v1/agents/{id}", api_handler.clone())
+            .route("PUT", "/api/v1/agents/{id}", api_handler.clone())
+            .route("GET", "/api/v1/numbers", api_handler.clone())
+            .route("GET", "/api/v1/calls", api_handler.clone())
+            .route("GET", "/api/v1/calls/{sid}", api_handler);
         let route_keys = routes.keys();
 
         let stop = CancellationToken::new();

@@ -588,3 +588,160 @@ async fn hotline_up_sweeps_a_call_whose_recording_callback_never_came() {
     assert_eq!(record["post_call"]["attempts"], 1, "one job: {record}");
     up.stop();
 }
+
+/// The first line of `up`'s output that starts with `prefix` (trimmed), within 30 s.
+fn banner_line(up: &mut Up, prefix: &str) -> String {
+    use std::io::BufRead as _;
+    let stdout = up.child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).expect("the banner names it");
+        if let Some(rest) = line.trim().strip_prefix(prefix) {
+            return rest.trim().to_owned();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_up_prints_an_api_key_that_reads_the_demo_organization() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let install = Install::new(&[("HOTLINE_DATA_DIR", data)], twilio.base_url());
+    let mut up = install.up().await;
+    let line = banner_line(&mut up, "API key");
+    let key = line.split_whitespace().next().expect("the key").to_owned();
+    assert!(key.starts_with("hk_"), "{line}");
+
+    let client = reqwest::Client::new();
+    let agents = format!("http://{}/api/v1/agents", install.http);
+    let resp = client
+        .get(&agents)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("GET agents");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("JSON");
+    let agents_listed = body["agents"].as_array().expect("agents");
+    assert!(!agents_listed.is_empty(), "{body}");
+    let id = agents_listed[0]["id"].as_str().expect("id").to_owned();
+    let one = client
+        .get(format!("http://{}/api/v1/agents/{id}", install.http))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("GET agent");
+    assert_eq!(one.status(), 200);
+    let refused = client.get(&agents).send().await.expect("GET without a key");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["content-type"].to_str().expect("type"),
+        "application/problem+json"
+    );
+    let doc = client
+        .get(format!("http://{}/api/v1/openapi.json", install.http))
+        .send()
+        .await
+        .expect("GET document");
+    assert_eq!(doc.status(), 200);
+
+    // `hotline keys` on the same store: a viewer key reads and is refused a write.
+    let out = install
+        .command(&["keys", "create", "--org", "demo", "--role", "viewer"])
+        .output()
+        .expect("keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let viewer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let agent: serde_json::Value = one.json().await.expect("agent");
+    let mut write = agent.clone();
+    write.as_object_mut().expect("object").remove("id");
+    let forbidden = client
+        .put(format!("http://{}/api/v1/agents/{id}", install.http))
+        .bearer_auth(&viewer)
+        .json(&write)
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(forbidden.status(), 403);
+    let listed = install
+        .command(&["keys", "list", "--org", "demo"])
+        .output()
+        .expect("keys list");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains("viewer") && !listed.contains(&viewer),
+        "{listed}"
+    );
+    // The query string reaches the function through the gateway's Lambda event.
+    let page: serde_json::Value = client
+        .get(format!(
+            "http://{}/api/v1/calls?limit=1&status=completed",
+            install.http
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET calls")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(page["calls"].is_array(), "{page}");
+    let bad = client
+        .get(format!("http://{}/api/v1/calls?limit=0", install.http))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET calls");
+    assert_eq!(bad.status(), 400);
+
+    // Revoked from another process, the key stops working at once.
+    let viewer_id = listed
+        .lines()
+        .find(|l| l.contains(" viewer "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the viewer key's id")
+        .to_owned();
+    let out = install
+        .command(&["keys", "revoke", "--org", "demo", &viewer_id])
+        .output()
+        .expect("keys revoke");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let revoked = client
+        .get(&agents)
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .expect("GET agents");
+    assert_eq!(revoked.status(), 401);
+    let unknown = install
+        .command(&["keys", "create", "--org", "nobody", "--role", "admin"])
+        .output()
+        .expect("keys create");
+    assert!(
+        !unknown.status.success(),
+        "a key for an organization that does not exist"
+    );
+    up.stop();
+}

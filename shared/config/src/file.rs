@@ -356,3 +356,69 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         kind,
     })
 }
+
+/// One agent as the file declares it (`value` is an entry of an organization's `agents`),
+/// checked as [`translate`] checks it. Paths in the problems are relative to the agent.
+pub fn translate_one_agent(org: &OrgId, value: serde_json::Value) -> Result<Agent, Vec<Problem>> {
+    let decl: AgentDecl = serde_json::from_value(value).map_err(|e| {
+        vec![Problem {
+            path: String::new(),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let agent = translate_agent(&mut c, "", org, decl);
+    match agent {
+        Some(agent) if c.problems.is_empty() => Ok(agent),
+        _ => Err(c
+            .problems
+            .into_iter()
+            .map(|p| Problem {
+                path: p.path.trim_start_matches('.').to_owned(),
+                message: p.message,
+            })
+            .collect()),
+    }
+}
+
+/// An agent in the file's shape: what [`translate_one_agent`] reads back into the same agent.
+pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
+    let tools: Vec<serde_json::Value> = agent
+        .tools
+        .iter()
+        .map(|t| {
+            let mut tool = serde_json::json!({
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+            });
+            match &t.kind {
+                ToolKind::EndCall => tool["type"] = "end_call".into(),
+                ToolKind::TransferCall { to } => {
+                    tool["type"] = "transfer_call".into();
+                    tool["to"] = to.as_str().into();
+                }
+                ToolKind::Webhook { url } => {
+                    tool["type"] = "webhook".into();
+                    tool["url"] = url.as_str().into();
+                }
+            }
+            tool
+        })
+        .collect();
+    serde_json::json!({
+        "id": agent.id,
+        "name": agent.name,
+        "provider": agent.provider,
+        "model": agent.model,
+        "instructions": agent.instructions,
+        "voice": agent.voice,
+        "greeting": agent.greeting,
+        "enabled": agent.enabled,
+        "tools": tools,
+        "analyzers": agent.analyzers,
+        "limits": agent.limits,
+    })
+}

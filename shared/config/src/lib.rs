@@ -16,6 +16,7 @@ use std::path::Path;
 
 use hotline_core::model::{Agent, Organization, PhoneNumber};
 
+pub use file::{agent_decl_json as agent_json, translate_one_agent as agent_from_json};
 pub use interpolate::interpolate;
 pub use schema::SCHEMA;
 

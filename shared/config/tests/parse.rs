@@ -282,3 +282,48 @@ fn the_readmes_example_is_a_valid_file() {
     assert_eq!(agent.tools.len(), 3);
     assert_eq!(agent.analyzers.len(), 1);
 }
+
+#[test]
+fn one_agent_reads_back_from_its_own_file_shape() {
+    let config = Config::example(&no_env).expect("example");
+    for declared in &config.organizations {
+        for agent in &declared.agents {
+            let shape = hotline_config::agent_json(agent);
+            let again = hotline_config::agent_from_json(&agent.org, shape.clone())
+                .unwrap_or_else(|p| panic!("{p:?}: {shape}"));
+            assert_eq!(&again, agent);
+        }
+    }
+}
+
+#[test]
+fn one_agent_is_checked_as_the_file_checks_it() {
+    let org = hotline_core::OrgId::parse("acme").expect("org");
+    let problems = hotline_config::agent_from_json(
+        &org,
+        serde_json::json!({
+            "id": "desk", "provider": "openai_realtime", "voice": "marin", "instructions": "Hi",
+            "limits": {"max_duration_secs": 0},
+            "tools": [{"name": "t", "type": "webhook", "url": "https://x.example"},
+                      {"name": "t", "type": "end_call"}],
+        }),
+    )
+    .expect_err("three problems");
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(text.iter().any(|p| p.starts_with("limits:")), "{text:?}");
+    assert!(
+        text.iter().any(|p| p.starts_with("tools[0].description:")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|p| p.starts_with("tools[1].name:")),
+        "{text:?}"
+    );
+    let unknown = hotline_config::agent_from_json(
+        &org,
+        serde_json::json!({"id": "desk", "provider": "openai_realtime", "voice": "marin",
+                           "instructions": "Hi", "colour": "blue"}),
+    )
+    .expect_err("unknown field");
+    assert!(unknown[0].message.contains("colour"), "{unknown:?}");
+}

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use crate::model::{Agent, Call, Contact, Organization, PhoneNumber, Todo, Turn};
+use crate::model::{Agent, ApiKey, Call, Contact, Organization, PhoneNumber, Todo, Turn};
 
 /// What can go wrong talking to a store. `Conflict` and `NotFound` are answers the
 /// caller acts on; `Unavailable` is worth a retry; `Corrupt` is not.
@@ -75,9 +75,15 @@ pub trait Directory: Send + Sync {
     async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent>;
     async fn get_agent(&self, org: &OrgId, id: &AgentId) -> StoreResult<Option<Agent>>;
     async fn list_agents(&self, org: &OrgId) -> StoreResult<Vec<Agent>>;
+    /// Writes `agent` if the stored version still equals `agent.version` (0: only if there
+    /// is no such agent yet); returns it with its new version, or `Conflict`. How the API
+    /// edits agents without overwriting a change it has not seen.
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<Agent>;
     /// Creates or replaces the number's routing; `Taken` when another organization holds it.
     async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber>;
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>>;
+    /// An organization's numbers, in number order.
+    async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>>;
 }
 
 /// Call records and their transcript turns.
@@ -92,6 +98,14 @@ pub trait Calls: Send + Sync {
     async fn update_call(&self, call: &Call) -> StoreResult<Call>;
     /// An organization's calls, newest first.
     async fn list_calls(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Call>>;
+    /// Up to `limit` of an organization's calls that come after `after` in its list
+    /// (newest first), or from the newest when `after` is `None`.
+    async fn list_calls_after(
+        &self,
+        org: &OrgId,
+        after: Option<&CallPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<Call>>;
     /// Up to `limit` calls that [await their post-call job](Call::awaits_postcall_job)
     /// and ended before `ended_before`, the longest-waiting first.
     async fn calls_awaiting_job(
@@ -103,6 +117,40 @@ pub trait Calls: Send + Sync {
     async fn append_turn(&self, call: &CallSid, turn: &Turn) -> StoreResult<()>;
     /// The call's turns in order.
     async fn turns(&self, call: &CallSid) -> StoreResult<Vec<Turn>>;
+}
+
+/// A place in an organization's call list, which is ordered by start time, then CallSid,
+/// newest first: the calls after it started earlier (or at the same time with a smaller
+/// CallSid). Without a `sid` it is a point in time: every call started before it follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallPosition {
+    pub started_at: DateTime<Utc>,
+    pub sid: Option<CallSid>,
+}
+
+impl CallPosition {
+    pub fn of(call: &Call) -> Self {
+        Self {
+            started_at: call.started_at,
+            sid: Some(call.sid.clone()),
+        }
+    }
+}
+
+/// Machines' credentials. A key is found by the hash of what it presents; a revoked key
+/// stays stored (so its listing says when it was revoked) but no longer authenticates.
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
+    /// Stores a new key; `Conflict` if its id or hash is taken (never overwritten).
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey>;
+    /// The key whose [hash](ApiKey::hash) this is, revoked or not.
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>>;
+    /// An organization's keys, revoked ones included, oldest first.
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKey>>;
+    /// Marks the organization's key `id` revoked at `at` (a key already revoked keeps its
+    /// first revocation time); `NotFound` when the organization has no such key.
+    async fn revoke_api_key(&self, org: &OrgId, id: &str, at: DateTime<Utc>)
+    -> StoreResult<ApiKey>;
 }
 
 /// Read-modify-write of a call record: `change` is applied to the stored call and
@@ -380,6 +428,15 @@ mod tests {
         }
 
         async fn list_calls(&self, _: &OrgId, _: usize) -> StoreResult<Vec<Call>> {
+            Err(StoreError::Invalid("not in this fake".into()))
+        }
+
+        async fn list_calls_after(
+            &self,
+            _: &OrgId,
+            _: Option<&CallPosition>,
+            _: usize,
+        ) -> StoreResult<Vec<Call>> {
             Err(StoreError::Invalid("not in this fake".into()))
         }
 

@@ -5,7 +5,7 @@
 //! | organization | `ORG#{org}` | `ORG` | `ORGS` / `ORG#{org}` |
 //! | account index | `ACCOUNT#{AccountSid}` | `ACCOUNT` | |
 //! | agent | `ORG#{org}` | `AGENT#{agent}` | |
-//! | phone number | `NUMBER#{e164}` | `NUMBER` | |
+//! | phone number | `NUMBER#{e164}` | `NUMBER` | `ORG#{org}` / `NUMBER#{e164}` |
 //! | call | `CALL#{CallSid}` | `CALL` | `ORG#{org}` / `CALL#{started_at}#{CallSid}` |
 //!
 //! A call that [awaits its post-call job](Call::awaits_postcall_job) also has a `gsi2` key,
@@ -14,11 +14,14 @@
 //! | turn | `CALL#{CallSid}` | `TURN#{seq:06}` | |
 //! | contact | `ORG#{org}` | `CONTACT#{e164}` | |
 //! | to-do | `CALL#{CallSid}` | `TODO#{id}` | `ORG#{org}` / `TODO#{created_at}#{id}` |
+//! | API key | `APIKEY#{sha256 hex}` | `APIKEY` | `ORG#{org}` / `APIKEY#{created_at}#{id}` |
 
 use async_trait::async_trait;
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use hotline_core::model::{Agent, Call, Contact, Organization, PhoneNumber, Todo, Turn};
-use hotline_core::ports::{Calls, Contacts, Created, Directory, StoreError, StoreResult, Todos};
+use hotline_core::model::{Agent, ApiKey, Call, Contact, Organization, PhoneNumber, Todo, Turn};
+use hotline_core::ports::{
+    ApiKeys, CallPosition, Calls, Contacts, Created, Directory, StoreError, StoreResult, Todos,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -115,7 +118,15 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(Organization, Agent, PhoneNumber, Call, Contact, Todo);
+versioned!(
+    Organization,
+    Agent,
+    PhoneNumber,
+    Call,
+    Contact,
+    Todo,
+    ApiKey
+);
 
 impl Versioned for Turn {
     fn set_version(&mut self, _version: u64) {}
@@ -264,6 +275,7 @@ impl<T: Table> Directory for TableRecords<T> {
             sk_prefix: "ORG#".into(),
             descending: false,
             limit: None,
+            sk_before: None,
         })
         .await
     }
@@ -290,17 +302,39 @@ impl<T: Table> Directory for TableRecords<T> {
             sk_prefix: "AGENT#".into(),
             descending: false,
             limit: None,
+            sk_before: None,
         })
         .await
     }
 
-    async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber> {
+    async fn update_agent(&self, agent: &Agent) -> StoreResult<Agent> {
         let item = to_item(
+            org_pk(&agent.org),
+            format!("AGENT#{}", agent.id),
+            agent.version,
+            agent,
+        )?;
+        if agent.version == 0 {
+            let created = self.create_once(item, agent).await?;
+            return match created {
+                Created::New(agent) => Ok(agent),
+                Created::Existing(_) => Err(StoreError::Conflict(format!(
+                    "agent {}/{}",
+                    agent.org, agent.id
+                ))),
+            };
+        }
+        self.update_versioned(item, agent).await
+    }
+
+    async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber> {
+        let mut item = to_item(
             format!("NUMBER#{}", number.number),
             NUMBER.into(),
             number.version,
             number,
         )?;
+        item.gsi1 = Some((org_pk(&number.org), format!("NUMBER#{}", number.number)));
         match self.table.put(&item, Condition::AbsentOrSameOrg).await? {
             Written::Yes => Ok(number.clone()),
             Written::ConditionFailed => Err(StoreError::Taken(format!("number {}", number.number))),
@@ -309,6 +343,22 @@ impl<T: Table> Directory for TableRecords<T> {
 
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>> {
         self.get_record(&format!("NUMBER#{number}"), NUMBER).await
+    }
+
+    async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>> {
+        let numbers: Vec<PhoneNumber> = self
+            .query_records(&Query {
+                index: Index::Gsi1,
+                pk: org_pk(org),
+                sk_prefix: "NUMBER#".into(),
+                descending: false,
+                limit: None,
+                sk_before: None,
+            })
+            .await?;
+        // The index is eventually consistent on DynamoDB: a number that has just moved
+        // to another organization may still be listed here for a moment.
+        Ok(numbers.into_iter().filter(|n| &n.org == org).collect())
     }
 }
 
@@ -335,6 +385,31 @@ impl<T: Table> Calls for TableRecords<T> {
             sk_prefix: "CALL#".into(),
             descending: true,
             limit: Some(limit),
+            sk_before: None,
+        })
+        .await
+    }
+
+    async fn list_calls_after(
+        &self,
+        org: &OrgId,
+        after: Option<&CallPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<Call>> {
+        let sk_before = after.map(|p| {
+            format!(
+                "CALL#{}#{}",
+                sortable(&p.started_at),
+                p.sid.as_ref().map_or("", CallSid::as_str)
+            )
+        });
+        self.query_records(&Query {
+            index: Index::Gsi1,
+            pk: org_pk(org),
+            sk_prefix: "CALL#".into(),
+            descending: true,
+            limit: Some(limit),
+            sk_before,
         })
         .await
     }
@@ -353,6 +428,7 @@ impl<T: Table> Calls for TableRecords<T> {
                 sk_prefix: "END#".into(),
                 descending: false,
                 limit: Some(limit),
+                sk_before: None,
             })
             .await?;
         // The index has keys only, and on DynamoDB it lags the table: each call is read
@@ -383,6 +459,7 @@ impl<T: Table> Calls for TableRecords<T> {
             sk_prefix: "TURN#".into(),
             descending: false,
             limit: None,
+            sk_before: None,
         })
         .await
     }
@@ -420,6 +497,7 @@ impl<T: Table> Contacts for TableRecords<T> {
             sk_prefix: "CONTACT#".into(),
             descending: false,
             limit: None,
+            sk_before: None,
         })
         .await
     }
@@ -443,6 +521,7 @@ impl<T: Table> Todos for TableRecords<T> {
             sk_prefix: "TODO#".into(),
             descending: false,
             limit: None,
+            sk_before: None,
         })
         .await
     }
@@ -454,7 +533,86 @@ impl<T: Table> Todos for TableRecords<T> {
             sk_prefix: "TODO#".into(),
             descending: true,
             limit: Some(limit),
+            sk_before: None,
         })
         .await
+    }
+}
+
+const APIKEY: &str = "APIKEY";
+
+fn api_key_item(key: &ApiKey) -> StoreResult<Item> {
+    let mut item = to_item(
+        format!("APIKEY#{}", key.hash),
+        APIKEY.into(),
+        key.version,
+        key,
+    )?;
+    item.gsi1 = Some((
+        org_pk(&key.org),
+        format!("APIKEY#{}#{}", sortable(&key.created_at), key.id),
+    ));
+    Ok(item)
+}
+
+#[async_trait]
+impl<T: Table> ApiKeys for TableRecords<T> {
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {
+        let mut item = api_key_item(key)?;
+        item.version = 0;
+        match self.create_once(item, key).await? {
+            Created::New(key) => Ok(key),
+            Created::Existing(_) => Err(StoreError::Conflict(format!("API key {}", key.id))),
+        }
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKey>> {
+        self.get_record(&format!("APIKEY#{hash}"), APIKEY).await
+    }
+
+    async fn list_api_keys(&self, org: &OrgId) -> StoreResult<Vec<ApiKey>> {
+        self.query_records(&Query {
+            index: Index::Gsi1,
+            pk: org_pk(org),
+            sk_prefix: "APIKEY#".into(),
+            descending: false,
+            limit: None,
+            sk_before: None,
+        })
+        .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        org: &OrgId,
+        id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<ApiKey> {
+        const ATTEMPTS: u32 = 6;
+        let not_found = || StoreError::NotFound(format!("API key {id}"));
+        let listed = self.list_api_keys(org).await?;
+        let hash = listed
+            .into_iter()
+            .find(|k| k.id == id)
+            .map(|k| k.hash)
+            .ok_or_else(not_found)?;
+        // The index may lag: the key record itself is authoritative, read and written by
+        // version so a concurrent revoke is not lost.
+        for _ in 0..ATTEMPTS {
+            let mut key = self
+                .api_key_by_hash(&hash)
+                .await?
+                .filter(|k| &k.org == org)
+                .ok_or_else(not_found)?;
+            if key.revoked_at.is_some() {
+                return Ok(key);
+            }
+            key.revoked_at = Some(at);
+            match self.update_versioned(api_key_item(&key)?, &key).await {
+                Err(StoreError::Conflict(_)) => continue,
+                other => return other,
+            }
+        }
+        Err(StoreError::Conflict(format!("API key {id}")))
     }
 }

@@ -47,7 +47,8 @@ pub enum Index {
     Gsi2,
 }
 
-/// Items of one partition (of the table or of an index) whose sort key starts with a prefix.
+/// Items of one partition (of the table or of an index) whose sort key starts with a prefix
+/// (and, optionally, sorts before a bound).
 #[derive(Debug, Clone)]
 pub struct Query {
     pub index: Index,
@@ -55,6 +56,9 @@ pub struct Query {
     pub sk_prefix: String,
     pub descending: bool,
     pub limit: Option<usize>,
+    /// Only sort keys strictly less than this one: where a page that walks the partition
+    /// newest first resumes.
+    pub sk_before: Option<String>,
 }
 
 #[async_trait]

@@ -10,7 +10,8 @@ use hotline_core::model::{
     Organization, PhoneNumber, Provider, Speaker, Todo, TodoItem, ToolKind, ToolSpec, Turn,
     TwilioAccount,
 };
-use hotline_core::ports::{BlobKey, StoreError};
+use hotline_core::model::{ApiKey, Role};
+use hotline_core::ports::{BlobKey, CallPosition, StoreError};
 use hotline_testkit::store::{QueueSpec, TestStore};
 
 /// A store plus a work queue and its dead-letter queue.
@@ -55,6 +56,10 @@ hotline_testkit::on_both_stores! {
     queue_honours_send_delay,
     queue_dead_letters_after_the_receive_limit,
     stale_receipt_does_not_delete_a_redelivered_message,
+    api_keys_are_found_by_hash_listed_per_organization_and_revoked,
+    numbers_list_per_organization,
+    agents_update_by_version_and_create_only_when_absent,
+    calls_page_after_a_position_newest_first,
 }
 
 fn org_id(n: &str) -> OrgId {
@@ -723,4 +728,195 @@ async fn a_dynamodb_that_never_answers_times_out_as_unavailable() {
         "{err}"
     );
     held.abort();
+}
+
+async fn api_keys_are_found_by_hash_listed_per_organization_and_revoked(f: Fixture) {
+    let k = &f.stores.api_keys;
+    let (first, secret) = ApiKey::issue(org_id("acme"), "ci".into(), Role::Admin, at(1));
+    let (second, _) = ApiKey::issue(org_id("acme"), "cron".into(), Role::Viewer, at(2));
+    let (theirs, _) = ApiKey::issue(org_id("other"), "ci".into(), Role::Owner, at(3));
+    for key in [&first, &second, &theirs] {
+        assert_eq!(k.create_api_key(key).await.expect("create").version, 1);
+    }
+    assert!(matches!(
+        k.create_api_key(&first).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = k
+        .api_key_by_hash(&ApiKey::hash(&secret))
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(
+        (found.id.as_str(), found.role, found.is_active()),
+        (first.id.as_str(), Role::Admin, true)
+    );
+    assert!(
+        k.api_key_by_hash(&ApiKey::hash("hk_nope"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let listed: Vec<_> = k
+        .list_api_keys(&org_id("acme"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(listed, ["ci", "cron"]);
+
+    // Another organization cannot revoke it; its own can, once.
+    assert!(matches!(
+        k.revoke_api_key(&org_id("other"), &first.id, at(9)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let revoked = k
+        .revoke_api_key(&org_id("acme"), &first.id, at(10))
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.revoked_at, Some(at(10)));
+    let again = k
+        .revoke_api_key(&org_id("acme"), &first.id, at(20))
+        .await
+        .expect("revoke");
+    assert_eq!(again.revoked_at, Some(at(10)));
+    let stored = k
+        .api_key_by_hash(&first.hash)
+        .await
+        .expect("get")
+        .expect("found");
+    assert!(!stored.is_active());
+    assert!(matches!(
+        k.revoke_api_key(&org_id("acme"), "no-such-key", at(9))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn numbers_list_per_organization(f: Fixture) {
+    let d = &f.stores.directory;
+    for (n, o) in [
+        ("+14155550112", "acme"),
+        ("+14155550111", "acme"),
+        ("+14155550199", "other"),
+    ] {
+        d.put_number(&PhoneNumber {
+            number: phone(n),
+            org: org_id(o),
+            agent: AgentId::parse("front-desk").expect("agent"),
+            enabled: true,
+            version: 0,
+        })
+        .await
+        .expect("put");
+    }
+    let listed: Vec<_> = d
+        .list_numbers(&org_id("acme"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|n| n.number.to_string())
+        .collect();
+    assert_eq!(listed, ["+14155550111", "+14155550112"]);
+    assert!(
+        d.list_numbers(&org_id("nobody"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn agents_update_by_version_and_create_only_when_absent(f: Fixture) {
+    let d = &f.stores.directory;
+    let a = agent("acme", "front-desk");
+    let created = d
+        .update_agent(&Agent {
+            version: 0,
+            ..a.clone()
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.version, 1);
+    assert!(matches!(
+        d.update_agent(&Agent {
+            version: 0,
+            ..a.clone()
+        })
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let changed = d
+        .update_agent(&Agent {
+            voice: "cedar".into(),
+            ..created.clone()
+        })
+        .await
+        .expect("update");
+    assert_eq!(changed.version, 2);
+    assert!(matches!(
+        d.update_agent(&Agent {
+            voice: "sage".into(),
+            ..created
+        })
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = d
+        .get_agent(&org_id("acme"), &a.id)
+        .await
+        .expect("get")
+        .expect("agent");
+    assert_eq!((stored.voice.as_str(), stored.version), ("cedar", 2));
+}
+
+async fn calls_page_after_a_position_newest_first(f: Fixture) {
+    let c = &f.stores.calls;
+    // Two calls share a start time: the CallSid orders them.
+    for (n, secs) in [(1, 10), (2, 20), (3, 20), (4, 30), (5, 40)] {
+        c.create_call(&call(n, "acme", at(secs)))
+            .await
+            .expect("create");
+    }
+    c.create_call(&call(6, "other", at(25)))
+        .await
+        .expect("create");
+    let acme = org_id("acme");
+    let page = |after: Option<CallPosition>, limit| {
+        let c = c.clone();
+        let acme = acme.clone();
+        async move {
+            c.list_calls_after(&acme, after.as_ref(), limit)
+                .await
+                .expect("list")
+        }
+    };
+    let first = page(None, 2).await;
+    assert_eq!(
+        first.iter().map(|c| c.sid.clone()).collect::<Vec<_>>(),
+        [call_sid(5), call_sid(4)]
+    );
+    let second = page(Some(CallPosition::of(&first[1])), 2).await;
+    assert_eq!(
+        second.iter().map(|c| c.sid.clone()).collect::<Vec<_>>(),
+        [call_sid(3), call_sid(2)]
+    );
+    let third = page(Some(CallPosition::of(&second[1])), 2).await;
+    assert_eq!(
+        third.iter().map(|c| c.sid.clone()).collect::<Vec<_>>(),
+        [call_sid(1)]
+    );
+    // A point in time: only calls started before it.
+    let before = page(
+        Some(CallPosition {
+            started_at: at(20),
+            sid: None,
+        }),
+        10,
+    )
+    .await;
+    assert_eq!(
+        before.iter().map(|c| c.sid.clone()).collect::<Vec<_>>(),
+        [call_sid(1)]
+    );
 }

@@ -54,6 +54,10 @@ fn print_banner(l: &Launched) {
     println!();
     println!("  webhooks      {}  ({})", s.http, s.routes.join(", "));
     println!("  media streams {}", s.stream);
+    println!(
+        "  API           {}/api/v1  (OpenAPI: {}/api/v1/openapi.json)",
+        s.public_url, s.public_url
+    );
     println!();
     println!("Paste into the Twilio console (Phone Numbers → your number → Voice):");
     println!(
@@ -79,6 +83,9 @@ fn print_banner(l: &Launched) {
                 "  auth token    {}   (the example's placeholder; set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER for a real number)",
                 org.twilio.auth_token.expose_secret()
             );
+        }
+        for (_, key) in l.api_keys.iter().filter(|(o, _)| o == &org.id) {
+            println!("  API key       {key}   (owner; shown once, made at this start)");
         }
         for number in &declared.numbers {
             println!("  number        {} → agent {}", number.number, number.agent);

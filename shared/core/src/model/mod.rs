@@ -1,6 +1,7 @@
 //! The records hotline keeps.
 
 mod agent;
+mod api_key;
 mod call;
 mod contact;
 mod number;
@@ -8,6 +9,7 @@ mod org;
 mod todo;
 
 pub use agent::{Agent, Analyzer, CallLimits, LimitsError, Provider, ToolKind, ToolSpec};
+pub use api_key::{ApiKey, Role};
 pub use call::{
     AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Outcome,
     PostCall, RecordingRef, RecordingStatus, Speaker, Stage, StageState, StageStatus, TodoItem,

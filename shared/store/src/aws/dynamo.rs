@@ -214,16 +214,25 @@ impl Table for DynamoTable {
             if remaining == Some(0) {
                 break;
             }
-            let out = self
+            let request = self
                 .client
                 .query()
                 .table_name(&self.name)
                 .set_index_name(index.map(str::to_owned))
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", pk_name)
                 .expression_attribute_names("#sk", sk_name)
                 .expression_attribute_values(":pk", s(&query.pk))
-                .expression_attribute_values(":prefix", s(&query.sk_prefix))
+                .expression_attribute_values(":prefix", s(&query.sk_prefix));
+            // A key condition has one sort key test: the bound is a BETWEEN (inclusive, so
+            // the bound itself is dropped below). Every key in it has the prefix, since
+            // the bound is in the prefix's range.
+            let request = match &query.sk_before {
+                Some(before) => request
+                    .key_condition_expression("#pk = :pk AND #sk BETWEEN :prefix AND :before")
+                    .expression_attribute_values(":before", s(before)),
+                None => request.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)"),
+            };
+            let out = request
                 .scan_index_forward(!query.descending)
                 .set_limit(remaining.map(|r| i32::try_from(r).unwrap_or(i32::MAX)))
                 .set_exclusive_start_key(start.take())
@@ -237,7 +246,16 @@ impl Table for DynamoTable {
                         .entry("data".to_owned())
                         .or_insert_with(|| AttributeValue::Null(true));
                 }
-                items.push(from_attributes(attrs)?);
+                let item = from_attributes(attrs)?;
+                let sk = match query.index {
+                    Index::Primary => Some(&item.sk),
+                    Index::Gsi1 => item.gsi1.as_ref().map(|(_, sk)| sk),
+                    Index::Gsi2 => item.gsi2.as_ref().map(|(_, sk)| sk),
+                };
+                if query.sk_before.is_some() && sk == query.sk_before.as_ref() {
+                    continue;
+                }
+                items.push(item);
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),

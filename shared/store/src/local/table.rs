@@ -143,10 +143,12 @@ impl Table for SqliteTable {
         let sql = format!(
             "SELECT pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk FROM items
              WHERE {pk_col} = ?1 AND substr({sk_col}, 1, length(?2)) = ?2
+               AND (?4 IS NULL OR {sk_col} < ?4)
              ORDER BY {sk_col} {order} LIMIT ?3"
         );
         let pk = query.pk.clone();
         let prefix = query.sk_prefix.clone();
+        let before = query.sk_before.clone();
         let limit = query
             .limit
             .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
@@ -155,7 +157,7 @@ impl Table for SqliteTable {
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
                 let rows = stmt
-                    .query_map(params![pk, prefix, limit], row_to_item)
+                    .query_map(params![pk, prefix, limit, before], row_to_item)
                     .map_err(unavailable)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(unavailable)?;

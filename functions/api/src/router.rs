@@ -1,0 +1,82 @@
+//! The routes, in one table: the router, the OpenAPI check and the template all agree
+//! with it (tests/main.rs, infra/tests/consistency.py).
+
+use std::sync::LazyLock;
+
+use lambda_http::http::Method;
+
+use crate::problem::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    OpenApi,
+    ListAgents,
+    GetAgent,
+    PutAgent,
+    ListNumbers,
+    ListCalls,
+    GetCall,
+}
+
+/// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/api/v1/openapi.json", Route::OpenApi),
+    ("GET", "/api/v1/agents", Route::ListAgents),
+    ("GET", "/api/v1/agents/{id}", Route::GetAgent),
+    ("PUT", "/api/v1/agents/{id}", Route::PutAgent),
+    ("GET", "/api/v1/numbers", Route::ListNumbers),
+    ("GET", "/api/v1/calls", Route::ListCalls),
+    ("GET", "/api/v1/calls/{sid}", Route::GetCall),
+];
+
+impl Route {
+    /// `METHOD /path`, for logs.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::OpenApi => "GET /api/v1/openapi.json",
+            Self::ListAgents => "GET /api/v1/agents",
+            Self::GetAgent => "GET /api/v1/agents/{id}",
+            Self::PutAgent => "PUT /api/v1/agents/{id}",
+            Self::ListNumbers => "GET /api/v1/numbers",
+            Self::ListCalls => "GET /api/v1/calls",
+            Self::GetCall => "GET /api/v1/calls/{sid}",
+        }
+    }
+}
+
+/// The path's one parameter, when it has one (still untrusted: each handler parses it).
+#[derive(Debug, Default)]
+pub struct Params {
+    pub id: String,
+}
+
+/// Paths to their first index in [`ROUTES`], built once.
+static ROUTER: LazyLock<matchit::Router<usize>> = LazyLock::new(|| {
+    let mut router = matchit::Router::new();
+    for (i, (_, pattern, _)) in ROUTES.iter().enumerate() {
+        // A pattern shared by two methods is inserted once (the second insert is refused);
+        // the first index stands for it.
+        let _ = router.insert(*pattern, i);
+    }
+    router
+});
+
+/// The route for `method` on `path`: 404 for an unknown path, 405 for a known path and
+/// another method.
+pub fn resolve(method: &Method, path: &str) -> Result<(Route, Params), ApiError> {
+    let matched = ROUTER
+        .at(path)
+        .map_err(|_| ApiError::NoRoute(path.chars().take(200).collect()))?;
+    let pattern = ROUTES[*matched.value].1;
+    let id = matched
+        .params
+        .iter()
+        .next()
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *p == pattern && *m == method.as_str())
+        .map(|(_, _, route)| (*route, Params { id }))
+        .ok_or(ApiError::MethodNotAllowed)
+}

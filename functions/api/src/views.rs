@@ -1,0 +1,184 @@
+//! What the API reads and writes, in the configuration file's names (an agent here is an
+//! entry of `agents:` in hotline.yaml, plus its `version`). The types exist for the wire
+//! and the OpenAPI document; the rules stay in shared/core and shared/config.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Which realtime model family carries the conversation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderName {
+    OpenaiRealtime,
+    GeminiLive,
+    Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolType {
+    EndCall,
+    TransferCall,
+    Webhook,
+}
+
+/// A tool the agent may call.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ToolType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<serde_json::Value>,
+    /// transfer_call: the E.164 number to transfer to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// webhook: the URL the arguments are POSTed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A post-call analysis: a prompt whose answer must match a JSON Schema.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzerBody {
+    pub name: String,
+    pub prompt: String,
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+}
+
+/// Guardrails on one call; an absent field takes its default.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_secs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence_timeout_secs: Option<u32>,
+}
+
+/// An agent as stored, with the version a write must name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentOut {
+    pub id: String,
+    pub name: String,
+    pub provider: ProviderName,
+    pub model: String,
+    pub instructions: String,
+    pub voice: String,
+    pub greeting: Option<String>,
+    pub enabled: bool,
+    pub tools: Vec<Tool>,
+    pub analyzers: Vec<AnalyzerBody>,
+    pub limits: Limits,
+    /// Changes on every write; send it back with a `PUT` to write over this version only.
+    pub version: u64,
+}
+
+/// The whole agent, replacing what is stored. Absent optional fields take the
+/// configuration file's defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentWrite {
+    /// The version this write replaces (from a `GET`); 0 creates an agent that does not
+    /// exist yet. Anything else stale gets 409.
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub provider: ProviderName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub instructions: String,
+    pub voice: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+    #[serde(default)]
+    pub analyzers: Vec<AnalyzerBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentOut>,
+}
+
+/// A phone number and the agent that answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NumberOut {
+    pub number: String,
+    pub agent: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NumberList {
+    pub numbers: Vec<NumberOut>,
+}
+
+/// One call, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallSummary {
+    pub sid: String,
+    pub agent: String,
+    pub from: String,
+    pub to: String,
+    /// `inbound`, `outbound-api` or `outbound-dial`.
+    pub direction: String,
+    /// Twilio's call status: `queued` … `completed`, `busy`, `no-answer`, `failed`, `canceled`.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<i64>,
+    /// The contact's phone number, when the other party is a phone.
+    pub contact: Option<String>,
+    /// How the call ended: `{reason, detail}`.
+    #[schema(value_type = Option<Object>)]
+    pub outcome: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallPage {
+    pub calls: Vec<CallSummary>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// One thing said in the call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnOut {
+    pub seq: u32,
+    /// `caller` or `agent`.
+    pub speaker: String,
+    pub text: String,
+    /// Milliseconds from the start of the stream.
+    pub offset_ms: u64,
+}
+
+/// One call with what was said and what the post-call stages made of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub call: CallSummary,
+    pub turns: Vec<TurnOut>,
+    /// The recording as Twilio reported it: `{sid, status, duration_secs, …}`.
+    #[schema(value_type = Option<Object>)]
+    pub recording: Option<serde_json::Value>,
+    /// Post-call stages (`stages`: stage → `{status, at, error, detail}`), transcript
+    /// excerpt, analyses, to-dos and contact facts.
+    #[schema(value_type = Object)]
+    pub post_call: serde_json::Value,
+}
