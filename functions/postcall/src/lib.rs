@@ -6,12 +6,10 @@
 pub mod config;
 mod conversation;
 mod deps;
-mod egress;
 mod job;
 mod pipeline;
 mod report;
 mod schema;
-pub mod signing;
 mod stages;
 mod worker;
 
@@ -20,4 +18,6 @@ pub use deps::{CrashHook, Deps};
 pub use job::JobError;
 pub use pipeline::{DEADLINE_MARGIN, run_job, run_job_before};
 pub use report::{REPORT_TYPE, REPORT_VERSION, Report};
+/// The report's signature scheme, kept where the stream node's webhook tools share it.
+pub use hotline_outbound::signing;
 pub use worker::{handle_batch, handle_batch_before};
