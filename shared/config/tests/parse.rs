@@ -216,7 +216,10 @@ fn tools_need_what_their_type_needs() {
     ));
     assert!(err.contains("tools[0].timeout_secs"), "{err}");
     let err = problems(&with_tool("{name: bye, type: end_call, timeout_secs: 3}"));
-    assert!(err.contains("only a webhook tool has \"timeout_secs\""), "{err}");
+    assert!(
+        err.contains("only a webhook tool has \"timeout_secs\""),
+        "{err}"
+    );
 }
 
 #[test]

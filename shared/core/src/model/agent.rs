@@ -160,7 +160,10 @@ mod tests {
         assert_eq!(ToolKind::webhook_timeout(None), Duration::from_secs(8));
         assert_eq!(ToolKind::webhook_timeout(Some(3)), Duration::from_secs(3));
         assert_eq!(ToolKind::webhook_timeout(Some(0)), Duration::from_secs(1));
-        assert_eq!(ToolKind::webhook_timeout(Some(600)), Duration::from_secs(30));
+        assert_eq!(
+            ToolKind::webhook_timeout(Some(600)),
+            Duration::from_secs(30)
+        );
         // Records stored before the field existed still read.
         let kind: ToolKind =
             serde_json::from_str(r#"{"type":"webhook","url":"https://x.example/a"}"#)
