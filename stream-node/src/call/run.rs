@@ -678,7 +678,8 @@ impl<'a> Call<'a> {
             }));
             return;
         };
-        // The same for this tool call on every attempt: receivers dedupe on it.
+        // Unique to this tool call (tool call ids are unique within a session): a receiver
+        // that sees it twice is seeing the same call.
         let event_id = format!("{}:{call_id}", self.record.sid);
         let sender = self.tool_sender.clone();
         let id = call_id.clone();

@@ -60,6 +60,10 @@ pub const TRANSFER_CALL: &str = "transfer_call";
 /// the agent is on it: past a second and a half a quiet line sounds dropped.
 pub const TOOL_FILLER_AFTER_MS: u64 = 1500;
 
+/// Webhook tools one call may have running at once. A model that calls more (a loop, a
+/// prompt injection) is told to wait instead of making the node a request amplifier.
+pub const MAX_RUNNING_TOOLS: usize = 4;
+
 /// Marks go out every this much agent audio (and after a response's last chunk): the
 /// playback clock interpolates between echoes, so more would only cost frames.
 pub const MARK_EVERY_MS: u64 = 100;
@@ -387,6 +391,13 @@ impl CallState {
                         .to_owned(),
                 })),
             },
+            _ if self.running_tools.len() >= MAX_RUNNING_TOOLS => {
+                out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output: r#"{"ok":false,"error":"too many tools are running already: wait for their answers"}"#
+                        .to_owned(),
+                }));
+            }
             _ => {
                 self.running_tools.push(call_id.clone());
                 self.filler_asked = false;
@@ -978,6 +989,24 @@ mod tests {
             "{out:?}"
         );
         assert_eq!(run(&mut s, done("r2"), 2500), [create()]);
+    }
+
+    #[test]
+    fn a_call_runs_a_bounded_number_of_tools_at_once() {
+        let mut s = state();
+        for i in 0..MAX_RUNNING_TOOLS {
+            let out = tool_call(&mut s, &format!("c{i}"), 0);
+            assert!(matches!(&out[..], [Action::RunTool { .. }]), "{out:?}");
+        }
+        let out = tool_call(&mut s, "c9", 0);
+        assert!(
+            matches!(&out[..], [Action::Provider(ProviderCommand::FunctionOutput { call_id, output })]
+                if call_id == "c9" && output.contains("too many tools")),
+            "{out:?}"
+        );
+        run(&mut s, tool_done("c0"), 10);
+        let out = tool_call(&mut s, "c10", 20);
+        assert!(matches!(&out[..], [Action::RunTool { .. }]), "{out:?}");
     }
 
     #[test]
