@@ -120,6 +120,12 @@ async fn call(
     event_id: &str,
     arguments: &str,
 ) -> Result<(u16, String), ToolError> {
+    // A tool without parameters may be called with no arguments at all.
+    let arguments = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
     if serde_json::from_str::<serde_json::Value>(arguments).is_err() {
         return Err(ToolError::Arguments);
     }
@@ -235,6 +241,12 @@ mod tests {
         assert_eq!(d.verified, Ok(()));
         assert_eq!(d.event_id.as_deref(), Some("CA1:call_1"));
         assert_eq!(d.body, br#"{"order":"42"}"#);
+        run(&t, &local(), "CA1:call_2", "").await;
+        assert_eq!(
+            hook.deliveries()[1].body,
+            b"{}",
+            "no arguments is an empty object"
+        );
     }
 
     #[tokio::test]
