@@ -29,6 +29,10 @@ pub struct NodeConfig {
     pub openai_api_key: SecretString,
     /// `TWILIO_API_BASE_URL` (default `https://api.twilio.com`).
     pub twilio_api_base_url: String,
+    /// `HOTLINE_WEBHOOK_ALLOW_PRIVATE` (`true` for local runs only): webhook tools may
+    /// use `http` and loopback or private addresses. Deployed, a tool's URL must be
+    /// `https` to a host whose every address is public.
+    pub webhook_allow_private: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,16 @@ impl NodeConfig {
             openai_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
             twilio_api_base_url: get("TWILIO_API_BASE_URL")
                 .unwrap_or_else(|| "https://api.twilio.com".into()),
+            webhook_allow_private: match get("HOTLINE_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+                None | Some("false" | "0") => false,
+                Some("true" | "1") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "HOTLINE_WEBHOOK_ALLOW_PRIVATE",
+                        value: other.to_owned(),
+                    });
+                }
+            },
         })
     }
 
@@ -132,6 +146,10 @@ mod tests {
             config(&[("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com")]).expect("config");
         assert_eq!(c.max_calls, 970);
         assert_eq!(c.drain, Duration::from_secs(90));
+        assert!(
+            !c.webhook_allow_private,
+            "deployed, tools reach public https only"
+        );
         assert!(c.drain + crate::server::FINISH_GRACE <= Duration::from_secs(120));
     }
 

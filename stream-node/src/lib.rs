@@ -7,6 +7,7 @@ pub mod config;
 pub mod openai;
 pub mod provider;
 pub mod server;
+pub mod tools;
 
 pub use call::{CallContext, run_call};
 pub use config::NodeConfig;

@@ -46,7 +46,13 @@ impl World {
         max_calls: usize,
         drain: Duration,
     ) -> Self {
-        Self::start_inner(script, edit, max_calls, drain, None).await
+        Self::start_inner(script, edit, max_calls, drain, None, true).await
+    }
+
+    /// As `start_with`, with webhook tools held to the deployed rules (`https` to public
+    /// addresses only) instead of `hotline up`'s.
+    pub async fn start_deployed(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
+        Self::start_inner(script, edit, 100, Duration::from_secs(5), None, false).await
     }
 
     /// As `start`, with the stream node reaching OpenAI at `openai_base_url` (a test's
@@ -58,6 +64,7 @@ impl World {
             100,
             Duration::from_secs(5),
             Some(openai_base_url),
+            true,
         )
         .await
     }
@@ -68,6 +75,7 @@ impl World {
         max_calls: usize,
         drain: Duration,
         openai_base_url: Option<String>,
+        webhook_allow_private: bool,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
@@ -112,6 +120,7 @@ impl World {
                 twilio_api_base_url: twilio.base_url().to_owned(),
                 max_calls,
                 drain,
+                webhook_allow_private,
             },
             stores.clone(),
         )

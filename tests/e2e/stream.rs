@@ -494,6 +494,7 @@ async fn a_tool_schema_the_provider_refuses_gets_an_apology_and_the_record_says_
             parameters: serde_json::json!({"type": "string"}),
             kind: hotline_core::model::ToolKind::Webhook {
                 url: "https://example.com/orders".into(),
+                timeout_secs: None,
             },
         });
     })

@@ -6,17 +6,17 @@
 pub mod config;
 mod conversation;
 mod deps;
-mod egress;
 mod job;
 mod pipeline;
 mod report;
 mod schema;
-pub mod signing;
 mod stages;
 mod worker;
 
 pub use config::{ApiKeySource, ConfigError, PostcallConfig};
 pub use deps::{CrashHook, Deps};
+/// The report's signature scheme, kept where the stream node's webhook tools share it.
+pub use hotline_outbound::signing;
 pub use job::JobError;
 pub use pipeline::{DEADLINE_MARGIN, run_job, run_job_before};
 pub use report::{REPORT_TYPE, REPORT_VERSION, Report};

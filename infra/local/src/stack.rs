@@ -27,6 +27,9 @@ pub struct StackConfig {
     pub twilio_api_base_url: String,
     pub max_calls: usize,
     pub drain: Duration,
+    /// Webhook tools may reach `http` and loopback or private addresses: true for
+    /// `hotline up` (a developer's own endpoints), false to run as deployed.
+    pub webhook_allow_private: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,7 @@ impl Stack {
                 openai_base_url: config.openai_base_url.clone(),
                 openai_api_key: config.openai_api_key.clone(),
                 twilio_api_base_url: config.twilio_api_base_url.clone(),
+                webhook_allow_private: config.webhook_allow_private,
             },
             stores.directory.clone(),
             stores.calls.clone(),

@@ -86,6 +86,7 @@ pub struct ToolDecl {
     pub parameters: Option<serde_json::Value>,
     pub to: Option<String>,
     pub url: Option<String>,
+    pub timeout_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -326,7 +327,10 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
                 );
                 return None;
             };
-            ToolKind::Webhook { url }
+            ToolKind::Webhook {
+                url,
+                timeout_secs: decl.timeout_secs,
+            }
         }
     };
     if decl.to.is_some() && decl.kind != ToolType::TransferCall {
@@ -334,6 +338,12 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
     }
     if decl.url.is_some() && decl.kind != ToolType::Webhook {
         c.problem(format!("{at}.url"), "only a webhook tool has \"url\"");
+    }
+    if decl.timeout_secs.is_some() && decl.kind != ToolType::Webhook {
+        c.problem(
+            format!("{at}.timeout_secs"),
+            "only a webhook tool has \"timeout_secs\"",
+        );
     }
     let description = match (decl.description, decl.kind) {
         (Some(d), _) => d,

@@ -196,8 +196,29 @@ fn tools_need_what_their_type_needs() {
     assert_eq!(
         config.organizations[0].agents[0].tools[0].kind,
         ToolKind::Webhook {
-            url: "https://x.example/a".into()
+            url: "https://x.example/a".into(),
+            timeout_secs: None,
         }
+    );
+    let config = parse(&with_tool(
+        "{name: lookup, type: webhook, description: Look up, url: \"https://x.example/a\", timeout_secs: 3}",
+    ))
+    .expect("webhook tool with a timeout");
+    assert_eq!(
+        config.organizations[0].agents[0].tools[0].kind,
+        ToolKind::Webhook {
+            url: "https://x.example/a".into(),
+            timeout_secs: Some(3),
+        }
+    );
+    let err = problems(&with_tool(
+        "{name: lookup, type: webhook, description: Look up, url: \"https://x.example/a\", timeout_secs: 31}",
+    ));
+    assert!(err.contains("tools[0].timeout_secs"), "{err}");
+    let err = problems(&with_tool("{name: bye, type: end_call, timeout_secs: 3}"));
+    assert!(
+        err.contains("only a webhook tool has \"timeout_secs\""),
+        "{err}"
     );
 }
 

@@ -15,6 +15,10 @@
 //! body is not declared JSON, 400 without an event id, 405 for anything but `POST`.
 //! Accepted deliveries are answered with the statuses queued by
 //! [`WebhookReceiver::respond_with`], then 200. Every request is recorded, refused or not.
+//!
+//! The same receiver stands in for a webhook tool's endpoint, which is signed the same
+//! way: [`WebhookReceiver::answer_with`] sets the JSON it answers with, and
+//! [`WebhookReceiver::delay`] makes it slow.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -76,6 +80,10 @@ struct State {
     secret: Vec<u8>,
     /// Statuses for the next verified deliveries, before the default 200.
     statuses: VecDeque<u16>,
+    /// The body of a 2xx answer (JSON); none is the status's reason phrase as text.
+    answer: Option<String>,
+    /// How long to wait before answering (after recording the request).
+    delay: Duration,
     deliveries: Vec<Delivery>,
 }
 
@@ -95,6 +103,8 @@ impl WebhookReceiver {
         let shared = Arc::new(Shared::new(State {
             secret: secret.as_bytes().to_vec(),
             statuses: VecDeque::new(),
+            answer: None,
+            delay: Duration::ZERO,
             deliveries: Vec::new(),
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
@@ -114,6 +124,18 @@ impl WebhookReceiver {
     /// still queued), then 200 again. `[500, 500]` makes the first two tries fail.
     pub fn respond_with(&self, statuses: Vec<u16>) {
         self.shared.lock().statuses.extend(statuses);
+    }
+
+    /// Answers verified deliveries that succeed with `json` (as `application/json`), as a
+    /// webhook tool would.
+    pub fn answer_with(&self, json: &str) {
+        self.shared.lock().answer = Some(json.to_owned());
+    }
+
+    /// Waits this long before answering each request from now on; the request is
+    /// recorded on arrival.
+    pub fn delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
     }
 
     /// Accepts signatures made with `secret` from now on, as after a rotation.
@@ -149,7 +171,7 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
             .map(str::to_owned)
     };
 
-    let status = {
+    let (status, answer, delay) = {
         let mut state = shared.lock();
         let checked = check(&method, &headers, &body, &state.secret, received_at);
         let status = match &checked {
@@ -168,13 +190,24 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
             status,
             received_at,
         });
-        status
+        (status, state.answer.clone(), state.delay)
     };
     shared.notify();
+    tokio::time::sleep(delay).await;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = Response::new(Full::new(Bytes::from(
-        status.canonical_reason().unwrap_or("").to_owned(),
-    )));
+    let mut response = match answer.filter(|_| status.is_success()) {
+        Some(json) => {
+            let mut r = Response::new(Full::new(Bytes::from(json)));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        None => Response::new(Full::new(Bytes::from(
+            status.canonical_reason().unwrap_or("").to_owned(),
+        ))),
+    };
     *response.status_mut() = status;
     response
 }

@@ -30,9 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::playback::mark_name;
-use super::state::{Action, CallState, Chunk, Input};
+use super::state::{Action, CallState, Chunk, Input, TOOL_FILLER_AFTER_MS};
 use crate::openai::{self, ProviderSocket};
 use crate::provider::ProviderEvent;
+use crate::tools::{self, WebhookTool};
 
 /// What every call needs, shared by all of them.
 #[derive(Clone)]
@@ -43,6 +44,8 @@ pub struct CallContext {
     pub openai_base_url: String,
     pub openai_api_key: SecretString,
     pub start_timeout: Duration,
+    /// Webhook tools may use `http` and private addresses (`hotline up` only).
+    pub webhook_allow_private: bool,
     /// Cancelled when the node stops for good: calls finish with `Shutdown`.
     pub shutdown: CancellationToken,
 }
@@ -61,6 +64,7 @@ impl CallContext {
             openai_base_url: config.openai_base_url.clone(),
             openai_api_key: config.openai_api_key.clone(),
             start_timeout: config.start_timeout,
+            webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
         }
     }
@@ -124,6 +128,10 @@ where
             return;
         }
     };
+    let tool_sender = tools::Sender {
+        secret: org.settings.report_webhook_secret.clone(),
+        allow_private: ctx.webhook_allow_private,
+    };
     let mut call = Call {
         ctx,
         org,
@@ -137,6 +145,9 @@ where
         frames_in: 0,
         frames_out: 0,
         side: FuturesUnordered::new(),
+        tools: FuturesUnordered::new(),
+        webhook_tools: WebhookTool::of(&agent.tools),
+        tool_sender,
     };
     call.mark_answered();
     let mut early = Vec::new();
@@ -289,6 +300,11 @@ struct Call<'a> {
     frames_in: u64,
     frames_out: u64,
     side: FuturesUnordered<SideJob<'a>>,
+    /// Webhook tools in flight and their filler timers. Unlike `side`, nothing here is
+    /// waited for at the end: a tool's answer is of no use once the call is over.
+    tools: FuturesUnordered<SideJob<'a>>,
+    webhook_tools: Vec<WebhookTool>,
+    tool_sender: tools::Sender,
 }
 
 /// Why the bridge loop stopped.
@@ -557,6 +573,11 @@ impl<'a> Call<'a> {
                         state.handle(input, self.now_ms(), actions);
                     }
                 }
+                Some(done) = self.tools.next(), if !self.tools.is_empty() => {
+                    if let Some(input) = done {
+                        state.handle(input, self.now_ms(), actions);
+                    }
+                }
             }
             if !actions.is_empty()
                 && let Some(ended) = self.apply(ws, ai, actions).await
@@ -608,16 +629,11 @@ impl<'a> Call<'a> {
                         None
                     }));
                 }
-                Action::RunTool { call_id, name, .. } => {
-                    // Only the built-ins exist so far; the AI hears that plainly.
-                    warn!(tool = %name, "the AI called a tool hotline does not have");
-                    self.side.push(Box::pin(async move {
-                        Some(Input::ToolDone {
-                            call_id,
-                            output: format!(r#"{{"ok":false,"error":"no tool named {name:?}"}}"#),
-                        })
-                    }));
-                }
+                Action::RunTool {
+                    call_id,
+                    name,
+                    arguments,
+                } => self.run_tool(call_id, &name, arguments),
                 Action::Hangup(reason) => {
                     self.hang_up().await;
                     return Some(Ended {
@@ -647,6 +663,37 @@ impl<'a> Call<'a> {
             }
         }
         None
+    }
+
+    /// Starts a webhook tool beside the audio, with a timer for the filler; the AI hears
+    /// plainly of a tool the agent does not have.
+    fn run_tool(&mut self, call_id: String, name: &str, arguments: String) {
+        let Some(tool) = self.webhook_tools.iter().find(|t| t.name == name).cloned() else {
+            warn!(tool = %name, "the AI called a tool the agent does not have");
+            let output =
+                serde_json::json!({"ok": false, "error": format!("no tool named {name:?}")})
+                    .to_string();
+            self.tools.push(Box::pin(async move {
+                Some(Input::ToolDone { call_id, output })
+            }));
+            return;
+        };
+        // Unique to this tool call (tool call ids are unique within a session): a receiver
+        // that sees it twice is seeing the same call.
+        let event_id = format!("{}:{call_id}", self.record.sid);
+        let sender = self.tool_sender.clone();
+        let id = call_id.clone();
+        self.tools.push(Box::pin(async move {
+            let output = tools::run(&tool, &sender, &event_id, &arguments).await;
+            Some(Input::ToolDone {
+                call_id: id,
+                output,
+            })
+        }));
+        self.tools.push(Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(TOOL_FILLER_AFTER_MS)).await;
+            Some(Input::ToolSlow { call_id })
+        }));
     }
 
     async fn update(&mut self, update: CallUpdate) -> Result<(), RestError> {

@@ -24,6 +24,10 @@ pub enum Input {
         call_id: String,
         output: String,
     },
+    /// A tool the loop runs has taken [`TOOL_FILLER_AFTER_MS`] without finishing.
+    ToolSlow {
+        call_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +38,9 @@ pub enum Action {
     TwilioMark(u64),
     Provider(ProviderCommand),
     Persist(Turn),
-    /// Run a tool that is not built in; answer with `Input::ToolDone`.
+    /// Run a tool that is not built in, without blocking the loop; answer with
+    /// `Input::ToolDone`, and with `Input::ToolSlow` if it is still running after
+    /// [`TOOL_FILLER_AFTER_MS`].
     RunTool {
         call_id: String,
         name: String,
@@ -49,6 +55,14 @@ pub enum Action {
 /// Built-in tool names, as declared to the AI.
 pub const END_CALL: &str = "end_call";
 pub const TRANSFER_CALL: &str = "transfer_call";
+
+/// How long a tool may run in silence before the caller is told, in a few words, that
+/// the agent is on it: past a second and a half a quiet line sounds dropped.
+pub const TOOL_FILLER_AFTER_MS: u64 = 1500;
+
+/// Webhook tools one call may have running at once. A model that calls more (a loop, a
+/// prompt injection) is told to wait instead of making the node a request amplifier.
+pub const MAX_RUNNING_TOOLS: usize = 4;
 
 /// Marks go out every this much agent audio (and after a response's last chunk): the
 /// playback clock interpolates between echoes, so more would only cost frames.
@@ -73,6 +87,7 @@ const GREET: &str =
     "The caller has just been connected. Greet them briefly and ask how you can help.";
 const GOODBYE: &str =
     "The call is ending now. Say a short, friendly goodbye to the caller. Do not call any tools.";
+const FILLER: &str = "A tool you called is still working. Tell the caller in a few words that you are checking, such as \"One moment, please.\" Do not guess its result and do not call any tools.";
 const REPROMPT: &str = "The caller has been silent for a while. Briefly and kindly check whether they are still there.";
 
 fn keypress_note(digit: char) -> String {
@@ -123,6 +138,10 @@ pub struct CallState {
     item_offsets: HashMap<String, u64>,
     /// Offset of the caller speech whose transcript has not arrived yet.
     caller_speech_at: Vec<u64>,
+    /// Tools running for the AI, by call id: added on `RunTool`, gone on `ToolDone`.
+    running_tools: Vec<String>,
+    /// A filler was asked for since the last tool started: one is enough.
+    filler_asked: bool,
 }
 
 impl CallState {
@@ -149,6 +168,8 @@ impl CallState {
             next_turn: 0,
             item_offsets: HashMap::new(),
             caller_speech_at: Vec::new(),
+            running_tools: Vec::new(),
+            filler_asked: false,
         }
     }
 
@@ -213,7 +234,9 @@ impl CallState {
             }
             Input::Provider(event) => self.provider_event(event, now, out),
             Input::Tick => self.tick(now, out),
+            Input::ToolSlow { call_id } => self.tool_slow(&call_id, out),
             Input::ToolDone { call_id, output } => {
+                self.running_tools.retain(|c| *c != call_id);
                 out.push(Action::Provider(ProviderCommand::FunctionOutput {
                     call_id,
                     output,
@@ -368,12 +391,44 @@ impl CallState {
                         .to_owned(),
                 })),
             },
-            _ => out.push(Action::RunTool {
-                call_id,
-                name,
-                arguments,
-            }),
+            _ if self.running_tools.len() >= MAX_RUNNING_TOOLS => {
+                out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output: r#"{"ok":false,"error":"too many tools are running already: wait for their answers"}"#
+                        .to_owned(),
+                }));
+            }
+            _ => {
+                self.running_tools.push(call_id.clone());
+                self.filler_asked = false;
+                out.push(Action::RunTool {
+                    call_id,
+                    name,
+                    arguments,
+                });
+            }
         }
+    }
+
+    /// A tool is slow. If the line is quiet — nobody speaking, nothing playing, no
+    /// response on its way — the AI says a short filler, once per wait. Otherwise the
+    /// caller already hears something, or is talking (their turn gets its own answer).
+    fn tool_slow(&mut self, call_id: &str, out: &mut Vec<Action>) {
+        let quiet = !self.caller_speaking
+            && !self.playback.is_playing()
+            && self.active_response.is_none()
+            && !self.creating
+            && !self.queued_response;
+        if !self.running_tools.iter().any(|c| c == call_id)
+            || self.filler_asked
+            || self.ending.is_some()
+            || !quiet
+        {
+            return;
+        }
+        self.filler_asked = true;
+        note(FILLER.into(), out);
+        self.request_response(out);
     }
 
     fn tick(&mut self, now: u64, out: &mut Vec<Action>) {
@@ -885,6 +940,114 @@ mod tests {
                 create(),
             ]
         );
+    }
+
+    fn tool_call(s: &mut CallState, call_id: &str, now: u64) -> Vec<Action> {
+        run(
+            s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: call_id.into(),
+                name: "lookup_order".into(),
+                arguments: "{}".into(),
+            }),
+            now,
+        )
+    }
+
+    fn slow(call_id: &str) -> Input {
+        Input::ToolSlow {
+            call_id: call_id.into(),
+        }
+    }
+
+    fn tool_done(call_id: &str) -> Input {
+        Input::ToolDone {
+            call_id: call_id.into(),
+            output: r#"{"status":"shipped"}"#.into(),
+        }
+    }
+
+    #[test]
+    fn a_slow_tool_on_a_quiet_line_gets_one_filler_then_its_answer() {
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        tool_call(&mut s, "c1", 10);
+        run(&mut s, done("r1"), 20);
+        assert_eq!(
+            run(&mut s, slow("c1"), TOOL_FILLER_AFTER_MS),
+            [system(FILLER), create()]
+        );
+        assert!(run(&mut s, slow("c1"), 1600).is_empty(), "one filler");
+        run(&mut s, started("r2"), 1600);
+        // The answer comes while the filler is spoken: its response waits for it.
+        let out = run(&mut s, tool_done("c1"), 2000);
+        assert!(
+            matches!(
+                &out[..],
+                [Action::Provider(ProviderCommand::FunctionOutput { .. })]
+            ),
+            "{out:?}"
+        );
+        assert_eq!(run(&mut s, done("r2"), 2500), [create()]);
+    }
+
+    #[test]
+    fn a_call_runs_a_bounded_number_of_tools_at_once() {
+        let mut s = state();
+        for i in 0..MAX_RUNNING_TOOLS {
+            let out = tool_call(&mut s, &format!("c{i}"), 0);
+            assert!(matches!(&out[..], [Action::RunTool { .. }]), "{out:?}");
+        }
+        let out = tool_call(&mut s, "c9", 0);
+        assert!(
+            matches!(&out[..], [Action::Provider(ProviderCommand::FunctionOutput { call_id, output })]
+                if call_id == "c9" && output.contains("too many tools")),
+            "{out:?}"
+        );
+        run(&mut s, tool_done("c0"), 10);
+        let out = tool_call(&mut s, "c10", 20);
+        assert!(matches!(&out[..], [Action::RunTool { .. }]), "{out:?}");
+    }
+
+    #[test]
+    fn a_tool_that_answered_gets_no_filler() {
+        let mut s = state();
+        tool_call(&mut s, "c1", 0);
+        run(&mut s, tool_done("c1"), 500);
+        run(&mut s, started("r2"), 510);
+        run(&mut s, done("r2"), 520);
+        assert!(run(&mut s, slow("c1"), TOOL_FILLER_AFTER_MS).is_empty());
+    }
+
+    #[test]
+    fn no_filler_over_the_agent_or_the_caller() {
+        // The agent is still speaking (it said "let me check" and called the tool).
+        let mut s = state();
+        run(&mut s, started("r1"), 0);
+        play(&mut s, "r1", "i1", 16_000, 0); // 2 s
+        tool_call(&mut s, "c1", 10);
+        run(&mut s, done("r1"), 20);
+        assert!(run(&mut s, slow("c1"), TOOL_FILLER_AFTER_MS).is_empty());
+        // The caller is talking: their turn is answered, not talked over.
+        let mut s = state();
+        tool_call(&mut s, "c1", 0);
+        run(&mut s, ev(ProviderEvent::SpeechStarted), 1000);
+        assert!(run(&mut s, slow("c1"), TOOL_FILLER_AFTER_MS).is_empty());
+        // The call is ending: the goodbye is what the caller hears.
+        let mut s = state();
+        tool_call(&mut s, "c1", 0);
+        run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c2".into(),
+                name: END_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            10,
+        );
+        run(&mut s, started("r9"), 20);
+        run(&mut s, done("r9"), 30);
+        assert!(run(&mut s, slow("c1"), TOOL_FILLER_AFTER_MS).is_empty());
     }
 
     #[test]

@@ -5,10 +5,13 @@ use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
-use crate::egress;
 use crate::job::{JobCx, Retry, StageOutcome, StageResult};
 use crate::report::Report;
-use crate::signing::{EVENT_ID_HEADER, SIGNATURE_HEADER, signature};
+use hotline_outbound::egress;
+use hotline_outbound::signing::{EVENT_ID_HEADER, SIGNATURE_HEADER, signature};
+
+/// Organizations' webhooks should answer quickly; a slow one is retried later.
+const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
     let Some(url) = cx.org.settings.report_webhook_url.clone() else {
@@ -23,7 +26,8 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
         Ok(target) => target,
         Err(why) => return Ok(StageOutcome::Failed(why)),
     };
-    let http = egress::client_for(&target).map_err(|e| Retry(e.without_url().to_string()))?;
+    let http = egress::client_for(&target, WEBHOOK_TIMEOUT)
+        .map_err(|e| Retry(e.without_url().to_string()))?;
     let report = Report::current(cx).await?;
     let body = serde_json::to_vec(&report).map_err(|e| Retry(e.to_string()))?;
     let waits = std::iter::once(std::time::Duration::ZERO)

@@ -57,7 +57,30 @@ pub enum ToolKind {
     /// Redirect the live call to `<Dial>` this number.
     TransferCall { to: crate::ids::E164 },
     /// POST the arguments to a URL and hand its JSON answer back to the model.
-    Webhook { url: String },
+    Webhook {
+        url: String,
+        /// How long the URL may take to answer before the model is told the tool failed;
+        /// none is [`ToolKind::WEBHOOK_TIMEOUT_SECS`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u32>,
+    },
+}
+
+impl ToolKind {
+    /// A webhook tool's timeout when none is given: long enough for a lookup in
+    /// someone's database, short enough that a caller still waits.
+    pub const WEBHOOK_TIMEOUT_SECS: u32 = 8;
+    /// The longest a webhook tool may be given: past it a caller is left on hold.
+    pub const WEBHOOK_MAX_TIMEOUT_SECS: u32 = 30;
+
+    /// The timeout a webhook tool runs with, kept within 1 s..=[`Self::WEBHOOK_MAX_TIMEOUT_SECS`]
+    /// whatever a stored record says (the configuration file refuses values outside it).
+    pub fn webhook_timeout(timeout_secs: Option<u32>) -> std::time::Duration {
+        let secs = timeout_secs
+            .unwrap_or(Self::WEBHOOK_TIMEOUT_SECS)
+            .clamp(1, Self::WEBHOOK_MAX_TIMEOUT_SECS);
+        std::time::Duration::from_secs(u64::from(secs))
+    }
 }
 
 /// A post-call analysis: a prompt whose answer must match a JSON schema.
@@ -130,6 +153,29 @@ impl CallLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_webhook_tool_waits_eight_seconds_unless_told_and_never_past_thirty() {
+        use std::time::Duration;
+        assert_eq!(ToolKind::webhook_timeout(None), Duration::from_secs(8));
+        assert_eq!(ToolKind::webhook_timeout(Some(3)), Duration::from_secs(3));
+        assert_eq!(ToolKind::webhook_timeout(Some(0)), Duration::from_secs(1));
+        assert_eq!(
+            ToolKind::webhook_timeout(Some(600)),
+            Duration::from_secs(30)
+        );
+        // Records stored before the field existed still read.
+        let kind: ToolKind =
+            serde_json::from_str(r#"{"type":"webhook","url":"https://x.example/a"}"#)
+                .expect("an old record");
+        assert_eq!(
+            kind,
+            ToolKind::Webhook {
+                url: "https://x.example/a".into(),
+                timeout_secs: None
+            }
+        );
+    }
 
     #[test]
     fn the_default_limits_pass_the_check() {

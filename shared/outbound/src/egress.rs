@@ -1,10 +1,12 @@
-//! Where a report webhook may go. The URL is an organization's setting, so without a
-//! check any tenant could make the worker POST into the network it runs in (cloud
-//! metadata, internal services). In production a webhook must be `https` to a host whose
-//! every address is public, and the request is pinned to the addresses checked, so a DNS
-//! answer that changes between check and connect (rebinding) cannot slip past.
+//! Where a webhook (a call report, a webhook tool) may go. The URL is a tenant's
+//! setting, so without a check any tenant could make the post-call worker or the stream
+//! node POST into the network it runs in (cloud metadata, internal services). In
+//! production a webhook must be `https` to a host whose every address is public, and the
+//! request is pinned to the addresses checked, so a DNS answer that changes between check
+//! and connect (rebinding) cannot slip past.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use url::Url;
 
@@ -53,18 +55,15 @@ pub async fn check(raw: &str, allow_private: bool) -> Result<Target, String> {
     Ok(Target { url, host, addrs })
 }
 
-/// Organizations' webhooks should answer quickly; a slow one is retried later.
-const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
-
 /// A client that reaches `target` at the addresses checked and nowhere else: no
-/// redirects (a report goes where it was configured to go), no other resolution, and no
+/// redirects (a webhook goes where it was configured to go), no other resolution, and no
 /// proxy from the environment (a proxy would connect wherever the host name leads it,
-/// past the addresses checked).
-pub fn client_for(target: &Target) -> reqwest::Result<reqwest::Client> {
+/// past the addresses checked). `timeout` bounds the whole request, connect included.
+pub fn client_for(target: &Target, timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
-        .timeout(WEBHOOK_TIMEOUT)
-        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
         .resolve_to_addrs(&target.host, &target.addrs)
         .build()
