@@ -410,9 +410,12 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
                     tool["type"] = "transfer_call".into();
                     tool["to"] = to.as_str().into();
                 }
-                ToolKind::Webhook { url } => {
+                ToolKind::Webhook { url, timeout_secs } => {
                     tool["type"] = "webhook".into();
                     tool["url"] = url.as_str().into();
+                    if let Some(secs) = timeout_secs {
+                        tool["timeout_secs"] = (*secs).into();
+                    }
                 }
             }
             tool
