@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Mailer, Queue, StoreResult, Todos};
+use hotline_core::ports::{
+    Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, Todos,
+};
 
 use crate::aws::{DynamoTable, S3Blobs, SesMailer, SqsQueue};
 use crate::local::{
@@ -74,6 +76,8 @@ pub struct Stores {
     pub calls: Arc<dyn Calls>,
     pub contacts: Arc<dyn Contacts>,
     pub todos: Arc<dyn Todos>,
+    /// Conversations: texts now, a contact's calls and web chats later.
+    pub messages: Arc<dyn Messages>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
     /// Outgoing mail: SES, or locally an outbox folder (`{data_dir}/outbox`).
@@ -92,7 +96,8 @@ impl Stores {
             directory: records.clone(),
             calls: records.clone(),
             contacts: records.clone(),
-            todos: records,
+            todos: records.clone(),
+            messages: records,
             blobs,
             postcall,
             mailer,

@@ -3,6 +3,7 @@
 mod agent;
 mod call;
 mod contact;
+mod message;
 mod number;
 mod org;
 mod todo;
@@ -14,6 +15,7 @@ pub use call::{
     TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
+pub use message::{Channel, Message, MessageDirection};
 pub use number::PhoneNumber;
 pub use org::{OrgSettings, Organization, TwilioAccount};
 pub use todo::Todo;
