@@ -4,6 +4,7 @@ pub mod apply;
 pub mod call;
 pub mod calls;
 pub mod demo;
+pub mod sms;
 pub mod up;
 
 /// Human-readable logs on stderr, `RUST_LOG` to filter (default: info).
