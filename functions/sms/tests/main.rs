@@ -236,6 +236,7 @@ hotline_testkit::on_both_stores! {
     a_text_after_a_call_is_answered_knowing_the_call,
     two_organizations_texting_the_same_person_never_see_each_others_history,
     a_media_message_is_acknowledged,
+    an_llm_failure_answers_502_and_twilios_retry_is_answered,
 }
 
 async fn a_signed_text_is_answered_and_stored_and_an_unsigned_one_writes_nothing(app: App) {
@@ -557,4 +558,22 @@ async fn a_media_message_is_acknowledged(app: App) {
     let odd = webhook::with(sms(ACCOUNT, 2, DANA, ACME, "pic"), "NumMedia", "-3");
     let (status, _) = post(&app, signed(&odd, TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn an_llm_failure_answers_502_and_twilios_retry_is_answered(app: App) {
+    app.openai.fail_next(1, 500);
+    let params = sms(ACCOUNT, 4, DANA, ACME, "Still there?");
+    let (status, _) = post(&app, signed(&params, TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    // The claim was released: the retry answers at once instead of waiting it out.
+    let started = std::time::Instant::now();
+    let (status, reply) = post(&app, signed(&params, TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reply.as_deref(), Some("(simulated reply)"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(chats(&app), 2);
 }
