@@ -117,6 +117,9 @@ impl World {
                 stream_public_url: None,
                 openai_base_url: openai_base_url.unwrap_or_else(|| ai.base_url().to_owned()),
                 openai_api_key: SecretString::from(API_KEY.to_owned()),
+                // No text is sent in these tests; the realtime fake stands in.
+                openai_rest_base_url: ai.base_url().to_owned(),
+                openai_rest_api_key: SecretString::from(API_KEY.to_owned()),
                 twilio_api_base_url: twilio.base_url().to_owned(),
                 max_calls,
                 drain,

@@ -85,6 +85,9 @@ async fn app(stores: TestStore) -> App {
             org: org(o),
             agent: AgentId::parse(a).expect("agent"),
             enabled: true,
+            sms: true,
+            sms_agent: None,
+            sms_disabled_message: None,
             version: 0,
         })
         .await

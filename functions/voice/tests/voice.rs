@@ -70,6 +70,9 @@ async fn seed(stores: &Stores) {
             org: OrgId::parse("acme").expect("org"),
             agent: AgentId::parse(agent).expect("agent"),
             enabled: true,
+            sms: true,
+            sms_agent: None,
+            sms_disabled_message: None,
             version: 0,
         })
         .await

@@ -174,6 +174,8 @@ pub async fn launch(
             stream_public_url: config.stream_public_url,
             openai_base_url,
             openai_api_key,
+            openai_rest_base_url: openai_rest_url.clone(),
+            openai_rest_api_key: openai_rest_key.clone(),
             twilio_api_base_url: stack_twilio_url.clone(),
             max_calls: config.max_calls,
             drain: config.drain,
@@ -269,6 +271,11 @@ pub fn script_postcall(openai: &FakeOpenAi) {
     openai.respond(
         "contact_facts",
         serde_json::json!({"name": null, "company": null, "notes": "Had a cleaning booked; moved it to Tuesday at 3 pm."}),
+    );
+    // Every text is answered alike: the simulator does not read the prompt.
+    openai.respond_text(
+        "Thanks for your text! This is the simulated assistant: you're booked for Tuesday \
+         at 3 pm. Reply here if anything changes.",
     );
 }
 

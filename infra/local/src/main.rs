@@ -5,6 +5,7 @@
 //!   `HOTLINE_STORE=aws`).
 //! * `hotline apply -f FILE [--dry-run]`: make the store hold what a configuration file declares.
 //! * `hotline call`: place a simulated call, as Twilio would, against a running stack.
+//! * `hotline sms --to N "text"`: text a number, as a phone through Twilio would; prints the reply.
 //! * `hotline demo`: start a stack on temporary ports, place one call, print its record.
 //! * `hotline calls [show <CallSid>]`: read call records from the store.
 //! * `hotline keys create|list|revoke`: an organization's API keys.
@@ -34,6 +35,8 @@ enum Command {
     Apply(cli::apply::ApplyArgs),
     /// Place a simulated phone call against a running stack.
     Call(cli::call::CallArgs),
+    /// Text a number as a phone would (a signed SMS webhook) and print the reply.
+    Sms(cli::sms::SmsArgs),
     /// Start a throwaway stack, place one call with a barge-in and a tool call, print it.
     Demo(cli::demo::DemoArgs),
     /// List recent calls, or show one.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
             Command::Up(args) => cli::up::run(args).await,
             Command::Apply(args) => cli::apply::run(args).await,
             Command::Call(args) => cli::call::run(args).await,
+            Command::Sms(args) => cli::sms::run(args).await,
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Calls(args) => cli::calls::run(args).await,
             Command::Keys(args) => cli::keys::run(args).await,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hotline_store::Stores;
 use hotline_stream_node::{NodeConfig, StreamNode};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,8 +22,13 @@ pub struct StackConfig {
     pub public_url: Option<String>,
     /// Where Twilio opens streams; default `ws://{stream address}`.
     pub stream_public_url: Option<String>,
+    /// The realtime AI the stream node talks to.
     pub openai_base_url: String,
     pub openai_api_key: SecretString,
+    /// OpenAI's REST API (chat completions), which answers texts: not the realtime one
+    /// when the conversation is simulated.
+    pub openai_rest_base_url: String,
+    pub openai_rest_api_key: SecretString,
     pub twilio_api_base_url: String,
     pub max_calls: usize,
     pub drain: Duration,
@@ -49,6 +54,39 @@ pub struct Stack {
     stop: CancellationToken,
     calls_shutdown: CancellationToken,
     tasks: JoinSet<()>,
+}
+
+/// The SMS function's dependencies: the stack's OpenAI endpoint and key;
+/// `HOTLINE_SMS_MODEL` and `HOTLINE_SMS_LLM_TIMEOUT_SECS` from the environment as in AWS.
+fn sms_deps(
+    config: &StackConfig,
+    webhook: &hotline_webhook::WebhookConfig,
+    stores: &Stores,
+) -> Result<hotline_sms::Deps, StackError> {
+    let sms = hotline_sms::SmsConfig::from_lookup(|k| match k {
+        "OPENAI_API_KEY" => Some(config.openai_rest_api_key.expose_secret().to_owned()),
+        "OPENAI_BASE_URL" => Some(config.openai_rest_base_url.clone()),
+        "HOTLINE_SMS_MODEL" | "HOTLINE_SMS_LLM_TIMEOUT_SECS" => std::env::var(k).ok(),
+        _ => None,
+    })
+    .map_err(|e| StackError::Config(e.to_string()))?;
+    let llm = hotline_llm::OpenAiRest::new(
+        &sms.openai_base_url,
+        config.openai_rest_api_key.clone(),
+        reqwest::Client::new(),
+    )
+    .with_timeout(sms.llm_timeout);
+    Ok(hotline_sms::Deps {
+        config: webhook.clone(),
+        directory: stores.directory.clone(),
+        calls: stores.calls.clone(),
+        contacts: stores.contacts.clone(),
+        messages: stores.messages.clone(),
+        llm,
+        model: sms.model,
+        claim: sms.llm_timeout + Duration::from_secs(5),
+        wait: Duration::from_secs(12),
+    })
 }
 
 impl Stack {
@@ -114,6 +152,7 @@ impl Stack {
             calls: stores.calls.clone(),
             queue: stores.postcall.clone(),
         });
+        let sms = Arc::new(sms_deps(&config, &voice.config.webhook, &stores)?);
         let voice = Arc::new(voice);
         let voice_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&voice);
@@ -136,6 +175,10 @@ impl Stack {
             let deps = Arc::clone(&api);
             Box::pin(async move { hotline_api::handle(&deps, req).await })
         });
+        let sms_handler: Handler = Arc::new(move |req| {
+            let deps = Arc::clone(&sms);
+            Box::pin(async move { hotline_sms::handle(&deps, req).await })
+        });
         // One line per route, as the template declares them (infra/tests/consistency.py).
         let routes = Routes::default()
             .route("POST", "/twilio/voice", voice_handler)
@@ -147,7 +190,8 @@ impl Stack {
             .route("PUT", "/api/v1/agents/{id}", api_handler.clone())
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
-            .route("GET", "/api/v1/calls/{sid}", api_handler);
+            .route("GET", "/api/v1/calls/{sid}", api_handler)
+            .route("POST", "/twilio/sms", sms_handler);
         let route_keys = routes.keys();
 
         let stop = CancellationToken::new();

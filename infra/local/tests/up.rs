@@ -745,3 +745,42 @@ async fn hotline_up_prints_an_api_key_that_reads_the_demo_organization() {
     );
     up.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_sms_texts_the_running_stack_and_prints_the_reply() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let install = Install::new(&[("HOTLINE_DATA_DIR", data)], twilio.base_url());
+    let up = install.up().await;
+    assert_eq!(
+        raw_post(&install.http, "/twilio/sms", "AccountSid=AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e&MessageSid=SM00000000000000000000000000000001").await,
+        403,
+        "unsigned texts are refused"
+    );
+    let (ok, out, err) = run(
+        &install,
+        &["sms", "--to", NUMBER, "Can I move my cleaning?"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("Thanks for your text!"), "{out}");
+    // Twilio's retry of the same message gets the same answer.
+    let sid = "SM0123456789abcdef0123456789abcdef";
+    let (ok, first, err) = run(
+        &install,
+        &["sms", "--to", NUMBER, "--message-sid", sid, "Hi"],
+    );
+    assert!(ok, "{err}");
+    let (ok, again, err) = run(
+        &install,
+        &["sms", "--to", NUMBER, "--message-sid", sid, "Hi"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(first, again);
+    // An opt-out is recorded, not answered.
+    let (ok, out, err) = run(&install, &["sms", "--to", NUMBER, "STOP"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "(no reply)");
+    up.stop();
+}

@@ -280,5 +280,12 @@ fn number_changes(old: &PhoneNumber, new: &PhoneNumber) -> Vec<&'static str> {
     let mut out = Vec::new();
     field(&mut out, "agent", old.agent != new.agent);
     field(&mut out, "enabled", old.enabled != new.enabled);
+    field(&mut out, "sms", old.sms != new.sms);
+    field(&mut out, "sms_agent", old.sms_agent != new.sms_agent);
+    field(
+        &mut out,
+        "sms_disabled_message",
+        old.sms_disabled_message != new.sms_disabled_message,
+    );
     out
 }

@@ -104,7 +104,16 @@ pub struct NumberDecl {
     pub agent: String,
     #[serde(default = "yes")]
     pub enabled: bool,
+    #[serde(default = "yes")]
+    pub sms: bool,
+    #[serde(default)]
+    pub sms_agent: Option<String>,
+    #[serde(default)]
+    pub sms_disabled_message: Option<String>,
 }
+
+/// Longest disabled message: one TwiML `<Message>` answer, as the SMS function cuts them.
+const MAX_SMS_CHARS: usize = hotline_core::sms::MAX_REPLY_CHARS;
 
 /// The model a provider runs when the file names none.
 fn default_model(provider: Provider) -> &'static str {
@@ -218,14 +227,42 @@ fn translate_org(
                 format!("no agent \"{}\" in this organization", number.agent),
             );
         }
+        if let Some(sms_agent) = &number.sms_agent
+            && !agent_ids.contains(sms_agent)
+        {
+            c.problem(
+                format!("{path}.sms_agent"),
+                format!("no agent \"{sms_agent}\" in this organization"),
+            );
+        }
+        let sms_disabled_message = match number.sms_disabled_message {
+            Some(m) if m.trim().is_empty() || m.chars().count() > MAX_SMS_CHARS => {
+                c.problem(
+                    format!("{path}.sms_disabled_message"),
+                    format!("must be 1 to {MAX_SMS_CHARS} characters"),
+                );
+                None
+            }
+            other => other,
+        };
         let e164 = c.parse(format!("{path}.number"), E164::parse(&number.number));
         let agent = c.parse(format!("{path}.agent"), AgentId::parse(&number.agent));
-        if let (Some(e164), Some(agent), Some(org)) = (e164, agent, &id) {
+        let sms_agent = match &number.sms_agent {
+            Some(a) => c
+                .parse(format!("{path}.sms_agent"), AgentId::parse(a))
+                .map(Some),
+            None => Some(None),
+        };
+        if let (Some(e164), Some(agent), Some(sms_agent), Some(org)) = (e164, agent, sms_agent, &id)
+        {
             numbers.push(PhoneNumber {
                 number: e164,
                 org: org.clone(),
                 agent,
                 enabled: number.enabled,
+                sms: number.sms,
+                sms_agent,
+                sms_disabled_message,
                 version: 0,
             });
         }

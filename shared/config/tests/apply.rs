@@ -18,6 +18,7 @@ hotline_testkit::on_both_stores! {
     applying_twice_changes_nothing_the_second_time,
     a_change_names_its_fields_and_keeps_secrets_out,
     a_file_claiming_another_organizations_number_writes_nothing,
+    turning_texts_off_is_a_change_of_the_number,
 }
 
 fn config(instructions: &str, token: &str, number: &str) -> Config {
@@ -185,4 +186,35 @@ organizations:
         .await
         .expect_err("second loses");
     assert!(matches!(err, ApplyError::Taken(_)), "{err}");
+}
+
+async fn turning_texts_off_is_a_change_of_the_number(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let on = config("Help.", "tok-1", "+15551230000");
+    apply::apply(d, &apply::plan(d, &on).await.expect("plan"))
+        .await
+        .expect("apply");
+    let mut off = on.clone();
+    let number = &mut off.organizations[0].numbers[0];
+    number.sms = false;
+    number.sms_disabled_message = Some("Call us.".into());
+    let plan = apply::plan(d, &off).await.expect("plan");
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.what.starts_with("number "))
+        .expect("number step");
+    assert_eq!(
+        step.change,
+        Change::Update(vec!["sms", "sms_disabled_message"])
+    );
+    apply::apply(d, &plan).await.expect("apply");
+    let stored = d
+        .get_number(&off.organizations[0].numbers[0].number)
+        .await
+        .expect("get")
+        .expect("number");
+    assert!(!stored.sms);
+    assert_eq!(stored.sms_disabled_message.as_deref(), Some("Call us."));
+    assert!(apply::plan(d, &off).await.expect("plan").is_noop());
 }

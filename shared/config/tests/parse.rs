@@ -79,6 +79,61 @@ fn defaults_fill_what_a_minimal_file_leaves_out() {
     assert!(desk.enabled);
     assert_eq!(desk.limits, Default::default());
     assert!(org.numbers[0].enabled);
+    assert!(org.numbers[0].sms, "texts are answered unless turned off");
+    assert_eq!(org.numbers[0].sms_agent, None);
+    assert_eq!(org.numbers[0].texting_agent(), &desk.id);
+    assert_eq!(org.numbers[0].sms_disabled_message, None);
+}
+
+#[test]
+fn a_number_declares_who_answers_texts_or_that_texts_are_off() {
+    let config = parse(&MINIMAL.replace(
+        "        agent: desk\n",
+        "        agent: desk\n        sms_agent: night\n",
+    ))
+    .expect("sms agent");
+    let number = &config.organizations[0].numbers[0];
+    assert_eq!(number.texting_agent().as_str(), "night");
+    assert!(number.sms);
+
+    let config = parse(&MINIMAL.replace(
+        "        agent: desk\n",
+        "        agent: desk\n        sms: false\n        sms_disabled_message: \"Call us instead.\"\n",
+    ))
+    .expect("sms off");
+    let number = &config.organizations[0].numbers[0];
+    assert!(!number.sms);
+    assert_eq!(
+        number.sms_disabled_message.as_deref(),
+        Some("Call us instead.")
+    );
+
+    let err = problems(&MINIMAL.replace(
+        "        agent: desk\n",
+        "        agent: desk\n        sms_agent: nobody\n",
+    ));
+    assert!(
+        err.contains(
+            "organizations[0].numbers[0].sms_agent: no agent \"nobody\" in this organization"
+        ),
+        "{err}"
+    );
+    let long = "x".repeat(1501);
+    let err = problems(&MINIMAL.replace(
+        "        agent: desk\n",
+        &format!(
+            "        agent: desk\n        sms: false\n        sms_disabled_message: \"{long}\"\n"
+        ),
+    ));
+    assert!(
+        err.contains("organizations[0].numbers[0].sms_disabled_message"),
+        "{err}"
+    );
+    let err = problems(&MINIMAL.replace(
+        "        agent: desk\n",
+        "        agent: desk\n        sms: maybe\n",
+    ));
+    assert!(err.contains("organizations[0].numbers[0].sms"), "{err}");
 }
 
 #[test]

@@ -104,10 +104,25 @@ twilio_sid!(
     /// One media stream of a call (`MZ…`).
     StreamSid, "MZ", "stream SID"
 );
-twilio_sid!(
-    /// A message, SMS (`SM…`).
-    MessageSid, "SM", "message SID"
-);
+/// A message: an SMS (`SM…`) or an MMS, a message with media (`MM…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageSid(String);
+
+impl MessageSid {
+    pub fn parse(s: &str) -> Result<Self, ParseIdError> {
+        const KIND: &str = "message SID";
+        let hex = s
+            .strip_prefix("SM")
+            .or_else(|| s.strip_prefix("MM"))
+            .ok_or(ParseIdError::new(KIND, "must start with SM or MM"))?;
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ParseIdError::new(KIND, "must be followed by 32 hex digits"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+parsed_newtype!(MessageSid);
 
 /// A short, URL- and key-safe name chosen by people: lowercase ASCII letters, digits,
 /// `-` and `_`, 1 to 64 characters, starting with a letter or digit.

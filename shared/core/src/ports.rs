@@ -6,8 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use crate::model::{Agent, ApiKey, Call, Contact, Organization, PhoneNumber, Todo, Turn};
+use crate::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId};
+use crate::model::{
+    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, Todo, Turn,
+};
 
 /// What can go wrong talking to a store. `Conflict` and `NotFound` are answers the
 /// caller acts on; `Unavailable` is worth a retry; `Corrupt` is not.
@@ -238,6 +240,25 @@ pub trait Contacts: Send + Sync {
     async fn update_contact(&self, contact: &Contact) -> StoreResult<Contact>;
     /// An organization's contacts.
     async fn list_contacts(&self, org: &OrgId) -> StoreResult<Vec<Contact>>;
+}
+
+/// Conversations: a contact's messages on one channel, within one organization.
+#[async_trait]
+pub trait Messages: Send + Sync {
+    /// Stores the message unless its organization already has one with its sid, in which
+    /// case the stored one is returned untouched.
+    async fn create_message(&self, message: &Message) -> StoreResult<Created<Message>>;
+    async fn get_message(&self, org: &OrgId, sid: &MessageSid) -> StoreResult<Option<Message>>;
+    /// Versioned write, as for calls: `Conflict` if someone else wrote in between.
+    async fn update_message(&self, message: &Message) -> StoreResult<Message>;
+    /// Up to `limit` of the contact's messages on `channel`, newest first.
+    async fn conversation(
+        &self,
+        org: &OrgId,
+        contact: &E164,
+        channel: Channel,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
 }
 
 /// Follow-ups produced by calls.

@@ -4,6 +4,7 @@
 pub const VOICE: &str = "/twilio/voice";
 pub const STATUS: &str = "/twilio/status";
 pub const RECORDING: &str = "/twilio/recording";
+pub const SMS: &str = "/twilio/sms";
 pub const STREAM: &str = "/twilio/stream";
 
 /// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;

@@ -1,5 +1,5 @@
-//! `POST {base}/chat/completions` with a strict JSON schema: a transcript in, the
-//! analysis as a JSON object out.
+//! `POST {base}/chat/completions`: with a strict JSON schema (a transcript in, the
+//! analysis as a JSON object out), or plain text (a conversation in, the next reply out).
 
 use std::fmt;
 
@@ -73,6 +73,81 @@ impl OpenAiRest {
             .await?;
         parse_completion(&body)
     }
+}
+
+/// A plain-text chat completion: a system message, then the conversation so far as
+/// `(role, content)` with role `user` or `assistant`. Its `Debug` shows sizes, never
+/// the messages.
+#[derive(Clone, PartialEq)]
+pub struct TextRequest {
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<(String, String)>,
+    /// `max_completion_tokens`: a bound on the answer's length and cost.
+    pub max_tokens: u32,
+}
+
+impl fmt::Debug for TextRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextRequest")
+            .field("model", &self.model)
+            .field("system_chars", &self.system.chars().count())
+            .field("messages", &self.messages.len())
+            .field("max_tokens", &self.max_tokens)
+            .finish()
+    }
+}
+
+impl TextRequest {
+    fn body(&self) -> Value {
+        let mut messages = vec![json!({"role": "system", "content": self.system})];
+        messages.extend(
+            self.messages
+                .iter()
+                .map(|(role, content)| json!({"role": role, "content": content})),
+        );
+        json!({
+            "model": self.model,
+            "messages": messages,
+            "max_completion_tokens": self.max_tokens,
+        })
+    }
+}
+
+impl OpenAiRest {
+    /// The assistant's next message as text. A refusal is [`LlmError::Refused`]; an
+    /// answer cut at `max_tokens` is still an answer (the caller bounds its length
+    /// anyway), one stopped by the content filter is [`LlmError::Truncated`].
+    pub async fn text(&self, req: &TextRequest) -> Result<String, LlmError> {
+        tracing::debug!(
+            model = req.model,
+            messages = req.messages.len(),
+            "text completion"
+        );
+        let body = self
+            .send(self.post("chat/completions").json(&req.body()))
+            .await?;
+        parse_text(&body)
+    }
+}
+
+fn parse_text(body: &[u8]) -> Result<String, LlmError> {
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| LlmError::Invalid(format!("chat completion is not JSON: {e}")))?;
+    let choice = json["choices"]
+        .get(0)
+        .ok_or_else(|| LlmError::Invalid("chat completion has no choices".to_owned()))?;
+    let message = &choice["message"];
+    if let Some(refusal) = message["refusal"].as_str() {
+        return Err(LlmError::refused(refusal));
+    }
+    if choice["finish_reason"].as_str() == Some("content_filter") {
+        return Err(LlmError::Truncated);
+    }
+    message["content"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| LlmError::Invalid("message has no text content".to_owned()))
 }
 
 /// The chat completion's first choice: a refusal, a cut-short answer, or content
@@ -191,6 +266,31 @@ mod tests {
             let err = parse_completion(body).expect_err("invalid");
             assert!(matches!(err, LlmError::Invalid(_)), "{err:?}");
         }
+    }
+
+    #[test]
+    fn a_text_completion_is_the_content_as_is_and_its_request_has_no_format() {
+        let body = completion(
+            &json!({"role": "assistant", "content": "See you Tuesday <3 & bye", "refusal": null}),
+            "length",
+        );
+        assert_eq!(parse_text(&body).expect("text"), "See you Tuesday <3 & bye");
+        let filtered = completion(
+            &json!({"role": "assistant", "content": "x"}),
+            "content_filter",
+        );
+        assert!(matches!(parse_text(&filtered), Err(LlmError::Truncated)));
+        let req = TextRequest {
+            model: "gpt-4.1-mini".to_owned(),
+            system: "Be brief.".to_owned(),
+            messages: vec![("user".to_owned(), "secret question".to_owned())],
+            max_tokens: 400,
+        };
+        let body = req.body();
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(body["messages"][1]["content"], "secret question");
+        assert!(body.get("response_format").is_none());
+        assert!(!format!("{req:?}").contains("secret"));
     }
 
     #[test]

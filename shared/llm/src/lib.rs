@@ -11,7 +11,7 @@ mod client;
 mod error;
 mod transcribe;
 
-pub use chat::StructuredRequest;
+pub use chat::{StructuredRequest, TextRequest};
 pub use client::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, OpenAiRest};
 pub use error::LlmError;
 pub use transcribe::{Transcription, TranscriptionRequest};

@@ -23,7 +23,8 @@
 //! ([`FakeOpenAi::set_transcript_for`]), else the default ([`FakeOpenAi::set_transcript`]),
 //! else `(simulated transcription of N bytes)`. For a structured completion, what was
 //! scripted for the schema's name ([`FakeOpenAi::respond`], [`FakeOpenAi::respond_raw`],
-//! [`FakeOpenAi::refuse`]), else a value built from the schema that follows it. For
+//! [`FakeOpenAi::refuse`]), else a value built from the schema that follows it; for a
+//! plain-text completion, what [`FakeOpenAi::respond_text`] set, else `(simulated reply)`. For
 //! tests: every request is recorded ([`FakeOpenAi::requests`], [`FakeOpenAi::wait_for`])
 //! and requests can be made to fail ([`FakeOpenAi::fail_next`], [`FakeOpenAi::fail_always`]).
 //!
@@ -127,6 +128,8 @@ struct State {
     transcripts: HashMap<Vec<u8>, String>,
     /// By schema name.
     answers: HashMap<String, Answer>,
+    /// What a plain-text completion (no `response_format`) answers.
+    text_reply: Option<String>,
     requests: Vec<OpenAiRequest>,
     /// Statuses to answer the next requests with, before anything else is looked at.
     failures: VecDeque<u16>,
@@ -161,6 +164,7 @@ impl FakeOpenAi {
             default_transcript: None,
             transcripts: HashMap::new(),
             answers: HashMap::new(),
+            text_reply: None,
             requests: Vec::new(),
             failures: VecDeque::new(),
             failing: None,
@@ -206,6 +210,13 @@ impl FakeOpenAi {
     /// Every completion for this schema name is refused with `text`.
     pub fn refuse(&self, schema_name: &str, text: impl Into<String>) {
         self.script(schema_name, Answer::Refusal(text.into()));
+    }
+
+    /// Every plain-text completion (one without a `response_format`, such as the answer
+    /// to a text message) answers exactly `content` from now on, instead of
+    /// `(simulated reply)`.
+    pub fn respond_text(&self, content: impl Into<String>) {
+        self.shared.lock().text_reply = Some(content.into());
     }
 
     fn script(&self, schema_name: &str, answer: Answer) {
@@ -737,7 +748,14 @@ impl State {
                 None => (Some(synthesize(schema, schema, "", 0).to_string()), None),
             },
             Format::JsonObject => (Some("{}".to_owned()), None),
-            Format::Text => (Some("(simulated reply)".to_owned()), None),
+            Format::Text => (
+                Some(
+                    self.text_reply
+                        .clone()
+                        .unwrap_or_else(|| "(simulated reply)".to_owned()),
+                ),
+                None,
+            ),
         };
         let prompt_chars: usize = messages.iter().map(|(_, c)| c.chars().count()).sum();
         let answer_chars = content

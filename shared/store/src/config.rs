@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::ports::{
-    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Queue, StoreResult, Todos,
+    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, Todos,
 };
 
 use crate::aws::{DynamoTable, S3Blobs, SesMailer, SqsQueue};
@@ -77,6 +77,8 @@ pub struct Stores {
     pub contacts: Arc<dyn Contacts>,
     pub todos: Arc<dyn Todos>,
     pub api_keys: Arc<dyn ApiKeys>,
+    /// Conversations: texts now, a contact's calls and web chats later.
+    pub messages: Arc<dyn Messages>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
     /// Outgoing mail: SES, or locally an outbox folder (`{data_dir}/outbox`).
@@ -96,7 +98,8 @@ impl Stores {
             calls: records.clone(),
             contacts: records.clone(),
             todos: records.clone(),
-            api_keys: records,
+            api_keys: records.clone(),
+            messages: records,
             blobs,
             postcall,
             mailer,

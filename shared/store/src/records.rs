@@ -15,12 +15,20 @@
 //! | contact | `ORG#{org}` | `CONTACT#{e164}` | |
 //! | to-do | `CALL#{CallSid}` | `TODO#{id}` | `ORG#{org}` / `TODO#{created_at}#{id}` |
 //! | API key | `APIKEY#{sha256 hex}` | `APIKEY` | `ORG#{org}` / `APIKEY#{created_at}#{id}` |
+//! | message | `MSG#{org}#{MessageSid}` | `MSG` | `CONV#{org}#{channel}#{e164}` / `MSG#{at}#{MessageSid}` |
+//!
+//! A message is found by its sid (a retried webhook) and listed in its conversation
+//! (the contact's messages on one channel) through `gsi1`; the organization is part of
+//! both keys, so one organization's thread never shows another's messages.
 
 use async_trait::async_trait;
-use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId};
-use hotline_core::model::{Agent, ApiKey, Call, Contact, Organization, PhoneNumber, Todo, Turn};
+use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId};
+use hotline_core::model::{
+    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, Todo, Turn,
+};
 use hotline_core::ports::{
-    ApiKeys, CallPosition, Calls, Contacts, Created, Directory, StoreError, StoreResult, Todos,
+    ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Messages, StoreError, StoreResult,
+    Todos,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -125,7 +133,8 @@ versioned!(
     Call,
     Contact,
     Todo,
-    ApiKey
+    ApiKey,
+    Message
 );
 
 impl Versioned for Turn {
@@ -614,5 +623,64 @@ impl<T: Table> ApiKeys for TableRecords<T> {
             }
         }
         Err(StoreError::Conflict(format!("API key {id}")))
+    }
+}
+
+const MSG: &str = "MSG";
+
+fn message_pk(org: &OrgId, sid: &MessageSid) -> String {
+    format!("MSG#{org}#{sid}")
+}
+
+fn conversation_pk(org: &OrgId, contact: &E164, channel: Channel) -> String {
+    format!("CONV#{org}#{}#{contact}", channel.as_str())
+}
+
+fn message_item(message: &Message) -> StoreResult<Item> {
+    let mut item = to_item(
+        message_pk(&message.org, &message.sid),
+        MSG.into(),
+        message.version,
+        message,
+    )?;
+    item.gsi1 = Some((
+        conversation_pk(&message.org, &message.contact, message.channel),
+        format!("MSG#{}#{}", sortable(&message.at), message.sid),
+    ));
+    Ok(item)
+}
+
+#[async_trait]
+impl<T: Table> Messages for TableRecords<T> {
+    async fn create_message(&self, message: &Message) -> StoreResult<Created<Message>> {
+        let mut item = message_item(message)?;
+        item.version = 0;
+        self.create_once(item, message).await
+    }
+
+    async fn get_message(&self, org: &OrgId, sid: &MessageSid) -> StoreResult<Option<Message>> {
+        self.get_record(&message_pk(org, sid), MSG).await
+    }
+
+    async fn update_message(&self, message: &Message) -> StoreResult<Message> {
+        self.update_versioned(message_item(message)?, message).await
+    }
+
+    async fn conversation(
+        &self,
+        org: &OrgId,
+        contact: &E164,
+        channel: Channel,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.query_records(&Query {
+            index: Index::Gsi1,
+            pk: conversation_pk(org, contact, channel),
+            sk_prefix: "MSG#".into(),
+            sk_before: None,
+            descending: true,
+            limit: Some(limit),
+        })
+        .await
     }
 }

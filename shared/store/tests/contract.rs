@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, OrgId, Party};
+use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId, Party};
 use hotline_core::model::{
-    Agent, Analyzer, Call, CallLimits, CallStatus, Contact, Direction, JobClaim, OrgSettings,
-    Organization, PhoneNumber, Provider, Speaker, Todo, TodoItem, ToolKind, ToolSpec, Turn,
-    TwilioAccount,
+    Agent, Analyzer, Call, CallLimits, CallStatus, Channel, Contact, Direction, JobClaim, Message,
+    MessageDirection, OrgSettings, Organization, PhoneNumber, Provider, Speaker, Todo, TodoItem,
+    ToolKind, ToolSpec, Turn, TwilioAccount,
 };
 use hotline_core::model::{ApiKey, Role};
 use hotline_core::ports::{BlobKey, CallPosition, StoreError};
@@ -60,6 +60,8 @@ hotline_testkit::on_both_stores! {
     numbers_list_per_organization,
     agents_update_by_version_and_create_only_when_absent,
     calls_page_after_a_position_newest_first,
+    messages_are_created_once_by_sid_and_updated_by_version,
+    a_conversation_lists_one_contact_channel_and_organization_newest_first,
 }
 
 fn org_id(n: &str) -> OrgId {
@@ -246,6 +248,9 @@ async fn numbers_resolve_to_organization_and_agent(f: Fixture) {
         org: org_id("acme"),
         agent: AgentId::parse("front-desk").expect("agent"),
         enabled: true,
+        sms: true,
+        sms_agent: None,
+        sms_disabled_message: None,
         version: 0,
     };
     d.put_number(&n).await.expect("put");
@@ -680,6 +685,9 @@ async fn a_number_another_organization_holds_is_refused(f: Fixture) {
         org: org_id(org),
         agent: AgentId::parse(agent).expect("agent"),
         enabled: true,
+        sms: true,
+        sms_agent: None,
+        sms_disabled_message: None,
         version: 0,
     };
     d.put_number(&number("acme", "front-desk"))
@@ -806,6 +814,9 @@ async fn numbers_list_per_organization(f: Fixture) {
             org: org_id(o),
             agent: AgentId::parse("front-desk").expect("agent"),
             enabled: true,
+            sms: true,
+            sms_agent: None,
+            sms_disabled_message: None,
             version: 0,
         })
         .await
@@ -919,4 +930,107 @@ async fn calls_page_after_a_position_newest_first(f: Fixture) {
         before.iter().map(|c| c.sid.clone()).collect::<Vec<_>>(),
         [call_sid(1)]
     );
+}
+
+fn text(org: &str, n: u32, contact: &str, at_secs: i64) -> Message {
+    Message {
+        sid: MessageSid::parse(&format!("SM{n:032x}")).expect("sid"),
+        org: org_id(org),
+        contact: phone(contact),
+        channel: Channel::Sms,
+        direction: MessageDirection::Inbound,
+        number: phone("+14155550111"),
+        body: format!("text {n} 😀 <&>"),
+        media: 0,
+        at: Utc
+            .timestamp_opt(1_795_210_800 + at_secs, 0)
+            .single()
+            .expect("time"),
+        agent: None,
+        claimed_until: None,
+        reply: None,
+        replied_at: None,
+        version: 0,
+    }
+}
+
+async fn messages_are_created_once_by_sid_and_updated_by_version(f: Fixture) {
+    let m = &f.messages;
+    let first = text("acme", 1, "+14155550100", 0);
+    let created = m.create_message(&first).await.expect("create");
+    assert!(created.is_new());
+    let stored = created.into_inner();
+    assert_eq!(stored.version, 1);
+    let again = m
+        .create_message(&Message {
+            body: "a retry that must not replace the first".into(),
+            ..first.clone()
+        })
+        .await
+        .expect("create again");
+    assert!(!again.is_new());
+    assert_eq!(again.into_inner().body, first.body);
+
+    let answered = m
+        .update_message(&Message {
+            reply: Some("hello".into()),
+            ..stored.clone()
+        })
+        .await
+        .expect("update");
+    assert_eq!(answered.version, 2);
+    let lost = m
+        .update_message(&Message {
+            reply: Some("second answer".into()),
+            ..stored
+        })
+        .await
+        .expect_err("stale version");
+    assert!(matches!(lost, StoreError::Conflict(_)), "{lost}");
+    let read = m
+        .get_message(&org_id("acme"), &first.sid)
+        .await
+        .expect("get")
+        .expect("message");
+    assert_eq!(read.reply.as_deref(), Some("hello"));
+    assert_eq!(read.version, 2);
+    // The same sid in another organization is another message.
+    assert_eq!(
+        m.get_message(&org_id("other"), &first.sid)
+            .await
+            .expect("get"),
+        None
+    );
+}
+
+async fn a_conversation_lists_one_contact_channel_and_organization_newest_first(f: Fixture) {
+    let m = &f.messages;
+    for (org, n, contact, at) in [
+        ("acme", 1, "+14155550100", 10),
+        ("acme", 2, "+14155550100", 30),
+        ("acme", 3, "+14155550100", 20),
+        ("acme", 4, "+14155550199", 40),
+        ("other", 5, "+14155550100", 50),
+    ] {
+        m.create_message(&text(org, n, contact, at))
+            .await
+            .expect("create");
+    }
+    let thread = m
+        .conversation(&org_id("acme"), &phone("+14155550100"), Channel::Sms, 10)
+        .await
+        .expect("conversation");
+    let bodies: Vec<&str> = thread.iter().map(|t| t.body.as_str()).collect();
+    assert_eq!(bodies, ["text 2 😀 <&>", "text 3 😀 <&>", "text 1 😀 <&>"]);
+    let newest = m
+        .conversation(&org_id("acme"), &phone("+14155550100"), Channel::Sms, 1)
+        .await
+        .expect("conversation");
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].body, "text 2 😀 <&>");
+    let web = m
+        .conversation(&org_id("acme"), &phone("+14155550100"), Channel::Web, 10)
+        .await
+        .expect("conversation");
+    assert!(web.is_empty());
 }

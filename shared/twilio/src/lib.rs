@@ -9,4 +9,4 @@ pub mod twiml;
 pub mod twiml_read;
 
 pub use form::{Form, FormError, VoiceWebhook};
-pub use twiml::VoiceResponse;
+pub use twiml::{MessagingResponse, VoiceResponse};

@@ -267,6 +267,49 @@ impl VoiceResponse {
     }
 }
 
+/// The answer to an incoming text: `<Response/>` (send nothing back) or
+/// `<Response><Message>text</Message></Response>` (send `text` back to the sender).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessagingResponse {
+    message: Option<String>,
+}
+
+impl MessagingResponse {
+    /// Nothing is sent back.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// `text` is sent back; any text, escaped on rendering.
+    pub fn message(text: impl Into<String>) -> Self {
+        Self {
+            message: Some(text.into()),
+        }
+    }
+
+    /// The complete document. Never panics.
+    pub fn render(&self) -> String {
+        let write = || -> io::Result<Vec<u8>> {
+            let mut w = Writer::new(Vec::new());
+            w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+            match &self.message {
+                Some(text) => {
+                    open(&mut w, "Response", &[])?;
+                    text_element(&mut w, "Message", &[], text)?;
+                    close(&mut w, "Response")?;
+                }
+                None => empty(&mut w, "Response", &[])?,
+            }
+            Ok(w.into_inner())
+        };
+        match write() {
+            Ok(bytes) => String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            Err(_) => r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#.to_owned(),
+        }
+    }
+}
+
 type Xml = Writer<Vec<u8>>;
 
 fn write_verb(w: &mut Xml, verb: &Verb) -> io::Result<()> {
@@ -406,6 +449,18 @@ fn escape(raw: &str, context: Context) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messaging_responses_are_empty_or_one_escaped_message() {
+        assert_eq!(
+            MessagingResponse::empty().render(),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
+        );
+        assert_eq!(
+            MessagingResponse::message("a < b & c 😀</Message>").render(),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message>a &lt; b &amp; c 😀&lt;/Message&gt;</Message></Response>"#
+        );
+    }
 
     #[test]
     fn renders_the_documented_shapes() {

@@ -5,6 +5,7 @@ pub mod call;
 pub mod calls;
 pub mod demo;
 pub mod keys;
+pub mod sms;
 pub mod up;
 
 /// Human-readable logs on stderr, `RUST_LOG` to filter (default: info).

@@ -69,6 +69,10 @@ fn print_banner(l: &Launched) {
         s.public_url
     );
     println!(
+        "  Messaging, A message comes in:  {}/twilio/sms   (HTTP POST; try `hotline sms --to N \"hi\"`)",
+        s.public_url
+    );
+    println!(
         "  Media streams go to {}/twilio/stream; recordings report to {}/twilio/recording (set by the TwiML)",
         s.stream_public_url, s.public_url
     );

@@ -25,6 +25,11 @@ pub struct Contact {
     /// The last call whose facts were applied, so a retried enrichment is a no-op.
     #[serde(default)]
     pub enriched_from: Option<CallSid>,
+    /// The person texted STOP (or another opt-out word) and not START since: nothing is
+    /// sent to them by text. Twilio blocks it on long codes too; hotline keeps its own
+    /// record so it never tries, and never answers an opted-out text with the LLM.
+    #[serde(default)]
+    pub sms_opted_out: bool,
     pub created_at: DateTime<Utc>,
     #[serde(default)]
     pub version: u64,
@@ -52,6 +57,7 @@ impl Contact {
             last_call: None,
             edited: BTreeSet::new(),
             enriched_from: None,
+            sms_opted_out: false,
             created_at: now,
             version: 0,
         }

@@ -4,6 +4,7 @@ mod agent;
 mod api_key;
 mod call;
 mod contact;
+mod message;
 mod number;
 mod org;
 mod todo;
@@ -16,6 +17,7 @@ pub use call::{
     TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
+pub use message::{Channel, Message, MessageDirection};
 pub use number::PhoneNumber;
 pub use org::{OrgSettings, Organization, TwilioAccount};
 pub use todo::Todo;

@@ -1,0 +1,101 @@
+//! The function's settings, read once per cold start.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Where the OpenAI API key comes from. A Lambda's environment is readable by anyone who
+/// can read the function, so in AWS the key is read from SSM at cold start.
+#[derive(Debug, Clone)]
+pub enum ApiKeySource {
+    /// `OPENAI_API_KEY` (local runs and tests).
+    Value(SecretString),
+    /// `HOTLINE_OPENAI_SSM_PARAMETER`: name of an SSM SecureString parameter.
+    SsmParameter(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`).
+    pub openai_base_url: String,
+    pub openai_key: ApiKeySource,
+    /// `HOTLINE_SMS_MODEL` (default `gpt-4.1-mini`): the chat model answering texts.
+    pub model: String,
+    /// `HOTLINE_SMS_LLM_TIMEOUT_SECS` (default 10): Twilio waits 15 s for the answer.
+    pub llm_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("set OPENAI_API_KEY or HOTLINE_OPENAI_SSM_PARAMETER")]
+    NoApiKey,
+    #[error("{name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+impl SmsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let openai_key = match (get("OPENAI_API_KEY"), get("HOTLINE_OPENAI_SSM_PARAMETER")) {
+            (Some(key), _) => ApiKeySource::Value(SecretString::from(key)),
+            (None, Some(name)) => ApiKeySource::SsmParameter(name),
+            (None, None) => return Err(ConfigError::NoApiKey),
+        };
+        let llm_timeout = match get("HOTLINE_SMS_LLM_TIMEOUT_SECS") {
+            None => Duration::from_secs(10),
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 14.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(ConfigError::Invalid {
+                    name: "HOTLINE_SMS_LLM_TIMEOUT_SECS",
+                    why: format!("{v:?} is not a number of seconds in (0, 14]"),
+                })?,
+        };
+        Ok(Self {
+            openai_base_url: get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| hotline_llm::DEFAULT_BASE_URL.into()),
+            openai_key,
+            model: get("HOTLINE_SMS_MODEL").unwrap_or_else(|| "gpt-4.1-mini".into()),
+            llm_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<SmsConfig, ConfigError> {
+        SmsConfig::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_key_comes_from_the_environment_or_ssm_and_bad_values_are_named() {
+        let c = config(&[("HOTLINE_OPENAI_SSM_PARAMETER", "/hotline/openai")]).expect("config");
+        assert!(
+            matches!(c.openai_key, ApiKeySource::SsmParameter(ref n) if n == "/hotline/openai")
+        );
+        assert_eq!(c.model, "gpt-4.1-mini");
+        assert_eq!(c.llm_timeout, Duration::from_secs(10));
+        assert_eq!(config(&[]).err(), Some(ConfigError::NoApiKey));
+        let err = config(&[
+            ("OPENAI_API_KEY", "k"),
+            ("HOTLINE_SMS_LLM_TIMEOUT_SECS", "30"),
+        ])
+        .expect_err("too long for Twilio");
+        assert!(
+            err.to_string().contains("HOTLINE_SMS_LLM_TIMEOUT_SECS"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Lambda entry point: build the dependencies once per cold start, then serve.
+
+use std::time::Duration;
+
+use hotline_llm::OpenAiRest;
+use hotline_sms::{ApiKeySource, Deps, SmsConfig, handle};
+use hotline_store::{StoreConfig, Stores};
+use hotline_webhook::WebhookConfig;
+use lambda_http::{Error, Request, run, service_fn};
+use secrecy::SecretString;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(true)
+        .without_time()
+        .init();
+    let config = SmsConfig::from_env()?;
+    let stores = Stores::open(&StoreConfig::from_env()?).await?;
+    let key = match &config.openai_key {
+        ApiKeySource::Value(key) => key.clone(),
+        ApiKeySource::SsmParameter(name) => read_parameter(name).await?,
+    };
+    let llm = OpenAiRest::new(&config.openai_base_url, key, reqwest::Client::new())
+        .with_timeout(config.llm_timeout);
+    let deps = Deps {
+        config: WebhookConfig::from_env()?,
+        directory: stores.directory,
+        calls: stores.calls,
+        contacts: stores.contacts,
+        messages: stores.messages,
+        llm,
+        model: config.model,
+        claim: config.llm_timeout + Duration::from_secs(5),
+        // A retry waits within Twilio's 15 s for the answer the first delivery makes.
+        wait: Duration::from_secs(12),
+    };
+    let deps = &deps;
+    run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(handle(deps, req).await)
+    }))
+    .await
+}
+
+/// The OpenAI key, decrypted from its SSM SecureString parameter.
+async fn read_parameter(name: &str) -> Result<SecretString, Error> {
+    // A cold start that cannot read its key fails fast rather than hang to the timeout.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .build();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    let out = aws_sdk_ssm::Client::new(&sdk)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await?;
+    let value = out
+        .parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| format!("SSM parameter {name} has no value"))?;
+    Ok(SecretString::from(value))
+}
