@@ -7,7 +7,6 @@ use hotline_sms::{ApiKeySource, Deps, SmsConfig, handle};
 use hotline_store::{StoreConfig, Stores};
 use hotline_webhook::WebhookConfig;
 use lambda_http::{Error, Request, run, service_fn};
-use secrecy::SecretString;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,7 +20,7 @@ async fn main() -> Result<(), Error> {
     let stores = Stores::open(&StoreConfig::from_env()?).await?;
     let key = match &config.openai_key {
         ApiKeySource::Value(key) => key.clone(),
-        ApiKeySource::SsmParameter(name) => read_parameter(name).await?,
+        ApiKeySource::SsmParameter(name) => hotline_llm::read_ssm_key(name).await?,
     };
     let llm = OpenAiRest::new(&config.openai_base_url, key, reqwest::Client::new())
         .with_timeout(config.llm_timeout);
@@ -42,29 +41,4 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Error>(handle(deps, req).await)
     }))
     .await
-}
-
-/// The OpenAI key, decrypted from its SSM SecureString parameter.
-async fn read_parameter(name: &str) -> Result<SecretString, Error> {
-    // A cold start that cannot read its key fails fast rather than hang to the timeout.
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(10))
-        .operation_attempt_timeout(Duration::from_secs(5))
-        .build();
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    let out = aws_sdk_ssm::Client::new(&sdk)
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await?;
-    let value = out
-        .parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| format!("SSM parameter {name} has no value"))?;
-    Ok(SecretString::from(value))
 }

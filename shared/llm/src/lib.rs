@@ -9,11 +9,13 @@
 mod chat;
 mod client;
 mod error;
+mod ssm_key;
 mod transcribe;
 
 pub use chat::{StructuredRequest, TextRequest};
 pub use client::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, OpenAiRest};
 pub use error::LlmError;
+pub use ssm_key::{KeyError, read_ssm_key};
 pub use transcribe::{Transcription, TranscriptionRequest};
 
 /// Longest schema name OpenAI accepts.
