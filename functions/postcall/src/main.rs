@@ -1,7 +1,7 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve batches.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use hotline_postcall::{ApiKeySource, Deps, PostcallConfig, handle_batch_before};
+use hotline_postcall::{Deps, PostcallConfig, handle_batch_before};
 use hotline_store::{StoreConfig, Stores};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
@@ -15,10 +15,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let config = PostcallConfig::from_env()?;
     let stores = Stores::open(&StoreConfig::from_env()?).await?;
-    let key = match &config.openai_key {
-        ApiKeySource::Value(key) => key.clone(),
-        ApiKeySource::SsmParameter(name) => hotline_llm::read_ssm_key(name).await?,
-    };
+    let key = config.openai_key.resolve().await?;
     let deps = Deps::new(config, &stores, key)?;
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -2,17 +2,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
-
-/// Where the OpenAI API key comes from. A Lambda's environment is readable by anyone who
-/// can read the function, so in AWS the key is read from SSM at cold start.
-#[derive(Debug, Clone)]
-pub enum ApiKeySource {
-    /// `OPENAI_API_KEY` (local runs and tests).
-    Value(SecretString),
-    /// `HOTLINE_OPENAI_SSM_PARAMETER`: name of an SSM SecureString parameter.
-    SsmParameter(String),
-}
+pub use hotline_llm::ApiKeySource;
 
 #[derive(Debug, Clone)]
 pub struct SmsConfig {
@@ -40,11 +30,7 @@ impl SmsConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let openai_key = match (get("OPENAI_API_KEY"), get("HOTLINE_OPENAI_SSM_PARAMETER")) {
-            (Some(key), _) => ApiKeySource::Value(SecretString::from(key)),
-            (None, Some(name)) => ApiKeySource::SsmParameter(name),
-            (None, None) => return Err(ConfigError::NoApiKey),
-        };
+        let openai_key = ApiKeySource::from_lookup(&get).ok_or(ConfigError::NoApiKey)?;
         let llm_timeout = match get("HOTLINE_SMS_LLM_TIMEOUT_SECS") {
             None => Duration::from_secs(10),
             Some(v) => v

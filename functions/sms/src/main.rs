@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hotline_llm::OpenAiRest;
-use hotline_sms::{ApiKeySource, Deps, SmsConfig, handle};
+use hotline_sms::{Deps, SmsConfig, handle};
 use hotline_store::{StoreConfig, Stores};
 use hotline_webhook::WebhookConfig;
 use lambda_http::{Error, Request, run, service_fn};
@@ -18,10 +18,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let config = SmsConfig::from_env()?;
     let stores = Stores::open(&StoreConfig::from_env()?).await?;
-    let key = match &config.openai_key {
-        ApiKeySource::Value(key) => key.clone(),
-        ApiKeySource::SsmParameter(name) => hotline_llm::read_ssm_key(name).await?,
-    };
+    let key = config.openai_key.resolve().await?;
     let llm = OpenAiRest::new(&config.openai_base_url, key, reqwest::Client::new())
         .with_timeout(config.llm_timeout);
     let deps = Deps {

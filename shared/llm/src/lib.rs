@@ -15,7 +15,7 @@ mod transcribe;
 pub use chat::{StructuredRequest, TextRequest};
 pub use client::{DEFAULT_BASE_URL, DEFAULT_TIMEOUT, OpenAiRest};
 pub use error::LlmError;
-pub use ssm_key::{KeyError, read_ssm_key};
+pub use ssm_key::{ApiKeySource, KeyError, read_ssm_key};
 pub use transcribe::{Transcription, TranscriptionRequest};
 
 /// Longest schema name OpenAI accepts.

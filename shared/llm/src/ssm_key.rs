@@ -5,6 +5,35 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+/// Where the OpenAI API key comes from. A Lambda's environment is readable by anyone who
+/// can read the function, so in AWS the key is read from SSM at cold start.
+#[derive(Debug, Clone)]
+pub enum ApiKeySource {
+    /// `OPENAI_API_KEY` (local runs and tests).
+    Value(SecretString),
+    /// `HOTLINE_OPENAI_SSM_PARAMETER`: name of an SSM SecureString parameter.
+    SsmParameter(String),
+}
+
+impl ApiKeySource {
+    /// `OPENAI_API_KEY` if set, else `HOTLINE_OPENAI_SSM_PARAMETER`; `None` with neither.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
+        match (get("OPENAI_API_KEY"), get("HOTLINE_OPENAI_SSM_PARAMETER")) {
+            (Some(key), _) => Some(Self::Value(SecretString::from(key))),
+            (None, Some(name)) => Some(Self::SsmParameter(name)),
+            (None, None) => None,
+        }
+    }
+
+    /// The key itself: as given, or read from SSM (at a function's cold start).
+    pub async fn resolve(&self) -> Result<SecretString, KeyError> {
+        match self {
+            Self::Value(key) => Ok(key.clone()),
+            Self::SsmParameter(name) => read_ssm_key(name).await,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("reading SSM parameter {name}: {reason}")]
