@@ -53,7 +53,9 @@ impl PostcallConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let openai_key = ApiKeySource::from_lookup(&get).ok_or(ConfigError::NoApiKey)?;
+        let openai_key =
+            ApiKeySource::from_lookup(&get, "OPENAI_API_KEY", "HOTLINE_OPENAI_SSM_PARAMETER")
+                .ok_or(ConfigError::NoApiKey)?;
         let secs = |name: &'static str, default: &str| -> Result<Vec<Duration>, ConfigError> {
             let v = get(name).unwrap_or_else(|| default.to_owned());
             v.split(',')

@@ -30,7 +30,9 @@ impl SmsConfig {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let openai_key = ApiKeySource::from_lookup(&get).ok_or(ConfigError::NoApiKey)?;
+        let openai_key =
+            ApiKeySource::from_lookup(&get, "OPENAI_API_KEY", "HOTLINE_OPENAI_SSM_PARAMETER")
+                .ok_or(ConfigError::NoApiKey)?;
         let llm_timeout = match get("HOTLINE_SMS_LLM_TIMEOUT_SECS") {
             None => Duration::from_secs(10),
             Some(v) => v

@@ -16,9 +16,15 @@ pub enum ApiKeySource {
 }
 
 impl ApiKeySource {
-    /// `OPENAI_API_KEY` if set, else `HOTLINE_OPENAI_SSM_PARAMETER`; `None` with neither.
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
-        match (get("OPENAI_API_KEY"), get("HOTLINE_OPENAI_SSM_PARAMETER")) {
+    /// The key in variable `value` if set, else the parameter named in `ssm_parameter`;
+    /// `None` with neither. The caller names the variables, so each function's
+    /// configuration says what it reads (`infra/tests/consistency.py` checks it).
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+        value: &str,
+        ssm_parameter: &str,
+    ) -> Option<Self> {
+        match (get(value), get(ssm_parameter)) {
             (Some(key), _) => Some(Self::Value(SecretString::from(key))),
             (None, Some(name)) => Some(Self::SsmParameter(name)),
             (None, None) => None,
