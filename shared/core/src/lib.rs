@@ -2,8 +2,10 @@
 //! No network or cloud dependencies live here.
 
 pub mod answer;
+pub mod audit;
 pub mod ids;
 pub mod model;
+pub mod people;
 pub mod ports;
 pub mod postcall;
 pub mod routes;

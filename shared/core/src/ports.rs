@@ -41,6 +41,9 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod people;
+pub use people::{Audit, Sessions, Users};
+
 /// The result of a create that must happen at most once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created<T> {

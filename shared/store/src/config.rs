@@ -7,6 +7,7 @@ use std::time::Duration;
 use hotline_core::ports::{
     ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, Todos,
 };
+use hotline_core::ports::{Audit, Sessions, Users};
 
 use crate::aws::{DynamoTable, S3Blobs, SesMailer, SqsQueue};
 use crate::local::{
@@ -77,6 +78,10 @@ pub struct Stores {
     pub contacts: Arc<dyn Contacts>,
     pub todos: Arc<dyn Todos>,
     pub api_keys: Arc<dyn ApiKeys>,
+    /// People, their invitations and sessions, and each organization's audit log.
+    pub users: Arc<dyn Users>,
+    pub sessions: Arc<dyn Sessions>,
+    pub audit: Arc<dyn Audit>,
     /// Conversations: texts now, a contact's calls and web chats later.
     pub messages: Arc<dyn Messages>,
     pub blobs: Arc<dyn Blobs>,
@@ -99,6 +104,9 @@ impl Stores {
             contacts: records.clone(),
             todos: records.clone(),
             api_keys: records.clone(),
+            users: records.clone(),
+            sessions: records.clone(),
+            audit: records.clone(),
             messages: records,
             blobs,
             postcall,

@@ -684,3 +684,6 @@ impl<T: Table> Messages for TableRecords<T> {
         .await
     }
 }
+
+// After `versioned!`, which it uses.
+mod people;
