@@ -115,12 +115,27 @@ pub async fn put(
         (Some(_), _) => false,
     };
     let written = deps.directory.update_agent(&agent).await?;
+    let after = view(&written)?;
+    let before = stored.as_ref().map(view).transpose()?;
+    crate::audit::record(
+        deps,
+        caller,
+        if created {
+            "agent.create"
+        } else {
+            "agent.update"
+        },
+        &format!("agent {id}"),
+        before.and_then(|b| serde_json::to_value(b).ok()),
+        serde_json::to_value(&after).ok(),
+    )
+    .await;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(json(status, &view(&written)?))
+    Ok(json(status, &after))
 }
 
 /// The request's JSON body as `T`; 415 unless it says it is JSON, 400 when it is not

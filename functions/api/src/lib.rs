@@ -3,27 +3,36 @@
 //! error is `application/problem+json`; another organization's records are 404.
 
 mod agents;
+pub mod audit;
 mod auth;
 mod calls;
 mod cursor;
+mod invitations;
+mod keys;
 mod numbers;
 pub mod openapi;
+mod organization;
 mod problem;
 mod router;
+mod sessions;
+pub mod settings;
+mod users;
 pub mod views;
 
 use std::sync::Arc;
 
 use hotline_core::ports::{ApiKeys, Calls, Directory};
+use hotline_core::ports::{Audit, Sessions, Users};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use tracing::{Instrument, error, info_span, warn};
 
-pub use auth::Caller;
+pub use auth::{CSRF_HEADER, Caller, Person, SESSION_COOKIE};
 pub use problem::{ApiError, Problem};
 pub use router::{ROUTES, Route};
+pub use settings::{AuthSettings, Clock};
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -31,6 +40,26 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub api_keys: Arc<dyn ApiKeys>,
+    pub users: Arc<dyn Users>,
+    pub sessions: Arc<dyn Sessions>,
+    pub audit: Arc<dyn Audit>,
+    /// Session lifetimes, login throttling, and the clock they are measured by.
+    pub auth: AuthSettings,
+}
+
+impl Deps {
+    /// Every port from `stores`, with the given session and throttling settings.
+    pub fn new(stores: &hotline_store::Stores, auth: AuthSettings) -> Self {
+        Self {
+            directory: stores.directory.clone(),
+            calls: stores.calls.clone(),
+            api_keys: stores.api_keys.clone(),
+            users: stores.users.clone(),
+            sessions: stores.sessions.clone(),
+            audit: stores.audit.clone(),
+            auth,
+        }
+    }
 }
 
 /// Answers one API request; never panics on any input.
@@ -65,14 +94,35 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let (route, params) = router::resolve(req.method(), &path)?;
     let span = tracing::Span::current();
     span.record("route", route.key());
-    if route == Route::OpenApi {
-        return Ok(json(StatusCode::OK, &openapi::document()));
+    // The routes that need no caller: the document, signing in, accepting an invitation.
+    match route {
+        Route::OpenApi => return Ok(json(StatusCode::OK, &openapi::document())),
+        Route::Login => return sessions::login(deps, &req).await,
+        Route::AcceptInvitation => return invitations::accept(deps, &req).await,
+        _ => {}
     }
-    let caller = auth::authenticate(deps.api_keys.as_ref(), &req).await?;
+    let caller = auth::authenticate(deps, &req).await?;
     span.record("org", caller.org.as_str());
-    span.record("key", caller.key_id.as_str());
+    span.record("key", caller.actor.to_string());
     match route {
         Route::OpenApi => Ok(json(StatusCode::OK, &openapi::document())),
+        Route::Login => sessions::login(deps, &req).await,
+        Route::AcceptInvitation => invitations::accept(deps, &req).await,
+        Route::GetSession => sessions::whoami(&caller).await,
+        Route::Logout => sessions::logout(deps, &caller).await,
+        Route::ChangePassword => sessions::change_password(deps, &caller, &req).await,
+        Route::GetOrganization => organization::get(deps, &caller).await,
+        Route::PatchOrganization => organization::patch(deps, &caller, &req).await,
+        Route::ListUsers => users::list(deps, &caller).await,
+        Route::PatchUser => users::patch(deps, &caller, &params.id, &req).await,
+        Route::DeleteUser => users::remove(deps, &caller, &params.id).await,
+        Route::ListInvitations => invitations::list(deps, &caller).await,
+        Route::CreateInvitation => invitations::create(deps, &caller, &req).await,
+        Route::RevokeInvitation => invitations::revoke(deps, &caller, &params.id).await,
+        Route::ListKeys => keys::list(deps, &caller).await,
+        Route::CreateKey => keys::create(deps, &caller, &req).await,
+        Route::RevokeKey => keys::revoke(deps, &caller, &params.id).await,
+        Route::ListAudit => audit::list(deps, &caller, &req).await,
         Route::ListAgents => agents::list(deps, &caller).await,
         Route::GetAgent => agents::get(deps, &caller, &params.id).await,
         Route::PutAgent => agents::put(deps, &caller, &params.id, &req).await,
@@ -97,6 +147,13 @@ fn route_path(req: &Request) -> &str {
             .unwrap_or(path),
         _ => path,
     }
+}
+
+/// An empty 204.
+pub(crate) fn no_content() -> Response<Body> {
+    let mut resp = Response::new(Body::Empty);
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
 }
 
 /// A JSON response.

@@ -1,6 +1,6 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
-use hotline_api::{Deps, handle};
+use hotline_api::{AuthSettings, Deps, handle};
 use hotline_store::{StoreConfig, Stores};
 use lambda_http::{Error, Request, run, service_fn};
 
@@ -13,11 +13,7 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let stores = Stores::open(&StoreConfig::from_env()?).await?;
-    let deps = Deps {
-        directory: stores.directory,
-        calls: stores.calls,
-        api_keys: stores.api_keys,
-    };
+    let deps = Deps::new(&stores, AuthSettings::from_env()?);
     let deps = &deps;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(handle(deps, req).await)

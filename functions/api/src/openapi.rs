@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the view types.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::problem::Problem;
@@ -8,7 +8,7 @@ use crate::views;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline API", description = "An organization's agents, numbers and calls. Authenticate with `Authorization: Bearer <API key>` (`hotline keys create`)."),
+    info(title = "hotline API", description = "An organization's agents, numbers, calls, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
     paths(
         crate::agents::list,
         crate::agents::get,
@@ -16,9 +16,33 @@ use crate::views;
         crate::numbers::list,
         crate::calls::list,
         crate::calls::get,
+        crate::sessions::login,
+        crate::sessions::whoami,
+        crate::sessions::logout,
+        crate::sessions::change_password,
+        crate::organization::get,
+        crate::organization::patch,
+        crate::users::list,
+        crate::users::patch,
+        crate::users::remove,
+        crate::invitations::list,
+        crate::invitations::create,
+        crate::invitations::revoke,
+        crate::invitations::accept,
+        crate::keys::list,
+        crate::keys::create,
+        crate::keys::revoke,
+        crate::audit::list,
         openapi_json,
     ),
-    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail)),
+    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
+        crate::sessions::Login, crate::sessions::SessionOut, crate::sessions::UserRef, crate::sessions::PasswordChange,
+        crate::organization::OrganizationOut, crate::organization::OrganizationPatch,
+        crate::users::UserOut, crate::users::UserList, crate::users::UserPatch,
+        crate::invitations::InvitationOut, crate::invitations::InvitationList, crate::invitations::InvitationCreate,
+        crate::invitations::InvitationCreated, crate::invitations::InvitationAccept, crate::invitations::Accepted,
+        crate::keys::KeyOut, crate::keys::KeyList, crate::keys::KeyCreate, crate::keys::KeyCreated,
+        crate::audit::AuditEntryOut, crate::audit::AuditPage)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
@@ -31,6 +55,14 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // People: the session cookie from `POST /api/v1/session`; writes also send the
+        // session's CSRF token in `X-CSRF-Token`.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
         );
     }
 }

@@ -11,10 +11,20 @@ use utoipa::ToSchema;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("a valid API key is required: Authorization: Bearer <key>")]
+    #[error("sign in (POST /api/v1/session) or send an API key: Authorization: Bearer <key>")]
     Unauthorized,
-    #[error("this API key's role may only read")]
+    /// A failed sign-in: the same whether the e-mail or the password was wrong.
+    #[error("the e-mail or the password is wrong")]
+    BadCredentials,
+    #[error("this role may only read")]
     Forbidden,
+    /// Refused for a reason the caller should read: a missing CSRF token, a role an
+    /// admin may not grant.
+    #[error("{0}")]
+    Refused(String),
+    /// Too many failed logins: try again after this many seconds (`Retry-After`).
+    #[error("too many failed sign-ins: try again in {0} seconds")]
+    Throttled(u64),
     /// Another organization's resource is not found either: its existence is not told.
     #[error("{0} not found")]
     NotFound(String),
@@ -65,7 +75,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BadCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Refused(_) => StatusCode::FORBIDDEN,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -79,7 +92,10 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad-request",
             Self::Unauthorized => "unauthorized",
+            Self::BadCredentials => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::Refused(_) => "refused",
+            Self::Throttled(_) => "too-many-requests",
             Self::NotFound(_) | Self::NoRoute(_) => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
@@ -110,6 +126,10 @@ impl ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::Throttled(secs) = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(*secs));
+        }
         if matches!(self, Self::Unauthorized) {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

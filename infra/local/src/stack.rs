@@ -166,11 +166,10 @@ impl Stack {
             let deps = Arc::clone(&recording);
             Box::pin(async move { hotline_recording::handle(&deps, req).await })
         });
-        let api = Arc::new(hotline_api::Deps {
-            directory: stores.directory.clone(),
-            calls: stores.calls.clone(),
-            api_keys: stores.api_keys.clone(),
-        });
+        let api = Arc::new(hotline_api::Deps::new(
+            &stores,
+            hotline_api::AuthSettings::from_env().map_err(|e| StackError::Config(e.to_string()))?,
+        ));
         let api_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&api);
             Box::pin(async move { hotline_api::handle(&deps, req).await })
@@ -188,6 +187,23 @@ impl Stack {
             .route("GET", "/api/v1/agents", api_handler.clone())
             .route("GET", "/api/v1/agents/{id}", api_handler.clone())
             .route("PUT", "/api/v1/agents/{id}", api_handler.clone())
+            .route("POST", "/api/v1/session", api_handler.clone())
+            .route("GET", "/api/v1/session", api_handler.clone())
+            .route("DELETE", "/api/v1/session", api_handler.clone())
+            .route("POST", "/api/v1/session/password", api_handler.clone())
+            .route("GET", "/api/v1/organization", api_handler.clone())
+            .route("PATCH", "/api/v1/organization", api_handler.clone())
+            .route("GET", "/api/v1/users", api_handler.clone())
+            .route("PATCH", "/api/v1/users/{id}", api_handler.clone())
+            .route("DELETE", "/api/v1/users/{id}", api_handler.clone())
+            .route("GET", "/api/v1/invitations", api_handler.clone())
+            .route("POST", "/api/v1/invitations", api_handler.clone())
+            .route("DELETE", "/api/v1/invitations/{id}", api_handler.clone())
+            .route("POST", "/api/v1/invitations/accept", api_handler.clone())
+            .route("GET", "/api/v1/keys", api_handler.clone())
+            .route("POST", "/api/v1/keys", api_handler.clone())
+            .route("DELETE", "/api/v1/keys/{id}", api_handler.clone())
+            .route("GET", "/api/v1/audit", api_handler.clone())
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
             .route("GET", "/api/v1/calls/{sid}", api_handler)

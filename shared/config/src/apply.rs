@@ -12,6 +12,8 @@ use secrecy::ExposeSecret;
 
 use crate::Config;
 
+mod audit;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The file claims what another organization holds: refused, nothing written.

@@ -19,6 +19,7 @@ hotline_testkit::on_both_stores! {
     a_change_names_its_fields_and_keeps_secrets_out,
     a_file_claiming_another_organizations_number_writes_nothing,
     turning_texts_off_is_a_change_of_the_number,
+    applying_leaves_audit_entries_by_hotline_apply_without_secrets,
 }
 
 fn config(instructions: &str, token: &str, number: &str) -> Config {
@@ -217,4 +218,85 @@ async fn turning_texts_off_is_a_change_of_the_number(s: TestStore) {
     assert!(!stored.sms);
     assert_eq!(stored.sms_disabled_message.as_deref(), Some("Call us."));
     assert!(apply::plan(d, &off).await.expect("plan").is_noop());
+}
+
+async fn applying_leaves_audit_entries_by_hotline_apply_without_secrets(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let org = hotline_core::OrgId::parse("acme").expect("org");
+    let at = chrono::Utc::now();
+    let plan = apply::plan(d, &config("Help.", "tok-secret-1", "+15551230000"))
+        .await
+        .expect("plan");
+    apply::apply(d, &plan).await.expect("apply");
+    plan.record_audit(s.stores.audit.as_ref(), at)
+        .await
+        .expect("audit");
+    let changed = apply::plan(d, &config("Help more.", "tok-secret-2", "+15551230000"))
+        .await
+        .expect("plan");
+    apply::apply(d, &changed).await.expect("apply");
+    changed
+        .record_audit(s.stores.audit.as_ref(), at + chrono::TimeDelta::seconds(1))
+        .await
+        .expect("audit");
+    let noop = apply::plan(d, &config("Help more.", "tok-secret-2", "+15551230000"))
+        .await
+        .expect("plan");
+    noop.record_audit(s.stores.audit.as_ref(), at + chrono::TimeDelta::seconds(2))
+        .await
+        .expect("audit");
+
+    let entries = s
+        .stores
+        .audit
+        .list_audit(&org, None, 50)
+        .await
+        .expect("list");
+    // Newest first; entries of one apply share its time, in no particular order.
+    let newest: Vec<_> = entries[..2].iter().map(|e| e.target.as_str()).collect();
+    assert!(
+        newest.contains(&"organization acme (twilio.auth_token)"),
+        "{newest:?}"
+    );
+    assert!(
+        newest.contains(&"agent acme/desk (instructions)"),
+        "{newest:?}"
+    );
+    let mut seen: Vec<_> = entries
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.target.as_str()))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [
+            ("hotline apply", "agent.create", "agent acme/desk"),
+            (
+                "hotline apply",
+                "agent.update",
+                "agent acme/desk (instructions)"
+            ),
+            (
+                "hotline apply",
+                "number.create",
+                "number +15551230000 → acme/desk"
+            ),
+            ("hotline apply", "organization.create", "organization acme"),
+            (
+                "hotline apply",
+                "organization.update",
+                "organization acme (twilio.auth_token)"
+            ),
+        ]
+    );
+    let text = serde_json::to_string(&entries).expect("json");
+    assert!(!text.contains("tok-secret"), "{text}");
+    let org_entry = entries
+        .iter()
+        .find(|e| e.action == "organization.create")
+        .expect("org entry");
+    assert_eq!(
+        org_entry.after.as_ref().expect("after")["twilio"]["auth_token"],
+        "[redacted]"
+    );
 }

@@ -87,8 +87,8 @@ pub fn is_secret_name(name: &str) -> bool {
         .any(|word| name.contains(word))
 }
 
-/// `value` with every field named like a secret replaced by `"[redacted]"` (or kept as
-/// `null` when it was unset, so the log still says whether there was one), at any depth.
+/// `value` with every field named like a secret replaced by `"[redacted]"`, at any depth.
+/// `null` and booleans stay: they hold no secret and say whether there is one.
 pub fn redact(value: Value) -> Value {
     match value {
         Value::Object(fields) => Value::Object(
@@ -96,7 +96,11 @@ pub fn redact(value: Value) -> Value {
                 .into_iter()
                 .map(|(k, v)| {
                     let v = if is_secret_name(&k) {
-                        if v.is_null() { v } else { Value::from("[redacted]") }
+                        if v.is_null() || v.is_boolean() {
+                            v
+                        } else {
+                            Value::from("[redacted]")
+                        }
                     } else {
                         redact(v)
                     };
@@ -123,6 +127,7 @@ mod tests {
             "password_hash": "$argon2id$",
             "list": [{"api_token": "x", "keep": 1}],
             "unset_secret": null,
+            "report_webhook_secret_set": true,
         }));
         assert_eq!(
             out,
@@ -133,6 +138,7 @@ mod tests {
                 "password_hash": "[redacted]",
                 "list": [{"api_token": "[redacted]", "keep": 1}],
                 "unset_secret": null,
+                "report_webhook_secret_set": true,
             })
         );
     }

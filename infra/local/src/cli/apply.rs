@@ -33,6 +33,10 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     apply::apply(stores.directory.as_ref(), &plan).await?;
+    // Each organization's audit log says what the file changed, by `hotline apply`.
+    plan.record_audit(stores.audit.as_ref(), chrono::Utc::now())
+        .await
+        .context("recording the audit entries")?;
     println!("{plan}");
     Ok(())
 }

@@ -61,7 +61,8 @@ impl PasswordHash {
         check_new_password(password)?;
         let mut salt = [0u8; 16];
         rand::fill(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hashing(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hashing(e.to_string()))?;
         hasher()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| Self(h.to_string()))
@@ -74,8 +75,11 @@ impl PasswordHash {
         if password.len() > MAX_PASSWORD_BYTES {
             return false;
         }
-        argon2::password_hash::PasswordHash::new(&self.0)
-            .is_ok_and(|parsed| hasher().verify_password(password.as_bytes(), &parsed).is_ok())
+        argon2::password_hash::PasswordHash::new(&self.0).is_ok_and(|parsed| {
+            hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
     }
 }
 
@@ -108,7 +112,11 @@ mod tests {
     #[test]
     fn a_password_verifies_only_against_its_own_hash() {
         let hash = PasswordHash::new("correct horse battery").expect("hash");
-        assert!(hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.0);
+        assert!(
+            hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.0
+        );
         assert!(hash.verify("correct horse battery"));
         assert!(!hash.verify("correct horse battery!"));
         assert!(!verify_or_dummy(None, "correct horse battery"));

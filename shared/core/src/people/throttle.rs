@@ -51,7 +51,12 @@ impl LoginFailures {
     }
 
     /// How long until another try is allowed, when `limit` failures are used up.
-    pub fn blocked_for(&self, now: DateTime<Utc>, limit: u32, window: TimeDelta) -> Option<TimeDelta> {
+    pub fn blocked_for(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        window: TimeDelta,
+    ) -> Option<TimeDelta> {
         let ends = self.window_start + window;
         (self.count >= limit && now < ends).then(|| ends - now)
     }
@@ -79,7 +84,10 @@ mod tests {
             assert_eq!(f.blocked_for(t0, 3, window), None);
             f.record(t0, window);
         }
-        assert_eq!(f.blocked_for(t0 + TimeDelta::minutes(5), 3, window), Some(TimeDelta::minutes(10)));
+        assert_eq!(
+            f.blocked_for(t0 + TimeDelta::minutes(5), 3, window),
+            Some(TimeDelta::minutes(10))
+        );
         assert_eq!(f.blocked_for(t0 + window, 3, window), None);
         f.record(t0 + window, window);
         assert_eq!(f.count, 1);

@@ -28,7 +28,13 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(org: OrgId, email: String, role: Role, hash: PasswordHash, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        org: OrgId,
+        email: String,
+        role: Role,
+        hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id: uuid::Uuid::new_v4().simple().to_string(),
             email,
@@ -82,7 +88,16 @@ mod tests {
             normalize_email("  Ana@Example.COM ").as_deref(),
             Some("ana@example.com")
         );
-        for bad in ["", "ana", "@example.com", "ana@", "ana@example", "a b@x.com", "a@b@c.com", "a@.com"] {
+        for bad in [
+            "",
+            "ana",
+            "@example.com",
+            "ana@",
+            "ana@example",
+            "a b@x.com",
+            "a@b@c.com",
+            "a@.com",
+        ] {
             assert_eq!(normalize_email(bad), None, "{bad:?}");
         }
     }

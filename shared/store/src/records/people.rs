@@ -28,7 +28,12 @@ const SESSION: &str = "SESSION";
 const LOGINFAIL: &str = "LOGINFAIL";
 
 fn user_item(user: &User) -> StoreResult<Item> {
-    let mut item = to_item(format!("USER#{}", user.email), USER.into(), user.version, user)?;
+    let mut item = to_item(
+        format!("USER#{}", user.email),
+        USER.into(),
+        user.version,
+        user,
+    )?;
     item.gsi1 = Some((
         org_pk(&user.org),
         format!("USER#{}#{}", sortable(&user.created_at), user.id),
@@ -37,7 +42,12 @@ fn user_item(user: &User) -> StoreResult<Item> {
 }
 
 fn invitation_item(inv: &Invitation) -> StoreResult<Item> {
-    let mut item = to_item(format!("INVITE#{}", inv.hash), INVITE.into(), inv.version, inv)?;
+    let mut item = to_item(
+        format!("INVITE#{}", inv.hash),
+        INVITE.into(),
+        inv.version,
+        inv,
+    )?;
     item.gsi1 = Some((
         org_pk(&inv.org),
         format!("INVITE#{}#{}", sortable(&inv.created_at), inv.id),
@@ -125,8 +135,9 @@ impl<T: Table> Users for TableRecords<T> {
     }
 
     async fn list_invitations(&self, org: &OrgId) -> StoreResult<Vec<Invitation>> {
-        let invitations: Vec<Invitation> =
-            self.query_records(&Self::gsi1_query(org, "INVITE#")).await?;
+        let invitations: Vec<Invitation> = self
+            .query_records(&Self::gsi1_query(org, "INVITE#"))
+            .await?;
         Ok(invitations.into_iter().filter(|i| &i.org == org).collect())
     }
 
@@ -139,7 +150,12 @@ impl<T: Table> Users for TableRecords<T> {
 #[async_trait]
 impl<T: Table> Sessions for TableRecords<T> {
     async fn create_session(&self, session: &Session) -> StoreResult<Session> {
-        let item = to_item(format!("SESSION#{}", session.hash), SESSION.into(), 0, session)?;
+        let item = to_item(
+            format!("SESSION#{}", session.hash),
+            SESSION.into(),
+            0,
+            session,
+        )?;
         self.create_new(item, session, "session").await
     }
 
@@ -158,7 +174,8 @@ impl<T: Table> Sessions for TableRecords<T> {
     }
 
     async fn login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>> {
-        self.get_record(&format!("LOGINFAIL#{key}"), LOGINFAIL).await
+        self.get_record(&format!("LOGINFAIL#{key}"), LOGINFAIL)
+            .await
     }
 
     async fn put_login_failures(&self, failures: &LoginFailures) -> StoreResult<LoginFailures> {
@@ -179,8 +196,7 @@ impl<T: Table> Sessions for TableRecords<T> {
 #[async_trait]
 impl<T: Table> Audit for TableRecords<T> {
     async fn record_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        let data =
-            serde_json::to_value(entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let data = serde_json::to_value(entry).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let item = Item {
             pk: format!("AUDIT#{}", entry.org),
             sk: audit_sk(&entry.at, &entry.id),

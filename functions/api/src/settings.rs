@@ -1,0 +1,101 @@
+//! How long sessions live and how failed logins are throttled, from the environment,
+//! and the clock they are measured by (tests bring their own).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hotline_core::people::{SessionPolicy, ThrottlePolicy};
+
+/// The current time. A function, so tests can move it instead of sleeping.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct AuthSettings {
+    pub sessions: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+    pub clock: Clock,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            sessions: SessionPolicy::default(),
+            throttle: ThrottlePolicy::default(),
+            clock: Arc::new(Utc::now),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0} must be a whole number above 0, not {1:?}")]
+pub struct SettingsError(&'static str, String);
+
+impl AuthSettings {
+    /// `HOTLINE_SESSION_IDLE_SECS` (1800), `HOTLINE_SESSION_MAX_SECS` (43200),
+    /// `HOTLINE_LOGIN_FAILURES_PER_ACCOUNT` (5), `HOTLINE_LOGIN_FAILURES_PER_ADDRESS` (20),
+    /// `HOTLINE_LOGIN_WINDOW_SECS` (900); each optional.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let number = |name: &'static str, default: u32| -> Result<u32, SettingsError> {
+            match get(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(SettingsError(name, v)),
+            }
+        };
+        let secs = |name, default: TimeDelta| -> Result<TimeDelta, SettingsError> {
+            let default = u32::try_from(default.num_seconds()).unwrap_or(u32::MAX);
+            number(name, default).map(|n| TimeDelta::seconds(i64::from(n)))
+        };
+        let (s, t) = (SessionPolicy::default(), ThrottlePolicy::default());
+        Ok(Self {
+            sessions: SessionPolicy {
+                idle: secs("HOTLINE_SESSION_IDLE_SECS", s.idle)?,
+                absolute: secs("HOTLINE_SESSION_MAX_SECS", s.absolute)?,
+            },
+            throttle: ThrottlePolicy {
+                per_account: number("HOTLINE_LOGIN_FAILURES_PER_ACCOUNT", t.per_account)?,
+                per_address: number("HOTLINE_LOGIN_FAILURES_PER_ADDRESS", t.per_address)?,
+                window: secs("HOTLINE_LOGIN_WINDOW_SECS", t.window)?,
+            },
+            clock: Arc::new(Utc::now),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_and_bad_numbers_are_named() {
+        let s = AuthSettings::from_lookup(|_| None).expect("defaults");
+        assert_eq!(s.sessions.idle, TimeDelta::minutes(30));
+        assert_eq!(s.sessions.absolute, TimeDelta::hours(12));
+        assert_eq!((s.throttle.per_account, s.throttle.per_address), (5, 20));
+        let s = AuthSettings::from_lookup(|k| {
+            (k == "HOTLINE_SESSION_IDLE_SECS").then(|| "60".to_owned())
+        })
+        .expect("idle");
+        assert_eq!(s.sessions.idle, TimeDelta::minutes(1));
+        let err = AuthSettings::from_lookup(|k| {
+            (k == "HOTLINE_LOGIN_WINDOW_SECS").then(|| "-1".to_owned())
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            err.to_string().contains("HOTLINE_LOGIN_WINDOW_SECS"),
+            "{err}"
+        );
+    }
+}
