@@ -9,6 +9,7 @@
 //! * `hotline demo`: start a stack on temporary ports, place one call, print its record.
 //! * `hotline calls [show <CallSid>]`: read call records from the store.
 //! * `hotline keys create|list|revoke`: an organization's API keys.
+//! * `hotline users add|list`: the people who sign in to an organization.
 
 use std::process::ExitCode;
 
@@ -43,6 +44,8 @@ enum Command {
     Calls(cli::calls::CallsArgs),
     /// Create, list and revoke an organization's API keys.
     Keys(cli::keys::KeysArgs),
+    /// Add people who sign in (e-mail and password) to an organization, or list them.
+    Users(cli::users::UsersArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Calls(args) => cli::calls::run(args).await,
             Command::Keys(args) => cli::keys::run(args).await,
+            Command::Users(args) => cli::users::run(args).await,
         }
     });
     match result {

@@ -14,6 +14,9 @@ use hotline_core::model::{ApiKey, Role};
 use hotline_core::ports::{BlobKey, CallPosition, StoreError};
 use hotline_testkit::store::{QueueSpec, TestStore};
 
+#[path = "contract/people.rs"]
+mod people;
+
 /// A store plus a work queue and its dead-letter queue.
 type Fixture = TestStore;
 

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod keys;
 pub mod sms;
 pub mod up;
+pub mod users;
 
 /// Human-readable logs on stderr, `RUST_LOG` to filter (default: info).
 pub fn init_logs() {
