@@ -99,6 +99,11 @@ pub async fn launch(
 ) -> anyhow::Result<Launched> {
     let stores = Stores::open(&config.store).await?;
     let configured = configure(stores.directory.as_ref(), &config.config, &env).await?;
+    // Applying the file at start is `hotline apply`: the audit log says so.
+    configured
+        .plan
+        .record_audit(stores.audit.as_ref(), chrono::Utc::now())
+        .await?;
     let placeholder_twilio = config.config.uses_placeholder_twilio(&env);
     // Only hashes are stored, so a key from an earlier start cannot be shown again: each
     // start makes one to print (`hotline keys revoke` retires old ones).

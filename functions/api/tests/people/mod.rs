@@ -272,6 +272,7 @@ hotline_testkit::on_both_stores! {
     a_password_change_ends_the_other_sessions,
     every_write_leaves_an_audit_entry_listed_newest_first_in_pages,
     no_secret_reaches_a_response_or_the_logs,
+    api_gateway_events_carry_the_cookie_and_the_client_address,
 }
 
 async fn a_person_signs_in_sees_who_they_are_and_signs_out(bed: Bed) {
@@ -1746,4 +1747,149 @@ async fn no_secret_reaches_a_response_or_the_logs(bed: Bed) {
         );
     }
     let _ = std::io::stderr().flush();
+}
+
+/// An HTTP API (payload 2.0) event as API Gateway sends it: cookies in their own list,
+/// the client's address in the request context.
+fn gateway_event(
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    body: Option<&Value>,
+    ip: &str,
+) -> Request {
+    let mut headers = serde_json::Map::new();
+    headers.insert(
+        "host".into(),
+        "abc123defg.execute-api.us-east-1.amazonaws.com".into(),
+    );
+    if let Some(csrf) = csrf {
+        headers.insert(CSRF_HEADER.into(), csrf.into());
+    }
+    if body.is_some() {
+        headers.insert("content-type".into(), "application/json".into());
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123defg",
+            "domainName": "abc123defg.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123defg",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": ip, "userAgent": "Mozilla/5.0"},
+            "requestId": "JKJaXmPLvHcESHA=",
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "01/Dec/2026:09:00:00 +0000",
+            "timeEpoch": 1_796_115_600_000_u64,
+        },
+        "isBase64Encoded": false,
+    });
+    if let Some(cookie) = cookie {
+        event["cookies"] = json!(["theme=dark", format!("{SESSION_COOKIE}={cookie}")]);
+    }
+    if let Some(body) = body {
+        event["body"] = body.to_string().into();
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("event")
+}
+
+async fn api_gateway_events_carry_the_cookie_and_the_client_address(bed: Bed) {
+    let sign_in = |ip: &'static str, password: &'static str| {
+        gateway_event(
+            "POST",
+            "/api/v1/session",
+            None,
+            None,
+            Some(&json!({"email": "admin@acme.example", "password": password})),
+            ip,
+        )
+    };
+    let resp = handle(&bed.deps, sign_in("198.51.100.20", PASSWORD)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let line = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_owned();
+    let id = line
+        .split(';')
+        .next()
+        .and_then(|p| p.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("id");
+    let csrf = hotline_core::people::csrf_token(&id);
+    let me = handle(
+        &bed.deps,
+        gateway_event(
+            "GET",
+            "/api/v1/session",
+            Some(&id),
+            None,
+            None,
+            "198.51.100.20",
+        ),
+    )
+    .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let write = handle(
+        &bed.deps,
+        gateway_event(
+            "PATCH",
+            "/api/v1/organization",
+            Some(&id),
+            Some(&csrf),
+            Some(&json!({"name": "Acme"})),
+            "198.51.100.20",
+        ),
+    )
+    .await;
+    assert_eq!(write.status(), StatusCode::OK);
+    let forged = handle(
+        &bed.deps,
+        gateway_event(
+            "PATCH",
+            "/api/v1/organization",
+            Some(&id),
+            None,
+            Some(&json!({"name": "Evil"})),
+            "198.51.100.20",
+        ),
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // The address the throttle counts is the one API Gateway saw.
+    for n in 0..5 {
+        let guess = gateway_event(
+            "POST",
+            "/api/v1/session",
+            None,
+            None,
+            Some(&json!({"email": format!("x{n}@acme.example"), "password": "guess guess guess"})),
+            "192.0.2.50",
+        );
+        assert_eq!(
+            handle(&bed.deps, guess).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        handle(&bed.deps, sign_in("192.0.2.50", PASSWORD))
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        handle(&bed.deps, sign_in("192.0.2.51", PASSWORD))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
