@@ -68,7 +68,12 @@ pub struct PasswordChange {
 pub async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiError> {
     let body: Login = json_body(req)?;
     let now = deps.auth.now();
-    let email = normalize_email(&body.email).unwrap_or_else(|| body.email.trim().to_lowercase());
+    // Something that is no e-mail has no account, but is throttled (by its hash) and
+    // answered like any unknown e-mail.
+    let normalized = normalize_email(&body.email);
+    let email = normalized
+        .clone()
+        .unwrap_or_else(|| body.email.trim().to_lowercase());
     let keys = [
         (
             LoginFailures::account_key(&email),
@@ -94,11 +99,14 @@ pub async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiErro
         ));
     }
 
-    let user = deps
-        .users
-        .user_by_email(&email)
-        .await?
-        .filter(User::is_active);
+    let user = match &normalized {
+        Some(email) => deps
+            .users
+            .user_by_email(email)
+            .await?
+            .filter(User::is_active),
+        None => None,
+    };
     if !check_password(
         user.as_ref().map(|u| u.password_hash.clone()),
         body.password,

@@ -784,3 +784,137 @@ async fn hotline_sms_texts_the_running_stack_and_prints_the_reply() {
     assert_eq!(out.trim(), "(no reply)");
     up.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_added_with_hotline_users_signs_in_to_the_running_stack() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let install = Install::new(&[("HOTLINE_DATA_DIR", data)], twilio.base_url());
+    let up = install.up().await;
+
+    let password = "a passphrase long enough";
+    let mut add = install
+        .command(&[
+            "users",
+            "add",
+            "--org",
+            "demo",
+            "--email",
+            "Ana@Example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("users add");
+    {
+        use std::io::Write as _;
+        let mut stdin = add.stdin.take().expect("stdin");
+        writeln!(stdin, "{password}").expect("write the password");
+    }
+    let out = add.wait_with_output().expect("users add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, listed, _) = run(&install, &["users", "list", "--org", "demo"]);
+    assert!(
+        ok && listed.contains("ana@example.com") && listed.contains("admin"),
+        "{listed}"
+    );
+
+    let client = reqwest::Client::new();
+    let api = format!("http://{}/api/v1", install.http);
+    let resp = client
+        .post(format!("{api}/session"))
+        .json(&serde_json::json!({"email": "ana@example.com", "password": password}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(resp.status(), 200);
+    let set_cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+    let body: serde_json::Value = resp.json().await.expect("JSON");
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
+
+    let me: serde_json::Value = client
+        .get(format!("{api}/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("who am I")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        (me["org"].as_str(), me["role"].as_str()),
+        (Some("demo"), Some("admin"))
+    );
+    let forged = client
+        .patch(format!("{api}/organization"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"name": "Demo Inc"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(forged.status(), 403);
+    let patched = client
+        .patch(format!("{api}/organization"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"name": "Demo Inc"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(patched.status(), 200);
+
+    // The start's apply and the person's change, in the organization's audit log.
+    let audit: serde_json::Value = client
+        .get(format!("{api}/audit"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("JSON");
+    let entries = audit["entries"].as_array().expect("entries");
+    assert_eq!(entries[0]["action"], "organization.update", "{audit}");
+    assert_eq!(entries[0]["after"]["name"], "Demo Inc");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"] == "hotline apply" && e["action"] == "organization.create"),
+        "{audit}"
+    );
+
+    let out = client
+        .delete(format!("{api}/session"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status(), 204);
+    let after = client
+        .get(format!("{api}/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("who am I");
+    assert_eq!(after.status(), 401);
+    up.stop();
+}
