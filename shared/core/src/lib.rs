@@ -7,6 +7,7 @@ pub mod model;
 pub mod ports;
 pub mod postcall;
 pub mod routes;
+pub mod routing;
 pub mod sms;
 pub mod sweep;
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::ports::{
-    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, Todos,
+    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, StreamNodes,
+    Todos,
 };
 
 use crate::aws::{DynamoTable, S3Blobs, SesMailer, SqsQueue};
@@ -79,6 +80,8 @@ pub struct Stores {
     pub api_keys: Arc<dyn ApiKeys>,
     /// Conversations: texts now, a contact's calls and web chats later.
     pub messages: Arc<dyn Messages>,
+    /// The stream nodes' registry, for routing new calls.
+    pub nodes: Arc<dyn StreamNodes>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
     /// Outgoing mail: SES, or locally an outbox folder (`{data_dir}/outbox`).
@@ -99,7 +102,8 @@ impl Stores {
             contacts: records.clone(),
             todos: records.clone(),
             api_keys: records.clone(),
-            messages: records,
+            messages: records.clone(),
+            nodes: records,
             blobs,
             postcall,
             mailer,
