@@ -140,6 +140,7 @@ impl Stack {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
+            nodes: stores.nodes.clone(),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),
