@@ -22,7 +22,8 @@ const MISS_RELOAD_EVERY: Duration = Duration::from_secs(5);
 
 pub struct UpgradeAuth {
     directory: Arc<dyn Directory>,
-    url: String,
+    /// The shared URL first, then the node's own, if it has one.
+    urls: Vec<String>,
     keys: Mutex<Keys>,
 }
 
@@ -33,11 +34,11 @@ struct Keys {
 }
 
 impl UpgradeAuth {
-    /// `url`: the stream URL exactly as the TwiML gives it to Twilio.
-    pub fn new(directory: Arc<dyn Directory>, url: String) -> Self {
+    /// `urls`: the stream URLs exactly as a TwiML may give them to Twilio.
+    pub fn new(directory: Arc<dyn Directory>, urls: Vec<String>) -> Self {
         Self {
             directory,
-            url,
+            urls,
             keys: Mutex::new(Keys {
                 orgs: Vec::new(),
                 loaded_at: None,
@@ -46,7 +47,7 @@ impl UpgradeAuth {
     }
 
     pub fn url(&self) -> &str {
-        &self.url
+        self.urls.first().map_or("", String::as_str)
     }
 
     /// The organization whose token produced `sig`, if any.
@@ -73,7 +74,11 @@ impl UpgradeAuth {
     fn matching(&self, keys: &Keys, sig: &str) -> Option<OrgId> {
         keys.orgs
             .iter()
-            .find(|(_, token)| signature::validate(token.expose_secret(), &self.url, &[], sig))
+            .find(|(_, token)| {
+                self.urls
+                    .iter()
+                    .any(|url| signature::validate(token.expose_secret(), url, &[], sig))
+            })
             .map(|(org, _)| org.clone())
     }
 
@@ -87,5 +92,58 @@ impl UpgradeAuth {
             .collect();
         keys.loaded_at = Some(Instant::now());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hotline_core::ids::AccountSid;
+    use hotline_core::model::{OrgSettings, Organization, TwilioAccount};
+    use hotline_store::Stores;
+
+    use super::*;
+
+    const SHARED: &str = "wss://stream.example.com/twilio/stream";
+    const OWN: &str = "wss://node-7.stream.example.com/twilio/stream";
+
+    #[tokio::test]
+    async fn streams_signed_over_the_shared_or_the_nodes_own_url_are_accepted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stores = Stores::local(dir.path()).expect("store");
+        stores
+            .directory
+            .put_org(&Organization {
+                id: OrgId::parse("acme").expect("org"),
+                name: "Acme".into(),
+                twilio: TwilioAccount {
+                    account_sid: AccountSid::parse(&format!("AC{:032x}", 1)).expect("sid"),
+                    auth_token: "token".to_owned().into(),
+                },
+                settings: OrgSettings::default(),
+                version: 0,
+            })
+            .await
+            .expect("org");
+        let auth = UpgradeAuth::new(stores.directory.clone(), vec![SHARED.into(), OWN.into()]);
+        for url in [SHARED, OWN] {
+            let sig = signature::compute("token", url, &[]);
+            assert_eq!(
+                auth.verify(&sig)
+                    .await
+                    .expect("store")
+                    .map(|o| o.to_string()),
+                Some("acme".to_owned()),
+                "{url}"
+            );
+        }
+        let elsewhere = signature::compute(
+            "token",
+            "wss://node-8.stream.example.com/twilio/stream",
+            &[],
+        );
+        assert_eq!(auth.verify(&elsewhere).await.expect("store"), None);
+        let shared_only = UpgradeAuth::new(stores.directory.clone(), vec![SHARED.into()]);
+        let own = signature::compute("token", OWN, &[]);
+        assert_eq!(shared_only.verify(&own).await.expect("store"), None);
     }
 }

@@ -27,6 +27,14 @@ pub struct NodeConfig {
     pub openai_base_url: String,
     /// `OPENAI_API_KEY`; empty is allowed against a simulator.
     pub openai_api_key: SecretString,
+    /// `HOTLINE_NODE_PUBLIC_URL`: this node's own public `wss://` base, when Twilio can
+    /// reach it directly. Set, the node reports itself in the registry on a heartbeat
+    /// and the voice webhook may send calls straight to it; streams signed over either
+    /// URL are accepted.
+    pub node_url: Option<String>,
+    /// `HOTLINE_NODE_HEARTBEAT_SECS`: how often the node reports itself (default 5,
+    /// a third of [`hotline_core::routing::STALE_AFTER_SECS`]).
+    pub heartbeat: Duration,
     /// `TWILIO_API_BASE_URL` (default `https://api.twilio.com`).
     pub twilio_api_base_url: String,
     /// `HOTLINE_WEBHOOK_ALLOW_PRIVATE` (`true` for local runs only): webhook tools may
@@ -82,7 +90,29 @@ impl NodeConfig {
                 name: "HOTLINE_STREAM_PUBLIC_URL",
                 value: public.clone(),
             })?;
+        let node_url = match get("HOTLINE_NODE_PUBLIC_URL") {
+            None => None,
+            Some(url) => Some(hotline_core::routes::stream_base_url(&url).ok_or(
+                ConfigError::Invalid {
+                    name: "HOTLINE_NODE_PUBLIC_URL",
+                    value: url,
+                },
+            )?),
+        };
+        let heartbeat_secs: u64 = parse(
+            "HOTLINE_NODE_HEARTBEAT_SECS",
+            get("HOTLINE_NODE_HEARTBEAT_SECS"),
+            5,
+        )?;
+        if !(1..=60).contains(&heartbeat_secs) {
+            return Err(ConfigError::Invalid {
+                name: "HOTLINE_NODE_HEARTBEAT_SECS",
+                value: heartbeat_secs.to_string(),
+            });
+        }
         Ok(Self {
+            node_url,
+            heartbeat: Duration::from_secs(heartbeat_secs),
             addr: parse(
                 "HOTLINE_STREAM_ADDR",
                 get("HOTLINE_STREAM_ADDR"),
@@ -122,9 +152,19 @@ impl NodeConfig {
         })
     }
 
-    /// The URL Twilio signs when it opens a stream.
+    /// The URL Twilio signs when it opens a stream through the load balancer.
     pub fn stream_url(&self) -> String {
         format!("{}{STREAM_PATH}", self.public_url)
+    }
+
+    /// Every URL a stream to this node may have been signed over: the shared one, and
+    /// the node's own when it has one.
+    pub fn stream_urls(&self) -> Vec<String> {
+        let mut urls = vec![self.stream_url()];
+        if let Some(own) = &self.node_url {
+            urls.push(format!("{own}{STREAM_PATH}"));
+        }
+        urls
     }
 }
 
@@ -173,5 +213,39 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_node_with_its_own_url_accepts_streams_signed_over_either() {
+        let c = config(&[
+            ("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com"),
+            ("HOTLINE_NODE_PUBLIC_URL", "wss://node-7.stream.example.com"),
+            ("HOTLINE_NODE_HEARTBEAT_SECS", "2"),
+        ])
+        .expect("config");
+        assert_eq!(
+            c.stream_urls(),
+            [
+                "wss://stream.example.com/twilio/stream",
+                "wss://node-7.stream.example.com/twilio/stream"
+            ]
+        );
+        assert_eq!(c.heartbeat, Duration::from_secs(2));
+        let plain =
+            config(&[("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com")]).expect("config");
+        assert_eq!(plain.node_url, None);
+        assert_eq!(plain.heartbeat, Duration::from_secs(5));
+        for (name, value) in [
+            ("HOTLINE_NODE_PUBLIC_URL", "node-7.stream.example.com"),
+            ("HOTLINE_NODE_HEARTBEAT_SECS", "0"),
+        ] {
+            assert!(
+                matches!(
+                    config(&[("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com"), (name, value)]),
+                    Err(ConfigError::Invalid { name: n, .. }) if n == name
+                ),
+                "{name}={value}"
+            );
+        }
     }
 }

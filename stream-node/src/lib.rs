@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod call;
 pub mod config;
+pub mod heartbeat;
 pub mod openai;
 pub mod provider;
 pub mod server;

@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
         .context("opening the store")?;
     let node = StreamNode::bind(config, stores.directory, stores.calls)
         .await
-        .context("binding")?;
+        .context("binding")?
+        .with_registry(stores.nodes);
     tracing::info!(addr = %node.local_addr()?, "stream node listening");
     node.serve(shutdown_signal()).await;
     Ok(())

@@ -24,11 +24,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use hotline_core::ports::{Calls, Directory};
+use hotline_core::ports::{Calls, Directory, StreamNodes};
 
 use crate::auth::UpgradeAuth;
 use crate::call::{CallContext, run_call};
 use crate::config::{NodeConfig, STREAM_PATH};
+use crate::heartbeat::{Heartbeat, NodeGauge};
 
 /// Frames on this socket are 20 ms of audio (~300 bytes of JSON), and outbound chunks
 /// rarely pass a few KiB: small buffers keep a call's memory in kilobytes. tungstenite
@@ -62,9 +63,28 @@ struct Shared {
     tracker: TaskTracker,
 }
 
+impl NodeGauge for Shared {
+    fn live_calls(&self) -> u32 {
+        let live = self
+            .config
+            .max_calls
+            .saturating_sub(self.permits.available_permits());
+        u32::try_from(live).unwrap_or(u32::MAX)
+    }
+
+    fn capacity(&self) -> u32 {
+        u32::try_from(self.config.max_calls).unwrap_or(u32::MAX)
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
 pub struct StreamNode {
     listener: TcpListener,
     shared: Arc<Shared>,
+    heartbeat: Option<Arc<Heartbeat>>,
 }
 
 impl StreamNode {
@@ -86,9 +106,10 @@ impl StreamNode {
         calls: Arc<dyn Calls>,
     ) -> Self {
         let calls = CallContext::new(&config, directory, calls);
-        let auth = UpgradeAuth::new(calls.directory.clone(), config.stream_url());
+        let auth = UpgradeAuth::new(calls.directory.clone(), config.stream_urls());
         Self {
             listener,
+            heartbeat: None,
             shared: Arc::new(Shared {
                 permits: Arc::new(Semaphore::new(config.max_calls)),
                 config,
@@ -98,6 +119,21 @@ impl StreamNode {
                 tracker: TaskTracker::new(),
             }),
         }
+    }
+
+    /// Reports this node in `registry` while it serves, when it has its own URL
+    /// (`HOTLINE_NODE_PUBLIC_URL`); without one there is nothing to route to.
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<dyn StreamNodes>) -> Self {
+        self.heartbeat = self.shared.config.node_url.clone().map(|url| {
+            Arc::new(Heartbeat {
+                registry,
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                url,
+                period: self.shared.config.heartbeat,
+            })
+        });
+        self
     }
 
     /// Cancelling it ends every live call now (each finishes with `Shutdown`), as the
@@ -114,15 +150,26 @@ impl StreamNode {
     /// streams are refused, live calls go on for up to the drain deadline and are then
     /// told to finish, each closing both its sockets and its call record.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, shared } = self;
+        let Self {
+            listener,
+            shared,
+            heartbeat,
+        } = self;
         let stop_accepting = CancellationToken::new();
         let acceptor = tokio::spawn(accept_loop(
             listener,
             Arc::clone(&shared),
             stop_accepting.clone(),
         ));
+        let beating = heartbeat.clone().map(|beat| {
+            let gauge: Arc<dyn NodeGauge> = shared.clone();
+            tokio::spawn(beat.run(gauge, stop_accepting.clone()))
+        });
         shutdown.await;
         shared.draining.store(true, Ordering::SeqCst);
+        if let Some(beat) = &heartbeat {
+            beat.report(shared.as_ref()).await;
+        }
         shared.tracker.close();
         let live = shared.tracker.len();
         info!(
@@ -152,6 +199,14 @@ impl StreamNode {
         stop_accepting.cancel();
         if let Err(e) = acceptor.await {
             warn!(error = %e, "accept loop failed");
+        }
+        if let Some(beating) = beating
+            && let Err(e) = beating.await
+        {
+            warn!(error = %e, "heartbeat failed");
+        }
+        if let Some(beat) = &heartbeat {
+            beat.report(shared.as_ref()).await;
         }
         info!("stream node stopped");
     }

@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use hotline_core::model::EndReason;
+use hotline_core::model::StreamNodeStatus;
 use hotline_e2e::{World, health};
 use hotline_sim::phone::{AudioSource, HangupSide, Phone};
 use hotline_sim::realtime::Script;
+use hotline_store::Stores;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_beyond_the_call_bound_are_refused_with_503_and_an_apology() {
@@ -62,6 +64,9 @@ async fn shutdown_drains_live_calls_then_ends_them_cleanly() {
         .wait_for_session(|s| s.upgraded(), Duration::from_secs(5))
         .await
         .expect("call connected");
+    // The node reports the live call in the registry the voice webhook routes by.
+    let registered = wait_for_node(&world.stores, |n| n.live_calls == 1 && !n.draining).await;
+    assert_eq!(registered.capacity, 10);
     let World {
         stack,
         stores,
@@ -72,6 +77,12 @@ async fn shutdown_drains_live_calls_then_ends_them_cleanly() {
     let stream = stack.stream;
     let stopping = tokio::spawn(stack.stop());
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Draining is reported at once, not at the next beat: no new call is routed here.
+    let nodes = stores.nodes.list_nodes().await.expect("registry");
+    assert!(
+        nodes.iter().all(|n| n.id == registered.id && n.draining),
+        "{nodes:?}"
+    );
     // Draining: health checks fail so the load balancer stops sending calls, and new
     // streams are refused, while the live call goes on.
     assert_eq!(health(stream).await, 503);
@@ -110,4 +121,24 @@ async fn shutdown_drains_live_calls_then_ends_them_cleanly() {
             .any(|r| r.param("Twiml").is_some_and(|t| t.contains("Sorry")))
     );
     drop(ai);
+}
+
+/// The local node's registry entry once `ready` holds (the node beats every second).
+async fn wait_for_node(
+    stores: &Stores,
+    ready: impl Fn(&StreamNodeStatus) -> bool,
+) -> StreamNodeStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let nodes = stores.nodes.list_nodes().await.expect("registry");
+        assert!(nodes.len() <= 1, "one node, one entry: {nodes:?}");
+        if let Some(node) = nodes.into_iter().find(|n| ready(n)) {
+            return node;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node never reported as expected"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -6,7 +6,8 @@ use chrono::Utc;
 use hotline_core::answer::{Answer, AnswerPorts, IncomingCall, OutboundRequest, answer_call};
 use hotline_core::ids::AgentId;
 use hotline_core::model::{Agent, Call};
-use hotline_core::ports::{Calls, Contacts, Directory, StoreError};
+use hotline_core::ports::{Calls, Contacts, Directory, StoreError, StreamNodes};
+use hotline_core::routing::pick_node;
 use hotline_twilio::twiml::{ConnectStream, RecordingChannels, StartRecording};
 use hotline_twilio::{VoiceResponse, VoiceWebhook};
 use hotline_webhook::{Verified, WebhookError, error_response, verify};
@@ -23,6 +24,9 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub contacts: Arc<dyn Contacts>,
+    /// The stream nodes' registry: a new call's stream goes to the least loaded node
+    /// that takes calls, or to [`VoiceConfig::stream_url`] when none does.
+    pub nodes: Arc<dyn StreamNodes>,
 }
 
 /// Why a request got no TwiML.
@@ -104,7 +108,10 @@ async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
         contacts: deps.contacts.as_ref(),
     };
     let twiml = match answer_call(&ports, &org, &incoming, Utc::now()).await? {
-        Answer::Connect { call, agent } => connect_twiml(&deps.config, &call, &agent),
+        Answer::Connect { call, agent } => {
+            let base = stream_base(deps).await;
+            connect_twiml(&deps.config, &base, &call, &agent)
+        }
         Answer::NotInService => VoiceResponse::new().say(NOT_IN_SERVICE).hangup(),
         Answer::AgentDisabled => VoiceResponse::new().say(AGENT_DISABLED).hangup(),
     };
@@ -145,7 +152,12 @@ fn outbound_request(raw_query: Option<&str>) -> Result<Option<OutboundRequest>, 
 /// opened: an apology there means a refused upgrade is never a silent hang-up. A call
 /// the node ends itself never gets there: it hangs up, transfers or apologises through
 /// the REST API, which replaces this document.
-fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceResponse {
+fn connect_twiml(
+    config: &VoiceConfig,
+    stream_base: &str,
+    call: &Call,
+    agent: &Agent,
+) -> VoiceResponse {
     let mut twiml = VoiceResponse::new().start_recording(StartRecording::new(
         config.webhook.url(RECORDING_PATH),
         RecordingChannels::Mono,
@@ -155,7 +167,7 @@ fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceRespo
     }
     twiml
         .connect_stream(
-            ConnectStream::new(format!("{}{STREAM_PATH}", config.stream_url))
+            ConnectStream::new(format!("{stream_base}{STREAM_PATH}"))
                 .parameter("call_sid", call.sid.as_str())
                 .parameter("from", call.from.as_str())
                 .parameter("to", call.to.as_str())
@@ -164,4 +176,22 @@ fn connect_twiml(config: &VoiceConfig, call: &Call, agent: &Agent) -> VoiceRespo
         )
         .say(STREAM_LOST)
         .hangup()
+}
+
+/// Where this call's stream goes: the node the registry says has the most room, so a
+/// full or draining node is never chosen; the load balancer's URL when the registry is
+/// empty, stale or unreadable (a store hiccup must not stop calls being answered).
+async fn stream_base(deps: &Deps) -> String {
+    match deps.nodes.list_nodes().await {
+        Ok(nodes) => {
+            if let Some(node) = pick_node(&nodes, Utc::now()) {
+                tracing::info!(node = %node.id, live_calls = node.live_calls, "stream node chosen");
+                return node.url.clone();
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "stream node registry unreadable; using the shared URL")
+        }
+    }
+    deps.config.stream_url.clone()
 }

@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         directory: stores.directory,
         calls: stores.calls,
         contacts: stores.contacts,
+        nodes: stores.nodes,
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

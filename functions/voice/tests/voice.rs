@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use hotline_core::ids::{AgentId, CallSid, E164, OrgId};
-use hotline_core::model::{Agent, CallLimits, CallStatus, Direction, PhoneNumber, Provider};
+use hotline_core::model::{
+    Agent, CallLimits, CallStatus, Direction, PhoneNumber, Provider, StreamNodeStatus,
+};
 use hotline_core::routes;
 use hotline_store::Stores;
 use hotline_testkit::store::TestStore;
@@ -93,6 +95,7 @@ async fn app(stores: TestStore, public: &str) -> App {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
+            nodes: stores.nodes.clone(),
         },
         stores,
     }
@@ -534,4 +537,76 @@ fn stores_are_shareable_across_tasks() {
     let stores = TestStore::local();
     let d: Arc<dyn hotline_core::ports::Directory> = Arc::clone(&stores.directory);
     assert_send_sync(&d);
+}
+
+fn node(id: &str, live: u32, draining: bool, heard_secs_ago: i64) -> StreamNodeStatus {
+    StreamNodeStatus {
+        id: id.into(),
+        url: format!("wss://{id}.nodes.example.com"),
+        live_calls: live,
+        capacity: 10,
+        draining,
+        heartbeat_at: chrono::Utc::now() - chrono::Duration::seconds(heard_secs_ago),
+        version: 0,
+    }
+}
+
+async fn stream_url_of(app: &App, n: u32) -> String {
+    let sid = call_sid(n);
+    let resp = handle(&app.deps, signed("", &form(&sid, NUMBER, "inbound"), TOKEN)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
+    parse_twiml(&text(&resp)).all_named("Stream")[0]
+        .attr("url")
+        .expect("url")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_call_streams_to_the_least_loaded_node_that_takes_calls() {
+    let app = local_app().await;
+    for status in [
+        node("busy", 6, false, 1),
+        node("idle", 2, false, 1),
+        node("draining", 0, true, 1),
+        node("full", 10, false, 1),
+        node("silent", 0, false, 60),
+    ] {
+        app.stores.nodes.report_node(&status).await.expect("report");
+    }
+    assert_eq!(
+        stream_url_of(&app, 70).await,
+        "wss://idle.nodes.example.com/twilio/stream"
+    );
+    // The idle node fills up past the busy one: the next call goes to the busy one.
+    app.stores
+        .nodes
+        .report_node(&node("idle", 9, false, 0))
+        .await
+        .expect("report");
+    assert_eq!(
+        stream_url_of(&app, 71).await,
+        "wss://busy.nodes.example.com/twilio/stream"
+    );
+}
+
+#[tokio::test]
+async fn with_no_node_taking_calls_the_stream_goes_to_the_shared_url() {
+    let app = local_app().await;
+    assert_eq!(
+        stream_url_of(&app, 72).await,
+        "wss://stream.example.com/twilio/stream",
+        "empty registry"
+    );
+    for status in [
+        node("draining", 0, true, 1),
+        node("full", 10, false, 1),
+        node("silent", 0, false, 60),
+    ] {
+        app.stores.nodes.report_node(&status).await.expect("report");
+    }
+    assert_eq!(
+        stream_url_of(&app, 73).await,
+        "wss://stream.example.com/twilio/stream",
+        "no node takes calls"
+    );
 }

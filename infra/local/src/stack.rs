@@ -124,10 +124,15 @@ impl Stack {
                 openai_api_key: config.openai_api_key.clone(),
                 twilio_api_base_url: config.twilio_api_base_url.clone(),
                 webhook_allow_private: config.webhook_allow_private,
+                // The one local node reports itself like a deployed one, so the voice
+                // webhook routes through the registry here too.
+                node_url: Some(stream_public_url.clone()),
+                heartbeat: Duration::from_secs(1),
             },
             stores.directory.clone(),
             stores.calls.clone(),
-        );
+        )
+        .with_registry(stores.nodes.clone());
         let calls_shutdown = node.calls_shutdown();
 
         let voice = hotline_voice::Deps {
@@ -140,6 +145,7 @@ impl Stack {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
+            nodes: stores.nodes.clone(),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),

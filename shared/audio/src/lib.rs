@@ -1,7 +1,8 @@
 //! Telephone audio as Twilio carries it: G.711 µ-law at 8 kHz mono. Encoding and
-//! decoding, test tones, frame energy for a simple voice-activity check, linear
-//! resampling, and WAV files in and out. Pure functions; no I/O except in [`wav`].
+//! decoding, keypad (DTMF) tones, test tones, frame energy for a simple voice-activity
+//! check, linear resampling, and WAV files in and out. Pure functions; no I/O except in [`wav`].
 
+pub mod dtmf;
 pub mod mulaw;
 pub mod signal;
 pub mod wav;

@@ -9,6 +9,7 @@ pub mod people;
 pub mod ports;
 pub mod postcall;
 pub mod routes;
+pub mod routing;
 pub mod sms;
 pub mod sweep;
 

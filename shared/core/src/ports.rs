@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId};
 use crate::model::{
-    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, Todo, Turn,
+    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, StreamNodeStatus,
+    Todo, Turn,
 };
 
 /// What can go wrong talking to a store. `Conflict` and `NotFound` are answers the
@@ -156,6 +157,17 @@ pub trait ApiKeys: Send + Sync {
     /// first revocation time); `NotFound` when the organization has no such key.
     async fn revoke_api_key(&self, org: &OrgId, id: &str, at: DateTime<Utc>)
     -> StoreResult<ApiKey>;
+}
+
+/// The stream nodes' registry: each node reports itself on a heartbeat, the voice
+/// webhook reads the list to choose a node ([`crate::routing::pick_node`]).
+#[async_trait]
+pub trait StreamNodes: Send + Sync {
+    /// Replaces the node's record with `status` (last writer wins: only the node itself
+    /// writes it).
+    async fn report_node(&self, status: &StreamNodeStatus) -> StoreResult<()>;
+    /// Every node that ever reported, stale ones included; the caller judges freshness.
+    async fn list_nodes(&self) -> StoreResult<Vec<StreamNodeStatus>>;
 }
 
 /// Read-modify-write of a call record: `change` is applied to the stored call and

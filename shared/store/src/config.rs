@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::ports::{
-    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, Todos,
+    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, StreamNodes,
+    Todos,
 };
 use hotline_core::ports::{Audit, Sessions, Users};
 
@@ -84,6 +85,8 @@ pub struct Stores {
     pub audit: Arc<dyn Audit>,
     /// Conversations: texts now, a contact's calls and web chats later.
     pub messages: Arc<dyn Messages>,
+    /// The stream nodes' registry, for routing new calls.
+    pub nodes: Arc<dyn StreamNodes>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
     /// Outgoing mail: SES, or locally an outbox folder (`{data_dir}/outbox`).
@@ -107,7 +110,8 @@ impl Stores {
             users: records.clone(),
             sessions: records.clone(),
             audit: records.clone(),
-            messages: records,
+            messages: records.clone(),
+            nodes: records,
             blobs,
             postcall,
             mailer,

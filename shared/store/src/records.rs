@@ -24,11 +24,12 @@
 use async_trait::async_trait;
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId};
 use hotline_core::model::{
-    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, Todo, Turn,
+    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, StreamNodeStatus,
+    Todo, Turn,
 };
 use hotline_core::ports::{
     ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Messages, StoreError, StoreResult,
-    Todos,
+    StreamNodes, Todos,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -134,7 +135,8 @@ versioned!(
     Contact,
     Todo,
     ApiKey,
-    Message
+    Message,
+    StreamNodeStatus
 );
 
 impl Versioned for Turn {
@@ -680,6 +682,31 @@ impl<T: Table> Messages for TableRecords<T> {
             sk_before: None,
             descending: true,
             limit: Some(limit),
+        })
+        .await
+    }
+}
+
+/// One partition for every node: the registry is small (a node per vCPU's worth of
+/// calls), read whole by each voice webhook, and a query of one partition is one read.
+const NODES: &str = "NODES";
+
+#[async_trait]
+impl<T: Table> StreamNodes for TableRecords<T> {
+    async fn report_node(&self, status: &StreamNodeStatus) -> StoreResult<()> {
+        let item = to_item(NODES.into(), format!("NODE#{}", status.id), 0, status)?;
+        self.table.put(&item, Condition::Always).await?;
+        Ok(())
+    }
+
+    async fn list_nodes(&self) -> StoreResult<Vec<StreamNodeStatus>> {
+        self.query_records(&Query {
+            index: Index::Primary,
+            pk: NODES.into(),
+            sk_prefix: "NODE#".into(),
+            descending: false,
+            limit: None,
+            sk_before: None,
         })
         .await
     }

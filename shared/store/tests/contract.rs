@@ -65,6 +65,7 @@ hotline_testkit::on_both_stores! {
     calls_page_after_a_position_newest_first,
     messages_are_created_once_by_sid_and_updated_by_version,
     a_conversation_lists_one_contact_channel_and_organization_newest_first,
+    stream_nodes_report_and_the_latest_report_wins,
 }
 
 fn org_id(n: &str) -> OrgId {
@@ -1036,4 +1037,35 @@ async fn a_conversation_lists_one_contact_channel_and_organization_newest_first(
         .await
         .expect("conversation");
     assert!(web.is_empty());
+}
+
+async fn stream_nodes_report_and_the_latest_report_wins(f: Fixture) {
+    use hotline_core::model::StreamNodeStatus;
+    let n = &f.stores.nodes;
+    assert!(n.list_nodes().await.expect("empty list").is_empty());
+    let status = |id: &str, live: u32, draining: bool, secs: i64| StreamNodeStatus {
+        id: id.into(),
+        url: format!("wss://{id}.example.com"),
+        live_calls: live,
+        capacity: 100,
+        draining,
+        heartbeat_at: at(secs),
+        version: 0,
+    };
+    n.report_node(&status("a", 3, false, 1)).await.expect("a");
+    n.report_node(&status("b", 7, false, 1)).await.expect("b");
+    n.report_node(&status("a", 4, true, 2))
+        .await
+        .expect("a again");
+    let mut listed = n.list_nodes().await.expect("list");
+    listed.sort_by(|x, y| x.id.cmp(&y.id));
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|s| (s.id.as_str(), s.live_calls, s.draining, s.heartbeat_at))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("a", 4, true, at(2)), ("b", 7, false, at(1))],
+        "one record per node, the latest report"
+    );
 }

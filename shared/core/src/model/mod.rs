@@ -5,6 +5,7 @@ mod api_key;
 mod call;
 mod contact;
 mod message;
+mod node;
 mod number;
 mod org;
 mod todo;
@@ -18,6 +19,7 @@ pub use call::{
 };
 pub use contact::{Contact, ContactField};
 pub use message::{Channel, Message, MessageDirection};
+pub use node::StreamNodeStatus;
 pub use number::PhoneNumber;
 pub use org::{OrgSettings, Organization, TwilioAccount};
 pub use todo::Todo;
