@@ -142,3 +142,106 @@ async fn wait_for_node(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The registry's live calls per node (by URL) once `ready` holds for them.
+async fn wait_for_nodes(
+    stores: &Stores,
+    ready: impl Fn(&[StreamNodeStatus]) -> bool,
+) -> Vec<StreamNodeStatus> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut nodes = stores.nodes.list_nodes().await.expect("registry");
+        nodes.sort_by(|a, b| a.url.cmp(&b.url));
+        if ready(&nodes) {
+            return nodes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the registry never got there: {nodes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn live(nodes: &[StreamNodeStatus]) -> Vec<u32> {
+    nodes.iter().map(|n| n.live_calls).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_spread_over_nodes_by_load_and_a_full_node_is_never_chosen() {
+    let world = World::start_nodes(Script::default(), 2, 1).await;
+    wait_for_nodes(&world.stores, |n| n.len() == 2).await;
+    let first = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(6)),
+        None,
+    ));
+    let after_first = wait_for_nodes(&world.stores, |n| live(n).iter().sum::<u32>() == 1).await;
+    let second = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(6)),
+        None,
+    ));
+    // The second call went to the node the first left empty: one call on each.
+    let after_second = wait_for_nodes(&world.stores, |n| live(n) == [1, 1]).await;
+    assert_eq!(
+        after_first.iter().map(|n| &n.id).collect::<Vec<_>>(),
+        after_second.iter().map(|n| &n.id).collect::<Vec<_>>()
+    );
+    // Both full: the registry offers nothing, the call goes to the shared URL (the
+    // first node, full too) and is refused there with an apology, not routed to a
+    // full node as if it had room.
+    let third = Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(1)),
+        None,
+    )
+    .await
+    .expect("third call");
+    assert_eq!(
+        third.stream_refused.as_ref().map(|r| r.0),
+        Some(503),
+        "{third:?}"
+    );
+    for call in [first, second] {
+        let report = call.await.expect("task").expect("call");
+        assert_eq!(report.hung_up_by, HangupSide::Caller, "{report:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_gets_no_new_call_and_finishes_its_own() {
+    let world = World::start_nodes(Script::default(), 2, 10).await;
+    wait_for_nodes(&world.stores, |n| n.len() == 2).await;
+    let first = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(3)),
+        None,
+    ));
+    let nodes = wait_for_nodes(&world.stores, |n| live(n).iter().sum::<u32>() == 1).await;
+    let busy = nodes
+        .iter()
+        .find(|n| n.live_calls == 1)
+        .expect("busy node")
+        .url
+        .clone();
+    // The idle node is told to drain: every new call must go to the busy one.
+    let idle = world
+        .stack
+        .nodes
+        .iter()
+        .find(|n| n.url != busy)
+        .expect("idle node");
+    idle.drain();
+    wait_for_nodes(&world.stores, |n| {
+        n.iter().any(|s| s.url == idle.url && s.draining)
+    })
+    .await;
+    let later = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(2)),
+        None,
+    ));
+    let nodes = wait_for_nodes(&world.stores, |n| live(n).iter().sum::<u32>() == 2).await;
+    let on_busy = nodes.iter().find(|n| n.url == busy).expect("busy node");
+    assert_eq!(on_busy.live_calls, 2, "{nodes:?}");
+    for call in [first, later] {
+        let report = call.await.expect("task").expect("call");
+        assert_eq!(report.hung_up_by, HangupSide::Caller, "{report:?}");
+    }
+}

@@ -46,13 +46,13 @@ impl World {
         max_calls: usize,
         drain: Duration,
     ) -> Self {
-        Self::start_inner(script, edit, max_calls, drain, None, true).await
+        Self::start_inner(script, edit, max_calls, drain, None, true, 1).await
     }
 
     /// As `start_with`, with webhook tools held to the deployed rules (`https` to public
     /// addresses only) instead of `hotline up`'s.
     pub async fn start_deployed(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
-        Self::start_inner(script, edit, 100, Duration::from_secs(5), None, false).await
+        Self::start_inner(script, edit, 100, Duration::from_secs(5), None, false, 1).await
     }
 
     /// As `start`, with the stream node reaching OpenAI at `openai_base_url` (a test's
@@ -65,6 +65,21 @@ impl World {
             Duration::from_secs(5),
             Some(openai_base_url),
             true,
+            1,
+        )
+        .await
+    }
+
+    /// `nodes` stream nodes of `max_calls` each behind the registry, drain deadline 5 s.
+    pub async fn start_nodes(script: Script, nodes: usize, max_calls: usize) -> Self {
+        Self::start_inner(
+            script,
+            |_| {},
+            max_calls,
+            Duration::from_secs(5),
+            None,
+            true,
+            nodes,
         )
         .await
     }
@@ -76,6 +91,7 @@ impl World {
         drain: Duration,
         openai_base_url: Option<String>,
         webhook_allow_private: bool,
+        nodes: usize,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
@@ -123,6 +139,7 @@ impl World {
                 twilio_api_base_url: twilio.base_url().to_owned(),
                 max_calls,
                 drain,
+                nodes,
                 webhook_allow_private,
             },
             stores.clone(),

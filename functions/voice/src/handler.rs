@@ -190,7 +190,7 @@ async fn stream_base(deps: &Deps) -> String {
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "stream node registry unreadable; using the shared URL")
+            tracing::warn!(error = %e, "stream node registry unreadable; using the shared URL");
         }
     }
     deps.config.stream_url.clone()

@@ -32,6 +32,8 @@ pub struct LaunchConfig {
     pub drain: Duration,
     /// `HOTLINE_MAX_CALLS`, as the stream node reads it.
     pub max_calls: usize,
+    /// Stream nodes to run (`hotline up --nodes N`), at least one.
+    pub nodes: usize,
     /// Applied to the store at start.
     pub config: ConfigSource,
 }
@@ -69,6 +71,7 @@ impl LaunchConfig {
                 .transpose()
                 .map_err(|_| anyhow::anyhow!("HOTLINE_MAX_CALLS must be a whole number"))?
                 .unwrap_or(hotline_stream_node::config::CALLS_PER_VCPU),
+            nodes: 1,
             config: ConfigSource::Example,
         })
     }
@@ -184,6 +187,7 @@ pub async fn launch(
             twilio_api_base_url: stack_twilio_url.clone(),
             max_calls: config.max_calls,
             drain: config.drain,
+            nodes: config.nodes.max(1),
             // A developer's own machine: tools on localhost are the point.
             webhook_allow_private: true,
         },

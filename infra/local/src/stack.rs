@@ -30,8 +30,12 @@ pub struct StackConfig {
     pub openai_rest_base_url: String,
     pub openai_rest_api_key: SecretString,
     pub twilio_api_base_url: String,
+    /// Per node.
     pub max_calls: usize,
     pub drain: Duration,
+    /// How many stream nodes, each on its own port (the next ones after `stream_addr`'s),
+    /// behind the registry the voice webhook routes by; at least one.
+    pub nodes: usize,
     /// Webhook tools may reach `http` and loopback or private addresses: true for
     /// `hotline up` (a developer's own endpoints), false to run as deployed.
     pub webhook_allow_private: bool,
@@ -51,9 +55,31 @@ pub struct Stack {
     pub public_url: String,
     pub stream_public_url: String,
     pub routes: Vec<String>,
+    /// Every stream node; the first is at [`Self::stream`].
+    pub nodes: Vec<LocalNode>,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// One of the stack's stream nodes.
+pub struct LocalNode {
+    pub addr: SocketAddr,
+    /// Its own URL, as it reports it in the registry.
+    pub url: String,
     stop: CancellationToken,
     calls_shutdown: CancellationToken,
-    tasks: JoinSet<()>,
+}
+
+impl LocalNode {
+    /// Starts this node's drain, as SIGTERM does to a deployed one; the others go on.
+    pub fn drain(&self) {
+        self.stop.cancel();
+    }
+
+    /// Ends this node's live calls now, as a crash would cut them.
+    pub fn end_calls(&self) {
+        self.calls_shutdown.cancel();
+    }
 }
 
 /// The SMS function's dependencies: the stack's OpenAI endpoint and key;
@@ -112,28 +138,48 @@ impl Stack {
             .stream_public_url
             .clone()
             .unwrap_or_else(|| format!("ws://{stream}"));
-        let node = StreamNode::from_listener(
-            stream_listener,
-            NodeConfig {
-                addr: stream,
-                public_url: stream_public_url.clone(),
-                max_calls: config.max_calls,
-                drain: config.drain,
-                start_timeout: Duration::from_secs(5),
-                openai_base_url: config.openai_base_url.clone(),
-                openai_api_key: config.openai_api_key.clone(),
-                twilio_api_base_url: config.twilio_api_base_url.clone(),
-                webhook_allow_private: config.webhook_allow_private,
-                // The one local node reports itself like a deployed one, so the voice
-                // webhook routes through the registry here too.
-                node_url: Some(stream_public_url.clone()),
-                heartbeat: Duration::from_secs(1),
-            },
-            stores.directory.clone(),
-            stores.calls.clone(),
-        )
-        .with_registry(stores.nodes.clone());
-        let calls_shutdown = node.calls_shutdown();
+        let mut nodes = Vec::with_capacity(config.nodes.max(1));
+        let mut listeners = vec![(stream_listener, stream, stream_public_url.clone())];
+        for i in 1..config.nodes {
+            // The next ports after the first node's (any free port when it had port 0).
+            let port = match config.stream_addr.port() {
+                0 => 0,
+                p => p.saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
+            };
+            let want = SocketAddr::new(config.stream_addr.ip(), port);
+            let listener = TcpListener::bind(want)
+                .await
+                .map_err(|e| StackError::Bind(want, e))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| StackError::Bind(want, e))?;
+            listeners.push((listener, addr, format!("ws://{addr}")));
+        }
+        for (listener, addr, own_url) in listeners {
+            let node = StreamNode::from_listener(
+                listener,
+                NodeConfig {
+                    addr,
+                    // The first node stands in for the load balancer's URL too.
+                    public_url: stream_public_url.clone(),
+                    max_calls: config.max_calls,
+                    drain: config.drain,
+                    start_timeout: Duration::from_secs(5),
+                    openai_base_url: config.openai_base_url.clone(),
+                    openai_api_key: config.openai_api_key.clone(),
+                    twilio_api_base_url: config.twilio_api_base_url.clone(),
+                    webhook_allow_private: config.webhook_allow_private,
+                    // Every local node reports itself like a deployed one, so the voice
+                    // webhook routes through the registry here too.
+                    node_url: Some(own_url.clone()),
+                    heartbeat: Duration::from_secs(1),
+                },
+                stores.directory.clone(),
+                stores.calls.clone(),
+            )
+            .with_registry(stores.nodes.clone());
+            nodes.push((node, addr, own_url));
+        }
 
         let voice = hotline_voice::Deps {
             config: hotline_voice::VoiceConfig::from_lookup(|k| match k {
@@ -219,16 +265,25 @@ impl Stack {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         tasks.spawn(gateway::serve(http_listener, routes, stop.clone()));
-        let node_stop = stop.clone();
-        tasks.spawn(async move { node.serve(node_stop.cancelled_owned()).await });
+        let mut node_handles = Vec::with_capacity(nodes.len());
+        for (node, addr, url) in nodes {
+            let node_stop = stop.child_token();
+            node_handles.push(LocalNode {
+                addr,
+                url,
+                stop: node_stop.clone(),
+                calls_shutdown: node.calls_shutdown(),
+            });
+            tasks.spawn(async move { node.serve(node_stop.cancelled_owned()).await });
+        }
         Ok(Self {
             http,
             stream,
+            nodes: node_handles,
             public_url,
             stream_public_url,
             routes: route_keys,
             stop,
-            calls_shutdown,
             tasks,
         })
     }
@@ -262,7 +317,9 @@ impl Stack {
 
     /// Ends live calls now (they finish with `Shutdown`), then stops.
     pub async fn abort_calls_and_stop(self) {
-        self.calls_shutdown.cancel();
+        for node in &self.nodes {
+            node.calls_shutdown.cancel();
+        }
         self.stop().await;
     }
 }

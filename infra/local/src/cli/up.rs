@@ -14,6 +14,10 @@ pub struct UpArgs {
     /// one demo organization.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Stream nodes to run, each on its own port after HOTLINE_STREAM_ADDR's; the voice
+    /// webhook spreads calls over them by load, as it does over a deployed fleet.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    nodes: u16,
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -22,6 +26,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     config.config = args
         .config
         .map_or(ConfigSource::Example, ConfigSource::File);
+    config.nodes = usize::from(args.nodes);
     let launched = launch(config, |k| std::env::var(k).ok()).await?;
     print_banner(&launched);
     hotline_stream_node::shutdown_signal().await;
@@ -53,7 +58,15 @@ fn print_banner(l: &Launched) {
     println!("{}", l.configured.plan);
     println!();
     println!("  webhooks      {}  ({})", s.http, s.routes.join(", "));
-    println!("  media streams {}", s.stream);
+    for (i, node) in s.nodes.iter().enumerate() {
+        let label = if i == 0 { "media streams" } else { "" };
+        println!(
+            "  {label:<13} {}  (node {}, {})",
+            node.addr,
+            i + 1,
+            node.url
+        );
+    }
     println!(
         "  API           {}/api/v1  (OpenAPI: {}/api/v1/openapi.json)",
         s.public_url, s.public_url
