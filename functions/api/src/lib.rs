@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod calls;
 mod cursor;
+mod messages;
 mod numbers;
 pub mod openapi;
 mod problem;
@@ -14,7 +15,8 @@ pub mod views;
 
 use std::sync::Arc;
 
-use hotline_core::ports::{ApiKeys, Calls, Directory};
+use hotline_core::outbox::TextSender;
+use hotline_core::ports::{ApiKeys, Calls, Contacts, Directory, Messages};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -31,6 +33,13 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub api_keys: Arc<dyn ApiKeys>,
+    pub contacts: Arc<dyn Contacts>,
+    pub messages: Arc<dyn Messages>,
+    /// Sends texts (Twilio's Messages API at `TWILIO_API_BASE_URL`).
+    pub texts: Arc<dyn TextSender>,
+    /// `{HOTLINE_PUBLIC_URL}/twilio/sms/status`, where Twilio reports each text's
+    /// delivery; `None` sends without reports.
+    pub status_callback: Option<String>,
 }
 
 /// Answers one API request; never panics on any input.
@@ -79,6 +88,19 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::SendMessage => messages::send(deps, &caller, &req).await,
+    }
+}
+
+/// Where Twilio reports the delivery of texts the API sends: the public base URL
+/// (`HOTLINE_PUBLIC_URL`) + `/twilio/sms/status`; none sends without reports, a
+/// malformed one is refused.
+pub fn status_callback_from(public_url: Option<String>) -> Result<Option<String>, String> {
+    match public_url.filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => hotline_core::routes::base_url(&v, &["https", "http"])
+            .map(|base| Some(format!("{base}{}", hotline_core::routes::SMS_STATUS)))
+            .ok_or_else(|| format!("the public URL must be an absolute http(s) URL, not {v:?}")),
     }
 }
 

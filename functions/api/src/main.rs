@@ -1,7 +1,11 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
-use hotline_api::{Deps, handle};
+use std::sync::Arc;
+
+use hotline_api::{Deps, handle, status_callback_from};
 use hotline_store::{StoreConfig, Stores};
+use hotline_twilio::messages::TwilioTexts;
+use hotline_twilio::rest::TwilioClient;
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
@@ -17,6 +21,10 @@ async fn main() -> Result<(), Error> {
         directory: stores.directory,
         calls: stores.calls,
         api_keys: stores.api_keys,
+        contacts: stores.contacts,
+        messages: stores.messages,
+        texts: Arc::new(TwilioTexts(TwilioClient::from_env(reqwest::Client::new()))),
+        status_callback: status_callback_from(std::env::var("HOTLINE_PUBLIC_URL").ok())?,
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

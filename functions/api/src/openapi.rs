@@ -8,7 +8,7 @@ use crate::views;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline API", description = "An organization's agents, numbers and calls. Authenticate with `Authorization: Bearer <API key>` (`hotline keys create`)."),
+    info(title = "hotline API", description = "An organization's agents, numbers, calls and texts. Authenticate with `Authorization: Bearer <API key>` (`hotline keys create`)."),
     paths(
         crate::agents::list,
         crate::agents::get,
@@ -16,9 +16,10 @@ use crate::views;
         crate::numbers::list,
         crate::calls::list,
         crate::calls::get,
+        crate::messages::send,
         openapi_json,
     ),
-    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail)),
+    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail, crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

@@ -16,6 +16,7 @@ pub enum Route {
     ListNumbers,
     ListCalls,
     GetCall,
+    SendMessage,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -27,6 +28,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/numbers", Route::ListNumbers),
     ("GET", "/api/v1/calls", Route::ListCalls),
     ("GET", "/api/v1/calls/{sid}", Route::GetCall),
+    ("POST", "/api/v1/messages", Route::SendMessage),
 ];
 
 impl Route {
@@ -40,6 +42,7 @@ impl Route {
             Self::ListNumbers => "GET /api/v1/numbers",
             Self::ListCalls => "GET /api/v1/calls",
             Self::GetCall => "GET /api/v1/calls/{sid}",
+            Self::SendMessage => "POST /api/v1/messages",
         }
     }
 }

@@ -3,7 +3,9 @@
 
 pub mod answer;
 pub mod ids;
+pub mod memory;
 pub mod model;
+pub mod outbox;
 pub mod ports;
 pub mod postcall;
 pub mod routes;

@@ -17,7 +17,7 @@ pub use call::{
     TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
-pub use message::{Channel, Message, MessageDirection};
+pub use message::{Channel, DeliveryState, Message, MessageDirection};
 pub use number::PhoneNumber;
 pub use org::{OrgSettings, Organization, TwilioAccount};
 pub use todo::Todo;
