@@ -159,3 +159,68 @@ fn message_json(message: &FakeMessage) -> Value {
         "uri": format!("/{API_VERSION}/Accounts/{}/Messages/{}.json", message.account, message.sid),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use hotline_core::outbox::OutgoingText;
+    use hotline_core::{AccountSid, E164};
+    use hotline_twilio::rest::{RestError, TwilioClient};
+    use secrecy::SecretString;
+
+    use super::*;
+
+    const ACCOUNT: &str = "AC00000000000000000000000000000001";
+    const TOKEN: &str = "test-auth-token";
+
+    fn text(body: &str) -> OutgoingText {
+        OutgoingText {
+            from: E164::parse("+14155550111").expect("from"),
+            to: E164::parse("+14155550100").expect("to"),
+            body: body.to_owned(),
+            status_callback: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_text_is_taken_queued_and_an_oversized_one_refused_with_twilios_code() {
+        let fake = FakeTwilio::start().await.expect("fake");
+        fake.add_account(ACCOUNT, TOKEN);
+        let client = TwilioClient::new(fake.base_url(), reqwest::Client::new());
+        let account = AccountSid::parse(ACCOUNT).expect("account");
+        let token = SecretString::from(TOKEN);
+        let accepted = client
+            .create_message(&account, &token, &text("See you at 3 😀"))
+            .await
+            .expect("taken");
+        assert_eq!(accepted.state, hotline_core::model::DeliveryState::Queued);
+        let taken = fake.messages();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].sid, accepted.sid.as_str());
+        assert_eq!(taken[0].body, "See you at 3 😀");
+        // 1,600 characters fit (emoji count once); 1,601 do not.
+        client
+            .create_message(&account, &token, &text(&"😀".repeat(1600)))
+            .await
+            .expect("1,600 characters fit");
+        let err = client
+            .create_message(&account, &token, &text(&"a".repeat(1601)))
+            .await
+            .expect_err("too long");
+        assert!(
+            matches!(
+                err,
+                RestError::Rejected {
+                    code: Some(21617),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = client
+            .create_message(&account, &SecretString::from("wrong"), &text("x"))
+            .await
+            .expect_err("bad credentials");
+        assert!(matches!(err, RestError::Auth { .. }), "{err}");
+        assert_eq!(fake.messages().len(), 2);
+    }
+}
