@@ -5,9 +5,11 @@ pub mod auth;
 pub mod call;
 pub mod config;
 pub mod heartbeat;
+pub mod memory;
 pub mod openai;
 pub mod provider;
 pub mod server;
+pub mod sms_tool;
 pub mod tools;
 
 pub use call::{CallContext, run_call};

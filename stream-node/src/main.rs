@@ -21,7 +21,16 @@ async fn main() -> anyhow::Result<()> {
     let node = StreamNode::bind(config, stores.directory, stores.calls)
         .await
         .context("binding")?
-        .with_registry(stores.nodes);
+        .with_registry(stores.nodes)
+        .with_memory(hotline_stream_node::memory::Memory {
+            contacts: stores.contacts,
+            messages: stores.messages,
+            // Delivery reports of texts sent during calls (`send_sms`).
+            status_callback: std::env::var("HOTLINE_PUBLIC_URL")
+                .ok()
+                .and_then(|v| hotline_core::routes::base_url(&v, &["https", "http"]))
+                .map(|base| format!("{base}{}", hotline_core::routes::SMS_STATUS)),
+        });
     tracing::info!(addr = %node.local_addr()?, "stream node listening");
     node.serve(shutdown_signal()).await;
     Ok(())

@@ -136,6 +136,16 @@ impl StreamNode {
         self
     }
 
+    /// Calls start knowing the caller's earlier calls and texts, read from these stores.
+    #[must_use]
+    pub fn with_memory(mut self, memory: crate::memory::Memory) -> Self {
+        // Only ever called before serving, while this is the one reference.
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.calls.memory = Some(memory);
+        }
+        self
+    }
+
     /// Cancelling it ends every live call now (each finishes with `Shutdown`), as the
     /// drain deadline does.
     pub fn calls_shutdown(&self) -> CancellationToken {

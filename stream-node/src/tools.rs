@@ -38,7 +38,7 @@ impl WebhookTool {
                     url: url.clone(),
                     timeout: ToolKind::webhook_timeout(*timeout_secs),
                 }),
-                ToolKind::EndCall | ToolKind::TransferCall { .. } => None,
+                ToolKind::EndCall | ToolKind::TransferCall { .. } | ToolKind::SendSms => None,
             })
             .collect()
     }

@@ -9,6 +9,10 @@ use hotline_realtime::openai::AudioFormat;
 use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneEvent, Segment};
 use hotline_sim::realtime::{Failure, Script, ToolCue, Trigger};
 
+/// Texts: sent through the API and reported delivered; the caller's texts in the
+/// agent's instructions.
+mod texts;
+
 /// Ended from hotline's side: through Twilio's REST API (Twilio then stops the stream)
 /// or by the node closing the stream right after that request. Which the phone sees
 /// first is a race that real Twilio has too; the REST request itself is asserted apart.

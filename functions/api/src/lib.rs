@@ -9,6 +9,7 @@ mod calls;
 mod cursor;
 mod invitations;
 mod keys;
+mod messages;
 mod numbers;
 pub mod openapi;
 mod organization;
@@ -21,7 +22,8 @@ pub mod views;
 
 use std::sync::Arc;
 
-use hotline_core::ports::{ApiKeys, Calls, Directory};
+use hotline_core::outbox::TextSender;
+use hotline_core::ports::{ApiKeys, Calls, Contacts, Directory, Messages};
 use hotline_core::ports::{Audit, Sessions, Users};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -40,6 +42,13 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub api_keys: Arc<dyn ApiKeys>,
+    pub contacts: Arc<dyn Contacts>,
+    pub messages: Arc<dyn Messages>,
+    /// Sends texts (Twilio's Messages API at `TWILIO_API_BASE_URL`).
+    pub texts: Arc<dyn TextSender>,
+    /// `{HOTLINE_PUBLIC_URL}/twilio/sms/status`, where Twilio reports each text's
+    /// delivery; `None` sends without reports.
+    pub status_callback: Option<String>,
     pub users: Arc<dyn Users>,
     pub sessions: Arc<dyn Sessions>,
     pub audit: Arc<dyn Audit>,
@@ -49,7 +58,12 @@ pub struct Deps {
 
 impl Deps {
     /// Every port from `stores`, with the given session and throttling settings.
-    pub fn new(stores: &hotline_store::Stores, auth: AuthSettings) -> Self {
+    pub fn new(
+        stores: &hotline_store::Stores,
+        auth: AuthSettings,
+        texts: Arc<dyn TextSender>,
+        status_callback: Option<String>,
+    ) -> Self {
         Self {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
@@ -58,6 +72,10 @@ impl Deps {
             sessions: stores.sessions.clone(),
             audit: stores.audit.clone(),
             auth,
+            contacts: stores.contacts.clone(),
+            messages: stores.messages.clone(),
+            texts,
+            status_callback,
         }
     }
 }
@@ -129,6 +147,19 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::SendMessage => messages::send(deps, &caller, &req).await,
+    }
+}
+
+/// Where Twilio reports the delivery of texts the API sends: the public base URL
+/// (`HOTLINE_PUBLIC_URL`) + `/twilio/sms/status`; none sends without reports, a
+/// malformed one is refused.
+pub fn status_callback_from(public_url: Option<String>) -> Result<Option<String>, String> {
+    match public_url.filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(v) => hotline_core::routes::base_url(&v, &["https", "http"])
+            .map(|base| Some(format!("{base}{}", hotline_core::routes::SMS_STATUS)))
+            .ok_or_else(|| format!("the public URL must be an absolute http(s) URL, not {v:?}")),
     }
 }
 

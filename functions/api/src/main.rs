@@ -1,7 +1,11 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
-use hotline_api::{AuthSettings, Deps, handle};
+use std::sync::Arc;
+
+use hotline_api::{AuthSettings, Deps, handle, status_callback_from};
 use hotline_store::{StoreConfig, Stores};
+use hotline_twilio::messages::TwilioTexts;
+use hotline_twilio::rest::TwilioClient;
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
@@ -13,7 +17,12 @@ async fn main() -> Result<(), Error> {
         .without_time()
         .init();
     let stores = Stores::open(&StoreConfig::from_env()?).await?;
-    let deps = Deps::new(&stores, AuthSettings::from_env()?);
+    let deps = Deps::new(
+        &stores,
+        AuthSettings::from_env()?,
+        Arc::new(TwilioTexts(TwilioClient::from_env(reqwest::Client::new()))),
+        status_callback_from(std::env::var("HOTLINE_PUBLIC_URL").ok())?,
+    );
     let deps = &deps;
     run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(handle(deps, req).await)

@@ -8,7 +8,7 @@ use crate::views;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline API", description = "An organization's agents, numbers, calls, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
+    info(title = "hotline API", description = "An organization's agents, numbers, calls, texts, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
     paths(
         crate::agents::list,
         crate::agents::get,
@@ -33,6 +33,7 @@ use crate::views;
         crate::keys::create,
         crate::keys::revoke,
         crate::audit::list,
+        crate::messages::send,
         openapi_json,
     ),
     components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
@@ -42,7 +43,8 @@ use crate::views;
         crate::invitations::InvitationOut, crate::invitations::InvitationList, crate::invitations::InvitationCreate,
         crate::invitations::InvitationCreated, crate::invitations::InvitationAccept, crate::invitations::Accepted,
         crate::keys::KeyOut, crate::keys::KeyList, crate::keys::KeyCreate, crate::keys::KeyCreated,
-        crate::audit::AuditEntryOut, crate::audit::AuditPage)),
+        crate::audit::AuditEntryOut, crate::audit::AuditPage,
+        crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

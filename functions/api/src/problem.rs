@@ -36,6 +36,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Twilio (or another outside API) failed or refused.
+    #[error("{0}")]
+    Upstream(String),
     #[error("the store is unavailable, try again")]
     Unavailable(String),
     #[error("internal error")]
@@ -83,6 +86,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +104,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
             Self::Unsupported(_) => "unsupported-media-type",
+            Self::Upstream(_) => "bad-gateway",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

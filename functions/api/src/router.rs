@@ -33,6 +33,7 @@ pub enum Route {
     CreateKey,
     RevokeKey,
     ListAudit,
+    SendMessage,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -69,6 +70,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/api/v1/keys", Route::CreateKey),
     ("DELETE", "/api/v1/keys/{id}", Route::RevokeKey),
     ("GET", "/api/v1/audit", Route::ListAudit),
+    ("POST", "/api/v1/messages", Route::SendMessage),
 ];
 
 impl Route {
@@ -99,6 +101,7 @@ impl Route {
             Self::CreateKey => "POST /api/v1/keys",
             Self::RevokeKey => "DELETE /api/v1/keys/{id}",
             Self::ListAudit => "GET /api/v1/audit",
+            Self::SendMessage => "POST /api/v1/messages",
         }
     }
 }

@@ -21,6 +21,7 @@ pub enum ToolType {
     EndCall,
     TransferCall,
     Webhook,
+    SendSms,
 }
 
 /// A tool the agent may call.

@@ -22,9 +22,13 @@ const STREAM_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 const WEBHOOK_SECRET: &str = "whsec-acme-0000000000000000";
 const CLAIM_TOKEN: &str = "claim-token-5555555555555555";
 
+mod messages;
+
 struct App {
     deps: Deps,
     stores: TestStore,
+    /// Twilio's REST API, which takes the texts sent.
+    twilio: hotline_sim::twilio_rest::FakeTwilio,
     /// acme's admin, acme's viewer, a revoked acme key, other's admin.
     admin: String,
     viewer: String,
@@ -159,9 +163,24 @@ async fn app(stores: TestStore) -> App {
         .await
         .expect("revoke");
     let (_, other) = key(&stores, "other", Role::Owner).await;
+    let twilio = hotline_sim::twilio_rest::FakeTwilio::start()
+        .await
+        .expect("fake twilio");
+    twilio.add_account(hotline_testkit::webhook::ACCOUNT, TOKEN);
+    twilio.add_account(hotline_testkit::webhook::OTHER_ACCOUNT, OTHER_TOKEN);
+    // No status callbacks: nothing listens at the public URL here (functions/sms tests them).
+    twilio.set_message_statuses(&[]);
     App {
-        deps: Deps::new(&stores, hotline_api::AuthSettings::default()),
+        deps: Deps::new(
+            &stores,
+            hotline_api::AuthSettings::default(),
+            std::sync::Arc::new(hotline_twilio::messages::TwilioTexts(
+                hotline_twilio::rest::TwilioClient::new(twilio.base_url(), reqwest::Client::new()),
+            )),
+            Some("https://api.example.com/twilio/sms/status".into()),
+        ),
         stores,
+        twilio,
         admin,
         viewer,
         revoked,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::model::Stage;
-use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Mailer, Todos};
+use hotline_core::ports::{Blobs, Calls, Contacts, Directory, Mailer, Messages, Todos};
 use hotline_llm::OpenAiRest;
 use hotline_store::Stores;
 use hotline_twilio::rest::TwilioClient;
@@ -22,6 +22,8 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub contacts: Arc<dyn Contacts>,
+    /// The contact's conversations: the call's turns join them as `phone` messages.
+    pub messages: Arc<dyn Messages>,
     pub todos: Arc<dyn Todos>,
     pub blobs: Arc<dyn Blobs>,
     pub mailer: Arc<dyn Mailer>,
@@ -51,6 +53,7 @@ impl Deps {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
+            messages: stores.messages.clone(),
             todos: stores.todos.clone(),
             blobs: stores.blobs.clone(),
             mailer: stores.mailer.clone(),

@@ -7,6 +7,7 @@ pub mod config;
 mod conversation;
 mod deps;
 mod job;
+mod phone_turns;
 mod pipeline;
 mod report;
 mod schema;

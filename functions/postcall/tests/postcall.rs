@@ -434,6 +434,59 @@ hotline_testkit::on_both_stores! {
     a_job_that_keeps_failing_is_dead_lettered_with_its_error_on_the_call,
     recording_callbacks_yield_one_job_and_duplicates_change_nothing,
     a_very_long_call_keeps_its_record_small_with_the_long_parts_stored,
+    the_calls_turns_join_the_contacts_phone_conversation_once,
+}
+
+async fn the_calls_turns_join_the_contacts_phone_conversation_once(b: Bed) {
+    use hotline_core::model::{Channel, MessageDirection};
+    b.finished_call(81, "completed").await;
+    run_job(&b.deps, &b.job(81), 1).await.expect("job");
+    let phone = |b: &Bed| {
+        let org = b.org.id.clone();
+        let messages = b.stores.messages.clone();
+        async move {
+            messages
+                .conversation(&org, &caller(), Channel::Phone, 50)
+                .await
+                .expect("conversation")
+        }
+    };
+    let said: Vec<(MessageDirection, String)> = phone(&b)
+        .await
+        .into_iter()
+        .rev()
+        .map(|m| (m.direction, m.body))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            (
+                MessageDirection::Outbound,
+                "Hello, Bright Smile Dental.".to_owned()
+            ),
+            (
+                MessageDirection::Inbound,
+                "This is Dana Lee, I need to move my cleaning.".to_owned()
+            ),
+            (
+                MessageDirection::Outbound,
+                "Tuesday at three works.".to_owned()
+            ),
+        ]
+    );
+    // A second call's turns and a redelivered job add only the new call's.
+    b.finished_call(82, "completed").await;
+    run_job(&b.deps, &b.job(82), 1).await.expect("job");
+    run_job(&b.deps, &b.job(81), 2).await.expect("redelivery");
+    assert_eq!(phone(&b).await.len(), 6);
+    // The texts conversation is another channel: untouched.
+    let texts = b
+        .stores
+        .messages
+        .conversation(&b.org.id, &caller(), Channel::Sms, 50)
+        .await
+        .expect("texts");
+    assert!(texts.is_empty());
 }
 
 async fn a_finished_call_gets_every_stage_exactly_once(b: Bed) {

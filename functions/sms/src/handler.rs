@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use hotline_core::E164;
 use hotline_core::model::{Channel, Contact, Message, MessageDirection, Organization, PhoneNumber};
+use hotline_core::outbox::TextSender;
 use hotline_core::ports::{Calls, Contacts, Created, Directory, Messages, StoreError};
 use hotline_core::routes;
 use hotline_core::sms::OptKeyword;
@@ -18,7 +19,7 @@ use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::InboundSms;
-use crate::reply;
+use crate::{late, reply};
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -36,6 +37,10 @@ pub struct Deps {
     pub claim: Duration,
     /// How long a retry waits for the answer being made by the first delivery.
     pub wait: Duration,
+    /// How long the answer may take to go back in the TwiML; a later one is texted.
+    pub reply_budget: Duration,
+    /// Sends a late answer (Twilio's Messages API with the organization's account).
+    pub texts: Arc<dyn TextSender>,
 }
 
 /// Why a text was not answered.
@@ -47,13 +52,16 @@ pub enum SmsError {
     /// The LLM did not answer; the claim is released so Twilio's retry may try again.
     #[error("llm: {0}")]
     Llm(#[from] LlmError),
+    /// The answer came too late for the TwiML and could not be texted either.
+    #[error("texting a late answer: {0}")]
+    Late(hotline_core::outbox::OutboxError),
 }
 
 impl SmsError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Webhook(e) => e.status(),
-            Self::Llm(_) => StatusCode::BAD_GATEWAY,
+            Self::Llm(_) | Self::Late(_) => StatusCode::BAD_GATEWAY,
         }
     }
 }
@@ -153,7 +161,18 @@ async fn answer(deps: &Deps, req: &Request) -> Result<MessagingResponse, SmsErro
     let calls = reply::recent_calls(deps, &contact).await?;
     let thread = reply::thread(deps, &message).await?;
     let said = said(&text);
-    match reply::ask(deps, &agent, &contact, &calls, &thread, &said, Utc::now()).await {
+    let ask = reply::ask(deps, &agent, &contact, &calls, &thread, &said, Utc::now());
+    tokio::pin!(ask);
+    let in_time = tokio::select! {
+        answer = &mut ask => Some(answer),
+        () = tokio::time::sleep(deps.reply_budget) => None,
+    };
+    let Some(answer) = in_time else {
+        // Twilio stops waiting at 15 s: the answer goes out as a text of its own.
+        let answer = ask.await;
+        return late::send(deps, &org, &number, &mut message, answer).await;
+    };
+    match answer {
         Ok(answer) => {
             info!(
                 calls = calls.len(),
@@ -224,6 +243,8 @@ async fn claim(
         claimed_until: Some(until),
         reply: None,
         replied_at: None,
+        reply_texted: false,
+        delivery: None,
         version: 0,
     };
     let stored = match deps.messages.create_message(&message).await? {
@@ -231,7 +252,12 @@ async fn claim(
         Created::Existing(m) => m,
     };
     if let Some(reply) = stored.reply {
-        return Ok(Claim::Answered(reply));
+        // An answer texted separately is not sent a second time in TwiML.
+        return Ok(Claim::Answered(if stored.reply_texted {
+            String::new()
+        } else {
+            reply
+        }));
     }
     if stored.claimed_until.is_some_and(|t| t > now) {
         return Ok(Claim::Busy);
@@ -256,8 +282,12 @@ async fn wait_for_reply(
     let deadline = tokio::time::Instant::now() + deps.wait;
     loop {
         let stored = deps.messages.get_message(&org.id, &text.sid).await?;
-        if let Some(reply) = stored.and_then(|m| m.reply) {
-            return Ok(Some(reply));
+        if let Some(m) = stored.filter(|m| m.reply.is_some()) {
+            return Ok(Some(if m.reply_texted {
+                String::new()
+            } else {
+                m.reply.unwrap_or_default()
+            }));
         }
         if tokio::time::Instant::now() >= deadline {
             return Ok(None);
@@ -291,7 +321,7 @@ async fn finish(
 
 /// Gives up the claim after a failure, so Twilio's retry may answer at once. Best
 /// effort: if it fails, the claim runs out by itself.
-async fn release(deps: &Deps, message: Message) {
+pub(crate) async fn release(deps: &Deps, message: Message) {
     let released = Message {
         claimed_until: None,
         ..message

@@ -1,10 +1,13 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_llm::OpenAiRest;
-use hotline_sms::{Deps, SmsConfig, handle};
+use hotline_sms::{Deps, SmsConfig, route};
 use hotline_store::{StoreConfig, Stores};
+use hotline_twilio::messages::TwilioTexts;
+use hotline_twilio::rest::TwilioClient;
 use hotline_webhook::WebhookConfig;
 use lambda_http::{Error, Request, run, service_fn};
 
@@ -32,10 +35,12 @@ async fn main() -> Result<(), Error> {
         claim: config.llm_timeout + Duration::from_secs(5),
         // A retry waits within Twilio's 15 s for the answer the first delivery makes.
         wait: Duration::from_secs(12),
+        reply_budget: config.reply_budget,
+        texts: Arc::new(TwilioTexts(TwilioClient::from_env(reqwest::Client::new()))),
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(handle(deps, req).await)
+        Ok::<_, Error>(route(deps, req).await)
     }))
     .await
 }

@@ -19,6 +19,9 @@ use hotline_testkit::webhook::{
 use lambda_http::Request;
 use lambda_http::http::StatusCode;
 
+mod delivery;
+mod late;
+
 const KEY: &str = "sk-test-sms";
 /// acme's number, texts answered by `front-desk`.
 const ACME: &str = "+14155550111";
@@ -35,6 +38,8 @@ struct App {
     deps: Deps,
     stores: TestStore,
     openai: FakeOpenAi,
+    /// Twilio's REST API: takes the answers texted late.
+    twilio: hotline_sim::twilio_rest::FakeTwilio,
 }
 
 fn agent(org: &str, instructions: &str) -> Agent {
@@ -95,6 +100,17 @@ async fn app(stores: TestStore) -> App {
         d.put_number(&n).await.expect("number");
     }
     let openai = FakeOpenAi::start(KEY).await.expect("fake openai");
+    let twilio = hotline_sim::twilio_rest::FakeTwilio::start()
+        .await
+        .expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    twilio.add_account(OTHER_ACCOUNT, OTHER_TOKEN);
+    // Nobody listens at the public URL: the tests post delivery reports themselves.
+    twilio.set_message_statuses(&[]);
+    let texts = hotline_twilio::messages::TwilioTexts(hotline_twilio::rest::TwilioClient::new(
+        twilio.base_url(),
+        reqwest::Client::new(),
+    ));
     let llm = OpenAiRest::new(
         openai.base_url(),
         KEY.to_owned().into(),
@@ -111,9 +127,12 @@ async fn app(stores: TestStore) -> App {
             model: "gpt-4.1-mini".into(),
             claim: Duration::from_secs(30),
             wait: Duration::from_secs(5),
+            reply_budget: Duration::from_secs(10),
+            texts: std::sync::Arc::new(texts),
         },
         stores,
         openai,
+        twilio,
     }
 }
 

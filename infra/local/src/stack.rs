@@ -92,7 +92,9 @@ fn sms_deps(
     let sms = hotline_sms::SmsConfig::from_lookup(|k| match k {
         "OPENAI_API_KEY" => Some(config.openai_rest_api_key.expose_secret().to_owned()),
         "OPENAI_BASE_URL" => Some(config.openai_rest_base_url.clone()),
-        "HOTLINE_SMS_MODEL" | "HOTLINE_SMS_LLM_TIMEOUT_SECS" => std::env::var(k).ok(),
+        "HOTLINE_SMS_MODEL" | "HOTLINE_SMS_LLM_TIMEOUT_SECS" | "HOTLINE_SMS_REPLY_BUDGET_SECS" => {
+            std::env::var(k).ok()
+        }
         _ => None,
     })
     .map_err(|e| StackError::Config(e.to_string()))?;
@@ -112,6 +114,13 @@ fn sms_deps(
         model: sms.model,
         claim: sms.llm_timeout + Duration::from_secs(5),
         wait: Duration::from_secs(12),
+        reply_budget: sms.reply_budget,
+        texts: Arc::new(hotline_twilio::messages::TwilioTexts(
+            hotline_twilio::rest::TwilioClient::new(
+                &config.twilio_api_base_url,
+                reqwest::Client::new(),
+            ),
+        )),
     })
 }
 
@@ -177,7 +186,12 @@ impl Stack {
                 stores.directory.clone(),
                 stores.calls.clone(),
             )
-            .with_registry(stores.nodes.clone());
+            .with_registry(stores.nodes.clone())
+            .with_memory(hotline_stream_node::memory::Memory {
+                contacts: stores.contacts.clone(),
+                messages: stores.messages.clone(),
+                status_callback: Some(format!("{public_url}{}", hotline_core::routes::SMS_STATUS)),
+            });
             nodes.push((node, addr, own_url));
         }
 
@@ -221,14 +235,26 @@ impl Stack {
         let api = Arc::new(hotline_api::Deps::new(
             &stores,
             hotline_api::AuthSettings::from_env().map_err(|e| StackError::Config(e.to_string()))?,
+            Arc::new(hotline_twilio::messages::TwilioTexts(
+                hotline_twilio::rest::TwilioClient::new(
+                    &config.twilio_api_base_url,
+                    reqwest::Client::new(),
+                ),
+            )),
+            Some(format!("{public_url}{}", hotline_core::routes::SMS_STATUS)),
         ));
         let api_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&api);
             Box::pin(async move { hotline_api::handle(&deps, req).await })
         });
+        let sms_status = Arc::clone(&sms);
         let sms_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&sms);
             Box::pin(async move { hotline_sms::handle(&deps, req).await })
+        });
+        let sms_status_handler: Handler = Arc::new(move |req| {
+            let deps = Arc::clone(&sms_status);
+            Box::pin(async move { hotline_sms::handle_status(&deps, req).await })
         });
         // One line per route, as the template declares them (infra/tests/consistency.py).
         let routes = Routes::default()
@@ -258,8 +284,10 @@ impl Stack {
             .route("GET", "/api/v1/audit", api_handler.clone())
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
-            .route("GET", "/api/v1/calls/{sid}", api_handler)
-            .route("POST", "/twilio/sms", sms_handler);
+            .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
+            .route("POST", "/twilio/sms", sms_handler)
+            .route("POST", "/api/v1/messages", api_handler)
+            .route("POST", "/twilio/sms/status", sms_status_handler);
         let route_keys = routes.keys();
 
         let stop = CancellationToken::new();

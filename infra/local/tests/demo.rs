@@ -88,5 +88,22 @@ fn demo_plays_a_call_with_a_barge_in_and_a_tool_and_prints_its_record() {
     assert!(
         stdout.contains("HTTP 200, signature verified"),
         "the report webhook's signature: {stdout}"
+    ); // Then the caller texts, and the texting agent answers knowing the call.
+    assert!(
+        stdout.contains("then the caller texts"),
+        "the demo texts after the call: {stdout}"
     );
+    assert!(
+        stdout.contains("  answer: Thanks for your text!"),
+        "{stdout}"
+    );
+    let told = stdout
+        .split_once("the texting agent was told about the call:")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("what the texting agent knew: {stdout}"));
+    assert!(
+        told.contains("The caller moved their cleaning appointment to Tuesday at three."),
+        "the call's summary reached the texting agent: {stdout}"
+    );
+    assert!(told.contains("Move the caller's cleaning"), "{stdout}");
 }

@@ -95,6 +95,7 @@ pub enum ToolType {
     EndCall,
     TransferCall,
     Webhook,
+    SendSms,
 }
 
 #[derive(Debug, Deserialize)]
@@ -369,6 +370,7 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
                 timeout_secs: decl.timeout_secs,
             }
         }
+        ToolType::SendSms => ToolKind::SendSms,
     };
     if decl.to.is_some() && decl.kind != ToolType::TransferCall {
         c.problem(format!("{at}.to"), "only a transfer_call tool has \"to\"");
@@ -386,6 +388,10 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         (Some(d), _) => d,
         (None, ToolType::EndCall) => "End the call once the caller is done.".to_owned(),
         (None, ToolType::TransferCall) => "Transfer the caller to a person.".to_owned(),
+        (None, ToolType::SendSms) => "Text the caller (SMS) something they should have in \
+             writing while you talk, such as a link, an address or a confirmation. Tell them \
+             you are texting it."
+            .to_owned(),
         (None, ToolType::Webhook) => {
             c.problem(
                 format!("{at}.description"),
@@ -397,9 +403,14 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
     Some(ToolSpec {
         name: decl.name,
         description,
-        parameters: decl
-            .parameters
-            .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        parameters: decl.parameters.unwrap_or_else(|| match kind {
+            ToolKind::SendSms => serde_json::json!({
+                "type": "object",
+                "properties": {"body": {"type": "string", "description": "The text, plain, as the caller will read it."}},
+                "required": ["body"],
+            }),
+            _ => serde_json::json!({"type": "object", "properties": {}}),
+        }),
         kind,
     })
 }
@@ -454,6 +465,7 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
                         tool["timeout_secs"] = (*secs).into();
                     }
                 }
+                ToolKind::SendSms => tool["type"] = "send_sms".into(),
             }
             tool
         })

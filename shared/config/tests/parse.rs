@@ -275,6 +275,20 @@ fn tools_need_what_their_type_needs() {
         err.contains("only a webhook tool has \"timeout_secs\""),
         "{err}"
     );
+    // send_sms needs nothing else: a description and a `body` argument by default.
+    let config = parse(&with_tool("{name: text_caller, type: send_sms}")).expect("send_sms");
+    let tool = &config.organizations[0].agents[0].tools[0];
+    assert_eq!(tool.kind, ToolKind::SendSms);
+    assert!(
+        tool.description.contains("Text the caller"),
+        "{}",
+        tool.description
+    );
+    assert_eq!(tool.parameters["required"], serde_json::json!(["body"]));
+    let err = problems(&with_tool(
+        "{name: text_caller, type: send_sms, url: \"https://x.example/a\"}",
+    ));
+    assert!(err.contains("only a webhook tool has \"url\""), "{err}");
 }
 
 #[test]
@@ -355,7 +369,7 @@ fn the_readmes_example_is_a_valid_file() {
     };
     let config = Config::parse(yaml, &env).unwrap_or_else(|e| panic!("{e}"));
     let agent = &config.organizations[0].agents[0];
-    assert_eq!(agent.tools.len(), 3);
+    assert_eq!(agent.tools.len(), 4);
     assert_eq!(agent.analyzers.len(), 1);
 }
 

@@ -4,7 +4,9 @@
 pub mod answer;
 pub mod audit;
 pub mod ids;
+pub mod memory;
 pub mod model;
+pub mod outbox;
 pub mod people;
 pub mod ports;
 pub mod postcall;

@@ -5,6 +5,8 @@ pub const VOICE: &str = "/twilio/voice";
 pub const STATUS: &str = "/twilio/status";
 pub const RECORDING: &str = "/twilio/recording";
 pub const SMS: &str = "/twilio/sms";
+/// Delivery reports of the texts hotline sends (`StatusCallback`).
+pub const SMS_STATUS: &str = "/twilio/sms/status";
 pub const STREAM: &str = "/twilio/stream";
 
 /// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;

@@ -130,7 +130,11 @@ pub fn prompt(
         match message.direction {
             MessageDirection::Inbound => {
                 pair.push(("user", said(message)));
-                if let Some(reply) = message.reply.as_deref().filter(|r| !r.is_empty()) {
+                if let Some(reply) = message
+                    .reply
+                    .as_deref()
+                    .filter(|r| !r.is_empty() && !message.reply_texted)
+                {
                     pair.push(("assistant", reply.to_owned()));
                 }
             }
@@ -149,7 +153,7 @@ pub fn prompt(
 }
 
 /// `block` if it fits in what is left of the budget, which it then uses up.
-fn take(budget: &mut usize, block: String) -> Option<String> {
+pub(crate) fn take(budget: &mut usize, block: String) -> Option<String> {
     let size = block.chars().count();
     if block.is_empty() || size > *budget {
         return None;
@@ -159,7 +163,7 @@ fn take(budget: &mut usize, block: String) -> Option<String> {
 }
 
 /// A call as the LLM reads it: when, how long, what the analyzers found, the to-dos.
-fn call_lines(call: &Call) -> String {
+pub(crate) fn call_lines(call: &Call) -> String {
     let mut out = format!(
         "- {} call on {}",
         direction(call),

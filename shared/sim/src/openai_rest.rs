@@ -135,6 +135,8 @@ struct State {
     failures: VecDeque<u16>,
     /// A status to answer every request with, after `failures` run out.
     failing: Option<u16>,
+    /// How long every answer is held back, as a slow model would.
+    delay: Option<Duration>,
 }
 
 /// A scripted chat answer.
@@ -168,6 +170,7 @@ impl FakeOpenAi {
             requests: Vec::new(),
             failures: VecDeque::new(),
             failing: None,
+            delay: None,
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         Ok(Self {
@@ -238,6 +241,11 @@ impl FakeOpenAi {
     /// Answers every request with `status` until [`Self::clear_failures`].
     pub fn fail_always(&self, status: u16) {
         self.shared.lock().failing = Some(status);
+    }
+
+    /// Holds every answer back this long from now on (a slow model); `None` for none.
+    pub fn delay(&self, delay: Option<Duration>) {
+        self.shared.lock().delay = delay;
     }
 
     /// Forgets failures asked for with [`Self::fail_next`] and [`Self::fail_always`].
@@ -323,15 +331,18 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
         _ => Input::Other,
     };
 
-    let reply = {
+    let (reply, delay) = {
         let mut state = shared.lock();
         let authorized = bearer.as_deref() == Some(state.api_key.as_str());
         let reply = state.respond(&method, &path, bearer.as_deref(), &input);
         let record = record(method, path, &input, authorized, reply.status.as_u16());
         state.requests.push(record);
-        reply
+        (reply, state.delay)
     };
     shared.notify();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     reply.into_response()
 }
 

@@ -10,6 +10,7 @@
 //! | `GET /Accounts/{AC}/Recordings/{RE}.json` | 200, Recording resource |
 //! | `GET /Accounts/{AC}/Recordings/{RE}.mp3` / `.wav` / no suffix | 200, the media bytes |
 //! | `DELETE /Accounts/{AC}/Recordings/{RE}.json` | 204 |
+//! | `POST /Accounts/{AC}/Messages.json` | 201, Message resource (`queued`); status callbacks follow (`messages.rs`) |
 //!
 //! Everything else answers 404 (code 20404). Every request must carry HTTP Basic
 //! credentials of a registered account ([`FakeTwilio::add_account`]) whose SID is the one
@@ -44,6 +45,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::server::{self, Server, Shared};
+
+mod messages;
+pub use messages::FakeMessage;
 
 const API_VERSION: &str = "2010-04-01";
 const ACCOUNTS_PREFIX: &str = "/2010-04-01/Accounts/";
@@ -147,6 +151,8 @@ struct State {
     any_recording: Option<Vec<u8>>,
     /// Recordings deleted, which stay gone even under `any_recording`.
     deleted: std::collections::HashSet<(String, String)>,
+    /// Texts taken through `Messages.json`.
+    texts: messages::Texts,
 }
 
 struct StoredRecording {
@@ -181,6 +187,7 @@ impl FakeTwilio {
             failures: VecDeque::new(),
             any_recording: None,
             deleted: Default::default(),
+            texts: Default::default(),
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         let base_url = format!("http://{}", server.addr());
@@ -550,6 +557,7 @@ impl State {
         let segments: Vec<&str> = resource.split('/').collect();
         let reply = match (method, segments.as_slice()) {
             ("POST", ["Calls.json"]) => self.create_call(account, params),
+            ("POST", ["Messages.json"]) => self.create_message(account, params),
             (_, ["Calls", file]) => match (method, file.strip_suffix(".json")) {
                 ("GET", Some(sid)) => self.fetch_call(account, sid, path),
                 ("POST", Some(sid)) => return self.update_call(account, sid, path, params),

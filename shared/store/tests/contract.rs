@@ -954,6 +954,8 @@ fn text(org: &str, n: u32, contact: &str, at_secs: i64) -> Message {
         claimed_until: None,
         reply: None,
         replied_at: None,
+        reply_texted: false,
+        delivery: None,
         version: 0,
     }
 }

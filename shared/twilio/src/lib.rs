@@ -3,6 +3,7 @@
 
 pub mod form;
 pub mod media;
+pub mod messages;
 pub mod rest;
 pub mod signature;
 pub mod twiml;

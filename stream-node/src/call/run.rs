@@ -48,6 +48,9 @@ pub struct CallContext {
     pub webhook_allow_private: bool,
     /// Cancelled when the node stops for good: calls finish with `Shutdown`.
     pub shutdown: CancellationToken,
+    /// Where the caller's earlier calls and texts are read from; `None` starts every
+    /// call with the agent's own instructions.
+    pub memory: Option<crate::memory::Memory>,
 }
 
 impl CallContext {
@@ -66,6 +69,7 @@ impl CallContext {
             start_timeout: config.start_timeout,
             webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
+            memory: None,
         }
     }
 }
@@ -128,6 +132,10 @@ where
             return;
         }
     };
+    let agent = match &ctx.memory {
+        Some(memory) => memory.recall(ctx.calls.as_ref(), &record, agent).await,
+        None => agent,
+    };
     let tool_sender = tools::Sender {
         secret: org.settings.report_webhook_secret.clone(),
         allow_private: ctx.webhook_allow_private,
@@ -147,6 +155,7 @@ where
         side: FuturesUnordered::new(),
         tools: FuturesUnordered::new(),
         webhook_tools: WebhookTool::of(&agent.tools),
+        sms_tools: crate::sms_tool::names(&agent.tools),
         tool_sender,
     };
     call.mark_answered();
@@ -305,6 +314,8 @@ struct Call<'a> {
     tools: FuturesUnordered<SideJob<'a>>,
     webhook_tools: Vec<WebhookTool>,
     tool_sender: tools::Sender,
+    /// The agent's `send_sms` tools, by name.
+    sms_tools: Vec<String>,
 }
 
 /// Why the bridge loop stopped.
@@ -668,6 +679,14 @@ impl<'a> Call<'a> {
     /// Starts a webhook tool beside the audio, with a timer for the filler; the AI hears
     /// plainly of a tool the agent does not have.
     fn run_tool(&mut self, call_id: String, name: &str, arguments: String) {
+        if self.sms_tools.iter().any(|t| t == name) {
+            let (ctx, org, record) = (self.ctx, self.org.clone(), self.record.clone());
+            self.tools.push(Box::pin(async move {
+                let output = crate::sms_tool::run(ctx, &org, &record, &arguments).await;
+                Some(Input::ToolDone { call_id, output })
+            }));
+            return;
+        }
         let Some(tool) = self.webhook_tools.iter().find(|t| t.name == name).cloned() else {
             warn!(tool = %name, "the AI called a tool the agent does not have");
             let output =

@@ -75,7 +75,11 @@ async fn bed(stores: TestStore) -> Bed {
         clock: Arc::new(move || start() + TimeDelta::seconds(clock_offset.load(Ordering::SeqCst))),
         ..AuthSettings::default()
     };
-    let deps = Deps::new(&stores, auth);
+    // People send no texts: a Twilio that is never reached.
+    let texts = Arc::new(hotline_twilio::messages::TwilioTexts(
+        hotline_twilio::rest::TwilioClient::new("http://127.0.0.1:9", reqwest::Client::new()),
+    ));
+    let deps = Deps::new(&stores, auth, texts, None);
     Bed {
         owner: user(&stores, "acme", "owner@acme.example", Role::Owner).await,
         admin: user(&stores, "acme", "admin@acme.example", Role::Admin).await,

@@ -34,6 +34,11 @@ pub async fn run(cx: &mut JobCx<'_>) -> StageResult {
             "the other party is not a phone number".into(),
         ));
     };
+    let remembered = crate::phone_turns::remember(cx).await?;
+    info!(
+        turns = remembered,
+        "the call's turns joined the contact's phone conversation"
+    );
     if cx.call.post_call.contact_facts.is_none() {
         let Some(input) = llm_input(cx).await? else {
             return Ok(StageOutcome::Skipped("no transcript".into()));

@@ -22,6 +22,8 @@ pub struct DemoArgs {
 
 /// The demo clinic's front desk inbox (reports land in the local outbox).
 const DEMO_INBOX: &str = "front-desk@bright-smile.example";
+/// The demo caller, who calls and then texts.
+const CALLER: &str = "+14155550100";
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The demo tells the story of one call; the platform's logs would interleave with
@@ -79,7 +81,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     spec.call_sid = Some(sid.clone());
     spec.to = number.to_string();
-    spec.from = "+14155550100".into();
+    spec.from = CALLER.into();
     // The receptionist greets for 3 s; the caller cuts in after 1.5 s (barge-in), then
     // answers the next question; the agent ends the call with its end_call tool.
     spec.audio = AudioSource::Script(vec![
@@ -156,6 +158,47 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 json["type"],
                 delivery.body.len()
             );
+        }
+    }
+    // One memory per contact: the caller texts the same number afterwards and the
+    // texting agent answers with the call in mind.
+    println!();
+    let question = "Hi, it's me again. What time did we settle on?";
+    println!("then the caller texts {number}: {question:?}");
+    let replies = super::sms::text(
+        &format!("{}{}", launched.stack.public_url, routes::SMS),
+        &org.twilio.account_sid,
+        org.twilio.auth_token.expose_secret(),
+        &hotline_core::E164::parse(CALLER)?,
+        &number,
+        question,
+        &format!("SM{}", uuid::Uuid::new_v4().simple()),
+    )
+    .await?;
+    for reply in &replies {
+        println!("  answer: {reply}");
+    }
+    if let Some(openai) = &launched.simulated_openai
+        && let Some(asked) = openai
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.ends_with("/chat/completions") && r.schema_name.is_none())
+    {
+        // The simulated model answers every text alike; what it was told shows the call.
+        let system = asked
+            .messages
+            .iter()
+            .find(|(role, _)| role == "system")
+            .map(|(_, content)| content.as_str())
+            .unwrap_or_default();
+        if let Some((_, calls)) =
+            system.split_once("Their recent phone calls with us, newest first:\n")
+        {
+            println!("  the texting agent was told about the call:");
+            for line in calls.lines().take(8) {
+                println!("  | {line}");
+            }
         }
     }
     launched.stack.stop().await;

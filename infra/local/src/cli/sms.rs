@@ -56,14 +56,44 @@ pub async fn run(args: SmsArgs) -> anyhow::Result<()> {
         Some(sid) => hotline_core::MessageSid::parse(sid)?.to_string(),
         None => format!("SM{}", uuid::Uuid::new_v4().simple()),
     };
+    let replies = text(
+        &url,
+        &account_sid,
+        &auth_token,
+        &from,
+        &to,
+        &args.text,
+        &sid,
+    )
+    .await?;
+    if replies.is_empty() {
+        println!("(no reply)");
+    }
+    for reply in replies {
+        println!("{reply}");
+    }
+    Ok(())
+}
+
+/// Posts one incoming text to `url` as Twilio would (signed with `auth_token`) and
+/// returns the texts of the TwiML's `<Message>`s.
+pub async fn text(
+    url: &str,
+    account_sid: &AccountSid,
+    auth_token: &str,
+    from: &E164,
+    to: &E164,
+    body: &str,
+    sid: &str,
+) -> anyhow::Result<Vec<String>> {
     let params: Vec<(String, String)> = [
-        ("MessageSid", sid.as_str()),
-        ("SmsMessageSid", sid.as_str()),
-        ("SmsSid", sid.as_str()),
+        ("MessageSid", sid),
+        ("SmsMessageSid", sid),
+        ("SmsSid", sid),
         ("AccountSid", account_sid.as_str()),
         ("From", from.as_str()),
         ("To", to.as_str()),
-        ("Body", args.text.as_str()),
+        ("Body", body),
         ("NumMedia", "0"),
         ("NumSegments", "1"),
         ("SmsStatus", "received"),
@@ -72,9 +102,9 @@ pub async fn run(args: SmsArgs) -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let signature = signature::compute(&auth_token, &url, &params);
+    let signature = signature::compute(auth_token, url, &params);
     let response = reqwest::Client::new()
-        .post(&url)
+        .post(url)
         .header("X-Twilio-Signature", signature)
         .form(&params)
         .send()
@@ -87,14 +117,11 @@ pub async fn run(args: SmsArgs) -> anyhow::Result<()> {
     }
     let twiml = hotline_twilio::twiml_read::parse(&body)
         .with_context(|| format!("{url} answered something that is not TwiML: {body}"))?;
-    let messages = twiml.all_named("Message");
-    if messages.is_empty() {
-        println!("(no reply)");
-    }
-    for message in messages {
-        println!("{}", message.text);
-    }
-    Ok(())
+    Ok(twiml
+        .all_named("Message")
+        .into_iter()
+        .map(|m| m.text.clone())
+        .collect())
 }
 
 /// The signing account: given, or the owner of `to` in the store.

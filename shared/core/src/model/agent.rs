@@ -64,6 +64,9 @@ pub enum ToolKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_secs: Option<u32>,
     },
+    /// Text the caller (SMS) from the number they called, e.g. a link or a
+    /// confirmation, while talking; never to someone who opted out.
+    SendSms,
 }
 
 impl ToolKind {

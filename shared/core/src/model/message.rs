@@ -61,6 +61,71 @@ pub struct Message {
     pub reply: Option<String>,
     #[serde(default)]
     pub replied_at: Option<DateTime<Utc>>,
+    /// The answer missed Twilio's wait and went out as its own text(s) through the
+    /// Messages API (stored in the conversation as outbound): a retry of this text is
+    /// answered with nothing, and the history shows the answer once.
+    #[serde(default)]
+    pub reply_texted: bool,
+    /// Where Twilio is with delivering an outbound text; `None` for inbound ones.
+    #[serde(default)]
+    pub delivery: Option<DeliveryState>,
     #[serde(default)]
     pub version: u64,
+}
+
+/// An outbound text's delivery state, as Twilio's `MessageStatus` reports it. States
+/// only move forward (see [`DeliveryState::advances_to`]): status callbacks may arrive
+/// out of order or twice, and a late `sent` must not undo `delivered`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+}
+
+impl DeliveryState {
+    /// Twilio's `status` / `MessageStatus` value. `accepted` and `scheduled` (a
+    /// Messaging Service holding the text) are still queued; states of inbound
+    /// messages (`received`, …) and unknown ones are `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "accepted" | "scheduled" | "queued" => Some(Self::Queued),
+            "sending" => Some(Self::Sending),
+            "sent" => Some(Self::Sent),
+            "delivered" | "read" => Some(Self::Delivered),
+            "undelivered" => Some(Self::Undelivered),
+            "failed" | "canceled" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Undelivered => "undelivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Sending => 1,
+            Self::Sent => 2,
+            Self::Delivered | Self::Undelivered | Self::Failed => 3,
+        }
+    }
+
+    /// Whether a report of `next` moves a text in this state forward. A final state
+    /// (`delivered`, `undelivered`, `failed`) is never left.
+    pub fn advances_to(self, next: Self) -> bool {
+        next.rank() > self.rank()
+    }
 }

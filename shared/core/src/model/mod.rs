@@ -18,7 +18,7 @@ pub use call::{
     TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
-pub use message::{Channel, Message, MessageDirection};
+pub use message::{Channel, DeliveryState, Message, MessageDirection};
 pub use node::StreamNodeStatus;
 pub use number::PhoneNumber;
 pub use org::{OrgSettings, Organization, TwilioAccount};
