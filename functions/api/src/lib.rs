@@ -5,16 +5,19 @@
 mod agents;
 mod auth;
 mod calls;
+mod contacts;
 mod cursor;
 mod numbers;
 pub mod openapi;
 mod problem;
+mod query;
 mod router;
+mod todos;
 pub mod views;
 
 use std::sync::Arc;
 
-use hotline_core::ports::{ApiKeys, Calls, Directory};
+use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Directory, Todos};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -31,6 +34,10 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub api_keys: Arc<dyn ApiKeys>,
+    pub contacts: Arc<dyn Contacts>,
+    pub todos: Arc<dyn Todos>,
+    /// Short-lived links to a call's recording and transcript.
+    pub links: Arc<dyn BlobLinks>,
 }
 
 /// Answers one API request; never panics on any input.
@@ -79,6 +86,12 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::ListContacts => contacts::list(deps, &caller, &req).await,
+        Route::GetContact => contacts::get(deps, &caller, &params.id).await,
+        Route::PatchContact => contacts::patch(deps, &caller, &params.id, &req).await,
+        Route::ListTodos => todos::list(deps, &caller, &req).await,
+        Route::CompleteTodo => todos::complete(deps, &caller, &params.id).await,
+        Route::PatchTodo => todos::patch(deps, &caller, &params.id, &req).await,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
 use hotline_api::{Deps, handle};
-use hotline_store::{StoreConfig, Stores};
+use hotline_store::{StoreConfig, Stores, blob_links};
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
@@ -12,11 +12,18 @@ async fn main() -> Result<(), Error> {
         .with_current_span(true)
         .without_time()
         .init();
-    let stores = Stores::open(&StoreConfig::from_env()?).await?;
+    let store = StoreConfig::from_env()?;
+    let stores = Stores::open(&store).await?;
+    // The local store's links are served by `hotline up`, which builds its own; this
+    // base only matters for a local store behind a Lambda emulator.
+    let links = blob_links(&store, "http://127.0.0.1:3000").await?;
     let deps = Deps {
         directory: stores.directory,
         calls: stores.calls,
         api_keys: stores.api_keys,
+        contacts: stores.contacts,
+        todos: stores.todos,
+        links,
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

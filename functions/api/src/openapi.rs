@@ -8,7 +8,7 @@ use crate::views;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline API", description = "An organization's agents, numbers and calls. Authenticate with `Authorization: Bearer <API key>` (`hotline keys create`)."),
+    info(title = "hotline API", description = "An organization's agents (with their analyzers: an analyzer belongs to an agent, as in hotline.yaml), numbers, calls, contacts and to-dos. Authenticate with `Authorization: Bearer <API key>` (`hotline keys create`)."),
     paths(
         crate::agents::list,
         crate::agents::get,
@@ -16,9 +16,17 @@ use crate::views;
         crate::numbers::list,
         crate::calls::list,
         crate::calls::get,
+        crate::contacts::list,
+        crate::contacts::get,
+        crate::contacts::patch,
+        crate::todos::list,
+        crate::todos::complete,
+        crate::todos::patch,
         openapi_json,
     ),
-    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail)),
+    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
+        crate::contacts::ContactOut, crate::contacts::ContactPage, crate::contacts::ContactPatch,
+        crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

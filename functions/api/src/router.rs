@@ -16,6 +16,12 @@ pub enum Route {
     ListNumbers,
     ListCalls,
     GetCall,
+    ListContacts,
+    GetContact,
+    PatchContact,
+    ListTodos,
+    CompleteTodo,
+    PatchTodo,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -27,6 +33,12 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/numbers", Route::ListNumbers),
     ("GET", "/api/v1/calls", Route::ListCalls),
     ("GET", "/api/v1/calls/{sid}", Route::GetCall),
+    ("GET", "/api/v1/contacts", Route::ListContacts),
+    ("GET", "/api/v1/contacts/{id}", Route::GetContact),
+    ("PATCH", "/api/v1/contacts/{id}", Route::PatchContact),
+    ("GET", "/api/v1/todos", Route::ListTodos),
+    ("POST", "/api/v1/todos/{id}/complete", Route::CompleteTodo),
+    ("PATCH", "/api/v1/todos/{id}", Route::PatchTodo),
 ];
 
 impl Route {
@@ -40,6 +52,12 @@ impl Route {
             Self::ListNumbers => "GET /api/v1/numbers",
             Self::ListCalls => "GET /api/v1/calls",
             Self::GetCall => "GET /api/v1/calls/{sid}",
+            Self::ListContacts => "GET /api/v1/contacts",
+            Self::GetContact => "GET /api/v1/contacts/{id}",
+            Self::PatchContact => "PATCH /api/v1/contacts/{id}",
+            Self::ListTodos => "GET /api/v1/todos",
+            Self::CompleteTodo => "POST /api/v1/todos/{id}/complete",
+            Self::PatchTodo => "PATCH /api/v1/todos/{id}",
         }
     }
 }

@@ -26,6 +26,15 @@ pub struct Todo {
 }
 
 impl Todo {
+    /// The call a to-do id names (`{CallSid}-{n}`), which is where the to-do is stored.
+    pub fn call_of(id: &str) -> Option<CallSid> {
+        let (call, n) = id.rsplit_once('-')?;
+        if n.is_empty() || n.len() > 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        CallSid::parse(call).ok()
+    }
+
     /// The `n`-th to-do of `call`.
     pub fn from_item(
         org: &OrgId,
