@@ -212,10 +212,8 @@ pub async fn patch(
             .await?
             .filter(|c| c.org == caller.org)
             .ok_or_else(|| not_found(id))?;
-        if let Some(v) = patch.version {
-            if v != contact.version {
-                return Err(StoreError::Conflict(format!("contact {phone}")).into());
-            }
+        if patch.version.is_some_and(|v| v != contact.version) {
+            return Err(StoreError::Conflict(format!("contact {phone}")).into());
         }
         for (field, value) in &edits {
             contact.set_by_person(*field, value.clone());

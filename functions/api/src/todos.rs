@@ -279,20 +279,20 @@ pub async fn patch(
     let assignee = patch
         .assignee
         .map(|a| a.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()));
-    if let Some(Some(a)) = &assignee {
-        if a.chars().count() > MAX_ASSIGNEE || a.chars().any(char::is_control) {
-            return Err(ApiError::BadRequest(format!(
-                "assignee: at most {MAX_ASSIGNEE} characters, no control characters"
-            )));
-        }
+    if let Some(Some(a)) = &assignee
+        && (a.chars().count() > MAX_ASSIGNEE || a.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "assignee: at most {MAX_ASSIGNEE} characters, no control characters"
+        )));
     }
     let title = patch.title.map(|t| t.trim().to_owned());
-    if let Some(t) = &title {
-        if t.is_empty() || t.chars().count() > MAX_TITLE {
-            return Err(ApiError::BadRequest(format!(
-                "title: 1 to {MAX_TITLE} characters"
-            )));
-        }
+    if let Some(t) = &title
+        && (t.is_empty() || t.chars().count() > MAX_TITLE)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "title: 1 to {MAX_TITLE} characters"
+        )));
     }
     let todo = modify(deps, caller, id, patch.version, |t| {
         if let Some(a) = &assignee {

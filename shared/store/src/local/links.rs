@@ -158,7 +158,7 @@ mod tests {
         let key = BlobKey::parse("recordings/acme/CA1.mp3").expect("key");
         let now = Utc::now();
         let (path, query) = split(&links.link_until(&key, now + chrono::Duration::minutes(5)));
-        assert_eq!(links.check(&path, &query, now), Ok(key.clone()));
+        assert_eq!(links.check(&path, &query, now), Ok(key));
         assert_eq!(
             links.check(&path, &query, now + chrono::Duration::minutes(6)),
             Err(LinkRefused::Expired)
