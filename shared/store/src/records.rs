@@ -356,8 +356,10 @@ impl<T: Table> Directory for TableRecords<T> {
         };
         let unlisted = item.gsi1.is_none();
         let stored: PhoneNumber = from_item(item)?;
-        if unlisted {
-            self.list_number(&stored).await?;
+        // Best effort: a reader that may not write (a role with GetItem only) still gets
+        // the number; the next reader that may, or `hotline apply`, indexes it.
+        if unlisted && let Err(e) = self.list_number(&stored).await {
+            tracing::warn!(error = %e, "could not index a number stored before the org index");
         }
         Ok(Some(stored))
     }
@@ -383,6 +385,7 @@ impl<T: Table> TableRecords<T> {
     /// Numbers stored before the organization index existed have no `gsi1` key, so
     /// `list_numbers` cannot see them: the first read of one (a webhook, `hotline apply`'s
     /// plan) writes the key. Versioned, so a concurrent write (which sets the key too) wins.
+    /// The number's E.164 is not a secret; nothing else about it is logged on failure.
     async fn list_number(&self, number: &PhoneNumber) -> StoreResult<()> {
         let mut item = to_item(
             format!("NUMBER#{}", number.number),
