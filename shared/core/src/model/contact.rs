@@ -208,6 +208,22 @@ mod tests {
     }
 
     #[test]
+    fn a_search_matches_part_of_the_name_phone_email_or_company() {
+        let mut c = contact();
+        c.set_by_person(ContactField::Name, Some("Dana Lee".into()));
+        c.set_by_person(ContactField::Email, Some("Dana@Example.com".into()));
+        for q in ["", "dana", "lee", "5550100", "+1415", "@example.com"] {
+            assert!(c.matches(q), "{q:?}");
+        }
+        assert!(!c.matches("acme"));
+        c.company = Some("Acme Clinic".into());
+        assert!(c.matches("acme"));
+        // An e-mail address is a person's fact: calls never learn one.
+        c.enrich(&facts("Other", "Other", "note"), &sid(1), day());
+        assert_eq!(c.email.as_deref(), Some("Dana@Example.com"));
+    }
+
+    #[test]
     fn notes_keep_the_newest_lines_within_bounds() {
         let mut c = contact();
         for n in 0..200u8 {

@@ -58,3 +58,28 @@ impl Todo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_todo_id_names_its_call_and_nothing_else_does() {
+        let call = format!("CA{}", "ab".repeat(16));
+        assert_eq!(
+            Todo::call_of(&format!("{call}-007")).map(|c| c.to_string()),
+            Some(call.clone())
+        );
+        for bad in [
+            String::new(),
+            call.clone(),
+            format!("{call}-"),
+            format!("{call}-x1"),
+            format!("{call}-1234567"),
+            "CA1-000".to_owned(),
+            "../x-1".to_owned(),
+        ] {
+            assert!(Todo::call_of(&bad).is_none(), "{bad:?}");
+        }
+    }
+}
