@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use hotline_core::model::{Call, CallStatus, Direction, Speaker};
-use hotline_core::ports::CallPosition;
+use hotline_core::ports::{BlobKey, CallPosition};
 use hotline_core::{AgentId, CallSid};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -19,6 +19,9 @@ const MAX_LIMIT: usize = 100;
 /// short page (with a cursor) rather than a long scan.
 const MAX_SCAN: usize = 1000;
 const BATCH: usize = 100;
+/// How long a link to a recording or transcript works: long enough to start a download,
+/// short enough that a leaked link soon stops working.
+const LINK_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// What `GET /api/v1/calls` filters by.
 #[derive(Debug, Default)]
@@ -248,6 +251,23 @@ pub async fn get(deps: &Deps, caller: &Caller, sid: &str) -> Result<Response<Bod
         fields.remove("job");
         fields.remove("lease_until");
     }
+    let recording_url = link(
+        deps,
+        &call,
+        call.recording.as_ref().and_then(|r| r.blob_key.as_deref()),
+    )
+    .await?;
+    let transcript_url = link(
+        deps,
+        &call,
+        call.post_call
+            .transcript
+            .as_ref()
+            .map(|t| t.blob_key.as_str()),
+    )
+    .await?;
+    let links_expire_at = (recording_url.is_some() || transcript_url.is_some())
+        .then(|| Utc::now() + chrono::Duration::seconds(LINK_TTL.as_secs().cast_signed()));
     let detail = CallDetail {
         call: summary(&call),
         turns,
@@ -255,7 +275,21 @@ pub async fn get(deps: &Deps, caller: &Caller, sid: &str) -> Result<Response<Bod
             .recording
             .as_ref()
             .and_then(|r| serde_json::to_value(r).ok()),
+        recording_url,
+        transcript_url,
+        links_expire_at,
         post_call,
     };
     Ok(json(StatusCode::OK, &detail))
+}
+
+/// A short-lived link to `key`, one of the call's own blobs: only a key under the
+/// call's organization is linked, whatever the record says.
+async fn link(deps: &Deps, call: &Call, key: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    let own = key.split('/').nth(1) == Some(call.org.as_str());
+    let Some(key) = BlobKey::parse(key).ok().filter(|_| own) else {
+        return Ok(None);
+    };
+    Ok(Some(deps.links.link(&key, LINK_TTL).await?))
 }

@@ -6,6 +6,7 @@ mod agents;
 pub mod audit;
 mod auth;
 mod calls;
+mod contacts;
 mod cursor;
 mod invitations;
 mod keys;
@@ -14,16 +15,18 @@ mod numbers;
 pub mod openapi;
 mod organization;
 mod problem;
+mod query;
 mod router;
 mod sessions;
 pub mod settings;
+mod todos;
 mod users;
 pub mod views;
 
 use std::sync::Arc;
 
 use hotline_core::outbox::TextSender;
-use hotline_core::ports::{ApiKeys, Calls, Contacts, Directory, Messages};
+use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Directory, Messages, Todos};
 use hotline_core::ports::{Audit, Sessions, Users};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -49,6 +52,9 @@ pub struct Deps {
     /// `{HOTLINE_PUBLIC_URL}/twilio/sms/status`, where Twilio reports each text's
     /// delivery; `None` sends without reports.
     pub status_callback: Option<String>,
+    pub todos: Arc<dyn Todos>,
+    /// Short-lived links to a call's recording and transcript.
+    pub links: Arc<dyn BlobLinks>,
     pub users: Arc<dyn Users>,
     pub sessions: Arc<dyn Sessions>,
     pub audit: Arc<dyn Audit>,
@@ -63,6 +69,7 @@ impl Deps {
         auth: AuthSettings,
         texts: Arc<dyn TextSender>,
         status_callback: Option<String>,
+        links: Arc<dyn BlobLinks>,
     ) -> Self {
         Self {
             directory: stores.directory.clone(),
@@ -76,6 +83,8 @@ impl Deps {
             messages: stores.messages.clone(),
             texts,
             status_callback,
+            todos: stores.todos.clone(),
+            links,
         }
     }
 }
@@ -147,6 +156,12 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::ListContacts => contacts::list(deps, &caller, &req).await,
+        Route::GetContact => contacts::get(deps, &caller, &params.id).await,
+        Route::PatchContact => contacts::patch(deps, &caller, &params.id, &req).await,
+        Route::ListTodos => todos::list(deps, &caller, &req).await,
+        Route::CompleteTodo => todos::complete(deps, &caller, &params.id).await,
+        Route::PatchTodo => todos::patch(deps, &caller, &params.id, &req).await,
         Route::SendMessage => messages::send(deps, &caller, &req).await,
     }
 }

@@ -8,7 +8,7 @@ use crate::views;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline API", description = "An organization's agents, numbers, calls, texts, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
+    info(title = "hotline API", description = "An organization's agents (with their analyzers: an analyzer belongs to an agent, as in hotline.yaml), numbers, calls, contacts, to-dos, texts, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
     paths(
         crate::agents::list,
         crate::agents::get,
@@ -34,6 +34,12 @@ use crate::views;
         crate::keys::revoke,
         crate::audit::list,
         crate::messages::send,
+        crate::contacts::list,
+        crate::contacts::get,
+        crate::contacts::patch,
+        crate::todos::list,
+        crate::todos::complete,
+        crate::todos::patch,
         openapi_json,
     ),
     components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
@@ -44,7 +50,9 @@ use crate::views;
         crate::invitations::InvitationCreated, crate::invitations::InvitationAccept, crate::invitations::Accepted,
         crate::keys::KeyOut, crate::keys::KeyList, crate::keys::KeyCreate, crate::keys::KeyCreated,
         crate::audit::AuditEntryOut, crate::audit::AuditPage,
-        crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent)),
+        crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent,
+        crate::contacts::ContactOut, crate::contacts::ContactPage, crate::contacts::ContactPatch,
+        crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

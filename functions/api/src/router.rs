@@ -34,6 +34,12 @@ pub enum Route {
     RevokeKey,
     ListAudit,
     SendMessage,
+    ListContacts,
+    GetContact,
+    PatchContact,
+    ListTodos,
+    CompleteTodo,
+    PatchTodo,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -71,6 +77,12 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("DELETE", "/api/v1/keys/{id}", Route::RevokeKey),
     ("GET", "/api/v1/audit", Route::ListAudit),
     ("POST", "/api/v1/messages", Route::SendMessage),
+    ("GET", "/api/v1/contacts", Route::ListContacts),
+    ("GET", "/api/v1/contacts/{id}", Route::GetContact),
+    ("PATCH", "/api/v1/contacts/{id}", Route::PatchContact),
+    ("GET", "/api/v1/todos", Route::ListTodos),
+    ("POST", "/api/v1/todos/{id}/complete", Route::CompleteTodo),
+    ("PATCH", "/api/v1/todos/{id}", Route::PatchTodo),
 ];
 
 impl Route {
@@ -102,6 +114,12 @@ impl Route {
             Self::RevokeKey => "DELETE /api/v1/keys/{id}",
             Self::ListAudit => "GET /api/v1/audit",
             Self::SendMessage => "POST /api/v1/messages",
+            Self::ListContacts => "GET /api/v1/contacts",
+            Self::GetContact => "GET /api/v1/contacts/{id}",
+            Self::PatchContact => "PATCH /api/v1/contacts/{id}",
+            Self::ListTodos => "GET /api/v1/todos",
+            Self::CompleteTodo => "POST /api/v1/todos/{id}/complete",
+            Self::PatchTodo => "PATCH /api/v1/todos/{id}",
         }
     }
 }

@@ -178,6 +178,13 @@ pub struct CallDetail {
     /// The recording as Twilio reported it: `{sid, status, duration_secs, …}`.
     #[schema(value_type = Option<Object>)]
     pub recording: Option<serde_json::Value>,
+    /// A link that GETs hotline's copy of the recording, without credentials, until
+    /// `links_expire_at` (an S3 presigned URL in AWS; a signed `hotline up` link locally).
+    pub recording_url: Option<String>,
+    /// A link to the full transcript document (JSON), as for `recording_url`.
+    pub transcript_url: Option<String>,
+    /// When the links stop working; `GET` the call again for fresh ones.
+    pub links_expire_at: Option<DateTime<Utc>>,
     /// Post-call stages (`stages`: stage → `{status, at, error, detail}`), transcript
     /// excerpt, analyses, to-dos and contact facts.
     #[schema(value_type = Object)]

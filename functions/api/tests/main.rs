@@ -163,6 +163,16 @@ async fn app(stores: TestStore) -> App {
         .await
         .expect("revoke");
     let (_, other) = key(&stores, "other", Role::Owner).await;
+    let links: std::sync::Arc<dyn hotline_core::ports::BlobLinks> = match &stores.aws {
+        Some(aws) => std::sync::Arc::new(hotline_store::aws::S3Blobs::new(
+            hotline_store::aws::s3_client(&aws.sdk),
+            &aws.bucket,
+        )),
+        None => std::sync::Arc::new(hotline_store::local::SignedLinks::new(
+            resources::LINK_BASE,
+            resources::LINK_SECRET.to_vec(),
+        )),
+    };
     let twilio = hotline_sim::twilio_rest::FakeTwilio::start()
         .await
         .expect("fake twilio");
@@ -178,6 +188,7 @@ async fn app(stores: TestStore) -> App {
                 hotline_twilio::rest::TwilioClient::new(twilio.base_url(), reqwest::Client::new()),
             )),
             Some("https://api.example.com/twilio/sms/status".into()),
+            links,
         ),
         stores,
         twilio,
@@ -286,7 +297,27 @@ hotline_testkit::on_both_stores! {
     no_secret_appears_in_any_response,
     hostile_input_gets_a_4xx_never_a_panic,
     api_gateway_events_are_served_on_the_default_and_a_named_stage,
+    contacts_are_searched_paged_read_and_edited_by_a_person,
+    todos_are_filtered_paged_completed_and_assigned,
+    a_viewer_reads_contacts_and_todos_but_cannot_change_them,
+    another_organizations_contact_todo_and_call_links_are_404,
+    requests_for_contacts_and_todos_without_a_valid_key_get_401,
+    hostile_contact_and_todo_input_gets_a_4xx_never_a_panic,
+    a_call_links_its_recording_and_transcript_for_a_few_minutes,
+    a_number_stored_before_the_organization_index_is_listed_once_read,
 }
+
+mod resources;
+use resources::{
+    a_call_links_its_recording_and_transcript_for_a_few_minutes,
+    a_number_stored_before_the_organization_index_is_listed_once_read,
+    a_viewer_reads_contacts_and_todos_but_cannot_change_them,
+    another_organizations_contact_todo_and_call_links_are_404,
+    contacts_are_searched_paged_read_and_edited_by_a_person,
+    hostile_contact_and_todo_input_gets_a_4xx_never_a_panic,
+    requests_for_contacts_and_todos_without_a_valid_key_get_401,
+    todos_are_filtered_paged_completed_and_assigned,
+};
 
 async fn every_endpoint_answers_its_happy_path(app: App) {
     let list = get(&app, "/api/v1/agents", &app.admin).await;

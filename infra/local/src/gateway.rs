@@ -35,6 +35,9 @@ pub type Handler = Arc<
 #[derive(Clone, Default)]
 pub struct Routes {
     routes: BTreeMap<(String, String), Handler>,
+    /// What stands in for other AWS services locally (S3's presigned GETs), served beside
+    /// the API routes but not one of them: not in [`Routes::keys`], not in the template.
+    stand_ins: BTreeMap<(String, String), Handler>,
 }
 
 /// API Gateway refuses bodies over 10 MB; Twilio's forms are a few KB.
@@ -47,6 +50,13 @@ impl Routes {
         self
     }
 
+    /// Serves `handler` for something AWS provides outside API Gateway (see `stand_ins`).
+    pub fn stand_in(mut self, method: &str, path: &str, handler: Handler) -> Self {
+        self.stand_ins
+            .insert((method.to_owned(), path.to_owned()), handler);
+        self
+    }
+
     /// The handler for `method` on `path`: an exact route first, then one whose
     /// `{param}` segments each stand for one non-empty segment, as API Gateway matches.
     fn find(&self, method: &str, path: &str) -> Option<Handler> {
@@ -55,6 +65,7 @@ impl Routes {
         }
         self.routes
             .iter()
+            .chain(&self.stand_ins)
             .find(|((m, pattern), _)| m == method && matches_template(pattern, path))
             .map(|(_, h)| Arc::clone(h))
     }

@@ -108,18 +108,18 @@ pub async fn launch(
         .record_audit(stores.audit.as_ref(), chrono::Utc::now())
         .await?;
     let placeholder_twilio = config.config.uses_placeholder_twilio(&env);
-    // Only hashes are stored, so a key from an earlier start cannot be shown again: each
-    // start makes one to print (`hotline keys revoke` retires old ones).
+    // Only hashes are stored; the key to print is kept in the data directory, so every
+    // start prints the same one (`hotline keys revoke` retires it; the next start makes
+    // another).
+    let data_dir = match &config.store {
+        StoreConfig::Local { data_dir } => Some(data_dir.clone()),
+        StoreConfig::Aws { .. } => None,
+    };
     let mut api_keys = Vec::new();
     for declared in &configured.config.organizations {
         let org = &declared.org.id;
-        let (record, secret) = hotline_core::model::ApiKey::issue(
-            org.clone(),
-            "hotline up".into(),
-            hotline_core::model::Role::Owner,
-            chrono::Utc::now(),
-        );
-        stores.api_keys.create_api_key(&record).await?;
+        let secret =
+            crate::demo_key::demo_key(stores.api_keys.as_ref(), org, data_dir.as_deref()).await?;
         api_keys.push((org.clone(), secret));
     }
     let (simulated_openai, openai_rest_url, openai_rest_key) = match &config.openai_api_key {
@@ -174,7 +174,8 @@ pub async fn launch(
         };
 
     let stack_twilio_url = twilio_api_base_url;
-    let mut stack = Stack::start(
+    let link_secret_dir = data_dir;
+    let mut stack = Stack::start_with(
         StackConfig {
             http_addr: config.http_addr,
             stream_addr: config.stream_addr,
@@ -192,6 +193,7 @@ pub async fn launch(
             webhook_allow_private: true,
         },
         stores.clone(),
+        link_secret_dir.as_deref(),
     )
     .await?;
 

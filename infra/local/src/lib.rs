@@ -1,7 +1,9 @@
 //! hotline on one machine: the local gateway that stands in for API Gateway, the whole
 //! stack in one process, and the demo data it starts with.
 
+pub mod blob_links;
 pub mod configure;
+pub mod demo_key;
 pub mod gateway;
 pub mod launch;
 pub mod sqs_mapping;

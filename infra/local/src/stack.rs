@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_store::Stores;
+use hotline_store::local::SignedLinks;
 use hotline_stream_node::{NodeConfig, StreamNode};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -125,7 +126,19 @@ fn sms_deps(
 }
 
 impl Stack {
+    /// Starts the stack; links to recordings and transcripts die with it (a fresh secret).
     pub async fn start(config: StackConfig, stores: Stores) -> Result<Self, StackError> {
+        Self::start_with(config, stores, None).await
+    }
+
+    /// Starts the stack; links to recordings and transcripts are signed with the secret
+    /// kept in `link_secret_dir` (the local store's data directory), so they outlive a
+    /// restart until they expire.
+    pub async fn start_with(
+        config: StackConfig,
+        stores: Stores,
+        link_secret_dir: Option<&std::path::Path>,
+    ) -> Result<Self, StackError> {
         let http_listener = TcpListener::bind(config.http_addr)
             .await
             .map_err(|e| StackError::Bind(config.http_addr, e))?;
@@ -232,6 +245,11 @@ impl Stack {
             let deps = Arc::clone(&recording);
             Box::pin(async move { hotline_recording::handle(&deps, req).await })
         });
+        let links = match link_secret_dir {
+            Some(dir) => SignedLinks::open(dir, &public_url)
+                .map_err(|e| StackError::Config(format!("blob link secret: {e}")))?,
+            None => SignedLinks::new(&public_url, rand::random::<[u8; 32]>().to_vec()),
+        };
         let api = Arc::new(hotline_api::Deps::new(
             &stores,
             hotline_api::AuthSettings::from_env().map_err(|e| StackError::Config(e.to_string()))?,
@@ -242,6 +260,7 @@ impl Stack {
                 ),
             )),
             Some(format!("{public_url}{}", hotline_core::routes::SMS_STATUS)),
+            Arc::new(links.clone()),
         ));
         let api_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&api);
@@ -285,9 +304,17 @@ impl Stack {
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
             .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
+            .route("GET", "/api/v1/contacts", api_handler.clone())
+            .route("GET", "/api/v1/contacts/{id}", api_handler.clone())
+            .route("PATCH", "/api/v1/contacts/{id}", api_handler.clone())
+            .route("GET", "/api/v1/todos", api_handler.clone())
+            .route("POST", "/api/v1/todos/{id}/complete", api_handler.clone())
+            .route("PATCH", "/api/v1/todos/{id}", api_handler.clone())
             .route("POST", "/twilio/sms", sms_handler)
             .route("POST", "/api/v1/messages", api_handler)
             .route("POST", "/twilio/sms/status", sms_status_handler);
+
+        let routes = crate::blob_links::serve_links(routes, links, stores.blobs.clone());
         let route_keys = routes.keys();
 
         let stop = CancellationToken::new();

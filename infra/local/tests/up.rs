@@ -918,3 +918,114 @@ async fn a_person_added_with_hotline_users_signs_in_to_the_running_stack() {
     assert_eq!(after.status(), 401);
     up.stop();
 }
+
+/// What the API gives about a call is usable from outside: its recording through a
+/// short-lived link `hotline up` serves (refused once altered or expired), its contact
+/// editable by a person whose edit the next call's enrichment leaves alone; and the key
+/// printed at start is the same after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_up_links_recordings_keeps_a_persons_contact_edit_and_its_key() {
+    use hotline_core::ports::BlobKey;
+    use hotline_store::local::SignedLinks;
+
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let media = silent_mp3(Duration::from_secs(6));
+    twilio.record_every_call(media.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let install = Install::new(&[("HOTLINE_DATA_DIR", data)], twilio.base_url());
+    let mut up = install.up().await;
+    let key = banner_line(&mut up, "API key");
+    let key = key.split_whitespace().next().expect("the key").to_owned();
+    let base = format!("http://{}", install.http);
+    let client = reqwest::Client::new();
+    let api = |path: String| {
+        let client = client.clone();
+        let (url, key) = (format!("{base}{path}"), key.clone());
+        async move {
+            let resp = client
+                .get(&url)
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(resp.status(), 200, "{url}");
+            resp.json::<serde_json::Value>().await.expect("JSON")
+        }
+    };
+
+    let sid = place_call(&install, &twilio).await;
+    postcall_completes(&install, &twilio, &sid).await;
+    let call = api(format!("/api/v1/calls/{sid}")).await;
+    let link = call["recording_url"]
+        .as_str()
+        .expect("recording link")
+        .to_owned();
+    assert!(link.starts_with(&format!("{base}/blobs/")), "{link}");
+    let got = client.get(&link).send().await.expect("GET link");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("body").to_vec(), media);
+    let transcript = call["transcript_url"].as_str().expect("transcript link");
+    assert_eq!(
+        client.get(transcript).send().await.expect("GET").status(),
+        200
+    );
+    // Altered: refused.
+    let forged = format!(
+        "{}0",
+        link.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+    );
+    assert_eq!(client.get(&forged).send().await.expect("GET").status(), 403);
+    let other_blob = link.replace(&sid, &format!("CA{}", "0".repeat(32)));
+    assert_eq!(
+        client.get(&other_blob).send().await.expect("GET").status(),
+        403
+    );
+    // Signed with the right secret but expired: refused.
+    let secret = std::fs::read(dir.path().join("link-secret")).expect("the link secret");
+    let recording = BlobKey::parse(&format!("recordings/demo/{sid}.mp3")).expect("key");
+    let expired = SignedLinks::new(&base, secret.clone()).link_until(
+        &recording,
+        chrono::Utc::now() - chrono::Duration::seconds(5),
+    );
+    assert_eq!(
+        client.get(&expired).send().await.expect("GET").status(),
+        403
+    );
+    let fresh = SignedLinks::new(&base, secret).link_until(
+        &recording,
+        chrono::Utc::now() + chrono::Duration::minutes(1),
+    );
+    assert_eq!(client.get(&fresh).send().await.expect("GET").status(), 200);
+
+    // A person edits the caller's notes and name; the next call's contact stage (which
+    // `postcall_completes` sees done) adds nothing over them, where it would otherwise
+    // append what it learned to the notes.
+    let phone = call["contact"].as_str().expect("contact").to_owned();
+    let contact = api(format!("/api/v1/contacts/{phone}")).await;
+    let learned = contact["notes"].as_str().expect("learned notes").to_owned();
+    assert_eq!(learned.lines().count(), 1, "{contact}");
+    let edited = client
+        .patch(format!("{base}/api/v1/contacts/{phone}"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "Dr. Dana Lee", "notes": "VIP, call mornings"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(edited.status(), 200);
+    let second = place_call(&install, &twilio).await;
+    postcall_completes(&install, &twilio, &second).await;
+    let contact = api(format!("/api/v1/contacts/{phone}")).await;
+    assert_eq!(contact["name"], "Dr. Dana Lee", "{contact}");
+    assert_eq!(contact["notes"], "VIP, call mornings", "{contact}");
+    assert_eq!(contact["edited"], serde_json::json!(["name", "notes"]));
+
+    // The same key after a restart, and it still works.
+    up.stop();
+    let mut up = install.up().await;
+    let again = banner_line(&mut up, "API key");
+    assert_eq!(again.split_whitespace().next(), Some(key.as_str()));
+    api("/api/v1/todos".into()).await;
+    up.stop();
+}

@@ -19,6 +19,12 @@ pub enum ApplyError {
     /// The file claims what another organization holds: refused, nothing written.
     #[error("{0}")]
     Taken(String),
+    /// A record was written by someone else (an API edit) between the plan and the
+    /// write: not overwritten. Planning again shows what applying would revert.
+    #[error(
+        "{0} changed since the plan was made (an API edit?): nothing written over it; run apply again to see what it would revert"
+    )]
+    Changed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -139,8 +145,9 @@ pub async fn plan(directory: &dyn Directory, config: &Config) -> Result<Plan, Ap
             plan.push(
                 format!("agent {}/{}", agent.org, agent.id),
                 stored.as_ref().map(|s| agent_changes(s, agent)),
+                // The version read: the write only happens over it (0: only if still absent).
                 Record::Agent(Agent {
-                    version: next_version(stored.map(|s| s.version)),
+                    version: stored.map_or(0, |s| s.version),
                     ..agent.clone()
                 }),
             );
@@ -161,7 +168,9 @@ pub async fn plan(directory: &dyn Directory, config: &Config) -> Result<Plan, Ap
 }
 
 /// Writes what `plan` creates and changes, in order. The store refuses (as
-/// [`ApplyError::Taken`]) a number or account another organization claimed meanwhile.
+/// [`ApplyError::Taken`]) a number or account another organization claimed meanwhile,
+/// and (as [`ApplyError::Changed`]) an agent written since the plan read it: the file and
+/// the API are two views of one model, and neither silently undoes the other.
 pub async fn apply(directory: &dyn Directory, plan: &Plan) -> Result<(), ApplyError> {
     for step in &plan.steps {
         if step.change == Change::Unchanged {
@@ -169,11 +178,12 @@ pub async fn apply(directory: &dyn Directory, plan: &Plan) -> Result<(), ApplyEr
         }
         let written = match &step.record {
             Record::Org(org) => directory.put_org(org).await.map(drop),
-            Record::Agent(agent) => directory.put_agent(agent).await.map(drop),
+            Record::Agent(agent) => directory.update_agent(agent).await.map(drop),
             Record::Number(number) => directory.put_number(number).await.map(drop),
         };
         written.map_err(|e| match e {
             StoreError::Taken(what) => ApplyError::Taken(format!("{}: {what}", step.what)),
+            StoreError::Conflict(_) => ApplyError::Changed(step.what.clone()),
             other => ApplyError::Store(other),
         })?;
     }

@@ -20,6 +20,7 @@ hotline_testkit::on_both_stores! {
     a_file_claiming_another_organizations_number_writes_nothing,
     turning_texts_off_is_a_change_of_the_number,
     applying_leaves_audit_entries_by_hotline_apply_without_secrets,
+    an_api_edit_between_plan_and_write_is_not_overwritten,
 }
 
 fn config(instructions: &str, token: &str, number: &str) -> Config {
@@ -299,4 +300,54 @@ async fn applying_leaves_audit_entries_by_hotline_apply_without_secrets(s: TestS
         org_entry.after.as_ref().expect("after")["twilio"]["auth_token"],
         "[redacted]"
     );
+}
+
+/// The file and the API are two views of one model: an agent edited through the API
+/// (a versioned write) after `apply` planned is not overwritten by it; planning again
+/// names the fields applying would revert.
+async fn an_api_edit_between_plan_and_write_is_not_overwritten(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let c = config("Help.", "tok-1", "+15551230000");
+    apply::apply(d, &apply::plan(d, &c).await.expect("plan"))
+        .await
+        .expect("apply");
+    let (org, id) = ("acme".parse().expect("org"), "desk".parse().expect("agent"));
+    let stored = d.get_agent(&org, &id).await.expect("get").expect("agent");
+    assert_eq!(stored.version, 1);
+
+    let from_file = config("Help, from the file.", "tok-1", "+15551230000");
+    let plan = apply::plan(d, &from_file).await.expect("plan");
+    // Meanwhile, an API edit (PUT /api/v1/agents/desk with the version it read).
+    let mut edited = stored.clone();
+    edited.voice = "cedar".into();
+    let edited = d.update_agent(&edited).await.expect("API edit");
+    assert_eq!(edited.version, 2);
+
+    let err = apply::apply(d, &plan).await.expect_err("the race is lost");
+    assert!(matches!(err, ApplyError::Changed(_)), "{err}");
+    assert!(err.to_string().contains("agent acme/desk"), "{err}");
+    let now = d.get_agent(&org, &id).await.expect("get").expect("agent");
+    assert_eq!(
+        (now.voice.as_str(), now.instructions.as_str()),
+        ("cedar", "Help.")
+    );
+
+    // Planning again shows what applying would now revert, by field name, and applying
+    // that plan (made over the current version) writes it and moves the version on.
+    let again = apply::plan(d, &from_file).await.expect("plan");
+    let agent = again
+        .steps
+        .iter()
+        .find(|s| s.what == "agent acme/desk")
+        .expect("agent step");
+    assert_eq!(agent.change, Change::Update(vec!["instructions", "voice"]));
+    assert!(
+        again
+            .to_string()
+            .contains("~ change agent acme/desk: instructions, voice"),
+        "{again}"
+    );
+    apply::apply(d, &again).await.expect("apply");
+    let now = d.get_agent(&org, &id).await.expect("get").expect("agent");
+    assert_eq!((now.voice.as_str(), now.version), ("marin", 3));
 }

@@ -285,6 +285,36 @@ pub trait Todos: Send + Sync {
     async fn call_todos(&self, call: &CallSid) -> StoreResult<Vec<Todo>>;
     /// An organization's to-dos, newest first.
     async fn list_todos(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Todo>>;
+    /// The organization's to-do `id`; `None` when it has none by that id (another
+    /// organization's included).
+    async fn get_todo(&self, org: &OrgId, id: &str) -> StoreResult<Option<Todo>>;
+    /// Versioned write, as for calls: `Conflict` if someone else wrote in between.
+    async fn update_todo(&self, todo: &Todo) -> StoreResult<Todo>;
+    /// Up to `limit` of the organization's to-dos that come after `after` (newest first),
+    /// or from the newest when `after` is `None`.
+    async fn list_todos_after(
+        &self,
+        org: &OrgId,
+        after: Option<&TodoPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<Todo>>;
+}
+
+/// A place in an organization's to-do list, ordered by creation time then id, newest
+/// first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TodoPosition {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl TodoPosition {
+    pub fn of(todo: &Todo) -> Self {
+        Self {
+            created_at: todo.created_at,
+            id: todo.id.clone(),
+        }
+    }
 }
 
 /// An e-mail to send. Plain text always; HTML when there is a richer rendering.
@@ -320,6 +350,15 @@ pub trait Blobs: Send + Sync {
     /// Stores `bytes` at `key`, replacing what was there (so a retried copy is harmless).
     async fn put_blob(&self, key: &BlobKey, bytes: Vec<u8>, content_type: &str) -> StoreResult<()>;
     async fn get_blob(&self, key: &BlobKey) -> StoreResult<Option<Blob>>;
+}
+
+/// Links that fetch a blob without credentials for a short while: S3 presigned GETs in
+/// AWS, HMAC-signed links served by `hotline up` locally. Expired or altered links are
+/// refused (403) by whoever serves them.
+#[async_trait]
+pub trait BlobLinks: Send + Sync {
+    /// A URL that GETs `key` until `ttl` from now.
+    async fn link(&self, key: &BlobKey, ttl: Duration) -> StoreResult<String>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::ports::{
-    ApiKeys, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult, StreamNodes,
-    Todos,
+    ApiKeys, BlobLinks, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult,
+    StreamNodes, Todos,
 };
 use hotline_core::ports::{Audit, Sessions, Users};
 
@@ -158,6 +158,21 @@ impl Stores {
             }
         }
     }
+}
+
+/// Short-lived links to blobs for the store `config` names: S3 presigned GETs, or links
+/// signed with the local data directory's secret that `hotline up` serves under
+/// `public_url` (see [`crate::local::SignedLinks`]).
+pub async fn blob_links(config: &StoreConfig, public_url: &str) -> StoreResult<Arc<dyn BlobLinks>> {
+    Ok(match config {
+        StoreConfig::Local { data_dir } => {
+            Arc::new(crate::local::SignedLinks::open(data_dir, public_url)?)
+        }
+        StoreConfig::Aws { bucket, .. } => {
+            let sdk = aws_config::load_from_env().await;
+            Arc::new(S3Blobs::new(crate::aws::s3_client(&sdk), bucket))
+        }
+    })
 }
 
 /// The local post-call queue mirrors the template's: redrive after 5 receives.

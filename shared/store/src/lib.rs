@@ -7,5 +7,7 @@ pub mod local;
 mod records;
 pub mod table;
 
-pub use config::{ConfigError, DEFAULT_DATA_DIR, StoreConfig, Stores, local_postcall_queue};
+pub use config::{
+    ConfigError, DEFAULT_DATA_DIR, StoreConfig, Stores, blob_links, local_postcall_queue,
+};
 pub use records::TableRecords;

@@ -29,7 +29,7 @@ use hotline_core::model::{
 };
 use hotline_core::ports::{
     ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Messages, StoreError, StoreResult,
-    StreamNodes, Todos,
+    StreamNodes, TodoPosition, Todos,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -353,7 +353,17 @@ impl<T: Table> Directory for TableRecords<T> {
     }
 
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>> {
-        self.get_record(&format!("NUMBER#{number}"), NUMBER).await
+        let Some(item) = self.table.get(&format!("NUMBER#{number}"), NUMBER).await? else {
+            return Ok(None);
+        };
+        let unlisted = item.gsi1.is_none();
+        let stored: PhoneNumber = from_item(item)?;
+        // Best effort: a reader that may not write (a role with GetItem only) still gets
+        // the number; the next reader that may, or `hotline apply`, indexes it.
+        if unlisted && let Err(e) = self.list_number(&stored).await {
+            tracing::warn!(error = %e, "could not index a number stored before the org index");
+        }
+        Ok(Some(stored))
     }
 
     async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>> {
@@ -370,6 +380,26 @@ impl<T: Table> Directory for TableRecords<T> {
         // The index is eventually consistent on DynamoDB: a number that has just moved
         // to another organization may still be listed here for a moment.
         Ok(numbers.into_iter().filter(|n| &n.org == org).collect())
+    }
+}
+
+impl<T: Table> TableRecords<T> {
+    /// Numbers stored before the organization index existed have no `gsi1` key, so
+    /// `list_numbers` cannot see them: the first read of one (a webhook, `hotline apply`'s
+    /// plan) writes the key. Versioned, so a concurrent write (which sets the key too) wins.
+    /// The number's E.164 is not a secret; nothing else about it is logged on failure.
+    async fn list_number(&self, number: &PhoneNumber) -> StoreResult<()> {
+        let mut item = to_item(
+            format!("NUMBER#{}", number.number),
+            NUMBER.into(),
+            number.version,
+            number,
+        )?;
+        item.gsi1 = Some((org_pk(&number.org), format!("NUMBER#{}", number.number)));
+        self.table
+            .put(&item, Condition::Version(number.version))
+            .await?;
+        Ok(())
     }
 }
 
@@ -517,11 +547,8 @@ impl<T: Table> Contacts for TableRecords<T> {
 #[async_trait]
 impl<T: Table> Todos for TableRecords<T> {
     async fn create_todo(&self, todo: &Todo) -> StoreResult<Created<Todo>> {
-        let mut item = to_item(call_pk(&todo.call), format!("TODO#{}", todo.id), 0, todo)?;
-        item.gsi1 = Some((
-            org_pk(&todo.org),
-            format!("TODO#{}#{}", sortable(&todo.created_at), todo.id),
-        ));
+        let mut item = todo_item(todo)?;
+        item.version = 0;
         self.create_once(item, todo).await
     }
 
@@ -538,16 +565,56 @@ impl<T: Table> Todos for TableRecords<T> {
     }
 
     async fn list_todos(&self, org: &OrgId, limit: usize) -> StoreResult<Vec<Todo>> {
-        self.query_records(&Query {
-            index: Index::Gsi1,
-            pk: org_pk(org),
-            sk_prefix: "TODO#".into(),
-            descending: true,
-            limit: Some(limit),
-            sk_before: None,
-        })
-        .await
+        self.list_todos_after(org, None, limit).await
     }
+
+    async fn get_todo(&self, org: &OrgId, id: &str) -> StoreResult<Option<Todo>> {
+        let Some(call) = Todo::call_of(id) else {
+            return Ok(None);
+        };
+        let todo: Option<Todo> = self
+            .get_record(&call_pk(&call), &format!("TODO#{id}"))
+            .await?;
+        Ok(todo.filter(|t| &t.org == org))
+    }
+
+    async fn update_todo(&self, todo: &Todo) -> StoreResult<Todo> {
+        self.update_versioned(todo_item(todo)?, todo).await
+    }
+
+    async fn list_todos_after(
+        &self,
+        org: &OrgId,
+        after: Option<&TodoPosition>,
+        limit: usize,
+    ) -> StoreResult<Vec<Todo>> {
+        let todos: Vec<Todo> = self
+            .query_records(&Query {
+                index: Index::Gsi1,
+                pk: org_pk(org),
+                sk_prefix: "TODO#".into(),
+                descending: true,
+                limit: Some(limit),
+                sk_before: after.map(|p| todo_sk(&p.created_at, &p.id)),
+            })
+            .await?;
+        Ok(todos.into_iter().filter(|t| &t.org == org).collect())
+    }
+}
+
+fn todo_sk(created_at: &chrono::DateTime<chrono::Utc>, id: &str) -> String {
+    format!("TODO#{}#{id}", sortable(created_at))
+}
+
+fn todo_item(todo: &Todo) -> StoreResult<Item> {
+    let mut item = to_item(
+        call_pk(&todo.call),
+        format!("TODO#{}", todo.id),
+        todo.version,
+        todo,
+    )?;
+    item.gsi1 = Some((org_pk(&todo.org), todo_sk(&todo.created_at, &todo.id)));
+    Ok(item)
 }
 
 const APIKEY: &str = "APIKEY";

@@ -11,7 +11,7 @@ use hotline_core::model::{
     ToolKind, ToolSpec, Turn, TwilioAccount,
 };
 use hotline_core::model::{ApiKey, Role};
-use hotline_core::ports::{BlobKey, CallPosition, StoreError};
+use hotline_core::ports::{BlobKey, CallPosition, StoreError, TodoPosition};
 use hotline_testkit::store::{QueueSpec, TestStore};
 
 #[path = "contract/people.rs"]
@@ -66,6 +66,7 @@ hotline_testkit::on_both_stores! {
     messages_are_created_once_by_sid_and_updated_by_version,
     a_conversation_lists_one_contact_channel_and_organization_newest_first,
     stream_nodes_report_and_the_latest_report_wins,
+    todos_are_found_by_id_in_their_organization_updated_by_version_and_paged,
 }
 
 fn org_id(n: &str) -> OrgId {
@@ -1070,4 +1071,97 @@ async fn stream_nodes_report_and_the_latest_report_wins(f: Fixture) {
         vec![("a", 4, true, at(2)), ("b", 7, false, at(1))],
         "one record per node, the latest report"
     );
+}
+
+async fn todos_are_found_by_id_in_their_organization_updated_by_version_and_paged(f: Fixture) {
+    let t = &f.stores.todos;
+    let item = TodoItem {
+        title: "Call back".into(),
+        due: None,
+        assignee: None,
+    };
+    // Calls 1..=4 of acme, a minute apart, two to-dos each; one of other's.
+    let mut made = Vec::new();
+    for call in 1..=4u32 {
+        for n in 0..2 {
+            let todo = Todo::from_item(
+                &org_id("acme"),
+                &call_sid(call),
+                None,
+                n,
+                &item,
+                at(i64::from(call) * 60),
+            );
+            t.create_todo(&todo).await.expect("create");
+            made.push(todo.id);
+        }
+    }
+    let theirs = Todo::from_item(&org_id("other"), &call_sid(9), None, 0, &item, at(0));
+    t.create_todo(&theirs).await.expect("create");
+
+    let acme = org_id("acme");
+    let one = t
+        .get_todo(&acme, &made[0])
+        .await
+        .expect("get")
+        .expect("todo");
+    assert_eq!((one.version, one.done), (1, false));
+    assert!(t.get_todo(&acme, &theirs.id).await.expect("get").is_none());
+    assert!(
+        t.get_todo(&org_id("other"), &made[0])
+            .await
+            .expect("get")
+            .is_none()
+    );
+    for odd in [
+        "",
+        "x",
+        "CA1-000",
+        &format!("{}-abc", call_sid(1)),
+        &format!("{}-", call_sid(1)),
+    ] {
+        assert!(
+            t.get_todo(&acme, odd).await.expect("get").is_none(),
+            "{odd}"
+        );
+    }
+
+    let mut done = one.clone();
+    done.done = true;
+    done.assignee = Some("ana".into());
+    let written = t.update_todo(&done).await.expect("update");
+    assert_eq!(written.version, 2);
+    let mut stale = one;
+    stale.title = "Stale".into();
+    assert!(matches!(
+        t.update_todo(&stale).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let read = t
+        .get_todo(&acme, &made[0])
+        .await
+        .expect("get")
+        .expect("todo");
+    assert_eq!(
+        (read.done, read.assignee.as_deref(), read.version),
+        (true, Some("ana"), 2)
+    );
+
+    // Newest first, three at a time, resuming after the last one seen.
+    let mut seen = Vec::new();
+    let mut after: Option<TodoPosition> = None;
+    loop {
+        let page = t
+            .list_todos_after(&acme, after.as_ref(), 3)
+            .await
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(TodoPosition::of);
+        seen.extend(page.into_iter().map(|t| t.id));
+    }
+    let mut newest_first = made.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, newest_first);
 }

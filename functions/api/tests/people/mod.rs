@@ -79,7 +79,11 @@ async fn bed(stores: TestStore) -> Bed {
     let texts = Arc::new(hotline_twilio::messages::TwilioTexts(
         hotline_twilio::rest::TwilioClient::new("http://127.0.0.1:9", reqwest::Client::new()),
     ));
-    let deps = Deps::new(&stores, auth, texts, None);
+    let links = Arc::new(hotline_store::local::SignedLinks::new(
+        crate::resources::LINK_BASE,
+        crate::resources::LINK_SECRET.to_vec(),
+    ));
+    let deps = Deps::new(&stores, auth, texts, None, links);
     Bed {
         owner: user(&stores, "acme", "owner@acme.example", Role::Owner).await,
         admin: user(&stores, "acme", "admin@acme.example", Role::Admin).await,

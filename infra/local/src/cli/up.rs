@@ -102,7 +102,9 @@ fn print_banner(l: &Launched) {
             );
         }
         for (_, key) in l.api_keys.iter().filter(|(o, _)| o == &org.id) {
-            println!("  API key       {key}   (owner; shown once, made at this start)");
+            println!(
+                "  API key       {key}   (owner; kept in the data directory's api-keys/, the same at every start)"
+            );
         }
         for number in &declared.numbers {
             println!("  number        {} → agent {}", number.number, number.agent);

@@ -17,6 +17,9 @@ pub struct Contact {
     pub company: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    /// Set by a person only (through the API): calls do not learn e-mail addresses.
+    #[serde(default)]
+    pub email: Option<String>,
     #[serde(default)]
     pub last_call: Option<CallSid>,
     /// Fields a person set; what calls learn never overwrites them.
@@ -41,6 +44,7 @@ pub enum ContactField {
     Name,
     Company,
     Notes,
+    Email,
 }
 
 /// Longest notes field kept; the oldest learned lines give way first.
@@ -54,6 +58,7 @@ impl Contact {
             name: None,
             company: None,
             notes: None,
+            email: None,
             last_call: None,
             edited: BTreeSet::new(),
             enriched_from: None,
@@ -107,11 +112,21 @@ impl Contact {
         self.name != before.name || self.company != before.company || self.notes != before.notes
     }
 
+    /// Whether `q` (already lower-case) is part of the name, phone, e-mail or company.
+    pub fn matches(&self, q: &str) -> bool {
+        self.phone.as_str().contains(q)
+            || [&self.name, &self.email, &self.company]
+                .into_iter()
+                .flatten()
+                .any(|v| v.to_lowercase().contains(q))
+    }
+
     fn field_mut(&mut self, field: ContactField) -> &mut Option<String> {
         match field {
             ContactField::Name => &mut self.name,
             ContactField::Company => &mut self.company,
             ContactField::Notes => &mut self.notes,
+            ContactField::Email => &mut self.email,
         }
     }
 }
@@ -190,6 +205,22 @@ mod tests {
         assert_eq!(c.name.as_deref(), Some("Dana"));
         assert!(!c.enrich(&facts(" ", "", ""), &sid(2), day()));
         assert_eq!(c.company.as_deref(), Some("Acme"));
+    }
+
+    #[test]
+    fn a_search_matches_part_of_the_name_phone_email_or_company() {
+        let mut c = contact();
+        c.set_by_person(ContactField::Name, Some("Dana Lee".into()));
+        c.set_by_person(ContactField::Email, Some("Dana@Example.com".into()));
+        for q in ["", "dana", "lee", "5550100", "+1415", "@example.com"] {
+            assert!(c.matches(q), "{q:?}");
+        }
+        assert!(!c.matches("acme"));
+        c.company = Some("Acme Clinic".into());
+        assert!(c.matches("acme"));
+        // An e-mail address is a person's fact: calls never learn one.
+        c.enrich(&facts("Other", "Other", "note"), &sid(1), day());
+        assert_eq!(c.email.as_deref(), Some("Dana@Example.com"));
     }
 
     #[test]

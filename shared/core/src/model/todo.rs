@@ -26,6 +26,15 @@ pub struct Todo {
 }
 
 impl Todo {
+    /// The call a to-do id names (`{CallSid}-{n}`), which is where the to-do is stored.
+    pub fn call_of(id: &str) -> Option<CallSid> {
+        let (call, n) = id.rsplit_once('-')?;
+        if n.is_empty() || n.len() > 6 || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        CallSid::parse(call).ok()
+    }
+
     /// The `n`-th to-do of `call`.
     pub fn from_item(
         org: &OrgId,
@@ -46,6 +55,31 @@ impl Todo {
             done: false,
             created_at: now,
             version: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_todo_id_names_its_call_and_nothing_else_does() {
+        let call = format!("CA{}", "ab".repeat(16));
+        assert_eq!(
+            Todo::call_of(&format!("{call}-007")).map(|c| c.to_string()),
+            Some(call.clone())
+        );
+        for bad in [
+            String::new(),
+            call.clone(),
+            format!("{call}-"),
+            format!("{call}-x1"),
+            format!("{call}-1234567"),
+            "CA1-000".to_owned(),
+            "../x-1".to_owned(),
+        ] {
+            assert!(Todo::call_of(&bad).is_none(), "{bad:?}");
         }
     }
 }

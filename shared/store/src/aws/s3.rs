@@ -2,9 +2,10 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
-use hotline_core::ports::{Blob, BlobKey, Blobs, StoreError, StoreResult};
+use hotline_core::ports::{Blob, BlobKey, BlobLinks, Blobs, StoreError, StoreResult};
 
 use super::sdk_error;
 
@@ -80,5 +81,24 @@ impl Blobs for S3Blobs {
             bytes,
             content_type,
         }))
+    }
+}
+
+/// Presigned GETs: whoever holds the URL reads the object until it expires, which S3
+/// itself enforces; nothing else is granted.
+#[async_trait]
+impl BlobLinks for S3Blobs {
+    async fn link(&self, key: &BlobKey, ttl: std::time::Duration) -> StoreResult<String> {
+        let presigning =
+            PresigningConfig::expires_in(ttl).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .presigned(presigning)
+            .await
+            .map_err(sdk_error)?;
+        Ok(request.uri().to_owned())
     }
 }

@@ -3,12 +3,14 @@
 
 mod blobs;
 mod db;
+mod links;
 mod outbox;
 mod queue;
 mod table;
 
 pub use blobs::FileBlobs;
 pub use db::Db;
+pub use links::{LINK_PATH, LinkRefused, SignedLinks};
 pub use outbox::{OutboxEntry, OutboxMailer, outbox_dir, read_outbox};
 pub use queue::{QueueConfig, SqliteQueue};
 pub use table::SqliteTable;
