@@ -215,6 +215,7 @@ pub async fn patch(
         if patch.version.is_some_and(|v| v != contact.version) {
             return Err(StoreError::Conflict(format!("contact {phone}")).into());
         }
+        let before = view(&contact);
         for (field, value) in &edits {
             contact.set_by_person(*field, value.clone());
         }
@@ -224,7 +225,19 @@ pub async fn patch(
             Err(StoreError::Conflict(_)) if patch.version.is_none() && attempt < ATTEMPTS => {
                 attempt += 1;
             }
-            other => return Ok(json(StatusCode::OK, &view(&other?))),
+            other => {
+                let after = view(&other?);
+                crate::audit::record(
+                    deps,
+                    caller,
+                    "contact.update",
+                    &format!("contact {phone}"),
+                    serde_json::to_value(&before).ok(),
+                    serde_json::to_value(&after).ok(),
+                )
+                .await;
+                return Ok(json(StatusCode::OK, &after));
+            }
         }
     }
 }

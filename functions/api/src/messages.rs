@@ -104,6 +104,16 @@ pub async fn send(deps: &Deps, caller: &Caller, req: &Request) -> Result<Respons
         .await
         .map_err(refusal)?;
     info!(parts = sent.len(), "text sent");
+    // Who texted whom and in how many parts; never the body.
+    crate::audit::record(
+        deps,
+        caller,
+        "message.send",
+        &format!("text to {to}"),
+        None,
+        Some(serde_json::json!({ "parts": sent.len() })),
+    )
+    .await;
     let messages = sent.into_iter().map(MessageOut::from).collect();
     Ok(json(StatusCode::CREATED, &MessagesSent { messages }))
 }

@@ -234,7 +234,19 @@ async fn modify(
             Err(StoreError::Conflict(_)) if version.is_none() && attempt < ATTEMPTS => {
                 attempt += 1;
             }
-            other => return Ok(other?),
+            other => {
+                let written = other?;
+                crate::audit::record(
+                    deps,
+                    caller,
+                    "todo.update",
+                    &format!("to-do {id}"),
+                    serde_json::to_value(view(&before)).ok(),
+                    serde_json::to_value(view(&written)).ok(),
+                )
+                .await;
+                return Ok(written);
+            }
         }
     }
 }

@@ -305,6 +305,7 @@ hotline_testkit::on_both_stores! {
     hostile_contact_and_todo_input_gets_a_4xx_never_a_panic,
     a_call_links_its_recording_and_transcript_for_a_few_minutes,
     a_number_stored_before_the_organization_index_is_listed_once_read,
+    contact_and_todo_edits_leave_audit_entries,
 }
 
 mod resources;
@@ -313,6 +314,7 @@ use resources::{
     a_number_stored_before_the_organization_index_is_listed_once_read,
     a_viewer_reads_contacts_and_todos_but_cannot_change_them,
     another_organizations_contact_todo_and_call_links_are_404,
+    contact_and_todo_edits_leave_audit_entries,
     contacts_are_searched_paged_read_and_edited_by_a_person,
     hostile_contact_and_todo_input_gets_a_4xx_never_a_panic,
     requests_for_contacts_and_todos_without_a_valid_key_get_401,

@@ -691,3 +691,54 @@ pub async fn a_number_stored_before_the_organization_index_is_listed_once_read(a
     let theirs = get(&app, "/api/v1/numbers", &app.other).await.json();
     assert_eq!(listed(&theirs), ["+14155550199"]);
 }
+
+/// Edits of contacts and to-dos are writes like any other: each leaves an audit entry
+/// naming the key that made it, with the record before and after.
+pub async fn contact_and_todo_edits_leave_audit_entries(app: App) {
+    seed_contacts(&app).await;
+    let ids = seed_todos(&app).await;
+    let edited = patch(
+        &app,
+        &format!("/api/v1/contacts/{DANA}"),
+        &app.admin,
+        &json!({"notes": "Prefers mornings"}),
+    )
+    .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    let done = post(
+        &app,
+        &format!("/api/v1/todos/{}/complete", ids[0]),
+        &app.admin,
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+
+    let audit = get(&app, "/api/v1/audit", &app.admin).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
+    let audit = audit.json();
+    let entries = audit["entries"].as_array().expect("entries");
+    let todo = entries
+        .iter()
+        .find(|e| e["action"] == "todo.update")
+        .expect("to-do entry");
+    assert_eq!(todo["target"], format!("to-do {}", ids[0]));
+    assert_eq!(
+        (
+            todo["before"]["done"].as_bool(),
+            todo["after"]["done"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    let contact = entries
+        .iter()
+        .find(|e| e["action"] == "contact.update")
+        .expect("contact entry");
+    assert_eq!(contact["target"], format!("contact {DANA}"));
+    assert_eq!(contact["after"]["notes"], "Prefers mornings");
+    assert!(
+        contact["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("key")),
+        "{contact}"
+    );
+}
