@@ -9,6 +9,7 @@ pub mod postcall;
 pub mod routes;
 pub mod sms;
 pub mod sweep;
+pub mod vault;
 
 pub use ids::{
     AccountSid, AgentId, CallSid, E164, MessageSid, OrgId, ParseIdError, Party, RecordingSid,

@@ -62,7 +62,15 @@ hotline_testkit::on_both_stores! {
     calls_page_after_a_position_newest_first,
     messages_are_created_once_by_sid_and_updated_by_version,
     a_conversation_lists_one_contact_channel_and_organization_newest_first,
+    org_secrets_are_sealed_in_the_table_and_plain_through_the_ports,
+    a_rotated_secret_is_read_at_once_by_a_store_opened_before,
+    an_org_written_before_sealing_still_reads_and_is_sealed_when_written,
+    a_wrong_or_absent_key_is_a_clear_error_not_a_panic,
 }
+
+#[path = "contract/sealing.rs"]
+mod sealing;
+use sealing::*;
 
 fn org_id(n: &str) -> OrgId {
     OrgId::parse(n).expect("org id")

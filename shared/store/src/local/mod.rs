@@ -3,12 +3,14 @@
 
 mod blobs;
 mod db;
+mod key_file;
 mod outbox;
 mod queue;
 mod table;
 
 pub use blobs::FileBlobs;
 pub use db::Db;
+pub use key_file::{FileKeyVault, KEY_FILE};
 pub use outbox::{OutboxEntry, OutboxMailer, outbox_dir, read_outbox};
 pub use queue::{QueueConfig, SqliteQueue};
 pub use table::SqliteTable;
