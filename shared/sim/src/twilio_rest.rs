@@ -11,6 +11,8 @@
 //! | `GET /Accounts/{AC}/Recordings/{RE}.mp3` / `.wav` / no suffix | 200, the media bytes |
 //! | `DELETE /Accounts/{AC}/Recordings/{RE}.json` | 204 |
 //!
+//! Subaccounts and phone numbers: `twilio_rest/numbers.rs`.
+//!
 //! Everything else answers 404 (code 20404). Every request must carry HTTP Basic
 //! credentials of a registered account ([`FakeTwilio::add_account`]) whose SID is the one
 //! in the path, else 401 (or 403 for another account's path), code 20003. Errors are
@@ -44,6 +46,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::server::{self, Server, Shared};
+
+mod numbers;
+pub use numbers::{FakeIncomingNumber, FakeSubaccount, openapi_violations, twilio_openapi};
 
 const API_VERSION: &str = "2010-04-01";
 const ACCOUNTS_PREFIX: &str = "/2010-04-01/Accounts/";
@@ -147,6 +152,8 @@ struct State {
     any_recording: Option<Vec<u8>>,
     /// Recordings deleted, which stay gone even under `any_recording`.
     deleted: std::collections::HashSet<(String, String)>,
+    /// Subaccounts and phone numbers (`numbers.rs`).
+    numbers: numbers::NumberState,
 }
 
 struct StoredRecording {
@@ -181,6 +188,7 @@ impl FakeTwilio {
             failures: VecDeque::new(),
             any_recording: None,
             deleted: Default::default(),
+            numbers: Default::default(),
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         let base_url = format!("http://{}", server.addr());
@@ -361,7 +369,18 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
 
     let (reply, update, updates) = {
         let mut state = shared.lock();
-        let (reply, update) = state.respond(&method, &path, auth.as_ref(), &params);
+        let numbers = numbers::respond(
+            &mut state,
+            &method,
+            &path,
+            query.as_deref(),
+            auth.as_ref(),
+            &params,
+        );
+        let (reply, update) = match numbers {
+            Some(reply) => (reply, None),
+            None => state.respond(&method, &path, auth.as_ref(), &params),
+        };
         state.requests.push(RecordedRequest {
             method,
             path,

@@ -396,6 +396,20 @@ impl<T: Table> Directory for TableRecords<T> {
         self.get_record(&format!("NUMBER#{number}"), NUMBER).await
     }
 
+    async fn delete_number(&self, org: &OrgId, number: &E164) -> StoreResult<()> {
+        let not_found = || StoreError::NotFound(format!("number {number}"));
+        let pk = format!("{NUMBER}#{number}");
+        let stored: PhoneNumber = self
+            .get_record(&pk, NUMBER)
+            .await?
+            .filter(|n: &PhoneNumber| &n.org == org)
+            .ok_or_else(not_found)?;
+        match self.table.delete(&pk, NUMBER, stored.version).await? {
+            Written::Yes => Ok(()),
+            Written::ConditionFailed => Err(StoreError::Conflict(pk)),
+        }
+    }
+
     async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>> {
         let numbers: Vec<PhoneNumber> = self
             .query_records(&Query {

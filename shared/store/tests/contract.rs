@@ -66,7 +66,12 @@ hotline_testkit::on_both_stores! {
     a_rotated_secret_is_read_at_once_by_a_store_opened_before,
     an_org_written_before_sealing_still_reads_and_is_sealed_when_written,
     a_wrong_or_absent_key_is_a_clear_error_not_a_panic,
+    a_number_is_deleted_only_by_its_organization_and_is_then_free,
 }
+
+#[path = "contract/numbers_delete.rs"]
+mod numbers_delete;
+use numbers_delete::*;
 
 #[path = "contract/sealing.rs"]
 mod sealing;

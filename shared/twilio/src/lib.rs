@@ -3,6 +3,7 @@
 
 pub mod form;
 pub mod media;
+pub mod numbers;
 pub mod rest;
 pub mod signature;
 pub mod twiml;

@@ -34,7 +34,7 @@ const MAX_ERROR_TEXT: usize = 200;
 #[derive(Debug, Clone)]
 pub struct TwilioClient {
     base_url: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     timeout: Duration,
 }
 
@@ -465,11 +465,11 @@ impl TwilioClient {
 
     /// `{base}/2010-04-01/Accounts/{account}/{rest}`. SIDs are hex by construction, so
     /// nothing here needs escaping.
-    fn account_url(&self, account: &AccountSid, rest: &str) -> String {
+    pub(crate) fn account_url(&self, account: &AccountSid, rest: &str) -> String {
         format!("{}/{API_VERSION}/Accounts/{account}/{rest}", self.base_url)
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         request: RequestBuilder,
         account: &AccountSid,
