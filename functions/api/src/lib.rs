@@ -9,7 +9,9 @@ mod cursor;
 mod numbers;
 pub mod openapi;
 mod problem;
+mod provisioning;
 mod router;
+mod twilio_setup;
 pub mod views;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use tracing::{Instrument, error, info_span, warn};
 pub use auth::Caller;
 pub use problem::{ApiError, Problem};
 pub use router::{ROUTES, Route};
+pub use twilio_setup::TwilioSetup;
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -31,6 +34,8 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub api_keys: Arc<dyn ApiKeys>,
+    /// Twilio for organizations: subaccounts, buying and releasing numbers.
+    pub twilio: TwilioSetup,
 }
 
 /// Answers one API request; never panics on any input.
@@ -79,6 +84,10 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::BuyNumber => provisioning::buy(deps, &caller, &req).await,
+        Route::ReleaseNumber => provisioning::release(deps, &caller, &params.id).await,
+        Route::CreateSubaccount => provisioning::create_subaccount(deps, &caller).await,
+        Route::TwilioStatus => provisioning::status(deps, &caller).await,
     }
 }
 

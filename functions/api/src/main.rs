@@ -1,6 +1,6 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
-use hotline_api::{Deps, handle};
+use hotline_api::{Deps, TwilioSetup, handle};
 use hotline_store::{StoreConfig, Stores};
 use lambda_http::{Error, Request, run, service_fn};
 
@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
         directory: stores.directory,
         calls: stores.calls,
         api_keys: stores.api_keys,
+        twilio: TwilioSetup::from_env()?,
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

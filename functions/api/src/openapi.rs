@@ -16,9 +16,13 @@ use crate::views;
         crate::numbers::list,
         crate::calls::list,
         crate::calls::get,
+        crate::provisioning::buy,
+        crate::provisioning::release,
+        crate::provisioning::create_subaccount,
+        crate::provisioning::status,
         openapi_json,
     ),
-    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail)),
+    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail, views::BuyNumberRequest, views::BoughtNumber, views::SubaccountOut, views::TwilioStatus, views::TwilioAccountOut, views::TwilioNumberOut)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

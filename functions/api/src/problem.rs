@@ -30,6 +30,12 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// Twilio failed or refused hotline (not the caller's request).
+    #[error("{0}")]
+    Upstream(String),
+    /// This deployment lacks a setting the request needs; the detail names it.
+    #[error("{0}")]
+    Unconfigured(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -72,6 +78,8 @@ impl ApiError {
             Self::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Unconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -86,6 +94,8 @@ impl ApiError {
             Self::Unsupported(_) => "unsupported-media-type",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Upstream(_) => "bad-gateway",
+            Self::Unconfigured(_) => "not-configured",
         }
     }
 

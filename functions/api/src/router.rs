@@ -16,6 +16,10 @@ pub enum Route {
     ListNumbers,
     ListCalls,
     GetCall,
+    BuyNumber,
+    ReleaseNumber,
+    CreateSubaccount,
+    TwilioStatus,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -27,6 +31,10 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/numbers", Route::ListNumbers),
     ("GET", "/api/v1/calls", Route::ListCalls),
     ("GET", "/api/v1/calls/{sid}", Route::GetCall),
+    ("POST", "/api/v1/numbers", Route::BuyNumber),
+    ("DELETE", "/api/v1/numbers/{e164}", Route::ReleaseNumber),
+    ("POST", "/api/v1/twilio/subaccount", Route::CreateSubaccount),
+    ("GET", "/api/v1/twilio/status", Route::TwilioStatus),
 ];
 
 impl Route {
@@ -40,6 +48,10 @@ impl Route {
             Self::ListNumbers => "GET /api/v1/numbers",
             Self::ListCalls => "GET /api/v1/calls",
             Self::GetCall => "GET /api/v1/calls/{sid}",
+            Self::BuyNumber => "POST /api/v1/numbers",
+            Self::ReleaseNumber => "DELETE /api/v1/numbers/{e164}",
+            Self::CreateSubaccount => "POST /api/v1/twilio/subaccount",
+            Self::TwilioStatus => "GET /api/v1/twilio/status",
         }
     }
 }

@@ -23,6 +23,8 @@ const CLAIM_TOKEN: &str = "claim-token-5555555555555555";
 struct App {
     deps: Deps,
     stores: TestStore,
+    /// The Twilio REST simulator the API's Twilio calls go to.
+    twilio: hotline_sim::twilio_rest::FakeTwilio,
     /// acme's admin, acme's viewer, a revoked acme key, other's admin.
     admin: String,
     viewer: String,
@@ -157,13 +159,16 @@ async fn app(stores: TestStore) -> App {
         .await
         .expect("revoke");
     let (_, other) = key(&stores, "other", Role::Owner).await;
+    let twilio = fake_twilio().await;
     App {
         deps: Deps {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             api_keys: stores.api_keys.clone(),
+            twilio: setup(&twilio),
         },
         stores,
+        twilio,
         admin,
         viewer,
         revoked,
@@ -269,7 +274,16 @@ hotline_testkit::on_both_stores! {
     no_secret_appears_in_any_response,
     hostile_input_gets_a_4xx_never_a_panic,
     api_gateway_events_are_served_on_the_default_and_a_named_stage,
+    buying_a_number_sets_all_three_webhooks_and_routes_it_to_an_agent,
+    a_subaccount_is_made_once_for_an_organization_on_the_main_account,
+    an_explicit_subaccount_request_makes_one_and_is_for_writers,
+    releasing_a_number_frees_it_on_twilio_and_in_the_store,
+    twilio_status_says_connected_then_why_not,
+    buying_refuses_clearly_when_nothing_matches_or_the_request_is_wrong,
 }
+
+mod twilio;
+use twilio::*;
 
 async fn every_endpoint_answers_its_happy_path(app: App) {
     let list = get(&app, "/api/v1/agents", &app.admin).await;

@@ -170,6 +170,12 @@ impl Stack {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             api_keys: stores.api_keys.clone(),
+            twilio: hotline_api::TwilioSetup::from_lookup(|k| match k {
+                "HOTLINE_PUBLIC_URL" => Some(public_url.clone()),
+                "TWILIO_API_BASE_URL" => Some(config.twilio_api_base_url.clone()),
+                _ => std::env::var(k).ok(),
+            })
+            .map_err(StackError::Config)?,
         });
         let api_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&api);
@@ -190,7 +196,11 @@ impl Stack {
             .route("PUT", "/api/v1/agents/{id}", api_handler.clone())
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
-            .route("GET", "/api/v1/calls/{sid}", api_handler)
+            .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
+            .route("POST", "/api/v1/numbers", api_handler.clone())
+            .route("DELETE", "/api/v1/numbers/{e164}", api_handler.clone())
+            .route("POST", "/api/v1/twilio/subaccount", api_handler.clone())
+            .route("GET", "/api/v1/twilio/status", api_handler)
             .route("POST", "/twilio/sms", sms_handler);
         let route_keys = routes.keys();
 

@@ -178,20 +178,24 @@ impl TwilioClient {
         country: &str,
         search: &NumberSearch,
     ) -> Result<Vec<AvailableNumber>, RestError> {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if let Some(area) = &search.area_code {
-            query.append_pair("AreaCode", area);
-        }
-        if let Some(contains) = &search.contains {
-            query.append_pair("Contains", contains);
-        }
-        if search.voice_enabled {
-            query.append_pair("VoiceEnabled", "true");
-        }
-        if search.sms_enabled {
-            query.append_pair("SmsEnabled", "true");
-        }
-        query.append_pair("PageSize", "20");
+        // Built before any await: the serializer is not `Sync`.
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(area) = &search.area_code {
+                query.append_pair("AreaCode", area);
+            }
+            if let Some(contains) = &search.contains {
+                query.append_pair("Contains", contains);
+            }
+            if search.voice_enabled {
+                query.append_pair("VoiceEnabled", "true");
+            }
+            if search.sms_enabled {
+                query.append_pair("SmsEnabled", "true");
+            }
+            query.append_pair("PageSize", "20");
+            query.finish()
+        };
         let country: String = form_urlencoded::byte_serialize(country.as_bytes()).collect();
         let url = format!(
             "{}?{}",
@@ -199,7 +203,7 @@ impl TwilioClient {
                 account,
                 &format!("AvailablePhoneNumbers/{country}/Local.json")
             ),
-            query.finish()
+            query
         );
         let page: AvailablePage =
             json(self.send(self.http.get(url), account, token).await?).await?;
@@ -225,15 +229,18 @@ impl TwilioClient {
         token: &SecretString,
         number: Option<&E164>,
     ) -> Result<Vec<IncomingNumber>, RestError> {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if let Some(number) = number {
-            query.append_pair("PhoneNumber", number.as_str());
-        }
-        query.append_pair("PageSize", MAX_PAGE);
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(number) = number {
+                query.append_pair("PhoneNumber", number.as_str());
+            }
+            query.append_pair("PageSize", MAX_PAGE);
+            query.finish()
+        };
         let url = format!(
             "{}?{}",
             self.account_url(account, "IncomingPhoneNumbers.json"),
-            query.finish()
+            query
         );
         let page: IncomingPage = json(self.send(self.http.get(url), account, token).await?).await?;
         Ok(page.incoming_phone_numbers)
