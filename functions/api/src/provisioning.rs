@@ -55,12 +55,13 @@ async fn with_own_account(
     deps: &Deps,
     mut org: Organization,
 ) -> Result<(Organization, bool), ApiError> {
+    // Only an organization on the main account needs its token (read from SSM in AWS).
+    if deps.twilio.main_account.as_ref() != Some(&org.twilio.account_sid) {
+        return Ok((org, false));
+    }
     let Some((main, main_token)) = deps.twilio.main().await? else {
         return Ok((org, false));
     };
-    if org.twilio.account_sid != main {
-        return Ok((org, false));
-    }
     if !deps.directory.list_numbers(&org.id).await?.is_empty() {
         // Moving would leave those numbers signing webhooks for an account the
         // organization no longer has.

@@ -91,3 +91,38 @@ impl TwilioSetup {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(vars: &[(&str, &str)]) -> Result<TwilioSetup, String> {
+        TwilioSetup::from_lookup(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn empty_settings_mean_no_main_account_and_twilios_own_api() {
+        let s = setup(&[("TWILIO_ACCOUNT_SID", ""), ("HOTLINE_PUBLIC_URL", " ")]).expect("setup");
+        assert!(s.main_account.is_none() && s.public_url.is_none());
+        assert_eq!(s.client.base_url(), "https://api.twilio.com");
+        assert!(s.webhook("/twilio/voice").is_err());
+    }
+
+    #[test]
+    fn settings_are_checked_and_named_when_wrong() {
+        let err = setup(&[("TWILIO_ACCOUNT_SID", "nope")]).expect_err("bad sid");
+        assert!(err.contains("TWILIO_ACCOUNT_SID"), "{err}");
+        let err = setup(&[("HOTLINE_PUBLIC_URL", "ftp://x")]).expect_err("bad url");
+        assert!(err.contains("HOTLINE_PUBLIC_URL"), "{err}");
+        let s = setup(&[("HOTLINE_PUBLIC_URL", "https://api.example.com/")]).expect("setup");
+        assert_eq!(
+            s.webhook("/twilio/sms").expect("url"),
+            "https://api.example.com/twilio/sms"
+        );
+        assert!(!format!("{s:?}").contains("token"));
+    }
+}

@@ -71,6 +71,8 @@ impl FileKeyVault {
     }
 }
 
+/// Writes a new key beside `path`, then links it into place: another process sees no
+/// key file or a whole one, never a half-written one, and only one key ever wins.
 fn create(path: &Path) -> std::io::Result<String> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -81,10 +83,17 @@ fn create(path: &Path) -> std::io::Result<String> {
     }
     let key: [u8; 32] = rand::random();
     let text = format!("{}\n", hex::encode(key));
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    Ok(text)
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    let staged = PathBuf::from(name);
+    let written = options.open(&staged).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&staged, path));
+    // The staged name goes either way; the key lives on under `path` when linked.
+    let _ = std::fs::remove_file(&staged);
+    linked.map(|()| text)
 }
 
 fn parse(text: &str) -> Option<[u8; 32]> {
@@ -185,6 +194,24 @@ mod tests {
             .await
             .expect_err("another org's context");
         assert!(matches!(err, VaultError::WrongKey(_)), "{err}");
+    }
+
+    #[test]
+    fn processes_starting_together_agree_on_one_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(KEY_FILE);
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| FileKeyVault::open_or_create(&path).map(|v| v.key_id)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread").expect("vault"))
+                .collect()
+        });
+        assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(left.len(), 1, "staged files left behind");
     }
 
     #[test]
