@@ -162,6 +162,7 @@ Media streams connect to $stream (the TwiML says so; nothing to paste).
 Organizations, agents and numbers come from your configuration file:
   HOTLINE_STORE=aws HOTLINE_TABLE=$(stack_output TableName) \\
   HOTLINE_BUCKET=$(stack_output BucketName) HOTLINE_POSTCALL_QUEUE_URL=$(stack_output PostcallQueueUrl) \\
+  HOTLINE_KMS_KEY_ID=$(stack_output SecretsKeyArn) \\
   AWS_REGION=$REGION hotline apply -f hotline.yaml --dry-run    # then without --dry-run
 EOF
 if [ -z "$(saved_parameter StreamHostedZoneId)" ]; then

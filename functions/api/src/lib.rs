@@ -15,11 +15,13 @@ mod numbers;
 pub mod openapi;
 mod organization;
 mod problem;
+mod provisioning;
 mod query;
 mod router;
 mod sessions;
 pub mod settings;
 mod todos;
+mod twilio_setup;
 mod users;
 pub mod views;
 
@@ -38,6 +40,7 @@ pub use auth::{CSRF_HEADER, Caller, Person, SESSION_COOKIE};
 pub use problem::{ApiError, Problem};
 pub use router::{ROUTES, Route};
 pub use settings::{AuthSettings, Clock};
+pub use twilio_setup::TwilioSetup;
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -55,6 +58,8 @@ pub struct Deps {
     pub todos: Arc<dyn Todos>,
     /// Short-lived links to a call's recording and transcript.
     pub links: Arc<dyn BlobLinks>,
+    /// Twilio for organizations: subaccounts, buying and releasing numbers.
+    pub twilio: TwilioSetup,
     pub users: Arc<dyn Users>,
     pub sessions: Arc<dyn Sessions>,
     pub audit: Arc<dyn Audit>,
@@ -70,6 +75,7 @@ impl Deps {
         texts: Arc<dyn TextSender>,
         status_callback: Option<String>,
         links: Arc<dyn BlobLinks>,
+        twilio: TwilioSetup,
     ) -> Self {
         Self {
             directory: stores.directory.clone(),
@@ -85,6 +91,7 @@ impl Deps {
             status_callback,
             todos: stores.todos.clone(),
             links,
+            twilio,
         }
     }
 }
@@ -156,6 +163,10 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::BuyNumber => provisioning::buy(deps, &caller, &req).await,
+        Route::ReleaseNumber => provisioning::release(deps, &caller, &params.id).await,
+        Route::CreateSubaccount => provisioning::create_subaccount(deps, &caller).await,
+        Route::TwilioStatus => provisioning::status(deps, &caller).await,
         Route::ListContacts => contacts::list(deps, &caller, &req).await,
         Route::GetContact => contacts::get(deps, &caller, &params.id).await,
         Route::PatchContact => contacts::patch(deps, &caller, &params.id, &req).await,

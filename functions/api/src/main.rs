@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hotline_api::{AuthSettings, Deps, handle, status_callback_from};
+use hotline_api::{AuthSettings, Deps, TwilioSetup, handle, status_callback_from};
 use hotline_store::{StoreConfig, Stores, blob_links};
 use hotline_twilio::messages::TwilioTexts;
 use hotline_twilio::rest::TwilioClient;
@@ -27,6 +27,7 @@ async fn main() -> Result<(), Error> {
         Arc::new(TwilioTexts(TwilioClient::from_env(reqwest::Client::new()))),
         status_callback_from(std::env::var("HOTLINE_PUBLIC_URL").ok())?,
         links,
+        TwilioSetup::from_env()?,
     );
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

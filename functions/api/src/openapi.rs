@@ -40,6 +40,10 @@ use crate::views;
         crate::todos::list,
         crate::todos::complete,
         crate::todos::patch,
+        crate::provisioning::buy,
+        crate::provisioning::release,
+        crate::provisioning::create_subaccount,
+        crate::provisioning::status,
         openapi_json,
     ),
     components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
@@ -52,7 +56,8 @@ use crate::views;
         crate::audit::AuditEntryOut, crate::audit::AuditPage,
         crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent,
         crate::contacts::ContactOut, crate::contacts::ContactPage, crate::contacts::ContactPatch,
-        crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch)),
+        crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch,
+        views::BuyNumberRequest, views::BoughtNumber, views::SubaccountOut, views::TwilioStatus, views::TwilioAccountOut, views::TwilioNumberOut)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

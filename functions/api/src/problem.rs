@@ -36,13 +36,17 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unsupported(String),
-    /// Twilio (or another outside API) failed or refused.
+    /// Twilio (or another outside API) failed or refused hotline (not the caller's
+    /// request).
     #[error("{0}")]
     Upstream(String),
     #[error("the store is unavailable, try again")]
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// This deployment lacks a setting the request needs; the detail names it.
+    #[error("{0}")]
+    Unconfigured(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -89,6 +93,7 @@ impl ApiError {
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unconfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -107,6 +112,7 @@ impl ApiError {
             Self::Upstream(_) => "bad-gateway",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Unconfigured(_) => "not-configured",
         }
     }
 

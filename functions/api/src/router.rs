@@ -40,6 +40,10 @@ pub enum Route {
     ListTodos,
     CompleteTodo,
     PatchTodo,
+    BuyNumber,
+    ReleaseNumber,
+    CreateSubaccount,
+    TwilioStatus,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -83,6 +87,10 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/todos", Route::ListTodos),
     ("POST", "/api/v1/todos/{id}/complete", Route::CompleteTodo),
     ("PATCH", "/api/v1/todos/{id}", Route::PatchTodo),
+    ("POST", "/api/v1/numbers", Route::BuyNumber),
+    ("DELETE", "/api/v1/numbers/{e164}", Route::ReleaseNumber),
+    ("POST", "/api/v1/twilio/subaccount", Route::CreateSubaccount),
+    ("GET", "/api/v1/twilio/status", Route::TwilioStatus),
 ];
 
 impl Route {
@@ -120,6 +128,10 @@ impl Route {
             Self::ListTodos => "GET /api/v1/todos",
             Self::CompleteTodo => "POST /api/v1/todos/{id}/complete",
             Self::PatchTodo => "PATCH /api/v1/todos/{id}",
+            Self::BuyNumber => "POST /api/v1/numbers",
+            Self::ReleaseNumber => "DELETE /api/v1/numbers/{e164}",
+            Self::CreateSubaccount => "POST /api/v1/twilio/subaccount",
+            Self::TwilioStatus => "GET /api/v1/twilio/status",
         }
     }
 }

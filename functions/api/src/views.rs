@@ -190,3 +190,80 @@ pub struct CallDetail {
     #[schema(value_type = Object)]
     pub post_call: serde_json::Value,
 }
+
+/// `POST /api/v1/numbers`: which number to buy (an area code, or a country and a
+/// pattern) and who answers it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuyNumberRequest {
+    /// Three digits (US and Canada).
+    #[serde(default)]
+    pub area_code: Option<String>,
+    /// ISO 3166 alpha-2; `US` when absent.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Twilio's pattern: 2 to 16 digits, letters (keypad) or `*`.
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// The agent that answers; the organization's first enabled agent when absent.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Whether texts to the number are answered (default true).
+    #[serde(default)]
+    pub sms: Option<bool>,
+}
+
+/// A number bought and routed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoughtNumber {
+    pub number: String,
+    pub agent: String,
+    pub enabled: bool,
+    pub sms: bool,
+    /// The analyzers that run on its calls: its agent's.
+    pub analyzers: Vec<String>,
+    /// Twilio's `PN…` id of the number.
+    pub twilio_sid: String,
+    /// The Twilio account it was bought into.
+    pub account_sid: String,
+}
+
+/// The organization's Twilio account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubaccountOut {
+    pub account_sid: String,
+    /// Whether it was made by this request.
+    pub created: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwilioAccountOut {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    /// `active`, `suspended` or `closed`.
+    pub status: Option<String>,
+    /// `Trial` or `Full`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// A number as Twilio has it configured.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwilioNumberOut {
+    pub number: String,
+    pub sid: String,
+    pub voice_url: Option<String>,
+    pub sms_url: Option<String>,
+    pub status_callback: Option<String>,
+}
+
+/// `GET /api/v1/twilio/status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TwilioStatus {
+    /// Whether Twilio accepted the organization's credentials.
+    pub connected: bool,
+    pub account: TwilioAccountOut,
+    pub numbers: Vec<TwilioNumberOut>,
+    /// Why not connected, in words.
+    pub error: Option<String>,
+}

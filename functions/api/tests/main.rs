@@ -27,7 +27,7 @@ mod messages;
 struct App {
     deps: Deps,
     stores: TestStore,
-    /// Twilio's REST API, which takes the texts sent.
+    /// The Twilio REST simulator: it takes the texts sent and the API's Twilio calls.
     twilio: hotline_sim::twilio_rest::FakeTwilio,
     /// acme's admin, acme's viewer, a revoked acme key, other's admin.
     admin: String,
@@ -173,11 +173,7 @@ async fn app(stores: TestStore) -> App {
             resources::LINK_SECRET.to_vec(),
         )),
     };
-    let twilio = hotline_sim::twilio_rest::FakeTwilio::start()
-        .await
-        .expect("fake twilio");
-    twilio.add_account(hotline_testkit::webhook::ACCOUNT, TOKEN);
-    twilio.add_account(hotline_testkit::webhook::OTHER_ACCOUNT, OTHER_TOKEN);
+    let twilio = fake_twilio().await;
     // No status callbacks: nothing listens at the public URL here (functions/sms tests them).
     twilio.set_message_statuses(&[]);
     App {
@@ -189,6 +185,7 @@ async fn app(stores: TestStore) -> App {
             )),
             Some("https://api.example.com/twilio/sms/status".into()),
             links,
+            setup(&twilio),
         ),
         stores,
         twilio,
@@ -306,6 +303,12 @@ hotline_testkit::on_both_stores! {
     a_call_links_its_recording_and_transcript_for_a_few_minutes,
     a_number_stored_before_the_organization_index_is_listed_once_read,
     contact_and_todo_edits_leave_audit_entries,
+    buying_a_number_sets_all_three_webhooks_and_routes_it_to_an_agent,
+    a_subaccount_is_made_once_for_an_organization_on_the_main_account,
+    an_explicit_subaccount_request_makes_one_and_is_for_writers,
+    releasing_a_number_frees_it_on_twilio_and_in_the_store,
+    twilio_status_says_connected_then_why_not,
+    buying_refuses_clearly_when_nothing_matches_or_the_request_is_wrong,
 }
 
 mod resources;
@@ -320,6 +323,9 @@ use resources::{
     requests_for_contacts_and_todos_without_a_valid_key_get_401,
     todos_are_filtered_paged_completed_and_assigned,
 };
+
+mod twilio;
+use twilio::*;
 
 async fn every_endpoint_answers_its_happy_path(app: App) {
     let list = get(&app, "/api/v1/agents", &app.admin).await;

@@ -261,6 +261,12 @@ impl Stack {
             )),
             Some(format!("{public_url}{}", hotline_core::routes::SMS_STATUS)),
             Arc::new(links.clone()),
+            hotline_api::TwilioSetup::from_lookup(|k| match k {
+                "HOTLINE_PUBLIC_URL" => Some(public_url.clone()),
+                "TWILIO_API_BASE_URL" => Some(config.twilio_api_base_url.clone()),
+                _ => std::env::var(k).ok(),
+            })
+            .map_err(StackError::Config)?,
         ));
         let api_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&api);
@@ -304,6 +310,10 @@ impl Stack {
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
             .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
+            .route("POST", "/api/v1/numbers", api_handler.clone())
+            .route("DELETE", "/api/v1/numbers/{e164}", api_handler.clone())
+            .route("POST", "/api/v1/twilio/subaccount", api_handler.clone())
+            .route("GET", "/api/v1/twilio/status", api_handler.clone())
             .route("GET", "/api/v1/contacts", api_handler.clone())
             .route("GET", "/api/v1/contacts/{id}", api_handler.clone())
             .route("PATCH", "/api/v1/contacts/{id}", api_handler.clone())

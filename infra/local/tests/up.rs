@@ -62,6 +62,7 @@ impl Install {
                 ("HOTLINE_TABLE", &aws.table),
                 ("HOTLINE_BUCKET", &aws.bucket),
                 ("HOTLINE_POSTCALL_QUEUE_URL", aws.queue.url()),
+                ("HOTLINE_KMS_KEY_ID", &aws.kms_key),
                 ("AWS_ENDPOINT_URL", &aws.endpoint),
                 ("AWS_REGION", REGION),
                 ("AWS_ACCESS_KEY_ID", "test"),

@@ -14,6 +14,7 @@ pub mod routes;
 pub mod routing;
 pub mod sms;
 pub mod sweep;
+pub mod vault;
 
 pub use ids::{
     AccountSid, AgentId, CallSid, E164, MessageSid, OrgId, ParseIdError, Party, RecordingSid,

@@ -90,6 +90,9 @@ pub trait Directory: Send + Sync {
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>>;
     /// An organization's numbers, in number order.
     async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>>;
+    /// Forgets the organization's number (released on Twilio); `NotFound` when the
+    /// organization has no such number, another organization's included.
+    async fn delete_number(&self, org: &OrgId, number: &E164) -> StoreResult<()>;
 }
 
 /// Call records and their transcript turns.

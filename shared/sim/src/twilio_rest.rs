@@ -12,6 +12,8 @@
 //! | `DELETE /Accounts/{AC}/Recordings/{RE}.json` | 204 |
 //! | `POST /Accounts/{AC}/Messages.json` | 201, Message resource (`queued`); status callbacks follow (`messages.rs`) |
 //!
+//! Subaccounts and phone numbers: `twilio_rest/numbers.rs`.
+//!
 //! Everything else answers 404 (code 20404). Every request must carry HTTP Basic
 //! credentials of a registered account ([`FakeTwilio::add_account`]) whose SID is the one
 //! in the path, else 401 (or 403 for another account's path), code 20003. Errors are
@@ -48,6 +50,8 @@ use crate::server::{self, Server, Shared};
 
 mod messages;
 pub use messages::FakeMessage;
+mod numbers;
+pub use numbers::{FakeIncomingNumber, FakeSubaccount, openapi_violations, twilio_openapi};
 
 const API_VERSION: &str = "2010-04-01";
 const ACCOUNTS_PREFIX: &str = "/2010-04-01/Accounts/";
@@ -153,6 +157,8 @@ struct State {
     deleted: std::collections::HashSet<(String, String)>,
     /// Texts taken through `Messages.json`.
     texts: messages::Texts,
+    /// Subaccounts and phone numbers (`numbers.rs`).
+    numbers: numbers::NumberState,
 }
 
 struct StoredRecording {
@@ -188,6 +194,7 @@ impl FakeTwilio {
             any_recording: None,
             deleted: Default::default(),
             texts: Default::default(),
+            numbers: Default::default(),
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         let base_url = format!("http://{}", server.addr());
@@ -368,7 +375,18 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
 
     let (reply, update, updates) = {
         let mut state = shared.lock();
-        let (reply, update) = state.respond(&method, &path, auth.as_ref(), &params);
+        let numbers = numbers::respond(
+            &mut state,
+            &method,
+            &path,
+            query.as_deref(),
+            auth.as_ref(),
+            &params,
+        );
+        let (reply, update) = match numbers {
+            Some(reply) => (reply, None),
+            None => state.respond(&method, &path, auth.as_ref(), &params),
+        };
         state.requests.push(RecordedRequest {
             method,
             path,

@@ -10,9 +10,12 @@ use hotline_core::ports::{
 };
 use hotline_core::ports::{Audit, Sessions, Users};
 
-use crate::aws::{DynamoTable, S3Blobs, SesMailer, SqsQueue};
+use hotline_core::vault::{KeyVault, NoKeyVault};
+
+use crate::aws::{DynamoTable, KMS_KEY_ENV, KmsKeyVault, S3Blobs, SesMailer, SqsQueue};
 use crate::local::{
-    Db, FileBlobs, OutboxMailer, QueueConfig, SqliteQueue, SqliteTable, outbox_dir,
+    Db, FileBlobs, FileKeyVault, KEY_FILE, OutboxMailer, QueueConfig, SqliteQueue, SqliteTable,
+    outbox_dir,
 };
 use crate::records::TableRecords;
 
@@ -27,6 +30,9 @@ pub enum StoreConfig {
         table: String,
         bucket: String,
         postcall_queue_url: String,
+        /// The KMS key that seals organizations' secrets (`HOTLINE_KMS_KEY_ID`). Without
+        /// it, records without sealed secrets still read, and writing a secret fails.
+        kms_key_id: Option<String>,
     },
 }
 
@@ -43,7 +49,8 @@ pub const DEFAULT_DATA_DIR: &str = ".hotline";
 
 impl StoreConfig {
     /// Reads `HOTLINE_STORE` (`local` by default), `HOTLINE_DATA_DIR`, and for AWS
-    /// `HOTLINE_TABLE`, `HOTLINE_BUCKET` and `HOTLINE_POSTCALL_QUEUE_URL`.
+    /// `HOTLINE_TABLE`, `HOTLINE_BUCKET`, `HOTLINE_POSTCALL_QUEUE_URL` and
+    /// `HOTLINE_KMS_KEY_ID`.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -65,6 +72,7 @@ impl StoreConfig {
                 table: need("HOTLINE_TABLE")?,
                 bucket: need("HOTLINE_BUCKET")?,
                 postcall_queue_url: need("HOTLINE_POSTCALL_QUEUE_URL")?,
+                kms_key_id: get("HOTLINE_KMS_KEY_ID").filter(|v| !v.trim().is_empty()),
             }),
             other => Err(ConfigError::UnknownStore(other.to_owned())),
         }
@@ -118,26 +126,47 @@ impl Stores {
         }
     }
 
-    /// The local store in `data_dir`, created if needed.
+    /// The local store in `data_dir`, created if needed, with its sealing key
+    /// `{data_dir}/secrets.key` (made on first use, 0600).
     pub fn local(data_dir: &std::path::Path) -> StoreResult<Self> {
         let io = |e: std::io::Error| {
             hotline_core::ports::StoreError::Unavailable(format!("{}: {e}", data_dir.display()))
         };
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let db = Db::open(&data_dir.join("hotline.sqlite3"))?;
+        let vault = FileKeyVault::open_or_create(&data_dir.join(KEY_FILE))?;
         let queue = SqliteQueue::new(db.clone(), local_postcall_queue());
         Ok(Self::from_parts(
-            TableRecords::new(SqliteTable::new(db.clone())),
+            TableRecords::new(SqliteTable::new(db.clone()), Arc::new(vault)),
             Arc::new(FileBlobs::new(db, data_dir.join("blobs"))),
             Arc::new(queue),
             Arc::new(OutboxMailer::new(outbox_dir(data_dir))),
         ))
     }
 
-    /// The AWS store on already-created resources.
+    /// The AWS store on already-created resources, without a sealing key: it reads
+    /// records without sealed secrets and refuses to write a secret. [`Self::aws_sealed`]
+    /// is the store deployed functions use.
     pub fn aws(sdk: &aws_config::SdkConfig, table: &str, bucket: &str, queue_url: &str) -> Self {
+        let vault = NoKeyVault {
+            why: format!("set {KMS_KEY_ENV} to the KMS key that seals organizations' secrets"),
+        };
+        Self::aws_sealed(sdk, table, bucket, queue_url, Arc::new(vault))
+    }
+
+    /// The AWS store whose organizations' secrets `vault` seals (a [`KmsKeyVault`]).
+    pub fn aws_sealed(
+        sdk: &aws_config::SdkConfig,
+        table: &str,
+        bucket: &str,
+        queue_url: &str,
+        vault: Arc<dyn KeyVault>,
+    ) -> Self {
         Self::from_parts(
-            TableRecords::new(DynamoTable::new(crate::aws::dynamodb_client(sdk), table)),
+            TableRecords::new(
+                DynamoTable::new(crate::aws::dynamodb_client(sdk), table),
+                vault,
+            ),
             Arc::new(S3Blobs::new(crate::aws::s3_client(sdk), bucket)),
             Arc::new(SqsQueue::new(crate::aws::sqs_client(sdk), queue_url)),
             Arc::new(SesMailer::new(crate::aws::ses_client(sdk))),
@@ -152,9 +181,16 @@ impl Stores {
                 table,
                 bucket,
                 postcall_queue_url,
+                kms_key_id,
             } => {
                 let sdk = aws_config::load_from_env().await;
-                Ok(Self::aws(&sdk, table, bucket, postcall_queue_url))
+                Ok(match kms_key_id {
+                    Some(key) => {
+                        let vault = KmsKeyVault::new(crate::aws::kms_client(&sdk), key);
+                        Self::aws_sealed(&sdk, table, bucket, postcall_queue_url, Arc::new(vault))
+                    }
+                    None => Self::aws(&sdk, table, bucket, postcall_queue_url),
+                })
             }
         }
     }

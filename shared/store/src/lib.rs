@@ -5,6 +5,7 @@ pub mod aws;
 mod config;
 pub mod local;
 mod records;
+pub mod sealing;
 pub mod table;
 
 pub use config::{

@@ -21,6 +21,8 @@
 //! (the contact's messages on one channel) through `gsi1`; the organization is part of
 //! both keys, so one organization's thread never shows another's messages.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId};
 use hotline_core::model::{
@@ -31,20 +33,28 @@ use hotline_core::ports::{
     ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Messages, StoreError, StoreResult,
     StreamNodes, TodoPosition, Todos,
 };
+use hotline_core::vault::KeyVault;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::sealing::{ORG_SECRETS, Sealer};
 use crate::table::{Condition, Index, Item, Query, Table, Written};
 
 /// Domain records stored in one table.
 pub struct TableRecords<T> {
     table: T,
+    /// Seals organizations' secrets on the way in, unseals them on the way out.
+    sealer: Sealer,
 }
 
 impl<T: Table> TableRecords<T> {
-    pub fn new(table: T) -> Self {
-        Self { table }
+    /// Records in `table`, organizations' secrets sealed with data keys from `vault`.
+    pub fn new(table: T, vault: Arc<dyn KeyVault>) -> Self {
+        Self {
+            table,
+            sealer: Sealer::new(vault),
+        }
     }
 }
 
@@ -208,6 +218,29 @@ impl<T: Table> TableRecords<T> {
 }
 
 impl<T: Table> TableRecords<T> {
+    /// The organization's item, its secrets sealed. Every write of an organization goes
+    /// through here: the table never holds a secret in the clear.
+    async fn org_item(&self, org: &Organization) -> StoreResult<Item> {
+        let mut item = to_item(org_pk(&org.id), ORG.into(), org.version, org)?;
+        item.gsi1 = Some((ORGS.into(), org_pk(&org.id)));
+        self.sealer
+            .seal(org.id.as_str(), &mut item.data, ORG_SECRETS)
+            .await?;
+        Ok(item)
+    }
+
+    /// An organization from its item, its secrets unsealed (or as written, when they
+    /// were stored before sealing existed).
+    async fn org_from_item(&self, mut item: Item) -> StoreResult<Organization> {
+        let id = item
+            .pk
+            .strip_prefix("ORG#")
+            .ok_or_else(|| StoreError::Corrupt(format!("{} is not an organization", item.pk)))?
+            .to_owned();
+        self.sealer.open(&id, &mut item.data, ORG_SECRETS).await?;
+        from_item(item)
+    }
+
     /// Points the account index at `org`, unless another organization holds the account.
     /// An entry left behind by an organization that has since moved to another account
     /// holds nothing and is taken over, by a versioned write so two claimants cannot both win.
@@ -253,15 +286,17 @@ impl<T: Table> Directory for TableRecords<T> {
     async fn put_org(&self, org: &Organization) -> StoreResult<Organization> {
         // The index goes first: an org is never visible under an account that has no
         // index entry, and a stale entry is caught by the check in `org_by_account`.
+        let item = self.org_item(org).await?;
         self.claim_account(org).await?;
-        let mut item = to_item(org_pk(&org.id), ORG.into(), org.version, org)?;
-        item.gsi1 = Some((ORGS.into(), org_pk(&org.id)));
         self.table.put(&item, Condition::Always).await?;
         Ok(org.clone())
     }
 
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
-        self.get_record(&org_pk(id), ORG).await
+        match self.table.get(&org_pk(id), ORG).await? {
+            Some(item) => self.org_from_item(item).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn org_by_account(&self, account: &AccountSid) -> StoreResult<Option<Organization>> {
@@ -280,15 +315,22 @@ impl<T: Table> Directory for TableRecords<T> {
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<Organization>> {
-        self.query_records(&Query {
-            index: Index::Gsi1,
-            pk: ORGS.into(),
-            sk_prefix: "ORG#".into(),
-            descending: false,
-            limit: None,
-            sk_before: None,
-        })
-        .await
+        let items = self
+            .table
+            .query(&Query {
+                index: Index::Gsi1,
+                pk: ORGS.into(),
+                sk_prefix: "ORG#".into(),
+                descending: false,
+                limit: None,
+                sk_before: None,
+            })
+            .await?;
+        let mut orgs = Vec::with_capacity(items.len());
+        for item in items {
+            orgs.push(self.org_from_item(item).await?);
+        }
+        Ok(orgs)
     }
 
     async fn put_agent(&self, agent: &Agent) -> StoreResult<Agent> {
@@ -364,6 +406,20 @@ impl<T: Table> Directory for TableRecords<T> {
             tracing::warn!(error = %e, "could not index a number stored before the org index");
         }
         Ok(Some(stored))
+    }
+
+    async fn delete_number(&self, org: &OrgId, number: &E164) -> StoreResult<()> {
+        let not_found = || StoreError::NotFound(format!("number {number}"));
+        let pk = format!("{NUMBER}#{number}");
+        let stored: PhoneNumber = self
+            .get_record(&pk, NUMBER)
+            .await?
+            .filter(|n: &PhoneNumber| &n.org == org)
+            .ok_or_else(not_found)?;
+        match self.table.delete(&pk, NUMBER, stored.version).await? {
+            Written::Yes => Ok(()),
+            Written::ConditionFailed => Err(StoreError::Conflict(pk)),
+        }
     }
 
     async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>> {

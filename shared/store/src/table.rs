@@ -68,6 +68,8 @@ pub trait Table: Send + Sync {
     async fn put(&self, item: &Item, condition: Condition) -> StoreResult<Written>;
     async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>>;
     async fn query(&self, query: &Query) -> StoreResult<Vec<Item>>;
+    /// Deletes the item if it still has `version` (so what was checked is what goes).
+    async fn delete(&self, pk: &str, sk: &str, version: u64) -> StoreResult<Written>;
 }
 
 /// The version an item gets when written under `condition`.

@@ -67,7 +67,20 @@ hotline_testkit::on_both_stores! {
     a_conversation_lists_one_contact_channel_and_organization_newest_first,
     stream_nodes_report_and_the_latest_report_wins,
     todos_are_found_by_id_in_their_organization_updated_by_version_and_paged,
+    org_secrets_are_sealed_in_the_table_and_plain_through_the_ports,
+    a_rotated_secret_is_read_at_once_by_a_store_opened_before,
+    an_org_written_before_sealing_still_reads_and_is_sealed_when_written,
+    a_wrong_or_absent_key_is_a_clear_error_not_a_panic,
+    a_number_is_deleted_only_by_its_organization_and_is_then_free,
 }
+
+#[path = "contract/numbers_delete.rs"]
+mod numbers_delete;
+use numbers_delete::*;
+
+#[path = "contract/sealing.rs"]
+mod sealing;
+use sealing::*;
 
 fn org_id(n: &str) -> OrgId {
     OrgId::parse(n).expect("org id")

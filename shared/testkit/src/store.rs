@@ -10,7 +10,9 @@ use aws_config::SdkConfig;
 use hotline_core::ports::Queue;
 use hotline_sim::moto::{Moto, REGION, unique_name};
 use hotline_store::Stores;
-use hotline_store::aws::{DynamoTable, S3Blobs, SqsQueue, emulator_config, s3_client};
+use hotline_store::aws::{
+    DynamoTable, KmsKeyVault, S3Blobs, SqsQueue, emulator_config, kms_client, s3_client,
+};
 use hotline_store::local::{Db, QueueConfig, SqliteQueue};
 use tempfile::TempDir;
 
@@ -44,11 +46,13 @@ pub struct AwsResources {
     pub bucket: String,
     pub queue: SqsQueue,
     pub dlq: SqsQueue,
+    /// The KMS key (its ARN) that seals organizations' secrets, as `HOTLINE_KMS_KEY_ID`.
+    pub kms_key: String,
 }
 
 impl AwsResources {
-    /// Creates a DynamoDB table, an S3 bucket, and an SQS queue with its dead-letter
-    /// queue on the shared moto ([`Moto::shared`]).
+    /// Creates a DynamoDB table, an S3 bucket, an SQS queue with its dead-letter queue
+    /// and a KMS key on the shared moto ([`Moto::shared`]).
     ///
     /// # Panics
     /// When moto is not there or refuses: tests that need AWS fail, never skip.
@@ -73,6 +77,7 @@ impl AwsResources {
         )
         .await
         .expect("create queues");
+        let kms_key = create_kms_key(&sdk).await;
         Self {
             endpoint,
             sdk,
@@ -80,13 +85,39 @@ impl AwsResources {
             bucket,
             queue,
             dlq,
+            kms_key,
         }
     }
 
-    /// The stores on these resources; the post-call queue is [`Self::queue`].
+    /// The stores on these resources, secrets sealed with [`Self::kms_key`]; the
+    /// post-call queue is [`Self::queue`].
     pub fn stores(&self) -> Stores {
-        Stores::aws(&self.sdk, &self.table, &self.bucket, self.queue.url())
+        let vault = KmsKeyVault::new(kms_client(&self.sdk), &self.kms_key);
+        Stores::aws_sealed(
+            &self.sdk,
+            &self.table,
+            &self.bucket,
+            self.queue.url(),
+            Arc::new(vault),
+        )
     }
+}
+
+/// A symmetric KMS key on the emulator `sdk` points at; its ARN.
+///
+/// # Panics
+/// When the emulator refuses.
+pub async fn create_kms_key(sdk: &SdkConfig) -> String {
+    let created = aws_sdk_kms::Client::new(sdk)
+        .create_key()
+        .description("hotline test: seals organizations' secrets")
+        .send()
+        .await
+        .expect("create KMS key");
+    created
+        .key_metadata()
+        .map(|m| m.arn().unwrap_or(m.key_id()).to_owned())
+        .expect("KMS key metadata")
 }
 
 /// A SQLite queue named `spec.name` in the database at `path`, and its dead-letter

@@ -4,6 +4,7 @@
 pub mod form;
 pub mod media;
 pub mod messages;
+pub mod numbers;
 pub mod rest;
 pub mod signature;
 pub mod twiml;

@@ -83,7 +83,8 @@ async fn bed(stores: TestStore) -> Bed {
         crate::resources::LINK_BASE,
         crate::resources::LINK_SECRET.to_vec(),
     ));
-    let deps = Deps::new(&stores, auth, texts, None, links);
+    let twilio = crate::twilio::setup(&crate::twilio::fake_twilio().await);
+    let deps = Deps::new(&stores, auth, texts, None, links, twilio);
     Bed {
         owner: user(&stores, "acme", "owner@acme.example", Role::Owner).await,
         admin: user(&stores, "acme", "admin@acme.example", Role::Admin).await,

@@ -187,6 +187,29 @@ impl Table for DynamoTable {
         }
     }
 
+    async fn delete(&self, pk: &str, sk: &str, version: u64) -> StoreResult<Written> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Yes),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Written::ConditionFailed)
+            }
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
     async fn get(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
         let out = self
             .client

@@ -3,11 +3,13 @@
 //! against AWS and against an emulator.
 
 mod dynamo;
+mod kms;
 mod s3;
 mod ses;
 mod sqs;
 
 pub use dynamo::DynamoTable;
+pub use kms::{KMS_KEY_ENV, KmsKeyVault};
 pub use s3::S3Blobs;
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
@@ -59,6 +61,15 @@ pub fn sqs_client(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
         .timeout_config(timeouts(Duration::from_secs(30), Duration::from_secs(25)))
         .build();
     aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// A KMS client with timeouts inside a webhook's: it is asked on reads of an
+/// organization's secrets.
+pub fn kms_client(sdk: &SdkConfig) -> aws_sdk_kms::Client {
+    let config = aws_sdk_kms::config::Builder::from(sdk)
+        .timeout_config(timeouts(Duration::from_secs(5), Duration::from_secs(2)))
+        .build();
+    aws_sdk_kms::Client::from_conf(config)
 }
 
 /// An SES client with operation timeouts.

@@ -3,6 +3,7 @@
 
 mod blobs;
 mod db;
+mod key_file;
 mod links;
 mod outbox;
 mod queue;
@@ -10,6 +11,7 @@ mod table;
 
 pub use blobs::FileBlobs;
 pub use db::Db;
+pub use key_file::{FileKeyVault, KEY_FILE};
 pub use links::{LINK_PATH, LinkRefused, SignedLinks};
 pub use outbox::{OutboxEntry, OutboxMailer, outbox_dir, read_outbox};
 pub use queue::{QueueConfig, SqliteQueue};

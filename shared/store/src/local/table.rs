@@ -48,6 +48,26 @@ fn parse_data((mut item, data): (Item, String)) -> StoreResult<Item> {
 
 #[async_trait]
 impl Table for SqliteTable {
+    async fn delete(&self, pk: &str, sk: &str, version: u64) -> StoreResult<Written> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        let version = i64::try_from(version).unwrap_or(i64::MAX);
+        self.db
+            .run(move |conn| {
+                let changed = conn
+                    .execute(
+                        "DELETE FROM items WHERE pk = ?1 AND sk = ?2 AND version = ?3",
+                        params![pk, sk, version],
+                    )
+                    .map_err(unavailable)?;
+                Ok(if changed == 0 {
+                    Written::ConditionFailed
+                } else {
+                    Written::Yes
+                })
+            })
+            .await
+    }
+
     async fn put(&self, item: &Item, condition: Condition) -> StoreResult<Written> {
         let data =
             serde_json::to_string(&item.data).map_err(|e| StoreError::Invalid(e.to_string()))?;
