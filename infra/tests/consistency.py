@@ -70,6 +70,9 @@ OPTIONAL = {
     "HOTLINE_WEBHOOK_RETRY_SECS": "the default waits (1, 4, 16 s) fit the function's timeout",
     "HOTLINE_CALL_SETTLE_SECS": "the default (10 s) covers the stream node's final writes",
     "HOTLINE_WEBHOOK_ALLOW_PRIVATE": "local runs only; deployed webhooks must be https to public hosts",
+    "HOTLINE_NODE_PUBLIC_URL": "unset behind the load balancer: a Fargate task has no public wss URL "
+    "of its own there, so it does not register and every call goes to the ALB's URL",
+    "HOTLINE_NODE_HEARTBEAT_SECS": "the default (5 s) suits the 15 s staleness the voice webhook allows",
     "TWILIO_AUTH_TOKEN": "local runs only; the API Lambda reads the main account's token from SSM "
     "(HOTLINE_TWILIO_SSM_PARAMETER), a Lambda's environment being readable",
 }
