@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod call;
 pub mod config;
+pub mod gemini;
 pub mod openai;
 pub mod provider;
 pub mod server;

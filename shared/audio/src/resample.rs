@@ -110,6 +110,20 @@ impl StreamResampler {
         }
         self.pending.drain(..used);
     }
+
+    /// Pushes out what is held back (less than a chunk), padded with silence to a
+    /// whole chunk: the end of a reply must not wait for the next one to be heard.
+    pub fn flush(&mut self, out: &mut Vec<i16>) {
+        let held = self.pending.len();
+        if held > 0 {
+            self.process(std::iter::repeat_n(0, self.chunk_in - held), out);
+        }
+    }
+
+    /// Forgets what is held back (an interrupted reply's last milliseconds).
+    pub fn discard(&mut self) {
+        self.pending.clear();
+    }
 }
 
 #[cfg(test)]
