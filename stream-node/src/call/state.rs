@@ -391,6 +391,20 @@ impl CallState {
     ) {
         let ok = || r#"{"ok":true}"#.to_owned();
         match name.as_str() {
+            // A provider that answers tool output by itself would answer a separate
+            // goodbye request twice: the output asks for the goodbye instead, and its
+            // answer is awaited as the goodbye.
+            END_CALL if self.caps.answers_tool_output => {
+                out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output: serde_json::json!({"ok": true, "next": GOODBYE}).to_string(),
+                }));
+                self.begin_ending(EndReason::AgentEnded, None, false, now, out);
+                if let Some(ending) = &mut self.ending {
+                    ending.awaiting_goodbye = true;
+                }
+                self.creating = true;
+            }
             END_CALL => {
                 out.push(Action::Provider(ProviderCommand::FunctionOutput {
                     call_id,
@@ -814,6 +828,36 @@ mod tests {
             run(&mut s, Input::Tick, 10_400),
             [system(REPROMPT), create()],
             "silence is still noticed"
+        );
+    }
+
+    #[test]
+    fn end_call_on_a_provider_that_answers_tool_output_awaits_its_goodbye() {
+        let mut s = gemini_like();
+        run(&mut s, started("g1"), 0);
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: END_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            10,
+        );
+        assert!(
+            matches!(&out[..], [Action::Provider(ProviderCommand::FunctionOutput { output, .. })] if output.contains("goodbye")),
+            "{out:?}"
+        );
+        assert!(
+            run(&mut s, done("g1"), 20).is_empty(),
+            "the goodbye is coming"
+        );
+        run(&mut s, started("g2"), 30);
+        let m = play(&mut s, "g2", "g2", 800, 40).expect("goodbye audio");
+        assert!(run(&mut s, done("g2"), 50).is_empty(), "still playing");
+        assert_eq!(
+            run(&mut s, Input::Mark(format!("m{m}")), 200),
+            [Action::Hangup(EndReason::AgentEnded)]
         );
     }
 

@@ -90,6 +90,8 @@ struct Memory {
     spoken: usize,
     cues_fired: Vec<bool>,
     calls: usize,
+    /// The scripted failure struck: once per conversation, resumed sessions included.
+    failed: bool,
 }
 
 /// A running simulator; it stops with every session when dropped.
@@ -276,7 +278,6 @@ async fn connection(stream: TcpStream, shared: Arc<Shared<State>>) {
         quiet_ms: 0,
         talking: false,
         reply: None,
-        failed: false,
         close_at: None,
     };
     let end = session.run(ws).await;
@@ -322,7 +323,6 @@ struct Session {
     quiet_ms: u32,
     talking: bool,
     reply: Option<Reply>,
-    failed: bool,
     /// After a `goAway`: when the connection closes.
     close_at: Option<Instant>,
 }
@@ -769,7 +769,7 @@ impl Session {
     }
 
     fn check_failure(&mut self) {
-        if self.failed {
+        if self.memory.failed {
             return;
         }
         let Some(failure) = self.plan.script.fail.clone() else {
@@ -778,11 +778,13 @@ impl Session {
         if self.audio_ms < failure.at_ms() {
             return;
         }
-        self.failed = true;
+        self.memory.failed = true;
         match failure {
             Failure::DropAfterAudioMs(_) => self.out.push(Out::Drop),
             Failure::CloseAfterAudioMs(_, code, reason) => self.close(code, &reason),
             Failure::GoAwayAfterAudioMs(_, left) => {
+                // A handle for the conversation as it stands, then the notice.
+                self.issue_handle();
                 self.send(ServerMessage {
                     go_away: Some(GoAway {
                         time_left: Some(format!("{}s", left.as_secs_f64())),

@@ -80,7 +80,8 @@ impl ToolCue {
     }
 }
 
-/// A failure staged by ms of caller audio this session received.
+/// A failure staged by ms of caller audio a session received; it strikes once per
+/// conversation (a session resumed from one it struck does not repeat it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// End TCP without a close frame.
