@@ -329,7 +329,13 @@ impl AudioBridge {
     /// while the resampler waits for a whole chunk, or for data that is not base64.
     pub fn gemini_to_caller(&mut self, data: &str, rate: u32) -> Option<String> {
         self.decoded.clear();
-        BASE64.decode_vec(data, &mut self.decoded).ok()?;
+        if BASE64.decode_vec(data, &mut self.decoded).is_err() {
+            // Proto3 JSON `bytes` may also be URL-safe base64.
+            self.decoded.clear();
+            base64::engine::general_purpose::URL_SAFE
+                .decode_vec(data, &mut self.decoded)
+                .ok()?;
+        }
         if rate != self.down_rate {
             // A model that speaks another rate (declared in its MIME type).
             self.down = StreamResampler::new(rate, hotline_audio::SAMPLE_RATE, 20).ok()?;

@@ -32,7 +32,12 @@ impl Content {
 pub struct Part {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "inline_data"
+    )]
+    #[serde(alias = "inline_data")]
     pub inline_data: Option<Blob>,
     /// A thinking model's thought: never spoken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +48,7 @@ pub struct Part {
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blob {
+    #[serde(alias = "mime_type")]
     pub mime_type: String,
     /// Base64 (proto3 JSON `bytes`).
     pub data: String,

@@ -350,7 +350,12 @@ impl Session {
     }
 
     fn close(&mut self, code: u16, reason: &str) {
-        self.out.push(Out::Close(code, reason.to_owned()));
+        // A close frame's reason fits in 123 bytes (RFC 6455 §5.5).
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.out.push(Out::Close(code, reason[..end].to_owned()));
     }
 
     async fn run(&mut self, mut ws: WebSocketStream<TcpStream>) -> SessionEnd {
@@ -547,7 +552,12 @@ impl Session {
             );
             return;
         }
-        let Ok(bytes) = STANDARD.decode(&blob.data) else {
+        // Proto3 JSON `bytes` may be standard or URL-safe base64 (the Python SDK sends
+        // the latter).
+        let decoded = STANDARD
+            .decode(&blob.data)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&blob.data));
+        let Ok(bytes) = decoded else {
             self.close(
                 1007,
                 "Invalid value at 'realtime_input.audio.data': not base64.",
