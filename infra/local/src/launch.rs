@@ -332,6 +332,9 @@ pub fn demo_gemini_script() -> hotline_sim::gemini::Script {
         caller_transcripts: openai.caller_transcripts,
         replies: openai.replies,
         reply_ms: openai.reply_ms,
+        // Spoken as it is generated, so the caller's barge-in lands mid-reply, where
+        // Gemini reports it (it has no speech-started event of its own).
+        pace: hotline_sim::gemini::Pace::RealTime,
         tool_calls: vec![hotline_sim::gemini::ToolCue::new(
             1,
             "end_call",

@@ -460,7 +460,7 @@ impl Session {
         self.set_up = true;
         let logged = setup.clone();
         self.log(|l| l.setup = Some(logged));
-        if !self.key_ok {
+        if self.plan.script.api_key.is_some() && !self.key_ok {
             self.close(1008, "API key not valid. Please pass a valid API key.");
             return;
         }

@@ -15,7 +15,7 @@ pub use crate::realtime::Pace;
 pub struct Script {
     /// The key the upgrade must carry (`x-goog-api-key` header or `key` query
     /// parameter). A missing or different key gets the socket closed with 1008 after
-    /// `setup`, as Google does. `None` accepts any.
+    /// `setup`, as Google does. `None` accepts any key, or none (`hotline up`).
     pub api_key: Option<String>,
     /// Refuse every upgrade with this HTTP status and Google's error body.
     pub refuse: Option<u16>,
