@@ -801,7 +801,7 @@ impl ProviderSession for GeminiSession {
         match ServerMessage::parse(bytes) {
             Ok(message) => self.message(message),
             Err(e) => {
-                debug!(kind = ?e.classify(), column = e.column(), "unparsable Gemini message ignored")
+                debug!(kind = ?e.classify(), column = e.column(), "unparsable Gemini message ignored");
             }
         }
         self.queue.pop_front().unwrap_or(Incoming::Nothing)

@@ -189,14 +189,11 @@ async fn switch_provider(
         .get_agent(&routed.org, &routed.agent)
         .await?
         .context("the demo number's agent is not in the store")?;
-    match provider {
-        Some("gemini_live") => {
-            agent.provider = Provider::GeminiLive;
-            agent.model = "gemini-live-2.5-flash-preview".into();
-            agent.voice = "Puck".into();
-            directory.put_agent(&agent).await?;
-        }
-        Some(_) | None => {}
+    if provider == Some("gemini_live") {
+        agent.provider = Provider::GeminiLive;
+        agent.model = "gemini-live-2.5-flash-preview".into();
+        agent.voice = "Puck".into();
+        directory.put_agent(&agent).await?;
     }
     Ok(match agent.provider {
         Provider::GeminiLive => "Gemini Live",

@@ -292,7 +292,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared<State>>) {
 
 /// What to send next.
 enum Out {
-    Message(ServerMessage),
+    Message(Box<ServerMessage>),
     Close(u16, String),
     Drop,
 }
@@ -339,7 +339,7 @@ impl Session {
     }
 
     fn send(&mut self, message: ServerMessage) {
-        self.out.push(Out::Message(message));
+        self.out.push(Out::Message(Box::new(message)));
     }
 
     fn content(&mut self, content: ServerContent) {
@@ -428,7 +428,7 @@ impl Session {
         match message {
             ClientMessage::Setup(setup) if !self.set_up => self.setup(*setup),
             ClientMessage::Setup(_) => {
-                self.close(1007, "setup must be the first message and sent once")
+                self.close(1007, "setup must be the first message and sent once");
             }
             _ if !self.set_up => self.close(1007, "The first message must be setup."),
             ClientMessage::RealtimeInput(input) => {
@@ -489,11 +489,7 @@ impl Session {
             .iter()
             .flatten()
             .flat_map(|t| &t.function_declarations)
-            .any(|d| {
-                d.parameters
-                    .as_ref()
-                    .is_some_and(|p| has_lower_case_type(p))
-            });
+            .any(|d| d.parameters.as_ref().is_some_and(has_lower_case_type));
         if lower_case {
             self.close(1007, "Invalid value at 'setup.tools[0].function_declarations.parameters.type': schema types are upper-case.");
             return;
@@ -745,7 +741,7 @@ impl Session {
                         ..Part::default()
                     }],
                 }),
-                output_transcription: (!text.is_empty()).then(|| Transcription {
+                output_transcription: (!text.is_empty()).then_some(Transcription {
                     text: Some(text),
                     finished: None,
                 }),
