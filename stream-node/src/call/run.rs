@@ -160,7 +160,10 @@ where
     match agent.provider {
         Provider::GeminiLive => {
             let opening = GeminiSession::open(ctx.gemini.clone(), &agent);
-            call.converse(ws, &agent, opening).await;
+            // Boxed: the call task's future is as large as its largest branch, and the
+            // OpenAI passthrough calls must not carry Gemini's resamplers and
+            // reconnection in theirs.
+            Box::pin(call.converse(ws, &agent, opening)).await;
         }
         Provider::OpenaiRealtime | Provider::Pipeline => {
             if agent.provider == Provider::Pipeline {
