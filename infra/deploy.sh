@@ -61,6 +61,13 @@ if ! ssm_exists "$openai_param"; then
   die "the SSM parameter $openai_param (the OpenAI API key) does not exist. Create it with:
     aws ssm put-parameter --name $openai_param --type SecureString --value 'sk-...'"
 fi
+gemini_param=$(saved_parameter GeminiApiKeyParameter)
+gemini_param=${gemini_param:-$SSM_PREFIX/gemini-api-key}
+if ! ssm_exists "$gemini_param"; then
+  die "the SSM parameter $gemini_param (the Gemini API key, for agents on gemini_live) does not exist.
+Create it (with any placeholder if no agent uses Gemini) with:
+    aws ssm put-parameter --name $gemini_param --type SecureString --value 'AIza...'"
+fi
 cert=$(saved_parameter StreamCertificateArn)
 if [ -n "$cert" ]; then
   status=$(aws acm describe-certificate --certificate-arn "$cert" --region "$REGION" \
@@ -101,7 +108,8 @@ echo "==> stream node image $image"
 
 # -- sam deploy ----------------------------------------------------------------------------------
 # The answers saved by the guided run, with this build's architecture and image on top.
-extra=("Architecture=$arch" "StreamImageUri=$image" "?OpenAiApiKeyParameter=$openai_param")
+extra=("Architecture=$arch" "StreamImageUri=$image" "?OpenAiApiKeyParameter=$openai_param"
+  "?GeminiApiKeyParameter=$gemini_param")
 if [ -z "$(saved_parameter VpcId)" ]; then
   # First deployment: propose the default VPC and its default subnets (one per zone).
   vpc=$(aws ec2 describe-vpcs --region "$REGION" --filters Name=is-default,Values=true \

@@ -64,6 +64,7 @@ OPTIONAL = {
     "HOTLINE_START_TIMEOUT_MS": "the default (5000 ms) suits Twilio",
     "OPENAI_BASE_URL": "defaults to https://api.openai.com/v1",
     "TWILIO_API_BASE_URL": "defaults to https://api.twilio.com",
+    "GEMINI_BASE_URL": "defaults to https://generativelanguage.googleapis.com",
     "OPENAI_API_KEY": "local runs only; the post-call Lambda reads the key from SSM "
     "(HOTLINE_OPENAI_SSM_PARAMETER), a Lambda's environment being readable",
     "HOTLINE_RECORDING_RETRY_SECS": "the default waits (1, 2, 4, 8 s) fit Twilio's processing delay",

@@ -147,7 +147,7 @@ class Scripts(unittest.TestCase):
             "AWS_REGION": "us-east-1",
         }
         self.env.pop("HOTLINE_STACK", None)
-        self.ssm({"/hotline/openai-api-key": "sk-test"})
+        self.ssm({"/hotline/openai-api-key": "sk-test", "/hotline/gemini-api-key": "AIza-test"})
 
     def ssm(self, params: dict[str, str]) -> None:
         (self.state / "ssm.json").write_text(json.dumps(params))
@@ -225,6 +225,14 @@ class Scripts(unittest.TestCase):
         )
         self.assertEqual(self.calls("sam"), [])
 
+    def test_no_deploy_without_the_gemini_key_in_ssm(self) -> None:
+        self.ssm({"/hotline/openai-api-key": "sk-test"})
+        out = self.run_script("deploy.sh", ok=False)
+        self.assertIn(
+            "aws ssm put-parameter --name /hotline/gemini-api-key --type SecureString", out
+        )
+        self.assertEqual(self.calls("sam"), [])
+
     def test_no_deploy_before_the_build(self) -> None:
         (self.repo / "target" / "lambda" / "ARCHITECTURE").unlink()
         out = self.run_script("deploy.sh", ok=False)
@@ -234,6 +242,7 @@ class Scripts(unittest.TestCase):
         self.ssm(
             {
                 "/hotline/openai-api-key": "sk-test",
+                "/hotline/gemini-api-key": "AIza-test",
                 "/hotline/twilio-account-sid": "AC" + "1" * 32,
                 "/hotline/twilio-auth-token": "secret-token",
                 "/hotline/twilio-phone-number": "+15551234567",

@@ -35,6 +35,12 @@ pub struct NodeConfig {
     /// `HOTLINE_NODE_HEARTBEAT_SECS`: how often the node reports itself (default 5,
     /// a third of [`hotline_core::routing::STALE_AFTER_SECS`]).
     pub heartbeat: Duration,
+    /// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`), for
+    /// agents with `provider: gemini_live`.
+    pub gemini_base_url: String,
+    /// `GEMINI_API_KEY`; empty is allowed against a simulator (and where no agent uses
+    /// Gemini).
+    pub gemini_api_key: SecretString,
     /// `TWILIO_API_BASE_URL` (default `https://api.twilio.com`).
     pub twilio_api_base_url: String,
     /// `HOTLINE_WEBHOOK_ALLOW_PRIVATE` (`true` for local runs only): webhook tools may
@@ -137,6 +143,9 @@ impl NodeConfig {
             openai_base_url: get("OPENAI_BASE_URL")
                 .unwrap_or_else(|| "https://api.openai.com/v1".into()),
             openai_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
+            gemini_base_url: get("GEMINI_BASE_URL")
+                .unwrap_or_else(|| hotline_realtime::gemini::DEFAULT_BASE_URL.into()),
+            gemini_api_key: get("GEMINI_API_KEY").unwrap_or_default().into(),
             twilio_api_base_url: get("TWILIO_API_BASE_URL")
                 .unwrap_or_else(|| "https://api.twilio.com".into()),
             webhook_allow_private: match get("HOTLINE_WEBHOOK_ALLOW_PRIVATE").as_deref() {
@@ -185,6 +194,10 @@ mod tests {
         let c =
             config(&[("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com")]).expect("config");
         assert_eq!(c.max_calls, 970);
+        assert_eq!(
+            c.gemini_base_url,
+            "https://generativelanguage.googleapis.com"
+        );
         assert_eq!(c.drain, Duration::from_secs(90));
         assert!(
             !c.webhook_allow_private,

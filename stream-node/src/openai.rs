@@ -14,8 +14,15 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{debug, warn};
+
 use crate::call::state::{END_CALL, TRANSFER_CALL};
-use crate::provider::{ProviderCommand, ProviderEvent};
+use crate::provider::{
+    AgentAudio, Capabilities, Frame, Incoming, ProviderCommand, ProviderEvent, ProviderGone,
+    ProviderSession,
+};
 
 pub type ProviderSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -79,7 +86,7 @@ const SEND_BUFFER: u32 = 64 * 1024;
 
 /// Connects to the first address of `host` that answers, with [`SEND_BUFFER`] and
 /// Nagle off (events are small and latency matters).
-async fn open_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
+pub(crate) async fn open_tcp(host: &str, port: u16) -> std::io::Result<TcpStream> {
     let mut last = None;
     for addr in tokio::net::lookup_host((host, port)).await? {
         let socket = if addr.is_ipv4() {
@@ -294,6 +301,136 @@ pub fn event(ev: ServerEvent<'_>) -> ProviderEvent {
             message: e.error.message,
         },
         _ => ProviderEvent::Other,
+    }
+}
+
+/// OpenAI Realtime: server VAD with speech events, truncation, transcripts; µ-law both
+/// ways, so audio crosses the bridge as the same base64 text.
+pub const CAPABILITIES: Capabilities = Capabilities::FULL;
+
+/// A configured OpenAI Realtime session.
+pub struct OpenAiSession {
+    ws: ProviderSocket,
+}
+
+impl OpenAiSession {
+    /// Connects, configures the session for `agent` and waits until it is accepted.
+    pub async fn open(
+        base_url: &str,
+        api_key: &SecretString,
+        agent: &Agent,
+    ) -> Result<Self, String> {
+        let mut ws = connect(base_url, api_key, &agent.model)
+            .await
+            .map_err(|e| e.to_string())?;
+        ws.send(Message::text(session_update(agent)))
+            .await
+            .map_err(|e| format!("session setup: {e}"))?;
+        wait_configured(&mut ws).await?;
+        Ok(Self { ws })
+    }
+}
+
+impl ProviderSession for OpenAiSession {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn send_audio(&mut self, payload: &str) -> Result<(), WsError> {
+        self.ws.send(Message::text(append_audio(payload))).await
+    }
+
+    async fn send(&mut self, cmd: ProviderCommand) -> Result<(), WsError> {
+        self.ws.send(Message::text(command(cmd))).await
+    }
+
+    async fn next_frame(&mut self) -> Result<Frame, ProviderGone> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(t))) => return Ok(Frame::Text(t)),
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(ProviderGone(frame.map_or_else(
+                        || "provider closed".into(),
+                        |f| format!("provider closed: {} {}", f.code, f.reason),
+                    )));
+                }
+                None => return Err(ProviderGone("provider socket ended".into())),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(ProviderGone(e.to_string())),
+            }
+        }
+    }
+
+    fn read<'f>(&mut self, frame: &'f Frame) -> Incoming<'f> {
+        let Frame::Text(text) = frame else {
+            return Incoming::Nothing;
+        };
+        let text = text.as_str();
+        match ServerEvent::parse(text) {
+            Ok(ServerEvent::ResponseOutputAudioDelta(delta)) => Incoming::Audio(AgentAudio {
+                response_id: delta.response_id,
+                item_id: delta.item_id,
+                payload: delta.delta.into_base64(),
+            }),
+            Ok(other) => match event(other) {
+                ProviderEvent::Other => Incoming::Nothing,
+                event => Incoming::Event(event),
+            },
+            Err(e) => match salvage(text) {
+                // Read what matters from it rather than wait for a response that is
+                // already over.
+                Some(event) => {
+                    warn!(kind = ?e.classify(), column = e.column(), "provider event read leniently");
+                    Incoming::Event(event)
+                }
+                None => {
+                    debug!(kind = ?e.classify(), column = e.column(), "unparsable provider event ignored");
+                    Incoming::Nothing
+                }
+            },
+        }
+    }
+
+    fn pending(&mut self) -> Option<Incoming<'static>> {
+        None
+    }
+
+    async fn close(&mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// Waits for the provider's answer to our `session.update`; other events (there is
+/// `session.created`) are skipped.
+async fn wait_configured(ai: &mut ProviderSocket) -> Result<(), String> {
+    loop {
+        let text = match ai.next().await {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map_or_else(
+                    || "provider closed during setup".into(),
+                    |f| format!("provider closed during setup: {} {}", f.code, f.reason),
+                ));
+            }
+            None => return Err("provider socket ended during setup".into()),
+            Some(Err(e)) => return Err(format!("session setup: {e}")),
+            Some(Ok(_)) => continue,
+        };
+        let Ok(event) = ServerEvent::parse(&text) else {
+            continue;
+        };
+        match configured(&event) {
+            Some(Configured::Accepted) => return Ok(()),
+            Some(Configured::Rejected(why)) => {
+                warn!(reason = %why, "the provider refused the agent's configuration");
+                return Err(why);
+            }
+            None => {
+                if let ServerEvent::Error(e) = &event {
+                    warn!(code = ?e.error.code, message = %e.error.message, "provider error during setup");
+                }
+            }
+        }
     }
 }
 

@@ -8,6 +8,9 @@ pub enum ProviderEvent {
     Ready,
     /// The AI's voice activity detection heard the caller start speaking.
     SpeechStarted,
+    /// The caller's speech cut the reply in progress (a provider without speech
+    /// events): stop playback and drop the rest of that reply.
+    Interrupted,
     SpeechStopped,
     /// A response began.
     ResponseStarted {
@@ -68,4 +71,102 @@ pub enum ProviderCommand {
         /// all): the call loop says what it needs with a [`Self::SystemNote`] instead.
         instructions: Option<String>,
     },
+}
+
+/// What a provider does by itself and what the call loop must do for it. The loop and
+/// [`crate::call::state::CallState`] read these instead of asking which provider it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The provider detects turns on the caller's audio (server VAD). Without it the
+    /// node would have to (a pipeline with a local VAD).
+    pub server_vad: bool,
+    /// The provider reports the caller starting and stopping to speak
+    /// ([`ProviderEvent::SpeechStarted`] / [`ProviderEvent::SpeechStopped`]). Without
+    /// them, barge-in arrives as [`ProviderEvent::Interrupted`].
+    pub speech_events: bool,
+    /// The provider's history can be cut at what the caller heard
+    /// ([`ProviderCommand::Truncate`]). Without it the provider keeps its own account
+    /// of an interrupted reply, and the loop sends no truncation.
+    pub truncate: bool,
+    /// After a tool's output the provider answers by itself. Without it the loop asks
+    /// for a response ([`ProviderCommand::CreateResponse`]).
+    pub answers_tool_output: bool,
+    /// Transcripts of both sides come from the provider, for the call's turns.
+    pub transcripts: bool,
+}
+
+impl Capabilities {
+    /// Everything the call loop can make use of (what OpenAI Realtime offers).
+    pub const FULL: Self = Self {
+        server_vad: true,
+        speech_events: true,
+        truncate: true,
+        answers_tool_output: false,
+        transcripts: true,
+    };
+}
+
+/// Agent audio ready for Twilio: base64 µ-law at 8 kHz, whatever the provider spoke.
+/// Borrowed from the provider's frame when it already is µ-law (no copy on that path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAudio<'f> {
+    pub response_id: std::borrow::Cow<'f, str>,
+    /// What [`ProviderCommand::Truncate`] would name.
+    pub item_id: std::borrow::Cow<'f, str>,
+    pub payload: std::borrow::Cow<'f, str>,
+}
+
+/// One thing a provider frame meant for the call loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming<'f> {
+    Audio(AgentAudio<'f>),
+    Event(ProviderEvent),
+    /// Nothing the loop acts on.
+    Nothing,
+}
+
+/// A frame from the provider's socket, text or binary (Gemini may send JSON as either).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Text(tokio_tungstenite::tungstenite::Utf8Bytes),
+    Binary(tokio_tungstenite::tungstenite::Bytes),
+}
+
+/// The provider's side of the call is over: closed, dropped, or failed beyond repair.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderGone(pub String);
+
+/// A realtime AI session, as the call loop drives it. Each provider owns its socket(s),
+/// wire types and audio format behind this; the loop is generic over it, so the
+/// OpenAI passthrough path pays no dispatch or copy for the seam.
+pub trait ProviderSession: Send {
+    fn capabilities(&self) -> Capabilities;
+
+    /// Sends one Twilio media payload (base64 µ-law, 8 kHz) to the AI, converted as
+    /// the provider needs.
+    fn send_audio(
+        &mut self,
+        payload: &str,
+    ) -> impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>> + Send;
+
+    fn send(
+        &mut self,
+        command: ProviderCommand,
+    ) -> impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>> + Send;
+
+    /// The next frame worth reading. Cancel-safe: the call loop polls it in a
+    /// `select!`. Reconnections (a Gemini `goAway`) happen in here, unseen by the loop.
+    fn next_frame(&mut self) -> impl Future<Output = Result<Frame, ProviderGone>> + Send;
+
+    /// What `frame` means for the call. Further items the same frame carried (Gemini
+    /// packs audio, transcript and turn end into one message) follow from
+    /// [`Self::pending`].
+    fn read<'f>(&mut self, frame: &'f Frame) -> Incoming<'f>;
+
+    /// The next item queued by [`Self::read`], in order.
+    fn pending(&mut self) -> Option<Incoming<'static>>;
+
+    /// Closes the session (best effort, bounded by the caller).
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
 }

@@ -8,6 +8,7 @@ use hotline_core::model::{Agent, Call, Turn};
 use hotline_core::{AccountSid, CallSid, OrgId};
 use hotline_local::configure::{ConfigSource, DEMO_AGENT, DEMO_ORG, configure};
 use hotline_local::{Stack, StackConfig};
+use hotline_sim::gemini::GeminiSim;
 use hotline_sim::phone::{AudioSource, CallSpec, hangup_on_api_update};
 use hotline_sim::realtime::{RealtimeSim, Script};
 use hotline_sim::twilio_rest::FakeTwilio;
@@ -19,11 +20,14 @@ pub const TOKEN: &str = "5b1e3c7d9a2f4e6b8c0d1f3a5b7c9e2d";
 pub const NUMBER: &str = "+15550100001";
 pub const CALLER: &str = "+14155550100";
 pub const API_KEY: &str = "sk-test-hotline";
+pub const GEMINI_KEY: &str = "AIza-test-hotline";
 
 pub struct World {
     pub stack: Stack,
     pub stores: Stores,
     pub ai: RealtimeSim,
+    /// Gemini Live, for agents switched to `gemini_live` (see [`World::start_gemini`]).
+    pub gemini: GeminiSim,
     pub twilio: FakeTwilio,
     _dir: tempfile::TempDir,
 }
@@ -84,6 +88,26 @@ impl World {
         .await
     }
 
+    /// As `start_with`, the demo agent on Gemini Live (voice `Puck`) and the Gemini
+    /// simulator following `gemini`.
+    pub async fn start_gemini(
+        gemini: hotline_sim::gemini::Script,
+        edit: impl FnOnce(&mut Agent),
+    ) -> Self {
+        let world = Self::start_with(Script::default(), |agent| {
+            agent.provider = hotline_core::model::Provider::GeminiLive;
+            agent.model = "gemini-live-2.5-flash-preview".into();
+            agent.voice = "Puck".into();
+            edit(agent);
+        })
+        .await;
+        world.gemini.set_script(hotline_sim::gemini::Script {
+            api_key: Some(GEMINI_KEY.to_owned()),
+            ..gemini
+        });
+        world
+    }
+
     async fn start_inner(
         script: Script,
         edit: impl FnOnce(&mut Agent),
@@ -123,6 +147,12 @@ impl World {
         })
         .await
         .expect("realtime sim");
+        let gemini = GeminiSim::start(hotline_sim::gemini::Script {
+            api_key: Some(GEMINI_KEY.to_owned()),
+            ..hotline_sim::gemini::Script::default()
+        })
+        .await
+        .expect("gemini sim");
         let twilio = FakeTwilio::start().await.expect("fake twilio");
         twilio.add_account(ACCOUNT, TOKEN);
         let stack = Stack::start(
@@ -133,6 +163,8 @@ impl World {
                 stream_public_url: None,
                 openai_base_url: openai_base_url.unwrap_or_else(|| ai.base_url().to_owned()),
                 openai_api_key: SecretString::from(API_KEY.to_owned()),
+                gemini_base_url: gemini.base_url().to_owned(),
+                gemini_api_key: SecretString::from(GEMINI_KEY.to_owned()),
                 // No text is sent in these tests; the realtime fake stands in.
                 openai_rest_base_url: ai.base_url().to_owned(),
                 openai_rest_api_key: SecretString::from(API_KEY.to_owned()),
@@ -150,6 +182,7 @@ impl World {
             stack,
             stores,
             ai,
+            gemini,
             twilio,
             _dir: dir,
         }

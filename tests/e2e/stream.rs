@@ -1,6 +1,8 @@
 //! Calls through the real voice webhook and stream node, with Twilio and OpenAI
 //! simulated: a whole conversation, barge-in, tools, and every way a call can end.
 
+mod gemini;
+
 use std::time::Duration;
 
 use hotline_core::model::{CallStatus, EndReason, Speaker};

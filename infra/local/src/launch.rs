@@ -8,6 +8,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use hotline_postcall::PostcallConfig;
+use hotline_sim::gemini::GeminiSim;
 use hotline_sim::openai_rest::FakeOpenAi;
 use hotline_sim::realtime::{RealtimeSim, Script, ToolCue};
 use hotline_sim::twilio_rest::FakeTwilio;
@@ -28,6 +29,9 @@ pub struct LaunchConfig {
     pub store: StoreConfig,
     pub openai_api_key: Option<SecretString>,
     pub openai_base_url: Option<String>,
+    /// `GEMINI_API_KEY` and `GEMINI_BASE_URL`: without a key, Gemini Live is simulated.
+    pub gemini_api_key: Option<SecretString>,
+    pub gemini_base_url: Option<String>,
     pub twilio_api_base_url: Option<String>,
     pub drain: Duration,
     /// `HOTLINE_MAX_CALLS`, as the stream node reads it.
@@ -59,6 +63,8 @@ impl LaunchConfig {
             store: StoreConfig::from_lookup(|k| get(k))?,
             openai_api_key: get("OPENAI_API_KEY").map(SecretString::from),
             openai_base_url: get("OPENAI_BASE_URL"),
+            gemini_api_key: get("GEMINI_API_KEY").map(SecretString::from),
+            gemini_base_url: get("GEMINI_BASE_URL"),
             twilio_api_base_url: get("TWILIO_API_BASE_URL"),
             drain: Duration::from_secs(
                 get("HOTLINE_DRAIN_SECS")
@@ -87,6 +93,8 @@ pub struct Launched {
     pub placeholder_twilio: bool,
     /// Set when no `OPENAI_API_KEY` was given: the conversation is simulated…
     pub simulated_ai: Option<RealtimeSim>,
+    /// Set when no `GEMINI_API_KEY` was given: agents on `gemini_live` talk to this.
+    pub simulated_gemini: Option<GeminiSim>,
     /// …and so are the transcription and analysis after it.
     pub simulated_openai: Option<FakeOpenAi>,
     /// A fresh owner API key for each configured organization, made at this start.
@@ -154,6 +162,21 @@ pub async fn launch(
             (Some(sim), url, SecretString::from(String::new()))
         }
     };
+    let (simulated_gemini, gemini_base_url, gemini_api_key) = match config.gemini_api_key {
+        Some(key) => (
+            None,
+            config
+                .gemini_base_url
+                .clone()
+                .unwrap_or_else(|| hotline_realtime::gemini::DEFAULT_BASE_URL.into()),
+            key,
+        ),
+        None => {
+            let sim = GeminiSim::start(demo_gemini_script()).await?;
+            let url = sim.base_url().to_owned();
+            (Some(sim), url, SecretString::from(String::new()))
+        }
+    };
     let (fake_twilio, twilio_api_base_url): (Option<FakeTwilio>, String) =
         match (&config.twilio_api_base_url, placeholder_twilio) {
             (Some(url), _) => (None, url.clone()),
@@ -183,6 +206,8 @@ pub async fn launch(
             stream_public_url: config.stream_public_url,
             openai_base_url,
             openai_api_key,
+            gemini_base_url,
+            gemini_api_key,
             openai_rest_base_url: openai_rest_url.clone(),
             openai_rest_api_key: openai_rest_key.clone(),
             twilio_api_base_url: stack_twilio_url.clone(),
@@ -246,6 +271,7 @@ pub async fn launch(
         placeholder_twilio,
         api_keys,
         simulated_ai,
+        simulated_gemini,
         simulated_openai,
         fake_twilio,
     })
@@ -306,6 +332,26 @@ pub fn demo_script() -> Script {
         reply_ms: 3000,
         tool_calls: vec![ToolCue::new(1, "end_call", "{}")],
         ..Script::default()
+    }
+}
+
+/// The demo call on the simulated Gemini Live: the same conversation as
+/// [`demo_script`], in Gemini's wire format.
+pub fn demo_gemini_script() -> hotline_sim::gemini::Script {
+    let openai = demo_script();
+    hotline_sim::gemini::Script {
+        caller_transcripts: openai.caller_transcripts,
+        replies: openai.replies,
+        reply_ms: openai.reply_ms,
+        // Spoken as it is generated, so the caller's barge-in lands mid-reply, where
+        // Gemini reports it (it has no speech-started event of its own).
+        pace: hotline_sim::gemini::Pace::RealTime,
+        tool_calls: vec![hotline_sim::gemini::ToolCue::new(
+            1,
+            "end_call",
+            serde_json::json!({}),
+        )],
+        ..hotline_sim::gemini::Script::default()
     }
 }
 

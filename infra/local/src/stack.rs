@@ -26,6 +26,9 @@ pub struct StackConfig {
     /// The realtime AI the stream node talks to.
     pub openai_base_url: String,
     pub openai_api_key: SecretString,
+    /// Gemini Live, for agents with `provider: gemini_live`.
+    pub gemini_base_url: String,
+    pub gemini_api_key: SecretString,
     /// OpenAI's REST API (chat completions), which answers texts: not the realtime one
     /// when the conversation is simulated.
     pub openai_rest_base_url: String,
@@ -189,6 +192,8 @@ impl Stack {
                     start_timeout: Duration::from_secs(5),
                     openai_base_url: config.openai_base_url.clone(),
                     openai_api_key: config.openai_api_key.clone(),
+                    gemini_base_url: config.gemini_base_url.clone(),
+                    gemini_api_key: config.gemini_api_key.clone(),
                     twilio_api_base_url: config.twilio_api_base_url.clone(),
                     webhook_allow_private: config.webhook_allow_private,
                     // Every local node reports itself like a deployed one, so the voice

@@ -81,6 +81,45 @@ pub fn resample_linear(samples: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
         .collect()
 }
 
+/// `samples` of a sine of `freq_hz` at `rate_hz`, `amplitude` a fraction of full scale
+/// (clamped to 0..=1).
+pub fn sine(freq_hz: f64, rate_hz: u32, amplitude: f64, samples: usize) -> Vec<i16> {
+    let peak = amplitude.clamp(0.0, 1.0) * f64::from(i16::MAX);
+    let step = std::f64::consts::TAU * freq_hz / f64::from(rate_hz);
+    (0..samples)
+        .map(|n| (peak * (step * n as f64).sin()).round() as i16)
+        .collect()
+}
+
+/// The level of one frequency in `samples` (at `rate_hz`), in dB relative to full scale
+/// on [`frame_dbfs`]'s scale (a full-scale sine at that frequency is about -3 dBFS):
+/// the Goertzel algorithm over a Hann window, so a strong tone elsewhere does not leak
+/// into the measurement. What tests of resampling and of the audio path measure with.
+pub fn goertzel_dbfs(samples: &[i16], rate_hz: u32, freq_hz: f64) -> f32 {
+    let n = samples.len();
+    if n < 2 || rate_hz == 0 {
+        return DBFS_FLOOR;
+    }
+    let w = std::f64::consts::TAU * freq_hz / f64::from(rate_hz);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0_f64, 0.0_f64);
+    let last = (n - 1) as f64;
+    for (i, &x) in samples.iter().enumerate() {
+        let hann = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / last).cos();
+        let s0 = f64::from(x) * hann + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
+    // The window's coherent gain is 1/2: the tone's peak is 4|X|/N, its RMS that / √2.
+    let peak = 4.0 * power.sqrt() / n as f64;
+    let rms = peak / std::f64::consts::SQRT_2 / 32_768.0;
+    if rms <= 0.0 {
+        return DBFS_FLOOR;
+    }
+    ((20.0 * rms.log10()) as f32).max(DBFS_FLOOR)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +166,16 @@ mod tests {
         let loud = frame_dbfs(&tone_mulaw(440.0, 0.5, 20));
         let quiet = frame_dbfs(&tone_mulaw(440.0, 0.05, 20));
         assert!((loud - quiet - 20.0).abs() < 1.0, "{loud} vs {quiet}");
+    }
+
+    #[test]
+    fn goertzel_measures_a_tone_where_it_is_and_nothing_elsewhere() {
+        let tone = sine(1_000.0, 8_000, 1.0, 8_000);
+        let at = goertzel_dbfs(&tone, 8_000, 1_000.0);
+        assert!((at - -3.0).abs() < 0.2, "{at}");
+        assert!(goertzel_dbfs(&tone, 8_000, 2_500.0) < -90.0);
+        let half = sine(1_000.0, 8_000, 0.5, 8_000);
+        assert!((at - goertzel_dbfs(&half, 8_000, 1_000.0) - 6.0).abs() < 0.2);
     }
 
     #[test]

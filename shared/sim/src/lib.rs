@@ -1,6 +1,7 @@
 //! Protocol-faithful stand-ins for the outside world: used by tests, benches and the
 //! local stack so that nothing needs the internet.
 
+pub mod gemini;
 pub mod moto;
 pub mod openai_rest;
 pub mod phone;

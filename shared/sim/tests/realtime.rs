@@ -1,6 +1,9 @@
 //! The Realtime simulator as a client sees it: a real WebSocket on a loopback port,
 //! events parsed with hotline's own OpenAI types.
 
+#[path = "gemini/sdk.rs"]
+mod gemini_sdk;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};

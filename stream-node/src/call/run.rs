@@ -11,11 +11,10 @@ use chrono::Utc;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use hotline_core::model::{
-    Agent, Call as CallRecord, CallStatus, EndReason, Organization, Outcome, ToolKind,
+    Agent, Call as CallRecord, CallStatus, EndReason, Organization, Outcome, Provider, ToolKind,
 };
 use hotline_core::ports::{Calls, Directory, StoreError, modify_call};
 use hotline_core::{CallSid, OrgId};
-use hotline_realtime::openai::ServerEvent;
 use hotline_twilio::VoiceResponse;
 use hotline_twilio::media::{self, Inbound};
 use hotline_twilio::rest::{CallUpdate, RestError, TwilioClient};
@@ -31,8 +30,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::playback::mark_name;
 use super::state::{Action, CallState, Chunk, Input, TOOL_FILLER_AFTER_MS};
-use crate::openai::{self, ProviderSocket};
-use crate::provider::ProviderEvent;
+use crate::gemini::{GeminiConfig, GeminiSession};
+use crate::openai::OpenAiSession;
+use crate::provider::{Incoming, ProviderEvent, ProviderSession};
 use crate::tools::{self, WebhookTool};
 
 /// What every call needs, shared by all of them.
@@ -43,6 +43,8 @@ pub struct CallContext {
     pub twilio: TwilioClient,
     pub openai_base_url: String,
     pub openai_api_key: SecretString,
+    /// Gemini Live's endpoint and key, for agents with `provider: gemini_live`.
+    pub gemini: GeminiConfig,
     pub start_timeout: Duration,
     /// Webhook tools may use `http` and private addresses (`hotline up` only).
     pub webhook_allow_private: bool,
@@ -66,6 +68,10 @@ impl CallContext {
             twilio: TwilioClient::new(&config.twilio_api_base_url, reqwest::Client::new()),
             openai_base_url: config.openai_base_url.clone(),
             openai_api_key: config.openai_api_key.clone(),
+            gemini: GeminiConfig {
+                base_url: config.gemini_base_url.clone(),
+                api_key: config.gemini_api_key.clone(),
+            },
             start_timeout: config.start_timeout,
             webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
@@ -159,26 +165,60 @@ where
         tool_sender,
     };
     call.mark_answered();
-    let mut early = Vec::new();
-    let provider = match call.connect(&mut ws, &agent, &mut early).await {
-        Connected::Yes(p) => *p,
-        Connected::CallerLeft => {
-            call.finish(ws, None, EndReason::CallerHungUp, None).await;
-            return;
+    // The one place a provider is chosen; everything after is generic over it.
+    match agent.provider {
+        Provider::GeminiLive => {
+            let opening = GeminiSession::open(ctx.gemini.clone(), &agent);
+            // Boxed: the call task's future is as large as its largest branch, and the
+            // OpenAI passthrough calls must not carry Gemini's resamplers and
+            // reconnection in theirs.
+            Box::pin(call.converse(ws, &agent, opening)).await;
         }
-        Connected::StreamBroken(detail) => {
-            call.finish(ws, None, EndReason::StreamFailed, Some(detail))
-                .await;
-            return;
+        Provider::OpenaiRealtime | Provider::Pipeline => {
+            if agent.provider == Provider::Pipeline {
+                warn!(
+                    "the pipeline provider is not built yet: the agent talks through OpenAI Realtime"
+                );
+            }
+            let opening = OpenAiSession::open(&ctx.openai_base_url, &ctx.openai_api_key, &agent);
+            call.converse(ws, &agent, opening).await;
         }
-        Connected::Failed(detail) => {
-            call.apologise().await;
-            call.finish(ws, None, EndReason::ProviderFailed, Some(detail))
-                .await;
-            return;
-        }
-    };
-    call.bridge(ws, provider, &agent, early).await;
+    }
+}
+
+impl Call<'_> {
+    /// Opens the AI session, then bridges the call until it ends.
+    async fn converse<S, P>(
+        mut self,
+        mut ws: WebSocketStream<S>,
+        agent: &Agent,
+        opening: impl Future<Output = Result<P, String>>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+        P: ProviderSession,
+    {
+        let mut early = Vec::new();
+        let provider = match self.connect(&mut ws, opening, &mut early).await {
+            Connected::Yes(p) => *p,
+            Connected::CallerLeft => {
+                self.finish::<S, P>(ws, None, EndReason::CallerHungUp, None)
+                    .await;
+                return;
+            }
+            Connected::StreamBroken(detail) => {
+                self.finish::<S, P>(ws, None, EndReason::StreamFailed, Some(detail))
+                    .await;
+                return;
+            }
+            Connected::Failed(detail) => {
+                self.apologise().await;
+                self.finish::<S, P>(ws, None, EndReason::ProviderFailed, Some(detail))
+                    .await;
+                return;
+            }
+        };
+        self.bridge(ws, provider, agent, early).await;
+    }
 }
 
 /// The fields of `start` a call needs.
@@ -288,8 +328,8 @@ where
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
 }
 
-enum Connected {
-    Yes(Box<ProviderSocket>),
+enum Connected<P> {
+    Yes(Box<P>),
     CallerLeft,
     /// The Twilio side misbehaved (malformed, oversized, broken) while the AI connected.
     StreamBroken(String),
@@ -351,26 +391,16 @@ impl<'a> Call<'a> {
     /// early audio is kept and a caller who hangs up meanwhile is noticed. No audio
     /// reaches the AI before it accepted the configuration: a refused `session.update`
     /// would leave it decoding µ-law as PCM for the whole call.
-    async fn connect<S>(
+    async fn connect<S, P>(
         &mut self,
         ws: &mut WebSocketStream<S>,
-        agent: &Agent,
+        opening: impl Future<Output = Result<P, String>>,
         early: &mut Vec<String>,
-    ) -> Connected
+    ) -> Connected<P>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let ctx = self.ctx;
-        let opening = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            let mut ai = openai::connect(&ctx.openai_base_url, &ctx.openai_api_key, &agent.model)
-                .await
-                .map_err(|e| e.to_string())?;
-            within(ai.send(Message::text(openai::session_update(agent))))
-                .await
-                .map_err(|e| format!("session setup: {e}"))?;
-            configured(&mut ai).await?;
-            Ok::<_, String>(ai)
-        });
+        let opening = tokio::time::timeout(CONNECT_TIMEOUT, opening);
         tokio::pin!(opening);
         let mut malformed = 0;
         loop {
@@ -412,23 +442,24 @@ impl<'a> Call<'a> {
         }
     }
 
-    async fn bridge<S>(
+    async fn bridge<S, P>(
         mut self,
         mut ws: WebSocketStream<S>,
-        mut ai: ProviderSocket,
+        mut ai: P,
         agent: &Agent,
         early: Vec<String>,
     ) where
         S: AsyncRead + AsyncWrite + Unpin,
+        P: ProviderSession,
     {
-        let mut state = CallState::new(agent.limits, self.transfer_to.clone());
+        let mut state = CallState::new(agent.limits, self.transfer_to.clone())
+            .with_capabilities(ai.capabilities());
         let mut actions = Vec::new();
         let setup = async {
             for payload in &early {
-                ai.feed(Message::text(openai::append_audio(payload)))
-                    .await?;
+                ai.send_audio(payload).await?;
             }
-            ai.flush().await
+            Ok(())
         };
         if let Err(e) = within(setup).await {
             self.apologise().await;
@@ -456,15 +487,16 @@ impl<'a> Call<'a> {
 
     /// The steady state: one `select!` over both sockets, the guardrail tick, side jobs
     /// and shutdown. Sends happen in the branch bodies.
-    async fn pump<S>(
+    async fn pump<S, P>(
         &mut self,
         ws: &mut WebSocketStream<S>,
-        ai: &mut ProviderSocket,
+        ai: &mut P,
         state: &mut CallState,
         actions: &mut Vec<Action>,
     ) -> Ended
     where
         S: AsyncRead + AsyncWrite + Unpin,
+        P: ProviderSession,
     {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -502,7 +534,7 @@ impl<'a> Call<'a> {
                             }
                             self.frames_in += 1;
                             if !state.is_ending()
-                                && let Err(e) = within(ai.send(Message::text(openai::append_audio(payload)))).await
+                                && let Err(e) = within(ai.send_audio(payload)).await
                             {
                                 return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
                             }
@@ -527,55 +559,19 @@ impl<'a> Call<'a> {
                         }
                     }
                 }
-                msg = ai.next() => {
-                    let text = match msg {
-                        Some(Ok(Message::Text(t))) => t,
-                        Some(Ok(Message::Close(frame))) => {
-                            let detail = frame.map_or_else(|| "provider closed".into(), |f| format!("provider closed: {} {}", f.code, f.reason));
-                            return Ended { reason: EndReason::ProviderFailed, detail: Some(detail) };
-                        }
-                        None => return Ended { reason: EndReason::ProviderFailed, detail: Some("provider socket ended".into()) },
-                        Some(Ok(_)) => continue,
-                        Some(Err(e)) => return Ended { reason: EndReason::ProviderFailed, detail: Some(e.to_string()) },
+                frame = ai.next_frame() => {
+                    let frame = match frame {
+                        Ok(frame) => frame,
+                        Err(gone) => return Ended { reason: EndReason::ProviderFailed, detail: Some(gone.0) },
                     };
-                    match ServerEvent::parse(&text) {
-                        Ok(ServerEvent::ResponseOutputAudioDelta(delta)) => {
-                            let payload = delta.delta.as_base64();
-                            let bytes = base64_len(payload);
-                            let now = self.now_ms();
-                            if let Chunk::Play { mark } = state.agent_audio(&delta.response_id, &delta.item_id, bytes, now) {
-                                self.frames_out += 1;
-                                let sent = async {
-                                    ws.feed(Message::text(media::media_json(&self.stream_sid, payload))).await?;
-                                    if let Some(seq) = mark {
-                                        ws.feed(Message::text(media::mark_json(&self.stream_sid, &mark_name(seq)))).await?;
-                                    }
-                                    ws.flush().await
-                                };
-                                if let Err(e) = within(sent).await {
-                                    return twilio_send_failed(&e);
-                                }
-                            }
+                    let first = ai.read(&frame);
+                    if let Some(ended) = self.incoming(ws, state, actions, first).await {
+                        return ended;
+                    }
+                    while let Some(more) = ai.pending() {
+                        if let Some(ended) = self.incoming(ws, state, actions, more).await {
+                            return ended;
                         }
-                        Ok(ServerEvent::Error(e)) => {
-                            warn!(code = ?e.error.code, message = %e.error.message, "provider error");
-                            state.handle(Input::Provider(openai::event(ServerEvent::Error(e))), self.now_ms(), actions);
-                        }
-                        Ok(other) => {
-                            let event = openai::event(other);
-                            if event != ProviderEvent::Other {
-                                state.handle(Input::Provider(event), self.now_ms(), actions);
-                            }
-                        }
-                        Err(e) => match openai::salvage(&text) {
-                            // Read what matters from it rather than wait for a response
-                            // that is already over.
-                            Some(event) => {
-                                warn!(kind = ?e.classify(), column = e.column(), "provider event read leniently");
-                                state.handle(Input::Provider(event), self.now_ms(), actions);
-                            }
-                            None => debug!(kind = ?e.classify(), column = e.column(), "unparsable provider event ignored"),
-                        },
                     }
                 }
                 _ = tick.tick() => state.handle(Input::Tick, self.now_ms(), actions),
@@ -598,15 +594,65 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// Carries out the state machine's actions, in order.
-    async fn apply<S>(
+    /// One thing the AI sent: agent audio goes straight to Twilio (unless the caller
+    /// interrupted it), events to the call state.
+    async fn incoming<S>(
         &mut self,
         ws: &mut WebSocketStream<S>,
-        ai: &mut ProviderSocket,
+        state: &mut CallState,
+        actions: &mut Vec<Action>,
+        incoming: Incoming<'_>,
+    ) -> Option<Ended>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        match incoming {
+            Incoming::Audio(audio) => {
+                let payload = audio.payload.as_ref();
+                let bytes = base64_len(payload);
+                let now = self.now_ms();
+                if let Chunk::Play { mark } =
+                    state.agent_audio(&audio.response_id, &audio.item_id, bytes, now)
+                {
+                    self.frames_out += 1;
+                    let sent = async {
+                        ws.feed(Message::text(media::media_json(&self.stream_sid, payload)))
+                            .await?;
+                        if let Some(seq) = mark {
+                            ws.feed(Message::text(media::mark_json(
+                                &self.stream_sid,
+                                &mark_name(seq),
+                            )))
+                            .await?;
+                        }
+                        ws.flush().await
+                    };
+                    if let Err(e) = within(sent).await {
+                        return Some(twilio_send_failed(&e));
+                    }
+                }
+            }
+            Incoming::Event(event) => {
+                if let ProviderEvent::Error { code, message } = &event {
+                    warn!(code = ?code, message = %message, "provider error");
+                }
+                state.handle(Input::Provider(event), self.now_ms(), actions);
+            }
+            Incoming::Nothing => {}
+        }
+        None
+    }
+
+    /// Carries out the state machine's actions, in order.
+    async fn apply<S, P>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        ai: &mut P,
         actions: &mut Vec<Action>,
     ) -> Option<Ended>
     where
         S: AsyncRead + AsyncWrite + Unpin,
+        P: ProviderSession,
     {
         for action in actions.drain(..) {
             match action {
@@ -623,7 +669,7 @@ impl<'a> Call<'a> {
                     }
                 }
                 Action::Provider(cmd) => {
-                    if let Err(e) = within(ai.send(Message::text(openai::command(cmd)))).await {
+                    if let Err(e) = within(ai.send(cmd)).await {
                         return Some(Ended {
                             reason: EndReason::ProviderFailed,
                             detail: Some(format!("send to provider: {e}")),
@@ -749,18 +795,19 @@ impl<'a> Call<'a> {
     }
 
     /// The one way out: close both sockets, let side jobs finish, write the outcome.
-    async fn finish<S>(
+    async fn finish<S, P>(
         mut self,
         mut ws: WebSocketStream<S>,
-        ai: Option<ProviderSocket>,
+        ai: Option<P>,
         reason: EndReason,
         detail: Option<String>,
     ) where
         S: AsyncRead + AsyncWrite + Unpin,
+        P: ProviderSession,
     {
         close(&mut ws, CloseCode::Normal, "call ended").await;
         if let Some(mut ai) = ai {
-            let _ = tokio::time::timeout(Duration::from_secs(1), ai.close(None)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), ai.close()).await;
         }
         let drained = tokio::time::timeout(Duration::from_secs(5), async {
             while self.side.next().await.is_some() {}
@@ -859,40 +906,6 @@ fn skip_malformed(count: &mut u32, what: &str) -> bool {
         "malformed Twilio message skipped"
     );
     *count <= MAX_MALFORMED
-}
-
-/// Waits for the provider's answer to our `session.update`; other events (there is
-/// `session.created`) are skipped.
-async fn configured(ai: &mut ProviderSocket) -> Result<(), String> {
-    loop {
-        let text = match ai.next().await {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Close(frame))) => {
-                return Err(frame.map_or_else(
-                    || "provider closed during setup".into(),
-                    |f| format!("provider closed during setup: {} {}", f.code, f.reason),
-                ));
-            }
-            None => return Err("provider socket ended during setup".into()),
-            Some(Err(e)) => return Err(format!("session setup: {e}")),
-            Some(Ok(_)) => continue,
-        };
-        let Ok(event) = ServerEvent::parse(&text) else {
-            continue;
-        };
-        match openai::configured(&event) {
-            Some(openai::Configured::Accepted) => return Ok(()),
-            Some(openai::Configured::Rejected(why)) => {
-                warn!(reason = %why, "the provider refused the agent's configuration");
-                return Err(why);
-            }
-            None => {
-                if let ServerEvent::Error(e) = &event {
-                    warn!(code = ?e.error.code, message = %e.error.message, "provider error during setup");
-                }
-            }
-        }
-    }
 }
 
 /// A token bucket over Twilio messages: a stream flooding faster than any call would is

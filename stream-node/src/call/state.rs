@@ -8,7 +8,7 @@ use hotline_core::E164;
 use hotline_core::model::{CallLimits, EndReason, Speaker, Turn};
 
 use super::playback::{Playback, parse_mark};
-use crate::provider::{ProviderCommand, ProviderEvent};
+use crate::provider::{Capabilities, ProviderCommand, ProviderEvent};
 
 /// Inputs other than audio (audio has its own fast paths).
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +116,8 @@ struct Ending {
 #[derive(Debug)]
 pub struct CallState {
     limits: CallLimits,
+    /// What the provider does by itself (truncation, answering tool output, …).
+    caps: Capabilities,
     transfer_to: Option<E164>,
     playback: Playback,
     /// Items sent to Twilio and not known to be fully heard, oldest first (the newest
@@ -154,6 +156,7 @@ impl CallState {
         };
         Self {
             limits,
+            caps: Capabilities::FULL,
             transfer_to,
             playback: Playback::new(MARK_EVERY_MS),
             items: VecDeque::new(),
@@ -171,6 +174,12 @@ impl CallState {
             running_tools: Vec::new(),
             filler_asked: false,
         }
+    }
+
+    /// For a provider that does less than [`Capabilities::FULL`].
+    pub fn with_capabilities(mut self, caps: Capabilities) -> Self {
+        self.caps = caps;
+        self
     }
 
     /// The call is connected. Without a greeting from Twilio the agent speaks first.
@@ -241,7 +250,7 @@ impl CallState {
                     call_id,
                     output,
                 }));
-                if self.ending.is_none() {
+                if self.ending.is_none() && !self.caps.answers_tool_output {
                     self.request_response(out);
                 }
             }
@@ -255,6 +264,15 @@ impl CallState {
                 self.last_activity = now;
                 self.reprompted = false;
                 self.caller_speech_at.push(now);
+                if self.ending.is_none() {
+                    self.interrupt(now, out);
+                }
+            }
+            // Barge-in from a provider that reports no speech events: the caller is
+            // active, but when they stop is unknown, so nothing waits on it.
+            ProviderEvent::Interrupted => {
+                self.last_activity = now;
+                self.reprompted = false;
                 if self.ending.is_none() {
                     self.interrupt(now, out);
                 }
@@ -342,6 +360,9 @@ impl CallState {
         let heard = self.playback.cleared(now);
         out.push(Action::TwilioClear);
         let items = std::mem::take(&mut self.items);
+        if !self.caps.truncate {
+            return;
+        }
         // The item being heard: the last one that had started playing.
         let hearing = items.iter().rposition(|i| i.start_ms <= heard).unwrap_or(0);
         for item in items.into_iter().skip(hearing) {
@@ -370,6 +391,20 @@ impl CallState {
     ) {
         let ok = || r#"{"ok":true}"#.to_owned();
         match name.as_str() {
+            // A provider that answers tool output by itself would answer a separate
+            // goodbye request twice: the output asks for the goodbye instead, and its
+            // answer is awaited as the goodbye.
+            END_CALL if self.caps.answers_tool_output => {
+                out.push(Action::Provider(ProviderCommand::FunctionOutput {
+                    call_id,
+                    output: serde_json::json!({"ok": true, "next": GOODBYE}).to_string(),
+                }));
+                self.begin_ending(EndReason::AgentEnded, None, false, now, out);
+                if let Some(ending) = &mut self.ending {
+                    ending.awaiting_goodbye = true;
+                }
+                self.creating = true;
+            }
             END_CALL => {
                 out.push(Action::Provider(ProviderCommand::FunctionOutput {
                     call_id,
@@ -767,6 +802,76 @@ mod tests {
                     audio_end_ms: 100,
                 }),
             ]
+        );
+    }
+
+    fn gemini_like() -> CallState {
+        state().with_capabilities(Capabilities {
+            speech_events: false,
+            truncate: false,
+            answers_tool_output: true,
+            ..Capabilities::FULL
+        })
+    }
+
+    #[test]
+    fn an_interruption_without_truncation_clears_twilio_and_drops_the_reply() {
+        let mut s = gemini_like();
+        run(&mut s, started("r1"), 0);
+        play(&mut s, "r1", "r1", 8000, 0);
+        let out = run(&mut s, ev(ProviderEvent::Interrupted), 300);
+        assert_eq!(out, [Action::TwilioClear], "no truncate: {out:?}");
+        assert_eq!(s.agent_audio("r1", "r1", 160, 310), Chunk::Drop);
+        // The caller is not taken to be talking until some "speech stopped".
+        run(&mut s, done("r1"), 320);
+        assert_eq!(
+            run(&mut s, Input::Tick, 10_400),
+            [system(REPROMPT), create()],
+            "silence is still noticed"
+        );
+    }
+
+    #[test]
+    fn end_call_on_a_provider_that_answers_tool_output_awaits_its_goodbye() {
+        let mut s = gemini_like();
+        run(&mut s, started("g1"), 0);
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::FunctionCall {
+                call_id: "c1".into(),
+                name: END_CALL.into(),
+                arguments: "{}".into(),
+            }),
+            10,
+        );
+        assert!(
+            matches!(&out[..], [Action::Provider(ProviderCommand::FunctionOutput { output, .. })] if output.contains("goodbye")),
+            "{out:?}"
+        );
+        assert!(
+            run(&mut s, done("g1"), 20).is_empty(),
+            "the goodbye is coming"
+        );
+        run(&mut s, started("g2"), 30);
+        let m = play(&mut s, "g2", "g2", 800, 40).expect("goodbye audio");
+        assert!(run(&mut s, done("g2"), 50).is_empty(), "still playing");
+        assert_eq!(
+            run(&mut s, Input::Mark(format!("m{m}")), 200),
+            [Action::Hangup(EndReason::AgentEnded)]
+        );
+    }
+
+    #[test]
+    fn a_provider_that_answers_tool_output_is_not_asked_to() {
+        let mut s = gemini_like();
+        tool_call(&mut s, "c1", 0);
+        let out = run(&mut s, tool_done("c1"), 5);
+        assert!(
+            matches!(
+                &out[..],
+                [Action::Provider(ProviderCommand::FunctionOutput { .. })]
+            ),
+            "{out:?}"
         );
     }
 

@@ -18,6 +18,10 @@ pub struct DemoArgs {
     /// Keep the data directory (and print where it is) instead of deleting it.
     #[arg(long)]
     keep: bool,
+    /// The realtime provider the demo agent talks through for this run: its simulator
+    /// plays the call (`openai_realtime`, the configuration's own, or `gemini_live`).
+    #[arg(long, value_name = "PROVIDER", value_parser = ["openai_realtime", "gemini_live"])]
+    provider: Option<String>,
 }
 
 /// The demo clinic's front desk inbox (reports land in the local outbox).
@@ -62,8 +66,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     org.settings.report_webhook_url = Some(receiver.url().to_owned());
     org.settings.report_webhook_secret = Some(SecretString::from(secret));
     launched.stores.directory.put_org(&org).await?;
+    let provider = switch_provider(&launched, &number, args.provider.as_deref()).await?;
     println!(
-        "hotline demo: a simulated caller phones the demo receptionist (simulated AI, offline)."
+        "hotline demo: a simulated caller phones the demo receptionist (simulated {provider}, offline)."
     );
     if std::env::var_os("RUST_LOG").is_none() {
         println!("  (RUST_LOG=info shows the platform's logs on stderr)");
@@ -208,4 +213,33 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("data kept in {}", kept.display());
     }
     Ok(())
+}
+
+/// Switches the agent behind `number` to `provider` for this run (the demo's store is
+/// thrown away after it), and says which simulator plays the call.
+async fn switch_provider(
+    launched: &hotline_local::launch::Launched,
+    number: &hotline_core::E164,
+    provider: Option<&str>,
+) -> anyhow::Result<&'static str> {
+    use hotline_core::model::Provider;
+    let directory = &launched.stores.directory;
+    let routed = directory
+        .get_number(number)
+        .await?
+        .context("the demo number is not in the store")?;
+    let mut agent = directory
+        .get_agent(&routed.org, &routed.agent)
+        .await?
+        .context("the demo number's agent is not in the store")?;
+    if provider == Some("gemini_live") {
+        agent.provider = Provider::GeminiLive;
+        agent.model = "gemini-live-2.5-flash-preview".into();
+        agent.voice = "Puck".into();
+        directory.put_agent(&agent).await?;
+    }
+    Ok(match agent.provider {
+        Provider::GeminiLive => "Gemini Live",
+        Provider::OpenaiRealtime | Provider::Pipeline => "OpenAI Realtime",
+    })
 }

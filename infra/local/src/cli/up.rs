@@ -43,6 +43,13 @@ fn print_banner(l: &Launched) {
     } else {
         println!("hotline: conversations use OpenAI Realtime.");
     }
+    if l.simulated_gemini.is_some() {
+        println!(
+            "hotline: no GEMINI_API_KEY — agents on gemini_live use the SIMULATED Gemini Live (shared/sim), not Google."
+        );
+    } else {
+        println!("hotline: agents on gemini_live use Gemini Live.");
+    }
     if l.simulated_openai.is_some() {
         println!(
             "hotline: after each call, transcription and analysis use the SIMULATED OpenAI REST API; reports land in the data directory's outbox/."

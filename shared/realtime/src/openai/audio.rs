@@ -53,6 +53,11 @@ impl<'a> Audio<'a> {
         matches!(self.0, Cow::Borrowed(_))
     }
 
+    /// The base64 text itself, still borrowed from the frame when it was.
+    pub fn into_base64(self) -> Cow<'a, str> {
+        self.0
+    }
+
     /// The same audio, owning its text.
     pub fn into_owned(self) -> Audio<'static> {
         Audio(Cow::Owned(self.0.into_owned()))
