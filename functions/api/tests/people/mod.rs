@@ -282,6 +282,7 @@ hotline_testkit::on_both_stores! {
     every_write_leaves_an_audit_entry_listed_newest_first_in_pages,
     no_secret_reaches_a_response_or_the_logs,
     api_gateway_events_carry_the_cookie_and_the_client_address,
+    every_resource_of_another_organization_is_404_by_session_and_by_key,
 }
 
 async fn a_person_signs_in_sees_who_they_are_and_signs_out(bed: Bed) {
@@ -1905,4 +1906,155 @@ async fn api_gateway_events_carry_the_cookie_and_the_client_address(bed: Bed) {
             .status(),
         StatusCode::OK
     );
+}
+
+/// Every resource of another organization is 404 (as if it did not exist, never 403),
+/// whether the other organization's person asks with a session or its machine with a
+/// key, for reads and writes alike; and nothing of acme's changes.
+async fn every_resource_of_another_organization_is_404_by_session_and_by_key(bed: Bed) {
+    use hotline_core::ids::{AgentId, CallSid, E164};
+    use hotline_core::model::{Contact, PhoneNumber, Todo, TodoItem};
+
+    let acme = sign_in(&bed, "owner@acme.example").await;
+    send(
+        &bed,
+        Method::PUT,
+        "/api/v1/agents/desk",
+        acme.auth(),
+        Some(json!({"provider": "openai_realtime", "instructions": "Help.", "voice": "marin", "version": 0})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let number = E164::parse("+14155550190").expect("number");
+    bed.stores
+        .directory
+        .put_number(&PhoneNumber {
+            number: number.clone(),
+            org: org("acme"),
+            agent: AgentId::parse("desk").expect("agent"),
+            enabled: true,
+            sms: true,
+            sms_agent: None,
+            sms_disabled_message: None,
+            version: 0,
+        })
+        .await
+        .expect("number");
+    let sid = hotline_testkit::webhook::call_sid(77);
+    bed.stores
+        .calls
+        .create_call(&hotline_testkit::webhook::call(&sid, "acme"))
+        .await
+        .expect("call");
+    let caller = E164::parse("+14155550100").expect("caller");
+    bed.stores
+        .contacts
+        .create_contact(&Contact::new(org("acme"), caller.clone(), start()))
+        .await
+        .expect("contact");
+    let todo = Todo::from_item(
+        &org("acme"),
+        &CallSid::parse(&sid).expect("sid"),
+        Some(&caller),
+        0,
+        &TodoItem {
+            title: "Call back".into(),
+            due: None,
+            assignee: None,
+        },
+        start(),
+    );
+    bed.stores.todos.create_todo(&todo).await.expect("todo");
+
+    let other = sign_in(&bed, "owner@other.example").await;
+    let targets = [
+        (Method::GET, "/api/v1/agents/desk".to_owned(), None),
+        (
+            Method::PUT,
+            "/api/v1/agents/desk".to_owned(),
+            Some(
+                json!({"provider": "openai_realtime", "instructions": "Mine now.", "voice": "marin", "version": 1}),
+            ),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/numbers/%2B14155550190".to_owned(),
+            None,
+        ),
+        (Method::GET, format!("/api/v1/calls/{sid}"), None),
+        (
+            Method::GET,
+            "/api/v1/contacts/%2B14155550100".to_owned(),
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/contacts/%2B14155550100".to_owned(),
+            Some(json!({"notes": "mine"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/todos/{}/complete", todo.id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/todos/{}", todo.id),
+            Some(json!({"assignee": "eve"})),
+        ),
+    ];
+    for auth in [other.auth(), Auth::Key(&bed.other_key)] {
+        for (method, uri, body) in &targets {
+            let answer = send(&bed, method.clone(), uri, auth, body.clone()).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::NOT_FOUND,
+                "{method} {uri}: {}",
+                answer.text
+            );
+        }
+        // Their lists hold nothing of acme's.
+        for uri in [
+            "/api/v1/numbers",
+            "/api/v1/calls",
+            "/api/v1/contacts",
+            "/api/v1/todos",
+        ] {
+            let page = send(&bed, Method::GET, uri, auth, None)
+                .await
+                .expect(StatusCode::OK)
+                .json();
+            let text = page.to_string();
+            assert!(
+                !text.contains("+14155550190")
+                    && !text.contains(&sid)
+                    && !text.contains("+14155550100"),
+                "{uri}: {page}"
+            );
+        }
+    }
+    let agent = send(&bed, Method::GET, "/api/v1/agents/desk", acme.auth(), None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        (agent["instructions"].as_str(), agent["version"].as_u64()),
+        (Some("Help."), Some(1))
+    );
+    assert!(
+        bed.stores
+            .directory
+            .get_number(&number)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let still = bed
+        .stores
+        .todos
+        .get_todo(&org("acme"), &todo.id)
+        .await
+        .expect("get")
+        .expect("todo");
+    assert_eq!((still.done, still.assignee), (false, None));
 }
