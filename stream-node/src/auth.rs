@@ -116,6 +116,7 @@ mod tests {
                 id: OrgId::parse("acme").expect("org"),
                 name: "Acme".into(),
                 twilio: TwilioAccount {
+                    parent: None,
                     account_sid: AccountSid::parse(&format!("AC{:032x}", 1)).expect("sid"),
                     auth_token: "token".to_owned().into(),
                 },

@@ -79,6 +79,7 @@ async fn with_own_account(
     info!(org = %org.id, account = %sub.sid, "made the organization's Twilio subaccount");
     org.twilio.account_sid = sub.sid;
     org.twilio.auth_token = sub.auth_token;
+    org.twilio.parent = Some(main);
     let stored = deps.directory.put_org(&org).await?;
     Ok((stored, true))
 }

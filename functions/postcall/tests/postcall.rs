@@ -116,6 +116,7 @@ async fn bed(stores: TestStore, mail: Mail) -> Bed {
         id: OrgId::parse("bright-smile").expect("org"),
         name: "Bright Smile Dental".into(),
         twilio: TwilioAccount {
+            parent: None,
             account_sid: account(),
             auth_token: SecretString::from(TOKEN),
         },

@@ -61,6 +61,7 @@ async fn bed(store: TestStore) -> Bed {
         id: OrgId::parse("bright-smile").expect("org"),
         name: "Bright Smile Dental".into(),
         twilio: TwilioAccount {
+            parent: None,
             account_sid: account(),
             auth_token: SecretString::from(TOKEN),
         },

@@ -135,6 +135,7 @@ pub async fn plan(directory: &dyn Directory, config: &Config) -> Result<Plan, Ap
         }
 
         let stored = directory.get_org(&org.id).await?;
+        let org = &keep_subaccount(org, stored.as_ref());
         plan.push(
             format!("organization {}", org.id),
             stored.as_ref().map(|s| org_changes(s, org)),
@@ -221,6 +222,20 @@ fn field(out: &mut Vec<&'static str>, name: &'static str, differs: bool) {
     if differs {
         out.push(name);
     }
+}
+
+/// The organization as the file declares it, except that a file naming the platform's
+/// main account for an organization the API moved to a subaccount of it keeps that
+/// subaccount: the file and the API describe one organization, and applying must not
+/// take its numbers' account away.
+fn keep_subaccount(declared: &Organization, stored: Option<&Organization>) -> Organization {
+    let mut org = declared.clone();
+    if let Some(stored) = stored
+        && stored.twilio.parent.as_ref() == Some(&declared.twilio.account_sid)
+    {
+        org.twilio = stored.twilio.clone();
+    }
+    org
 }
 
 fn org_changes(old: &Organization, new: &Organization) -> Vec<&'static str> {

@@ -275,6 +275,7 @@ fn translate_org(
             name: decl.name.unwrap_or_else(|| id.to_string()),
             id,
             twilio: TwilioAccount {
+                parent: None,
                 account_sid,
                 auth_token: SecretString::from(decl.twilio.auth_token),
             },

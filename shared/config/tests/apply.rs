@@ -21,6 +21,7 @@ hotline_testkit::on_both_stores! {
     turning_texts_off_is_a_change_of_the_number,
     applying_leaves_audit_entries_by_hotline_apply_without_secrets,
     an_api_edit_between_plan_and_write_is_not_overwritten,
+    a_subaccount_the_api_made_survives_a_file_naming_the_main_account,
 }
 
 fn config(instructions: &str, token: &str, number: &str) -> Config {
@@ -350,4 +351,47 @@ async fn an_api_edit_between_plan_and_write_is_not_overwritten(s: TestStore) {
     apply::apply(d, &again).await.expect("apply");
     let now = d.get_agent(&org, &id).await.expect("get").expect("agent");
     assert_eq!((now.voice.as_str(), now.version), ("marin", 3));
+}
+
+/// The API moves an organization on the platform's main account to a subaccount of it
+/// when it first buys a number; the file still names the main account. Applying it
+/// again keeps the subaccount (and so the numbers bought in it) instead of moving the
+/// organization back; a file naming some other account still changes it.
+async fn a_subaccount_the_api_made_survives_a_file_naming_the_main_account(s: TestStore) {
+    use hotline_core::ids::AccountSid;
+    use secrecy::ExposeSecret as _;
+
+    let d = s.stores.directory.as_ref();
+    let file = config("Help.", "main-token", "+15551230000");
+    apply::apply(d, &apply::plan(d, &file).await.expect("plan"))
+        .await
+        .expect("apply");
+    let acme = "acme".parse().expect("org");
+    let mut org = d.get_org(&acme).await.expect("get").expect("org");
+    let main = org.twilio.account_sid.clone();
+    // What POST /api/v1/numbers does for an organization on the main account.
+    let sub = AccountSid::parse(&format!("AC{}", "5".repeat(32))).expect("sid");
+    org.twilio.parent = Some(main.clone());
+    org.twilio.account_sid = sub.clone();
+    org.twilio.auth_token = "sub-token".to_owned().into();
+    d.put_org(&org).await.expect("moved to the subaccount");
+
+    let again = apply::plan(d, &file).await.expect("plan");
+    assert!(
+        again.to_string().contains("0 to create, 0 to change"),
+        "{again}"
+    );
+    apply::apply(d, &again).await.expect("apply");
+    let kept = d.get_org(&acme).await.expect("get").expect("org");
+    assert_eq!(kept.twilio.account_sid, sub);
+    assert_eq!(kept.twilio.auth_token.expose_secret(), "sub-token");
+    assert_eq!(kept.twilio.parent, Some(main));
+
+    // A file that really moves the organization elsewhere still does.
+    let elsewhere = config("Help.", "main-token", "+15551230000");
+    let mut elsewhere = elsewhere;
+    elsewhere.organizations[0].org.twilio.account_sid =
+        AccountSid::parse(&format!("AC{}", "7".repeat(32))).expect("sid");
+    let moved = apply::plan(d, &elsewhere).await.expect("plan");
+    assert!(moved.to_string().contains("twilio.account_sid"), "{moved}");
 }

@@ -103,6 +103,7 @@ fn org(id: &str, acct: u8) -> Organization {
         id: org_id(id),
         name: format!("Org {id} — café ☎"),
         twilio: TwilioAccount {
+            parent: None,
             account_sid: account(acct),
             auth_token: "secret-token".to_owned().into(),
         },

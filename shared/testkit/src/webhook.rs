@@ -31,6 +31,7 @@ pub fn org(id: &str, account: &str, token: &str) -> Organization {
         id: OrgId::parse(id).expect("org"),
         name: id.into(),
         twilio: TwilioAccount {
+            parent: None,
             account_sid: AccountSid::parse(account).expect("account"),
             auth_token: token.to_owned().into(),
         },

@@ -117,6 +117,7 @@ mod tests {
                 id: OrgId::parse("acme").expect("org"),
                 name: "Acme".into(),
                 twilio: TwilioAccount {
+                    parent: None,
                     account_sid: AccountSid::parse(ACCOUNT).expect("account"),
                     auth_token: TOKEN.to_owned().into(),
                 },

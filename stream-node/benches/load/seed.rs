@@ -36,6 +36,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
             id: org_id.clone(),
             name: "Load bench".into(),
             twilio: TwilioAccount {
+                parent: None,
                 account_sid: AccountSid::parse(&account_sid)?,
                 auth_token: SecretString::from(auth_token.clone()),
             },

@@ -190,6 +190,12 @@ pub async fn a_subaccount_is_made_once_for_an_organization_on_the_main_account(a
     let sub = AccountSid::parse(&subs[0].sid).expect("sid");
     let stored = d.org_by_account(&sub).await.expect("get").expect("org");
     assert_eq!(stored.id.as_str(), "fresh");
+    // It remembers the main account the subaccount was made under, so a configuration
+    // file still naming that main account does not move it back (hotline apply).
+    assert_eq!(
+        stored.twilio.parent.as_ref().map(|p| p.as_str()),
+        Some(MAIN)
+    );
     assert!(!stored.twilio.auth_token.expose_secret().is_empty());
     assert!(
         !first

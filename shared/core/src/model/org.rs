@@ -23,6 +23,13 @@ pub struct TwilioAccount {
     pub account_sid: AccountSid,
     #[serde(with = "secret_string")]
     pub auth_token: SecretString,
+    /// The platform's main account this one is a subaccount of, when hotline made it
+    /// (`POST /api/v1/numbers`, `POST /api/v1/twilio/subaccount`). A configuration file
+    /// that still names that main account for the organization means this subaccount:
+    /// `hotline apply` keeps it rather than moving the organization (and its numbers)
+    /// back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<AccountSid>,
 }
 
 /// Per-organization choices; every field has a safe default so older records still load.
