@@ -563,14 +563,16 @@ fn path_matches(template: &str, path: &str) -> bool {
 }
 
 /// Twilio's OpenAPI description, which the request shapes are checked against: the
-/// shared protocols folder beside the repository (`../shared/protocols/`).
+/// operations hotline uses, extracted with every component they reference from
+/// twilio-oai's `twilio_api_v2010.json` by `spec/extract_twilio.py` and committed, so a
+/// fresh clone checks against Twilio's own words.
 ///
 /// # Panics
 /// When the file is not there: the check fails, never skips.
 pub fn twilio_openapi() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/protocols/twilio_api_v2010.json"
+        "/spec/twilio_api_v2010.subset.json"
     );
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{path}: {e} (Twilio's OpenAPI description is needed here)"));
