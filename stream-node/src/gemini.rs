@@ -28,14 +28,12 @@ use hotline_realtime::gemini::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info, warn};
 
 use crate::call::state::{END_CALL, TRANSFER_CALL};
-use crate::openai::{ConnectError, ProviderSocket, open_tcp, ws_config};
+use crate::openai::{ConnectError, ProviderSocket, open_socket};
 use crate::provider::{
     AgentAudio, Capabilities, Frame, Incoming, ProviderCommand, ProviderEvent, ProviderGone,
     ProviderSession,
@@ -238,39 +236,10 @@ async fn connect_and_setup(
     }
 }
 
-/// The WebSocket, the key in Google's header (never in the URL, which may be logged).
+/// The WebSocket, the key in Google's header.
 async fn connect(config: &GeminiConfig) -> Result<ProviderSocket, ConnectError> {
     let url = live_url(&config.base_url).map_err(|e| ConnectError::Url(e.to_string()))?;
-    let mut request = url
-        .into_client_request()
-        .map_err(|e| ConnectError::Url(e.to_string()))?;
-    let key = HeaderValue::from_str(config.api_key.expose_secret())
-        .map_err(|_| ConnectError::Url("API key is not a valid header value".into()))?;
-    request.headers_mut().insert(API_KEY_HEADER, key);
-    let uri = request.uri();
-    let host = uri
-        .host()
-        .ok_or_else(|| ConnectError::Url("no host".into()))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("wss") {
-            443
-        } else {
-            80
-        });
-    let tcp = open_tcp(&host, port)
-        .await
-        .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
-    match tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(ws_config()), None)
-        .await
-    {
-        Ok((socket, _)) => Ok(socket),
-        Err(WsError::Http(resp)) => Err(ConnectError::Refused(resp.status().as_u16())),
-        Err(e) => Err(ConnectError::Unreachable(e.to_string())),
-    }
+    open_socket(url, API_KEY_HEADER, config.api_key.expose_secret()).await
 }
 
 /// The audio of one call both ways, with the resamplers' state.

@@ -44,12 +44,28 @@ pub async fn connect(
     model: &str,
 ) -> Result<ProviderSocket, ConnectError> {
     let url = realtime_url(base_url, model).map_err(|e| ConnectError::Url(e.to_string()))?;
+    open_socket(
+        url,
+        "authorization",
+        &format!("Bearer {}", api_key.expose_secret()),
+    )
+    .await
+}
+
+/// Opens a provider's WebSocket at `url`, its credential in the `header` (never in the
+/// URL, which may be logged), over a socket from [`open_tcp`]: what every provider does
+/// once it has built its URL. A refusal keeps its HTTP status, for the apology's reason.
+pub(crate) async fn open_socket(
+    url: String,
+    header: &'static str,
+    credential: &str,
+) -> Result<ProviderSocket, ConnectError> {
     let mut request = url
         .into_client_request()
         .map_err(|e| ConnectError::Url(e.to_string()))?;
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", api_key.expose_secret()))
+    let value = HeaderValue::from_str(credential)
         .map_err(|_| ConnectError::Url("API key is not a valid header value".into()))?;
-    request.headers_mut().insert("authorization", bearer);
+    request.headers_mut().insert(header, value);
     let uri = request.uri();
     let host = uri
         .host()
@@ -71,9 +87,7 @@ pub async fn connect(
         .await
     {
         Ok((socket, _)) => Ok(socket),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            Err(ConnectError::Refused(resp.status().as_u16()))
-        }
+        Err(WsError::Http(resp)) => Err(ConnectError::Refused(resp.status().as_u16())),
         Err(e) => Err(ConnectError::Unreachable(e.to_string())),
     }
 }
