@@ -258,6 +258,31 @@ impl std::io::Write for Logs {
     }
 }
 
+/// Everything hotline's own crates log, at every level, for the whole test binary; the
+/// AWS SDK's wire traces (which print every request body, as any SDK would) at the level
+/// deployments run. Installed once as the global subscriber: a thread-local one missed
+/// events whenever a test running in parallel had cached a callsite as unwatched.
+fn captured_logs() -> Logs {
+    static CAPTURE: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let logs = Logs::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "info,hotline_api=trace,hotline_core=trace,hotline_store=trace",
+                ))
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("the only subscriber of this test binary");
+            tracing::callsite::rebuild_interest_cache();
+            logs
+        })
+        .clone()
+}
+
 impl Logs {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
@@ -1600,18 +1625,7 @@ async fn every_write_leaves_an_audit_entry_listed_newest_first_in_pages(bed: Bed
 }
 
 async fn no_secret_reaches_a_response_or_the_logs(bed: Bed) {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    // Everything hotline's own crates log, at every level; the AWS SDK's wire traces
-    // (which print every request body, as any SDK would) at the level deployments run.
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "info,hotline_api=trace,hotline_core=trace,hotline_store=trace",
-        ))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = captured_logs();
 
     let mut bodies = String::new();
     let mut secrets: Vec<String> = vec![PASSWORD.into(), WEBHOOK_SECRET.into()];
