@@ -2,6 +2,7 @@
 //! local stack so that nothing needs the internet.
 
 pub mod gemini;
+pub mod keypad;
 pub mod moto;
 pub mod openai_rest;
 pub mod phone;
