@@ -89,7 +89,7 @@ pub fn setup(agent: &Agent, handle: Option<String>) -> Setup {
         let name = match spec.kind {
             ToolKind::EndCall => continue,
             ToolKind::TransferCall { .. } => TRANSFER_CALL.to_owned(),
-            ToolKind::Webhook { .. } | ToolKind::SendSms => spec.name.clone(),
+            ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => spec.name.clone(),
         };
         declarations.push(FunctionDeclaration {
             name,

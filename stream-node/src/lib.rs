@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod call;
 pub mod config;
+pub mod dtmf_tool;
 pub mod gemini;
 pub mod heartbeat;
 pub mod memory;

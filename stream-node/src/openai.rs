@@ -159,7 +159,7 @@ pub fn session_update(agent: &Agent) -> String {
         let name = match spec.kind {
             ToolKind::EndCall => continue,
             ToolKind::TransferCall { .. } => TRANSFER_CALL.to_owned(),
-            ToolKind::Webhook { .. } | ToolKind::SendSms => spec.name.clone(),
+            ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => spec.name.clone(),
         };
         tools.push(Tool::Function(FunctionTool {
             name,

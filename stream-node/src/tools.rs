@@ -38,7 +38,10 @@ impl WebhookTool {
                     url: url.clone(),
                     timeout: ToolKind::webhook_timeout(*timeout_secs),
                 }),
-                ToolKind::EndCall | ToolKind::TransferCall { .. } | ToolKind::SendSms => None,
+                ToolKind::EndCall
+                | ToolKind::TransferCall { .. }
+                | ToolKind::SendSms
+                | ToolKind::SendDtmf => None,
             })
             .collect()
     }

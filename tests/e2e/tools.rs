@@ -207,3 +207,59 @@ async fn without_a_secret_the_tool_is_not_called_and_the_model_is_told_why() {
     assert!(hook.deliveries().is_empty(), "never sent unsigned");
     call_continued(&world, &report.call_sid).await;
 }
+
+/// An agent that can press keys: the model asks for `keys` after the caller's first
+/// utterance (here the "caller" is the phone menu an outbound call reached).
+fn press(keys: &str) -> (Script, impl FnOnce(&mut Agent)) {
+    let script = Script {
+        tool_calls: vec![ToolCue::new(
+            0,
+            "press_keys",
+            serde_json::json!({"digits": keys}).to_string(),
+        )],
+        ..Script::default()
+    };
+    let agent = |agent: &mut Agent| {
+        let tool = hotline_config::agent_from_json(
+            &agent.org,
+            serde_json::json!({
+                "id": "menu", "provider": "openai_realtime", "voice": "alloy",
+                "instructions": "Navigate the menu.",
+                "tools": [{"name": "press_keys", "type": "send_dtmf"}],
+            }),
+        )
+        .expect("a send_dtmf tool as the file declares it")
+        .tools
+        .remove(0);
+        agent.tools.push(tool);
+    };
+    (script, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_the_model_presses_reach_the_far_end_as_tones_and_the_call_goes_on() {
+    let (script, agent) = press("1w2#");
+    let world = World::start_with(script, agent).await;
+    let report = call(&world, 4000).await;
+
+    // What the far end heard, decoded from its earpiece by the simulator's keypad ear.
+    assert_eq!(hotline_sim::keypad::decode_keys(&report.heard), "12#");
+    let (output, spoken) = output_and_reply(&world);
+    let output: serde_json::Value = serde_json::from_str(&output).expect("JSON");
+    assert_eq!(output["ok"], true, "{output}");
+    assert_eq!(output["pressed"], "1w2#");
+    assert!(spoken, "the model went on talking after pressing");
+    call_continued(&world, &report.call_sid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_are_not_keys_play_nothing_and_the_model_is_told_why() {
+    let (script, agent) = press("1x");
+    let world = World::start_with(script, agent).await;
+    let report = call(&world, 4000).await;
+
+    assert_eq!(hotline_sim::keypad::decode_keys(&report.heard), "");
+    let (output, _) = output_and_reply(&world);
+    assert!(output.contains("is not a key"), "{output}");
+    call_continued(&world, &report.call_sid).await;
+}

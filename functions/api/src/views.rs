@@ -22,6 +22,7 @@ pub enum ToolType {
     TransferCall,
     Webhook,
     SendSms,
+    SendDtmf,
 }
 
 /// A tool the agent may call.

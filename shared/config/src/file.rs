@@ -96,6 +96,7 @@ pub enum ToolType {
     TransferCall,
     Webhook,
     SendSms,
+    SendDtmf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -372,6 +373,7 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
             }
         }
         ToolType::SendSms => ToolKind::SendSms,
+        ToolType::SendDtmf => ToolKind::SendDtmf,
     };
     if decl.to.is_some() && decl.kind != ToolType::TransferCall {
         c.problem(format!("{at}.to"), "only a transfer_call tool has \"to\"");
@@ -393,6 +395,10 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
              writing while you talk, such as a link, an address or a confirmation. Tell them \
              you are texting it."
             .to_owned(),
+        (None, ToolType::SendDtmf) => "Press keys on the phone menu you are talking to, as a \
+             person would on their keypad: digits 0-9, * and #, w for a half-second pause. \
+             Use it only when a recording asks you to press a key."
+            .to_owned(),
         (None, ToolType::Webhook) => {
             c.problem(
                 format!("{at}.description"),
@@ -409,6 +415,11 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
                 "type": "object",
                 "properties": {"body": {"type": "string", "description": "The text, plain, as the caller will read it."}},
                 "required": ["body"],
+            }),
+            ToolKind::SendDtmf => serde_json::json!({
+                "type": "object",
+                "properties": {"digits": {"type": "string", "pattern": "^[0-9*#A-Dw]{1,64}$", "description": "The keys to press, in order, e.g. \"2\" or \"1w234#\"."}},
+                "required": ["digits"],
             }),
             _ => serde_json::json!({"type": "object", "properties": {}}),
         }),
@@ -467,6 +478,7 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
                     }
                 }
                 ToolKind::SendSms => tool["type"] = "send_sms".into(),
+                ToolKind::SendDtmf => tool["type"] = "send_dtmf".into(),
             }
             tool
         })

@@ -289,6 +289,11 @@ fn tools_need_what_their_type_needs() {
         "{name: text_caller, type: send_sms, url: \"https://x.example/a\"}",
     ));
     assert!(err.contains("only a webhook tool has \"url\""), "{err}");
+    // send_dtmf likewise: the keys as a `digits` argument the schema constrains.
+    let config = parse(&with_tool("{name: press, type: send_dtmf}")).expect("send_dtmf");
+    let tool = &config.organizations[0].agents[0].tools[0];
+    assert_eq!(tool.kind, ToolKind::SendDtmf);
+    assert_eq!(tool.parameters["required"], serde_json::json!(["digits"]));
 }
 
 #[test]

@@ -162,6 +162,7 @@ where
         tools: FuturesUnordered::new(),
         webhook_tools: WebhookTool::of(&agent.tools),
         sms_tools: crate::sms_tool::names(&agent.tools),
+        dtmf_tools: crate::dtmf_tool::names(&agent.tools),
         tool_sender,
     };
     call.mark_answered();
@@ -356,6 +357,8 @@ struct Call<'a> {
     tool_sender: tools::Sender,
     /// The agent's `send_sms` tools, by name.
     sms_tools: Vec<String>,
+    /// The agent's `send_dtmf` tools, by name.
+    dtmf_tools: Vec<String>,
 }
 
 /// Why the bridge loop stopped.
@@ -690,6 +693,15 @@ impl<'a> Call<'a> {
                     call_id,
                     name,
                     arguments,
+                } if self.dtmf_tools.contains(&name) => {
+                    if let Some(ended) = self.press_keys(ws, call_id, &arguments).await {
+                        return Some(ended);
+                    }
+                }
+                Action::RunTool {
+                    call_id,
+                    name,
+                    arguments,
                 } => self.run_tool(call_id, &name, arguments),
                 Action::Hangup(reason) => {
                     self.hang_up().await;
@@ -719,6 +731,41 @@ impl<'a> Call<'a> {
                 }
             }
         }
+        None
+    }
+
+    /// Plays the keys the model asked for to the far end, as audio frames behind what
+    /// is already queued, and answers the model at once (the tones take their time at
+    /// Twilio; anything the model says next queues behind them).
+    async fn press_keys<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        call_id: String,
+        arguments: &str,
+    ) -> Option<Ended>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let output = match crate::dtmf_tool::keys(arguments) {
+            Ok(keys) => {
+                for frame in keys.tones.chunks(crate::dtmf_tool::FRAME_BYTES) {
+                    let media = media::media_json_from_audio(&self.stream_sid, frame);
+                    if let Err(e) = within(ws.send(Message::text(media))).await {
+                        return Some(twilio_send_failed(&e));
+                    }
+                    self.frames_out += 1;
+                }
+                info!(keys = keys.digits.len(), "send_dtmf: keys played");
+                crate::dtmf_tool::pressed(&keys)
+            }
+            Err(output) => {
+                info!("send_dtmf: the model asked for keys that are not keys");
+                output
+            }
+        };
+        self.tools.push(Box::pin(async move {
+            Some(Input::ToolDone { call_id, output })
+        }));
         None
     }
 

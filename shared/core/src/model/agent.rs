@@ -67,6 +67,9 @@ pub enum ToolKind {
     /// Text the caller (SMS) from the number they called, e.g. a link or a
     /// confirmation, while talking; never to someone who opted out.
     SendSms,
+    /// Press keys on the far end's phone menu: DTMF tones played into the stream the
+    /// call already has (an outbound call meeting an IVR).
+    SendDtmf,
 }
 
 impl ToolKind {
