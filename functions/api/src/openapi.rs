@@ -46,7 +46,7 @@ use crate::views;
         crate::provisioning::status,
         openapi_json,
     ),
-    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
+    components(schemas(Problem, views::AgentOut, views::AgentWrite, views::FallbackBody, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
         crate::sessions::Login, crate::sessions::SessionOut, crate::sessions::UserRef, crate::sessions::PasswordChange,
         crate::organization::OrganizationOut, crate::organization::OrganizationPatch,
         crate::users::UserOut, crate::users::UserList, crate::users::UserPatch,

@@ -81,6 +81,8 @@ pub struct AgentOut {
     pub tools: Vec<Tool>,
     pub analyzers: Vec<AnalyzerBody>,
     pub limits: Limits,
+    #[serde(default)]
+    pub fallback: Option<FallbackBody>,
     /// Changes on every write; send it back with a `PUT` to write over this version only.
     pub version: u64,
 }
@@ -110,6 +112,20 @@ pub struct AgentWrite {
     pub analyzers: Vec<AnalyzerBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackBody>,
+}
+
+/// The provider that carries a call when the agent's own refuses or fails at connect.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackBody {
+    pub provider: ProviderName,
+    /// The fallback provider's model; absent takes that provider's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The fallback provider's own voice name.
+    pub voice: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -183,6 +183,7 @@ fn agent() -> Agent {
             },
         ],
         limits: CallLimits::default(),
+        fallback: None,
         version: 0,
     }
 }
@@ -241,6 +242,7 @@ impl Bed {
             outcome: Some(Outcome {
                 reason: EndReason::AgentEnded,
                 detail: None,
+                provider: Some(Provider::OpenaiRealtime),
             }),
             recording: Some(RecordingRef {
                 sid: recording_sid(n),

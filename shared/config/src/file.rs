@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use hotline_core::ids::{AccountSid, AgentId, E164, OrgId};
 use hotline_core::model::{
-    Agent, Analyzer, CallLimits, OrgSettings, Organization, PhoneNumber, Provider, ToolKind,
-    ToolSpec, TwilioAccount,
+    Agent, Analyzer, CallLimits, Fallback, OrgSettings, Organization, PhoneNumber, Provider,
+    ToolKind, ToolSpec, TwilioAccount,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -70,6 +70,17 @@ pub struct AgentDecl {
     pub analyzers: Vec<Analyzer>,
     #[serde(default)]
     pub limits: CallLimits,
+    pub fallback: Option<FallbackDecl>,
+}
+
+/// `fallback:` on an agent: the provider that takes the call when the agent's own
+/// fails at connect, with its own voice (voices differ between vendors).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackDecl {
+    pub provider: Provider,
+    pub model: Option<String>,
+    pub voice: String,
 }
 
 fn yes() -> bool {
@@ -340,6 +351,13 @@ fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> O
         tools,
         analyzers: decl.analyzers,
         limits: decl.limits,
+        fallback: decl.fallback.map(|f| Fallback {
+            model: f
+                .model
+                .unwrap_or_else(|| default_model(f.provider).to_owned()),
+            provider: f.provider,
+            voice: f.voice,
+        }),
         version: 0,
     })
 }
@@ -495,5 +513,10 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
         "tools": tools,
         "analyzers": agent.analyzers,
         "limits": agent.limits,
+        "fallback": agent.fallback.as_ref().map(|f| serde_json::json!({
+            "provider": f.provider,
+            "model": f.model,
+            "voice": f.voice,
+        })),
     })
 }

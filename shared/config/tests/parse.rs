@@ -422,3 +422,36 @@ fn one_agent_is_checked_as_the_file_checks_it() {
     .expect_err("unknown field");
     assert!(unknown[0].message.contains("colour"), "{unknown:?}");
 }
+
+#[test]
+fn a_fallback_names_its_own_provider_and_voice_and_takes_that_providers_default_model() {
+    let text = MINIMAL.replace(
+        "        voice: marin\n        instructions: Help.\n",
+        "        voice: marin\n        instructions: Help.\n        fallback: {provider: gemini_live, voice: Puck}\n",
+    );
+    let config = parse(&text).expect("a fallback");
+    let agent = &config.organizations[0].agents[0];
+    let fallback = agent.fallback.as_ref().expect("declared");
+    assert_eq!(fallback.provider, Provider::GeminiLive);
+    assert_eq!(fallback.voice, "Puck");
+    assert_eq!(fallback.model, "gemini-live-2.5-flash-preview");
+    let carried = agent.on_fallback().expect("the agent on its fallback");
+    assert_eq!(
+        (
+            carried.provider,
+            carried.voice.as_str(),
+            &carried.instructions
+        ),
+        (fallback.provider, "Puck", &agent.instructions)
+    );
+    // The API's view of the agent reads back into the same agent.
+    let again = hotline_config::agent_from_json(&agent.org, hotline_config::agent_json(agent))
+        .expect("round trip");
+    assert_eq!(again.fallback, agent.fallback);
+
+    let err = problems(&MINIMAL.replace(
+        "        voice: marin\n        instructions: Help.\n",
+        "        voice: marin\n        instructions: Help.\n        fallback: {provider: gemini_live}\n",
+    ));
+    assert!(err.contains("voice"), "{err}");
+}

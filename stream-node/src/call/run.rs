@@ -164,61 +164,101 @@ where
         sms_tools: crate::sms_tool::names(&agent.tools),
         dtmf_tools: crate::dtmf_tool::names(&agent.tools),
         tool_sender,
+        carrier: None,
     };
     call.mark_answered();
-    // The one place a provider is chosen; everything after is generic over it.
+    call.converse(ws, &agent).await;
+}
+
+/// A provider session, connected and configured: the one place providers are named.
+/// Boxed, as sessions are large and differ in size; the bridge moves each out into a
+/// future of its own type.
+enum Opened {
+    OpenAi(Box<OpenAiSession>),
+    Gemini(Box<GeminiSession>),
+}
+
+type Opening<'a> = Pin<Box<dyn Future<Output = Result<Opened, String>> + Send + 'a>>;
+
+/// Connects `agent.provider` and configures it for `agent`.
+fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
     match agent.provider {
-        Provider::GeminiLive => {
-            let opening = GeminiSession::open(ctx.gemini.clone(), &agent);
-            // Boxed: the call task's future is as large as its largest branch, and the
-            // OpenAI passthrough calls must not carry Gemini's resamplers and
-            // reconnection in theirs.
-            Box::pin(call.converse(ws, &agent, opening)).await;
-        }
-        Provider::OpenaiRealtime | Provider::Pipeline => {
+        Provider::GeminiLive => Box::pin(async move {
+            let session = GeminiSession::open(ctx.gemini.clone(), agent).await?;
+            Ok(Opened::Gemini(Box::new(session)))
+        }),
+        Provider::OpenaiRealtime | Provider::Pipeline => Box::pin(async move {
             if agent.provider == Provider::Pipeline {
                 warn!(
                     "the pipeline provider is not built yet: the agent talks through OpenAI Realtime"
                 );
             }
-            let opening = OpenAiSession::open(&ctx.openai_base_url, &ctx.openai_api_key, &agent);
-            call.converse(ws, &agent, opening).await;
-        }
+            let session =
+                OpenAiSession::open(&ctx.openai_base_url, &ctx.openai_api_key, agent).await?;
+            Ok(Opened::OpenAi(Box::new(session)))
+        }),
     }
 }
 
 impl Call<'_> {
-    /// Opens the AI session, then bridges the call until it ends.
-    async fn converse<S, P>(
-        mut self,
-        mut ws: WebSocketStream<S>,
-        agent: &Agent,
-        opening: impl Future<Output = Result<P, String>>,
-    ) where
+    /// Opens the AI session (the agent's fallback's when its own fails at connect),
+    /// then bridges the call until it ends.
+    async fn converse<S>(mut self, mut ws: WebSocketStream<S>, agent: &Agent)
+    where
         S: AsyncRead + AsyncWrite + Unpin,
-        P: ProviderSession,
     {
         let mut early = Vec::new();
-        let provider = match self.connect(&mut ws, opening, &mut early).await {
-            Connected::Yes(p) => *p,
+        let mut carrier = agent.clone();
+        let mut connected = self
+            .connect(&mut ws, open(self.ctx, agent), &mut early)
+            .await;
+        if let Connected::Failed(detail) = &connected
+            && let Some(fallback) = agent.on_fallback()
+        {
+            warn!(
+                provider = ?agent.provider,
+                fallback = ?fallback.provider,
+                error = %detail,
+                "the agent's provider failed at connect: its fallback carries the call"
+            );
+            let primary = detail.clone();
+            connected = match self
+                .connect(&mut ws, open(self.ctx, &fallback), &mut early)
+                .await
+            {
+                Connected::Failed(second) => {
+                    Connected::Failed(format!("{primary}; fallback: {second}"))
+                }
+                other => other,
+            };
+            carrier = fallback;
+        }
+        let opened = match connected {
+            Connected::Yes(opened) => *opened,
             Connected::CallerLeft => {
-                self.finish::<S, P>(ws, None, EndReason::CallerHungUp, None)
+                self.finish::<S, OpenAiSession>(ws, None, EndReason::CallerHungUp, None)
                     .await;
                 return;
             }
             Connected::StreamBroken(detail) => {
-                self.finish::<S, P>(ws, None, EndReason::StreamFailed, Some(detail))
+                self.finish::<S, OpenAiSession>(ws, None, EndReason::StreamFailed, Some(detail))
                     .await;
                 return;
             }
             Connected::Failed(detail) => {
                 self.apologise().await;
-                self.finish::<S, P>(ws, None, EndReason::ProviderFailed, Some(detail))
+                self.finish::<S, OpenAiSession>(ws, None, EndReason::ProviderFailed, Some(detail))
                     .await;
                 return;
             }
         };
-        self.bridge(ws, provider, agent, early).await;
+        self.carrier = Some(carrier.provider);
+        match opened {
+            Opened::OpenAi(ai) => self.bridge(ws, *ai, &carrier, early).await,
+            // Boxed: a call's future is as large as its largest branch, and the OpenAI
+            // passthrough calls must not carry Gemini's resamplers and reconnection.
+            Opened::Gemini(ai) => Box::pin(self.bridge(ws, *ai, &carrier, early)).await,
+        }
     }
 }
 
@@ -359,6 +399,8 @@ struct Call<'a> {
     sms_tools: Vec<String>,
     /// The agent's `send_dtmf` tools, by name.
     dtmf_tools: Vec<String>,
+    /// The provider carrying the conversation, once one connected.
+    carrier: Option<Provider>,
 }
 
 /// Why the bridge loop stopped.
@@ -869,6 +911,7 @@ impl<'a> Call<'a> {
         let outcome = Outcome {
             reason,
             detail: detail.clone(),
+            provider: self.carrier,
         };
         let result = modify_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
             c.ended_at.get_or_insert_with(Utc::now);

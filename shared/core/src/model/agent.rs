@@ -24,8 +24,35 @@ pub struct Agent {
     pub analyzers: Vec<Analyzer>,
     #[serde(default)]
     pub limits: CallLimits,
+    /// Who carries the call when `provider` refuses or fails at connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
     #[serde(default)]
     pub version: u64,
+}
+
+/// A second provider for an agent. Voices and models differ between vendors, so it
+/// names its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fallback {
+    pub provider: Provider,
+    pub model: String,
+    pub voice: String,
+}
+
+impl Agent {
+    /// The agent as its fallback carries it: same instructions, tools and limits, the
+    /// fallback's provider, model and voice, and no further fallback.
+    pub fn on_fallback(&self) -> Option<Agent> {
+        let fallback = self.fallback.as_ref()?;
+        Some(Agent {
+            provider: fallback.provider,
+            model: fallback.model.clone(),
+            voice: fallback.voice.clone(),
+            fallback: None,
+            ..self.clone()
+        })
+    }
 }
 
 /// Which realtime model family carries the conversation.

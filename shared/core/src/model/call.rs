@@ -175,6 +175,10 @@ pub struct Outcome {
     pub reason: EndReason,
     #[serde(default)]
     pub detail: Option<String>,
+    /// The provider that carried the conversation: the agent's own, or its fallback
+    /// when the own one failed at connect. None when no AI joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<crate::model::Provider>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
