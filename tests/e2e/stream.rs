@@ -81,6 +81,21 @@ async fn a_whole_call_is_a_conversation_with_a_record() {
         Some(EndReason::CallerHungUp)
     );
     assert!(call.answered_at.is_some() && call.ended_at.is_some());
+    // The one caller turn was timed: speech stop → first reply audio sent → its first
+    // mark echoed (the caller's phone plays in real time, so heard ≥ sent), and the
+    // provider's connect.
+    let latency = call
+        .outcome
+        .as_ref()
+        .and_then(|o| o.latency.clone())
+        .expect("a latency summary");
+    assert_eq!(latency.turns, 1, "{latency:?}");
+    let (respond, heard) = (
+        latency.respond_ms.expect("respond"),
+        latency.heard_ms.expect("heard"),
+    );
+    assert!(heard.max >= respond.max, "{latency:?}");
+    assert!(latency.connect_ms.is_some(), "{latency:?}");
     let turns = world.turns(&report.call_sid).await;
     let said: Vec<(Speaker, &str)> = turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
     let said_by =

@@ -243,6 +243,7 @@ impl Bed {
                 reason: EndReason::AgentEnded,
                 detail: None,
                 provider: Some(Provider::OpenaiRealtime),
+                latency: None,
             }),
             recording: Some(RecordingRef {
                 sid: recording_sid(n),

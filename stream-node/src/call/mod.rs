@@ -1,5 +1,6 @@
 //! One call: the state machine and the loop that drives it.
 
+mod latency;
 pub mod playback;
 mod run;
 pub mod state;

@@ -11,7 +11,8 @@ use chrono::Utc;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use hotline_core::model::{
-    Agent, Call as CallRecord, CallStatus, EndReason, Organization, Outcome, Provider, ToolKind,
+    Agent, Call as CallRecord, CallStatus, EndReason, Latency, Organization, Outcome, Provider,
+    ToolKind,
 };
 use hotline_core::ports::{Calls, Directory, StoreError, modify_call};
 use hotline_core::{CallSid, OrgId};
@@ -165,6 +166,8 @@ where
         dtmf_tools: crate::dtmf_tool::names(&agent.tools),
         tool_sender,
         carrier: None,
+        connect_ms: None,
+        latency: None,
     };
     call.mark_answered();
     call.converse(ws, &agent).await;
@@ -253,6 +256,7 @@ impl Call<'_> {
             }
         };
         self.carrier = Some(carrier.provider);
+        self.connect_ms = Some(u32::try_from(self.now_ms()).unwrap_or(u32::MAX));
         match opened {
             Opened::OpenAi(ai) => self.bridge(ws, *ai, &carrier, early).await,
             // Boxed: a call's future is as large as its largest branch, and the OpenAI
@@ -401,6 +405,10 @@ struct Call<'a> {
     dtmf_tools: Vec<String>,
     /// The provider carrying the conversation, once one connected.
     carrier: Option<Provider>,
+    /// From the stream's start to the provider's session configured.
+    connect_ms: Option<u32>,
+    /// The turns' latency, once the conversation is over.
+    latency: Option<Latency>,
 }
 
 /// Why the bridge loop stopped.
@@ -527,6 +535,7 @@ impl<'a> Call<'a> {
         if ended.reason == EndReason::ProviderFailed || ended.reason == EndReason::Shutdown {
             self.apologise().await;
         }
+        self.latency = Some(state.latency(self.connect_ms));
         self.finish(ws, Some(ai), ended.reason, ended.detail).await;
     }
 
@@ -912,6 +921,12 @@ impl<'a> Call<'a> {
             reason,
             detail: detail.clone(),
             provider: self.carrier,
+            latency: self.latency.clone().or_else(|| {
+                self.connect_ms.map(|connect| Latency {
+                    connect_ms: Some(connect),
+                    ..Latency::default()
+                })
+            }),
         };
         let result = modify_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
             c.ended_at.get_or_insert_with(Utc::now);

@@ -5,8 +5,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use hotline_core::E164;
-use hotline_core::model::{CallLimits, EndReason, Speaker, Turn};
+use hotline_core::model::{CallLimits, EndReason, Latency, Speaker, Turn};
 
+use super::latency::TurnClock;
 use super::playback::{Playback, parse_mark};
 use crate::provider::{Capabilities, ProviderCommand, ProviderEvent};
 
@@ -144,6 +145,8 @@ pub struct CallState {
     running_tools: Vec<String>,
     /// A filler was asked for since the last tool started: one is enough.
     filler_asked: bool,
+    /// How long each turn waited for the agent.
+    clock: TurnClock,
 }
 
 impl CallState {
@@ -173,6 +176,7 @@ impl CallState {
             caller_speech_at: Vec::new(),
             running_tools: Vec::new(),
             filler_asked: false,
+            clock: TurnClock::default(),
         }
     }
 
@@ -213,10 +217,16 @@ impl CallState {
         }
         self.last_activity = now;
         let mark = self.playback.sent(bytes, now);
+        self.clock.audio_sent(now, mark);
         if let Some(item) = self.items.back_mut() {
             item.end_ms = self.playback.sent_ms();
         }
         Chunk::Play { mark }
+    }
+
+    /// The turns' latency so far, with the provider's connect time.
+    pub fn latency(&self, connect_ms: Option<u32>) -> Latency {
+        self.clock.summary(connect_ms)
     }
 
     /// Whether the call is winding down (goodbye, transfer): new caller input is ignored.
@@ -229,6 +239,7 @@ impl CallState {
             Input::Mark(name) => {
                 if let Some(seq) = parse_mark(&name) {
                     self.playback.acked(seq, now);
+                    self.clock.mark_echoed(seq, now);
                     self.forget_heard_items(now);
                 }
                 self.check_ending(now, out);
@@ -260,6 +271,7 @@ impl CallState {
     fn provider_event(&mut self, event: ProviderEvent, now: u64, out: &mut Vec<Action>) {
         match event {
             ProviderEvent::SpeechStarted => {
+                self.clock.caller_started();
                 self.caller_speaking = true;
                 self.last_activity = now;
                 self.reprompted = false;
@@ -271,6 +283,7 @@ impl CallState {
             // Barge-in from a provider that reports no speech events: the caller is
             // active, but when they stop is unknown, so nothing waits on it.
             ProviderEvent::Interrupted => {
+                self.clock.caller_started();
                 self.last_activity = now;
                 self.reprompted = false;
                 if self.ending.is_none() {
@@ -278,6 +291,7 @@ impl CallState {
                 }
             }
             ProviderEvent::SpeechStopped => {
+                self.clock.caller_stopped(now);
                 self.caller_speaking = false;
                 self.last_activity = now;
             }
@@ -339,6 +353,7 @@ impl CallState {
     /// Marks the end of the agent audio sent so far, so its echo says it all played.
     fn mark_rest(&mut self, out: &mut Vec<Action>) {
         if let Some(seq) = self.playback.mark_rest() {
+            self.clock.mark_sent(seq);
             out.push(Action::TwilioMark(seq));
         }
     }

@@ -179,6 +179,53 @@ pub struct Outcome {
     /// when the own one failed at connect. None when no AI joined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<crate::model::Provider>,
+    /// How quickly the agent answered, as the stream node measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+}
+
+/// The call's latency as the caller lived it, measured by the stream node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latency {
+    /// From the stream's start to the AI session configured (connect, and the fallback's
+    /// connect when the agent's own provider failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<u32>,
+    /// Caller turns the agent answered: the caller stopped speaking, then agent audio.
+    pub turns: u32,
+    /// Caller stopped speaking (the provider's speech stop) → the reply's first audio
+    /// sent to Twilio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond_ms: Option<Spread>,
+    /// Caller stopped speaking → Twilio echoed the first mark behind that audio: the
+    /// caller has heard the reply start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard_ms: Option<Spread>,
+}
+
+/// Nearest-rank percentiles of a call's turns, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spread {
+    pub p50: u32,
+    pub p95: u32,
+    pub max: u32,
+}
+
+impl Spread {
+    /// The spread of `samples`; none when there are none.
+    pub fn of(samples: &[u32]) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        let rank = |p: usize| sorted[(sorted.len() * p).div_ceil(100).max(1) - 1];
+        Some(Self {
+            p50: rank(50),
+            p95: rank(95),
+            max: rank(100),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -656,6 +703,33 @@ mod tests {
         assert_eq!(
             Direction::parse("outbound-api"),
             Some(Direction::OutboundApi)
+        );
+    }
+}
+
+#[cfg(test)]
+mod spread_tests {
+    use super::Spread;
+
+    #[test]
+    fn percentiles_are_nearest_rank_and_nothing_measured_is_none() {
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(
+            Spread::of(&[700]),
+            Some(Spread {
+                p50: 700,
+                p95: 700,
+                max: 700
+            })
+        );
+        let twenty: Vec<u32> = (1..=20).rev().map(|n| n * 100).collect();
+        assert_eq!(
+            Spread::of(&twenty),
+            Some(Spread {
+                p50: 1000,
+                p95: 1900,
+                max: 2000
+            })
         );
     }
 }

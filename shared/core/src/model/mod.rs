@@ -13,9 +13,9 @@ mod todo;
 pub use agent::{Agent, Analyzer, CallLimits, Fallback, LimitsError, Provider, ToolKind, ToolSpec};
 pub use api_key::{ApiKey, Role};
 pub use call::{
-    AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Outcome,
-    PostCall, RecordingRef, RecordingStatus, Speaker, Stage, StageState, StageStatus, TodoItem,
-    TranscriptRef, TranscriptSource, Turn,
+    AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Latency,
+    Outcome, PostCall, RecordingRef, RecordingStatus, Speaker, Spread, Stage, StageState,
+    StageStatus, TodoItem, TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
 pub use message::{Channel, DeliveryState, Message, MessageDirection};
