@@ -328,7 +328,7 @@ pub async fn one(ctx: &Ctx<'_>, sid: &str, req: &Request) -> Page {
                 @match stages {
                     Some(stages) if !stages.is_empty() => {
                         ul.stages {
-                            @for (name, state) in stages {
+                            @for (name, state) in in_order(stages) {
                                 @let (what, words) = stage_words(name, state);
                                 li class=(state["status"].as_str().unwrap_or_default()) {
                                     strong { (what) } ": " (words)
@@ -353,4 +353,19 @@ pub async fn one(ctx: &Ctx<'_>, sid: &str, req: &Request) -> Page {
 fn format_offset(ms: &Value) -> String {
     let secs = ms.as_u64().unwrap_or(0) / 1000;
     format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// The stages in the order they run (the record keeps them by name).
+fn in_order(stages: &serde_json::Map<String, Value>) -> Vec<(&str, &Value)> {
+    let mut out: Vec<(&str, &Value)> = hotline_core::model::Stage::ALL
+        .iter()
+        .filter_map(|s| stages.get_key_value(s.name()))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    for (k, v) in stages {
+        if !out.iter().any(|(name, _)| name == k) {
+            out.push((k.as_str(), v));
+        }
+    }
+    out
 }

@@ -100,7 +100,12 @@ pub async fn handle(deps: &Deps, req: Request, path: &str) -> Response<Body> {
 
 async fn route(ctx: &Ctx<'_>, req: &Request, path: &str) -> Page {
     let rest = path.strip_prefix(PREFIX).unwrap_or("");
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let decoded: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let get = *req.method() == Method::GET || *req.method() == Method::HEAD;
     let post = *req.method() == Method::POST;
     if !get && !post {
@@ -155,6 +160,32 @@ async fn route(ctx: &Ctx<'_>, req: &Request, path: &str) -> Page {
     }
 }
 
+/// A path segment with its `%XX` escapes decoded (`+` stays `+`: it is a path, not a
+/// form). Invalid escapes or UTF-8 are kept as they came; the pages parse ids strictly.
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_owned())
+}
+
 fn asset(text: &'static str, content_type: &'static str) -> Response<Body> {
     let mut resp = Response::new(Body::Text(text.to_owned()));
     resp.headers_mut()
@@ -207,7 +238,22 @@ pub(crate) fn page_response(status: StatusCode, markup: Markup) -> Response<Body
     resp
 }
 
-/// A page answered 200.
+/// A page answered 200, as a [`Page`] like every page handler's answer.
+#[allow(clippy::unnecessary_wraps)]
 pub(crate) fn ok(markup: Markup) -> Page {
     Ok(page_response(StatusCode::OK, markup))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn path_segments_are_percent_decoded_and_plus_is_kept() {
+        assert_eq!(percent_decode("%2B15550100000"), "+15550100000");
+        assert_eq!(percent_decode("+1555"), "+1555");
+        assert_eq!(percent_decode("a%20b"), "a b");
+        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+        assert_eq!(percent_decode("%ff"), "%ff");
+    }
 }
