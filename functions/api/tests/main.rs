@@ -16,6 +16,7 @@ use lambda_http::{Body, Request};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+mod console;
 mod people;
 
 const STREAM_TOKEN: &str = "0123456789abcdef0123456789abcdef";
