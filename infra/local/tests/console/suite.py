@@ -8,8 +8,8 @@ Run by infra/local/tests/console.rs (cargo test -p hotline-local --test console)
 (`hotline apply`) and a viewer (`hotline users add`), places the demo call and one to the
 other organization (`hotline call`), then drives Chromium through Playwright: sign in,
 the call with its recording, a to-do, an agent (and a stale save's conflict), a number's
-SMS switch, a webhook URL copied, sign out; a viewer cannot save; another organization's
-call is not found. Every page is checked with axe-core (no serious or critical
+SMS switch, a webhook URL copied, a number bought and a test text sent, an invitation made
+and accepted, sign out; a viewer cannot save; another organization's call is not found. Every page is checked with axe-core (no serious or critical
 violation) and photographed at 390 px and 1280 px into HOTLINE_SCREENSHOTS.
 
 Exit status 0 when every check passed; 1 with the failures listed.
@@ -386,6 +386,46 @@ def run(stack: Stack, data: pathlib.Path) -> int:
                 page.goto(base + "/console/password")
                 photograph(page, "password")
 
+            def buying_and_texting() -> None:
+                page.goto(base + "/console/numbers")
+                page.get_by_label("Area code").fill("55")
+                page.get_by_role("button", name="Buy").click()
+                check("a short area code is shown next to its field", page.locator("#buy-area_code-error").is_visible())
+                page.get_by_label("Area code").fill("415")
+                page.get_by_role("button", name="Buy").click()
+                said = " / ".join(page.locator(".error, .field-error").all_inner_texts())
+                check("a number is bought by area code", page.get_by_text("Number bought and set up.").is_visible(), said or page.url)
+                check("the bought number is listed", page.locator("form.number").count() == 2, str(page.locator("form.number").count()))
+                page.get_by_label("To (E.164)").fill("+14155559876")
+                page.get_by_role("textbox", name="Message", exact=True).fill("A test from the console")
+                page.get_by_role("button", name="Send").click()
+                said = " / ".join(page.locator(".error, .field-error").all_inner_texts())
+                check("a test text is sent", page.get_by_text("Test text sent.").is_visible(), said or page.url)
+
+            def an_invitation() -> None:
+                page.goto(base + "/console/settings")
+                page.get_by_role("textbox", name="E-mail", exact=True).fill("newcomer@demo.example")
+                page.get_by_role("button", name="Invite").click()
+                link = page.locator("#once-secret").inner_text().strip()
+                check("the invitation link is shown once", "/console/invitations/accept?token=" in link, link)
+                page.goto(base + "/console/settings")
+                check("and only once", page.locator("#once-secret").count() == 0)
+                ctx = browser.new_context(bypass_csp=True)
+                newcomer = ctx.new_page()
+                newcomer.goto(link)
+                photograph(newcomer, "accept")
+                newcomer.get_by_label("New password").fill("a newcomer's password")
+                newcomer.get_by_label("The same password again").fill("a different one entirely")
+                newcomer.get_by_role("button", name="Accept and continue").click()
+                check("different passwords are shown next to the field", newcomer.locator("#accept-confirm-error").is_visible())
+                newcomer.get_by_label("New password").fill("a newcomer's password")
+                newcomer.get_by_label("The same password again").fill("a newcomer's password")
+                newcomer.get_by_role("button", name="Accept and continue").click()
+                newcomer.wait_for_url(re.compile("/console/sign-in"))
+                sign_in(newcomer, base, "newcomer@demo.example", "a newcomer's password")
+                check("the newcomer signs in as a viewer", newcomer.get_by_text("(viewer)").is_visible())
+                ctx.close()
+
             def another_organization() -> None:
                 resp = page.goto(f"{base}/console/calls/{other_sid}")
                 check("another organization's call is not found", resp is not None and resp.status == 404, str(resp and resp.status))
@@ -426,6 +466,8 @@ def run(stack: Stack, data: pathlib.Path) -> int:
                 ("a number", a_number),
                 ("a webhook URL", a_webhook_url),
                 ("contacts, to-dos, settings", the_lists),
+                ("buying and texting", buying_and_texting),
+                ("an invitation", an_invitation),
                 ("another organization", another_organization),
                 ("sign out", signing_out),
                 ("a viewer", a_viewer),
