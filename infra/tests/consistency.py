@@ -87,6 +87,8 @@ NOT_SECRET = {"HOTLINE_KMS_KEY_ID": "names the KMS key (an ARN); the key never l
 ENV_LITERAL = re.compile(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"')
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 CODE_URI = re.compile(r"^\.\./target/lambda/([A-Za-z0-9_-]+)/bootstrap\.zip$")
+# API Gateway's greedy path parameter, allowed as a route's last segment only.
+GREEDY = re.compile(r"/\{[A-Za-z0-9_]+\+\}$")
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) (/[A-Za-z0-9_./{}+-]*)$")
 # Actions the Lambda service itself performs with a function's role for an SQS event source.
 SQS_EVENT_SOURCE_ACTIONS = {
@@ -520,6 +522,13 @@ class Checker:
         outs = [text_of(o.get("Value")) or "" for o in (self.t.get("Outputs") or {}).values()]
         for key, (_, api) in routes.items():
             path = key.split(" ", 1)[1]
+            if GREEDY.search(path):
+                # `/x/{proxy+}` stands for every path below /x: no one URL to give. The
+                # route without it (`/x`) must be routed and output instead.
+                base = GREEDY.sub("", path)
+                if not any(k.split(" ", 1)[1] == base for k in routes):
+                    self.error(f"route {key}: no route {base} beside it to give its URL")
+                continue
             if not any(o.endswith(path) and f"${{{api}}}" in o for o in outs):
                 self.error(f"route {key}: no output gives its URL to paste into Twilio")
 

@@ -111,6 +111,22 @@ class Consistency(unittest.TestCase):
             "`hotline up` (infra/local) does not serve it",
         )
 
+    def test_a_greedy_route_needs_its_base_route_beside_it(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        del tpl["Resources"]["ConsoleRoute"]
+        del tpl["Resources"]["ConsolePostRoute"]
+        del tpl["Outputs"]["ConsoleUrl"]
+        self.expect(
+            self.errors(tpl),
+            "route GET /console/{proxy+}: no route /console beside it to give its URL",
+            "hotline-api: serves GET /console, which the template does not route",
+        )
+
+    def test_the_console_route_needs_its_output(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        del tpl["Outputs"]["ConsoleUrl"]
+        self.expect(self.errors(tpl), "route GET /console: no output gives its URL")
+
     def test_a_function_without_a_crate_is_refused(self) -> None:
         tpl = copy.deepcopy(self.tpl)
         tpl["Resources"]["GhostFunction"] = copy.deepcopy(tpl["Resources"]["VoiceFunction"])

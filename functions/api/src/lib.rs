@@ -6,6 +6,7 @@ mod agents;
 pub mod audit;
 mod auth;
 mod calls;
+pub mod console;
 mod contacts;
 mod cursor;
 mod invitations;
@@ -105,6 +106,13 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         org = tracing::field::Empty,
         key = tracing::field::Empty,
     );
+    let path = route_path(&req).to_owned();
+    if console::is_console(&path) {
+        // Boxed: the pages' futures are large, and every API request would carry them.
+        return Box::pin(console::handle(deps, req, &path))
+            .instrument(span)
+            .await;
+    }
     let result = serve(deps, req).instrument(span.clone()).await;
     let _entered = span.enter();
     match result {

@@ -16,6 +16,7 @@ use lambda_http::{Body, Request};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+mod console;
 mod people;
 
 const STREAM_TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -859,7 +860,16 @@ fn every_route_the_router_serves_is_in_the_openapi_document() {
 #[test]
 fn the_routes_are_the_ones_the_crate_declares_to_the_template() {
     let manifest: toml_routes::Manifest = toml_routes::read();
-    let declared: Vec<String> = ROUTES.iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+    // The API's routes, then the web console's (one handler, pages below /console).
+    let declared: Vec<String> = ROUTES
+        .iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .chain(
+            hotline_api::console::ROUTES
+                .iter()
+                .map(|(m, p)| format!("{m} {p}")),
+        )
+        .collect();
     assert_eq!(manifest.routes, declared);
 }
 

@@ -79,12 +79,17 @@ impl Routes {
     }
 }
 
-/// Whether `path` fits `pattern`, whose `{name}` segments match any one non-empty segment.
+/// Whether `path` fits `pattern`, whose `{name}` segments match any one non-empty segment
+/// and whose last `{name+}` segment (API Gateway's greedy parameter) matches the rest of
+/// the path, one segment or more.
 fn matches_template(pattern: &str, path: &str) -> bool {
     let (mut p, mut q) = (pattern.split('/'), path.split('/'));
     loop {
         match (p.next(), q.next()) {
             (None, None) => return true,
+            (Some(want), Some(got)) if want.starts_with('{') && want.ends_with("+}") => {
+                return p.next().is_none() && !got.is_empty();
+            }
             (Some(want), Some(got)) => {
                 let param = want.starts_with('{') && want.ends_with('}');
                 if !(param && !got.is_empty() || want == got) {
@@ -249,6 +254,20 @@ mod tests {
             "/api/v2/agents/a",
         ] {
             assert!(!matches_template("/api/v1/agents/{id}", path), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_greedy_parameter_matches_the_rest_of_the_path() {
+        for path in [
+            "/console/calls",
+            "/console/calls/CA1/todos",
+            "/console/static/a.css",
+        ] {
+            assert!(matches_template("/console/{proxy+}", path), "{path}");
+        }
+        for path in ["/console", "/console/", "/consoles/x", "/api/console/x"] {
+            assert!(!matches_template("/console/{proxy+}", path), "{path}");
         }
     }
 }

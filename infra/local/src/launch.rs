@@ -99,6 +99,9 @@ pub struct Launched {
     pub simulated_openai: Option<FakeOpenAi>,
     /// A fresh owner API key for each configured organization, made at this start.
     pub api_keys: Vec<(hotline_core::OrgId, String)>,
+    /// Each configured organization's console sign-in: (org, e-mail, password), the same
+    /// at every start (kept in the data directory, like the API key).
+    pub console_users: Vec<(hotline_core::OrgId, String, String)>,
     /// Set when no `TWILIO_API_BASE_URL` was given and the credentials are placeholders:
     /// hang-ups and transfers go to this stand-in instead of api.twilio.com.
     pub fake_twilio: Option<FakeTwilio>,
@@ -129,6 +132,13 @@ pub async fn launch(
         let secret =
             crate::demo_key::demo_key(stores.api_keys.as_ref(), org, data_dir.as_deref()).await?;
         api_keys.push((org.clone(), secret));
+    }
+    let mut console_users = Vec::new();
+    for declared in &configured.config.organizations {
+        let org = &declared.org.id;
+        let (email, password) =
+            crate::demo_user::demo_user(stores.users.as_ref(), org, data_dir.as_deref()).await?;
+        console_users.push((org.clone(), email, password));
     }
     let (simulated_openai, openai_rest_url, openai_rest_key) = match &config.openai_api_key {
         Some(key) => (
@@ -270,6 +280,7 @@ pub async fn launch(
         configured,
         placeholder_twilio,
         api_keys,
+        console_users,
         simulated_ai,
         simulated_gemini,
         simulated_openai,

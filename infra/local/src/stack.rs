@@ -326,7 +326,11 @@ impl Stack {
             .route("POST", "/api/v1/todos/{id}/complete", api_handler.clone())
             .route("PATCH", "/api/v1/todos/{id}", api_handler.clone())
             .route("POST", "/twilio/sms", sms_handler)
-            .route("POST", "/api/v1/messages", api_handler)
+            .route("POST", "/api/v1/messages", api_handler.clone())
+            .route("GET", "/console", api_handler.clone())
+            .route("POST", "/console", api_handler.clone())
+            .route("GET", "/console/{proxy+}", api_handler.clone())
+            .route("POST", "/console/{proxy+}", api_handler)
             .route("POST", "/twilio/sms/status", sms_status_handler);
 
         let routes = crate::blob_links::serve_links(routes, links, stores.blobs.clone());

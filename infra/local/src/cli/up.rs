@@ -78,6 +78,7 @@ fn print_banner(l: &Launched) {
         "  API           {}/api/v1  (OpenAPI: {}/api/v1/openapi.json)",
         s.public_url, s.public_url
     );
+    println!("  console       {}/console  (sign in below)", s.public_url);
     println!();
     println!("Paste into the Twilio console (Phone Numbers → your number → Voice):");
     println!(
@@ -111,6 +112,12 @@ fn print_banner(l: &Launched) {
         for (_, key) in l.api_keys.iter().filter(|(o, _)| o == &org.id) {
             println!(
                 "  API key       {key}   (owner; kept in the data directory's api-keys/, the same at every start)"
+            );
+        }
+        for (_, email, password) in l.console_users.iter().filter(|(o, _, _)| o == &org.id) {
+            println!(
+                "  console       {}/console  sign in as {email} / {password}   (owner; the same at every start)",
+                s.public_url
             );
         }
         for number in &declared.numbers {
