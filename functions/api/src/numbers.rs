@@ -26,6 +26,7 @@ pub async fn list(deps: &Deps, caller: &Caller) -> Result<Response<Body>, ApiErr
             number: n.number.to_string(),
             agent: n.agent.to_string(),
             enabled: n.enabled,
+            analyzers: n.analyzers.iter().map(|a| a.name.clone()).collect(),
         })
         .collect();
     Ok(json(StatusCode::OK, &NumberList { numbers }))
