@@ -92,14 +92,6 @@ pub(crate) fn check(analyzers: &[Analyzer], field: &str) -> Result<(), ApiError>
     ))
 }
 
-async fn organization(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
-    deps.directory
-        .get_org(&caller.org)
-        .await?
-        .filter(|o| o.id == caller.org)
-        .ok_or_else(|| ApiError::NotFound(format!("organization {}", caller.org)))
-}
-
 async fn views(
     deps: &Deps,
     caller: &Caller,
@@ -144,7 +136,7 @@ fn not_found(name: &str) -> ApiError {
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(deps: &Deps, caller: &Caller) -> Result<Response<Body>, ApiError> {
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let analyzers = views(deps, caller, &org).await?;
     Ok(json(
         StatusCode::OK,
@@ -165,7 +157,7 @@ pub async fn list(deps: &Deps, caller: &Caller) -> Result<Response<Body>, ApiErr
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(deps: &Deps, caller: &Caller, name: &str) -> Result<Response<Body>, ApiError> {
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     views(deps, caller, &org)
         .await?
         .into_iter()
@@ -185,7 +177,7 @@ async fn modify<T>(
     audit_as: impl Fn(&T) -> (&'static str, String),
 ) -> Result<(Organization, T), ApiError> {
     for attempt in 1..=ATTEMPTS {
-        let mut org = organization(deps, caller).await?;
+        let mut org = crate::organization::load(deps, caller).await?;
         if pinned.is_some_and(|v| v != org.version) {
             return Err(StoreError::Conflict(format!("organization {}", org.id)).into());
         }

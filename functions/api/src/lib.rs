@@ -173,6 +173,8 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::GetAnalyzer => analyzers::get(deps, &caller, &params.id).await,
         Route::PutAnalyzer => analyzers::put(deps, &caller, &params.id, &req).await,
         Route::DeleteAnalyzer => analyzers::delete(deps, &caller, &params.id).await,
+        Route::GetNumber => numbers::get(deps, &caller, &params.id).await,
+        Route::PatchNumber => numbers::patch(deps, &caller, &params.id, &req).await,
         Route::ListContacts => contacts::list(deps, &caller, &req).await,
         Route::GetContact => contacts::get(deps, &caller, &params.id).await,
         Route::PatchContact => contacts::patch(deps, &caller, &params.id, &req).await,

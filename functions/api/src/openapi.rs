@@ -14,6 +14,8 @@ use crate::views;
         crate::agents::get,
         crate::agents::put,
         crate::numbers::list,
+        crate::numbers::get,
+        crate::numbers::patch,
         crate::calls::list,
         crate::calls::get,
         crate::sessions::login,
@@ -62,7 +64,8 @@ use crate::views;
         crate::contacts::ContactOut, crate::contacts::ContactPage, crate::contacts::ContactPatch,
         crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch,
         views::BuyNumberRequest, views::BoughtNumber, views::SubaccountOut, views::TwilioStatus, views::TwilioAccountOut, views::TwilioNumberOut,
-        crate::analyzers::AnalyzerOut, crate::analyzers::AnalyzerList, crate::analyzers::AnalyzerPut)),
+        crate::analyzers::AnalyzerOut, crate::analyzers::AnalyzerList, crate::analyzers::AnalyzerPut,
+        crate::numbers::NumberDetail, crate::numbers::NumberPatch)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

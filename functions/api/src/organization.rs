@@ -50,7 +50,9 @@ pub struct OrganizationPatch {
 }
 
 /// Absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn nullable<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -72,7 +74,8 @@ pub(crate) fn view(org: &Organization) -> OrganizationOut {
     }
 }
 
-async fn load(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
+/// The caller's organization (404 if it is gone).
+pub(crate) async fn load(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
     deps.directory
         .get_org(&caller.org)
         .await?

@@ -41,14 +41,6 @@ fn twilio_error(e: &RestError) -> ApiError {
     }
 }
 
-async fn organization(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
-    deps.directory
-        .get_org(&caller.org)
-        .await?
-        .filter(|o| o.id == caller.org)
-        .ok_or_else(|| ApiError::NotFound(format!("organization {}", caller.org)))
-}
-
 /// The organization with an account of its own: its subaccount, made now if it runs on
 /// the platform's main account and has no numbers there yet. The second value says
 /// whether it was made now.
@@ -139,7 +131,7 @@ pub async fn create_subaccount(deps: &Deps, caller: &Caller) -> Result<Response<
             "no platform Twilio account (TWILIO_ACCOUNT_SID) to make subaccounts with".into(),
         ));
     }
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (org, created) = with_own_account(deps, org).await?;
     let status = if created {
         StatusCode::CREATED
@@ -250,7 +242,7 @@ pub async fn buy(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response
         deps.twilio.webhook(routes::STATUS)?,
         deps.twilio.webhook(routes::SMS)?,
     );
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (org, _) = with_own_account(deps, org).await?;
     let (account, token) = (&org.twilio.account_sid, &org.twilio.auth_token);
     let client = &deps.twilio.client;
@@ -338,7 +330,7 @@ pub async fn buy(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response
 }
 
 /// The number in a path segment: `+14155550100`, its `+` percent-encoded or not.
-fn path_number(raw: &str) -> Result<E164, ApiError> {
+pub(crate) fn path_number(raw: &str) -> Result<E164, ApiError> {
     let decoded = raw.replace("%2B", "+").replace("%2b", "+");
     E164::parse(&decoded).map_err(|_| {
         ApiError::NotFound(format!(
@@ -367,7 +359,7 @@ pub async fn release(deps: &Deps, caller: &Caller, raw: &str) -> Result<Response
         .await?
         .filter(|n| n.org == caller.org)
         .ok_or_else(|| ApiError::NotFound(format!("number {number}")))?;
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (account, token) = (&org.twilio.account_sid, &org.twilio.auth_token);
     let client = &deps.twilio.client;
     let owned = client
@@ -398,7 +390,7 @@ pub async fn release(deps: &Deps, caller: &Caller, raw: &str) -> Result<Response
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn status(deps: &Deps, caller: &Caller) -> Result<Response<Body>, ApiError> {
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (account, token) = (&org.twilio.account_sid, &org.twilio.auth_token);
     let client = &deps.twilio.client;
     let disconnected = |e: &RestError| TwilioStatus {

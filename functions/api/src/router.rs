@@ -48,6 +48,8 @@ pub enum Route {
     GetAnalyzer,
     PutAnalyzer,
     DeleteAnalyzer,
+    GetNumber,
+    PatchNumber,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -93,6 +95,8 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("PATCH", "/api/v1/todos/{id}", Route::PatchTodo),
     ("POST", "/api/v1/numbers", Route::BuyNumber),
     ("DELETE", "/api/v1/numbers/{e164}", Route::ReleaseNumber),
+    ("GET", "/api/v1/numbers/{e164}", Route::GetNumber),
+    ("PATCH", "/api/v1/numbers/{e164}", Route::PatchNumber),
     ("POST", "/api/v1/twilio/subaccount", Route::CreateSubaccount),
     ("GET", "/api/v1/twilio/status", Route::TwilioStatus),
     ("GET", "/api/v1/analyzers", Route::ListAnalyzers),
@@ -144,6 +148,8 @@ impl Route {
             Self::GetAnalyzer => "GET /api/v1/analyzers/{name}",
             Self::PutAnalyzer => "PUT /api/v1/analyzers/{name}",
             Self::DeleteAnalyzer => "DELETE /api/v1/analyzers/{name}",
+            Self::GetNumber => "GET /api/v1/numbers/{e164}",
+            Self::PatchNumber => "PATCH /api/v1/numbers/{e164}",
         }
     }
 }

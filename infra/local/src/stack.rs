@@ -317,6 +317,8 @@ impl Stack {
             .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
             .route("POST", "/api/v1/numbers", api_handler.clone())
             .route("DELETE", "/api/v1/numbers/{e164}", api_handler.clone())
+            .route("GET", "/api/v1/numbers/{e164}", api_handler.clone())
+            .route("PATCH", "/api/v1/numbers/{e164}", api_handler.clone())
             .route("POST", "/api/v1/twilio/subaccount", api_handler.clone())
             .route("GET", "/api/v1/twilio/status", api_handler.clone())
             .route("GET", "/api/v1/analyzers", api_handler.clone())

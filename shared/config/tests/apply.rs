@@ -460,7 +460,10 @@ async fn default_analyzers_the_api_set_survive_a_file_that_names_none(s: TestSto
     let org = d.get_org(&acme).await.expect("get").expect("org");
     assert_eq!(org.settings.default_analyzers, [analyzer("lead")]);
     let number = d.get_number(line).await.expect("get").expect("number");
-    assert_eq!((number.sms, number.analyzers.clone()), (false, vec![analyzer("lead")]));
+    assert_eq!(
+        (number.sms, number.analyzers.clone()),
+        (false, vec![analyzer("lead")])
+    );
 
     // A file that names them sets them: some, then none.
     let named = with_analyzers(
@@ -469,7 +472,8 @@ async fn default_analyzers_the_api_set_survive_a_file_that_names_none(s: TestSto
     );
     let plan = apply::plan(d, &named).await.expect("plan");
     assert!(
-        plan.to_string().contains("~ change organization acme: analyzers"),
+        plan.to_string()
+            .contains("~ change organization acme: analyzers"),
         "{plan}"
     );
     apply::apply(d, &plan).await.expect("apply");
@@ -492,7 +496,8 @@ async fn default_analyzers_the_api_set_survive_a_file_that_names_none(s: TestSto
     );
     let err = Config::parse(&text, &|_| None).expect_err("declared twice");
     assert!(
-        err.to_string().contains("organizations[0].analyzers[1].name"),
+        err.to_string()
+            .contains("organizations[0].analyzers[1].name"),
         "{err}"
     );
 }

@@ -1,6 +1,6 @@
 //! The organization's default analyzers (`/api/v1/analyzers`, `PATCH
-//! /api/v1/organization`) and what a bought number gets of them; the calls list's
-//! filters together.
+//! /api/v1/organization`) and what a bought number gets of them; one number read and
+//! changed; the calls list's filters together.
 
 use hotline_core::ids::E164;
 use hotline_core::model::Role;
@@ -253,4 +253,80 @@ pub async fn calls_are_filtered_by_status_direction_agent_and_date_together(app:
     let window = get(&app, &uri, &app.viewer).await.json();
     // Started at or after t(2) and before t(5), inbound: 3 and 2.
     assert_eq!(sids(&window), [super::call_sid(3), super::call_sid(2)]);
+}
+
+/// One number read in full and changed: its agent, its texts (on, off with a message,
+/// answered by another agent), version-checked, audited, another organization's 404.
+pub async fn a_number_is_read_and_rerouted_and_its_texts_set(app: App) {
+    let uri = "/api/v1/numbers/%2B14155550111";
+    let one = get(&app, uri, &app.viewer).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    let one = one.json();
+    assert_eq!(
+        (&one["number"], &one["agent"], &one["sms"], &one["sms_agent"]),
+        (&json!("+14155550111"), &json!("front-desk"), &json!(true), &Value::Null)
+    );
+    let version = one["version"].clone();
+    let changed = patch(
+        &app,
+        uri,
+        &app.admin,
+        &json!({"agent": "after-hours", "sms": false,
+                "sms_disabled_message": "Please call us.", "version": version}),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let changed = changed.json();
+    assert_eq!(changed["agent"], "after-hours");
+    assert_eq!(changed["sms_disabled_message"], "Please call us.");
+    let stored = app
+        .stores
+        .directory
+        .get_number(&E164::parse("+14155550111").expect("e164"))
+        .await
+        .expect("get")
+        .expect("number");
+    assert_eq!(
+        (stored.agent.as_str(), stored.sms, stored.sms_disabled_message.as_deref()),
+        ("after-hours", false, Some("Please call us."))
+    );
+    // The version read before is stale now.
+    let stale = json!({"enabled": false, "version": version});
+    patch(&app, uri, &app.admin, &stale)
+        .await
+        .problem(StatusCode::CONFLICT);
+    let texts = json!({"sms": true, "sms_agent": "front-desk", "sms_disabled_message": null});
+    let on = patch(&app, uri, &app.admin, &texts).await.json();
+    assert_eq!((&on["sms"], &on["sms_agent"]), (&json!(true), &json!("front-desk")));
+    assert_eq!(on["sms_disabled_message"], Value::Null);
+
+    for (body, says) in [
+        (json!({"agent": "sales"}), "no agent sales"),
+        (json!({"sms_agent": "nobody"}), "sms_agent"),
+        (json!({"sms_disabled_message": " "}), "sms_disabled_message"),
+        (json!({"colour": "red"}), "colour"),
+    ] {
+        let detail = patch(&app, uri, &app.admin, &body)
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert!(detail.contains(says), "{says}: {detail}");
+    }
+    patch(&app, uri, &app.viewer, &json!({"enabled": false}))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    get(&app, uri, &app.other)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    patch(&app, uri, &app.other, &json!({"agent": "sales"}))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    get(&app, "/api/v1/numbers/%2B19995550000", &app.admin)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let audit = get(&app, "/api/v1/audit", &app.admin).await.json();
+    let entries = audit["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert!(entries.iter().all(|e| e["action"] == "number.update"));
+    assert_eq!(entries[1]["before"]["agent"], "front-desk");
+    assert_eq!(entries[1]["after"]["agent"], "after-hours");
 }

@@ -5,6 +5,16 @@ use rusqlite::{OptionalExtension, params};
 use super::db::{Db, unavailable};
 use crate::table::{Condition, Index, Item, Query, Table, Written, epoch_now, next_version};
 
+/// Inserts an item (parameters 1 to 9) or, where its key is taken, replaces the stored
+/// one only if the `WHERE` that follows holds of it (`items`: the stored row).
+const UPSERT: &str =
+    "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk, ttl)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = excluded.gsi1pk,
+       gsi1sk = excluded.gsi1sk, version = excluded.version,
+       data = excluded.data, gsi2pk = excluded.gsi2pk,
+       gsi2sk = excluded.gsi2sk, ttl = excluded.ttl";
+
 /// DynamoDB's item size limit (400 KB), mirrored.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
@@ -110,13 +120,7 @@ impl Table for SqliteTable {
                     ),
                     // An expired item is absent: its key is free (DynamoDB: the same).
                     Condition::Absent => conn.execute(
-                        "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk, ttl)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = excluded.gsi1pk,
-                           gsi1sk = excluded.gsi1sk, version = excluded.version,
-                           data = excluded.data, gsi2pk = excluded.gsi2pk,
-                           gsi2sk = excluded.gsi2sk, ttl = excluded.ttl
-                         WHERE items.ttl IS NOT NULL AND items.ttl <= ?10",
+                        &format!("{UPSERT} WHERE items.ttl IS NOT NULL AND items.ttl <= ?10"),
                         params![pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk, ttl, now],
                     ),
                     Condition::Version(expected) => conn.execute(
@@ -137,14 +141,10 @@ impl Table for SqliteTable {
                         ],
                     ),
                     Condition::AbsentOrSameOrg => conn.execute(
-                        "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk, ttl)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT (pk, sk) DO UPDATE SET gsi1pk = excluded.gsi1pk,
-                           gsi1sk = excluded.gsi1sk, version = excluded.version,
-                           data = excluded.data, gsi2pk = excluded.gsi2pk,
-                           gsi2sk = excluded.gsi2sk, ttl = excluded.ttl
-                         WHERE json_extract(items.data, '$.org')
-                             = json_extract(excluded.data, '$.org')",
+                        &format!(
+                            "{UPSERT} WHERE json_extract(items.data, '$.org')
+                                 = json_extract(excluded.data, '$.org')"
+                        ),
                         params![pk, sk, gsi1pk, gsi1sk, version, data, gsi2pk, gsi2sk, ttl],
                     ),
                 }
