@@ -331,7 +331,7 @@ async fn expired_sessions_invitations_and_counters_read_as_absent_and_are_swept(
         .into_iter()
         .map(|i| i.id)
         .collect();
-    assert_eq!(listed, [fresh.id.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&fresh.id));
 
     // A window that ended 5 minutes ago: no count; a new failure starts one in its place.
     let key = LoginFailures::address_key("192.0.2.9");
