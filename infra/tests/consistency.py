@@ -64,6 +64,7 @@ OPTIONAL = {
     "HOTLINE_START_TIMEOUT_MS": "the default (5000 ms) suits Twilio",
     "OPENAI_BASE_URL": "defaults to https://api.openai.com/v1",
     "TWILIO_API_BASE_URL": "defaults to https://api.twilio.com",
+    "HOTLINE_API_ORIGIN": "defaults to the origin of HOTLINE_PUBLIC_URL, where the API and its pages are served",
     "GEMINI_BASE_URL": "defaults to https://generativelanguage.googleapis.com",
     "OPENAI_API_KEY": "local runs only; the post-call Lambda reads the key from SSM "
     "(HOTLINE_OPENAI_SSM_PARAMETER), a Lambda's environment being readable",

@@ -4,7 +4,7 @@
 use hotline_core::OrgId;
 use hotline_core::audit::Actor;
 use hotline_core::model::{ApiKey, Role};
-use hotline_core::people::{SessionState, csrf_token, secret_hash};
+use hotline_core::people::{SessionState, csrf_token, may_assign, secret_hash};
 use hotline_core::ports::StoreError;
 use lambda_http::Request;
 use lambda_http::http::{Method, header};
@@ -52,6 +52,20 @@ impl Caller {
             Err(ApiError::Forbidden)
         }
     }
+
+    /// Refuses a caller whose role may not grant, or act on, `role` (an admin and an
+    /// owner's invitation, key or account): `what` says what was refused, e.g.
+    /// `revoke owner keys`.
+    pub fn may_act_on(&self, role: Role, what: &str) -> Result<(), ApiError> {
+        if may_assign(self.role, role) {
+            Ok(())
+        } else {
+            Err(ApiError::Refused(format!(
+                "the {} role cannot {what}",
+                self.role.as_str()
+            )))
+        }
+    }
 }
 
 /// The caller behind `Authorization: Bearer <key>` or the session cookie. Every failure
@@ -68,6 +82,7 @@ pub async fn authenticate(deps: &Deps, req: &Request) -> Result<Caller, ApiError
     let caller = by_session(deps, &id).await?;
     if !is_safe(req.method()) {
         check_csrf(req, &id)?;
+        check_origin(req, deps.auth.origin.as_deref())?;
     }
     Ok(caller)
 }
@@ -164,6 +179,55 @@ fn check_csrf(req: &Request, session_id: &str) -> Result<(), ApiError> {
             "a write with a session cookie needs the session's CSRF token in X-CSRF-Token (GET /api/v1/session gives it)".into(),
         ))
     }
+}
+
+/// A cookie write must come from a page of the API's own origin: its `Origin` (or, when
+/// a browser sends none, its `Referer`'s origin) is `configured` (`HOTLINE_API_ORIGIN`,
+/// or the origin of `HOTLINE_PUBLIC_URL`) or the host the request was sent to. A write
+/// with neither header proves nothing and is refused too. A second line behind the CSRF
+/// token: a page elsewhere that learned a token still cannot use it.
+fn check_origin(req: &Request, configured: Option<&str>) -> Result<(), ApiError> {
+    let headers = req.headers();
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let presented = match text(header::ORIGIN) {
+        Some(origin) => Some(origin.trim().to_owned()),
+        None => text(header::REFERER).and_then(origin_of),
+    };
+    let refused = |why: String| {
+        ApiError::Refused(format!(
+            "a write with a session cookie must come from the API's own origin: {why}"
+        ))
+    };
+    let Some(presented) = presented.filter(|o| !o.is_empty() && o != "null") else {
+        return Err(refused("the request has no Origin or Referer".into()));
+    };
+    let presented = presented.trim_end_matches('/').to_ascii_lowercase();
+    if configured.is_some_and(|c| c.trim_end_matches('/').eq_ignore_ascii_case(&presented)) {
+        return Ok(());
+    }
+    // The host the browser sent this request to (API Gateway and `hotline up` pass the
+    // `Host` header on; a page elsewhere cannot make it match its own origin).
+    let host = text(header::HOST)
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
+    let authority = presented.split_once("://").map_or("", |(_, rest)| rest);
+    if host.is_some_and(|h| h.eq_ignore_ascii_case(authority)) {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "{} is another origin",
+        presented.chars().take(100).collect::<String>()
+    )))
+}
+
+/// `scheme://host[:port]` of an absolute URL; `None` for anything else.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url.trim()).ok()?;
+    let host = parsed.host_str()?;
+    Some(match parsed.port() {
+        Some(port) => format!("{}://{host}:{port}", parsed.scheme()),
+        None => format!("{}://{host}", parsed.scheme()),
+    })
 }
 
 /// The session id in the request's `Cookie` headers, if one looks like ours.

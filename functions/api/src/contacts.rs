@@ -5,13 +5,14 @@
 use chrono::{DateTime, Utc};
 use hotline_core::E164;
 use hotline_core::model::{Contact, ContactField};
-use hotline_core::ports::StoreError;
+use hotline_core::ports::StoreResult;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::edit::{Edit, Place, modify};
 use crate::problem::{ApiError, Problem};
 use crate::query::{QueryParams, encode_cursor, object_body, path_id, present};
 use crate::{Deps, json};
@@ -20,7 +21,6 @@ const MAX_QUERY: usize = 100;
 const MAX_NAME: usize = 200;
 const MAX_EMAIL: usize = 254;
 const MAX_NOTES: usize = 4000;
-const ATTEMPTS: u32 = 6;
 
 /// A contact: one per phone number in the organization; its id is the number.
 #[derive(Debug, Serialize, ToSchema)]
@@ -204,41 +204,56 @@ pub async fn patch(
     let phone = phone(id)?;
     let patch: ContactPatch = object_body(req)?;
     let edits = edits(patch.name, patch.company, patch.email, patch.notes)?;
-    let mut attempt = 1;
-    loop {
-        let mut contact = deps
+    let target = format!("contact {phone}");
+    let edit = Edit {
+        target: &target,
+        action: "contact.update",
+        pinned: patch.version,
+    };
+    let place = ContactPlace {
+        deps,
+        caller,
+        phone: &phone,
+        id,
+    };
+    let contact = modify(
+        deps,
+        caller,
+        edit,
+        &place,
+        |contact| {
+            for (field, value) in &edits {
+                contact.set_by_person(*field, value.clone());
+            }
+        },
+        view,
+    )
+    .await?;
+    Ok(json(StatusCode::OK, &view(&contact)))
+}
+
+/// The caller's contact with this number.
+struct ContactPlace<'a> {
+    deps: &'a Deps,
+    caller: &'a Caller,
+    phone: &'a E164,
+    id: &'a str,
+}
+
+impl Place for ContactPlace<'_> {
+    type Record = Contact;
+
+    async fn read(&self) -> Result<Contact, ApiError> {
+        self.deps
             .contacts
-            .get_contact(&caller.org, &phone)
+            .get_contact(&self.caller.org, self.phone)
             .await?
-            .filter(|c| c.org == caller.org)
-            .ok_or_else(|| not_found(id))?;
-        if patch.version.is_some_and(|v| v != contact.version) {
-            return Err(StoreError::Conflict(format!("contact {phone}")).into());
-        }
-        let before = view(&contact);
-        for (field, value) in &edits {
-            contact.set_by_person(*field, value.clone());
-        }
-        match deps.contacts.update_contact(&contact).await {
-            // Without a version the caller asked for these fields whatever else changed:
-            // a concurrent write (a call's enrichment) is read again and the edit reapplied.
-            Err(StoreError::Conflict(_)) if patch.version.is_none() && attempt < ATTEMPTS => {
-                attempt += 1;
-            }
-            other => {
-                let after = view(&other?);
-                crate::audit::record(
-                    deps,
-                    caller,
-                    "contact.update",
-                    &format!("contact {phone}"),
-                    serde_json::to_value(&before).ok(),
-                    serde_json::to_value(&after).ok(),
-                )
-                .await;
-                return Ok(json(StatusCode::OK, &after));
-            }
-        }
+            .filter(|c| c.org == self.caller.org)
+            .ok_or_else(|| not_found(self.id))
+    }
+
+    async fn write(&self, contact: &Contact) -> StoreResult<Contact> {
+        self.deps.contacts.update_contact(contact).await
     }
 }
 

@@ -2,9 +2,7 @@
 //! invitee accepts with the one-time token and a password, which creates their user.
 
 use hotline_core::audit::Actor;
-use hotline_core::people::{
-    Invitation, InvitationState, User, may_assign, normalize_email, secret_hash,
-};
+use hotline_core::people::{Invitation, InvitationState, User, normalize_email, secret_hash};
 use hotline_core::ports::StoreError;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -120,13 +118,7 @@ pub async fn create(
     caller.may_write()?;
     let body: InvitationCreate = json_body(req)?;
     let role = role(&body.role)?;
-    if !may_assign(caller.role, role) {
-        return Err(ApiError::Refused(format!(
-            "the {} role cannot invite {}s",
-            caller.role.as_str(),
-            role.as_str()
-        )));
-    }
+    caller.may_act_on(role, &format!("invite {}s", role.as_str()))?;
     let email = normalize_email(&body.email)
         .ok_or_else(|| ApiError::BadRequest("email is not an e-mail address".into()))?;
     let now = deps.auth.now();

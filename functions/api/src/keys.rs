@@ -2,7 +2,6 @@
 //! is stored.
 
 use hotline_core::model::{ApiKey, Role};
-use hotline_core::people::may_assign;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -98,13 +97,7 @@ pub async fn create(
     caller.may_write()?;
     let body: KeyCreate = json_body(req)?;
     let role = role(&body.role)?;
-    if !may_assign(caller.role, role) {
-        return Err(ApiError::Refused(format!(
-            "the {} role cannot create {} keys",
-            caller.role.as_str(),
-            role.as_str()
-        )));
-    }
+    caller.may_act_on(role, &format!("create {} keys", role.as_str()))?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::BadRequest("name: 1 to 100 characters".into()));
@@ -156,13 +149,7 @@ pub async fn revoke(deps: &Deps, caller: &Caller, id: &str) -> Result<Response<B
         .into_iter()
         .find(|k| k.id == id && k.org == caller.org)
         .ok_or_else(not_found)?;
-    if !may_assign(caller.role, key.role) {
-        return Err(ApiError::Refused(format!(
-            "the {} role cannot revoke {} keys",
-            caller.role.as_str(),
-            key.role.as_str()
-        )));
-    }
+    caller.may_act_on(key.role, &format!("revoke {} keys", key.role.as_str()))?;
     let revoked = deps
         .api_keys
         .revoke_api_key(&caller.org, &key.id, deps.auth.now())

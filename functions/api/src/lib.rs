@@ -3,12 +3,14 @@
 //! error is `application/problem+json`; another organization's records are 404.
 
 mod agents;
+mod analyzers;
 pub mod audit;
 mod auth;
 mod calls;
 pub mod console;
 mod contacts;
 mod cursor;
+mod edit;
 mod invitations;
 mod keys;
 mod messages;
@@ -175,6 +177,12 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ReleaseNumber => provisioning::release(deps, &caller, &params.id).await,
         Route::CreateSubaccount => provisioning::create_subaccount(deps, &caller).await,
         Route::TwilioStatus => provisioning::status(deps, &caller).await,
+        Route::ListAnalyzers => analyzers::list(deps, &caller).await,
+        Route::GetAnalyzer => analyzers::get(deps, &caller, &params.id).await,
+        Route::PutAnalyzer => analyzers::put(deps, &caller, &params.id, &req).await,
+        Route::DeleteAnalyzer => analyzers::delete(deps, &caller, &params.id).await,
+        Route::GetNumber => numbers::get(deps, &caller, &params.id).await,
+        Route::PatchNumber => numbers::patch(deps, &caller, &params.id, &req).await,
         Route::ListContacts => contacts::list(deps, &caller, &req).await,
         Route::GetContact => contacts::get(deps, &caller, &params.id).await,
         Route::PatchContact => contacts::patch(deps, &caller, &params.id, &req).await,

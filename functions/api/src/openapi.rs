@@ -8,12 +8,14 @@ use crate::views;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline API", description = "An organization's agents (with their analyzers: an analyzer belongs to an agent, as in hotline.yaml), numbers, calls, contacts, to-dos, texts, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
+    info(title = "hotline API", description = "An organization's agents (with their analyzers, as in hotline.yaml), default analyzers (which a number bought through the API runs beside its agent's), numbers, calls, contacts, to-dos, texts, people, keys and audit log. Machines authenticate with `Authorization: Bearer <API key>` (`hotline keys create`); people sign in with `POST /api/v1/session` and send the session's CSRF token in `X-CSRF-Token` on writes."),
     paths(
         crate::agents::list,
         crate::agents::get,
         crate::agents::put,
         crate::numbers::list,
+        crate::numbers::get,
+        crate::numbers::patch,
         crate::calls::list,
         crate::calls::get,
         crate::sessions::login,
@@ -44,6 +46,10 @@ use crate::views;
         crate::provisioning::release,
         crate::provisioning::create_subaccount,
         crate::provisioning::status,
+        crate::analyzers::list,
+        crate::analyzers::get,
+        crate::analyzers::put,
+        crate::analyzers::delete,
         openapi_json,
     ),
     components(schemas(Problem, views::AgentOut, views::AgentWrite, views::FallbackBody, views::AgentList, views::NumberList, views::CallPage, views::CallDetail,
@@ -57,7 +63,9 @@ use crate::views;
         crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent,
         crate::contacts::ContactOut, crate::contacts::ContactPage, crate::contacts::ContactPatch,
         crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch,
-        views::BuyNumberRequest, views::BoughtNumber, views::SubaccountOut, views::TwilioStatus, views::TwilioAccountOut, views::TwilioNumberOut)),
+        views::BuyNumberRequest, views::BoughtNumber, views::SubaccountOut, views::TwilioStatus, views::TwilioAccountOut, views::TwilioNumberOut,
+        crate::analyzers::AnalyzerOut, crate::analyzers::AnalyzerList, crate::analyzers::AnalyzerPut,
+        crate::numbers::NumberDetail, crate::numbers::NumberPatch)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;

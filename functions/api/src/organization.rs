@@ -13,6 +13,7 @@ use hotline_core::model::Organization;
 use crate::agents::json_body;
 use crate::auth::Caller;
 use crate::problem::{ApiError, Problem};
+use crate::views::AnalyzerBody;
 use crate::{Deps, audit, json};
 
 #[derive(Serialize, ToSchema)]
@@ -24,6 +25,9 @@ pub struct OrganizationOut {
     /// Whether reports are signed with a secret (which is never shown).
     pub report_webhook_secret_set: bool,
     pub delete_twilio_recordings: bool,
+    /// What a number bought through the API runs beside its agent's analyzers
+    /// (also `/api/v1/analyzers`).
+    pub default_analyzers: Vec<AnalyzerBody>,
     pub version: u64,
 }
 
@@ -41,10 +45,14 @@ pub struct OrganizationPatch {
     #[schema(value_type = Option<String>)]
     pub report_webhook_secret: Option<Option<String>>,
     pub delete_twilio_recordings: Option<bool>,
+    /// Replaces the default analyzers (`[]` clears them).
+    pub default_analyzers: Option<Vec<AnalyzerBody>>,
 }
 
 /// Absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn nullable<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -56,11 +64,18 @@ pub(crate) fn view(org: &Organization) -> OrganizationOut {
         report_webhook_url: org.settings.report_webhook_url.clone(),
         report_webhook_secret_set: org.settings.report_webhook_secret.is_some(),
         delete_twilio_recordings: org.settings.delete_twilio_recordings,
+        default_analyzers: org
+            .settings
+            .default_analyzers
+            .iter()
+            .map(crate::analyzers::body)
+            .collect(),
         version: org.version,
     }
 }
 
-async fn load(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
+/// The caller's organization (404 if it is gone).
+pub(crate) async fn load(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
     deps.directory
         .get_org(&caller.org)
         .await?
@@ -149,13 +164,22 @@ pub async fn patch(
     if let Some(delete) = patch.delete_twilio_recordings {
         org.settings.delete_twilio_recordings = delete;
     }
+    if let Some(analyzers) = patch.default_analyzers {
+        let analyzers: Vec<_> = analyzers
+            .into_iter()
+            .map(crate::analyzers::from_body)
+            .collect();
+        crate::analyzers::check(&analyzers, "default_analyzers")?;
+        org.settings.default_analyzers = analyzers;
+    }
     if org.settings.report_webhook_url.is_some() && org.settings.report_webhook_secret.is_none() {
         // Reports are never sent unsigned.
         return Err(ApiError::BadRequest(
             "report_webhook_url needs a report_webhook_secret to sign the reports".into(),
         ));
     }
-    let written = deps.directory.put_org(&org).await?;
+    // Over the version read: a subaccount made meanwhile is never undone by a settings edit.
+    let written = deps.directory.update_org(&org).await?;
     let after = view(&written);
     audit::record(
         deps,

@@ -8,6 +8,7 @@
 //! that brought its own account (hotline.yaml) keeps it and buys its numbers there.
 
 use hotline_core::model::{Agent, Organization, PhoneNumber};
+use hotline_core::ports::StoreError;
 use hotline_core::routes;
 use hotline_core::{AgentId, E164};
 use hotline_twilio::numbers::{BuyNumber, NumberSearch};
@@ -40,14 +41,6 @@ fn twilio_error(e: &RestError) -> ApiError {
     }
 }
 
-async fn organization(deps: &Deps, caller: &Caller) -> Result<Organization, ApiError> {
-    deps.directory
-        .get_org(&caller.org)
-        .await?
-        .filter(|o| o.id == caller.org)
-        .ok_or_else(|| ApiError::NotFound(format!("organization {}", caller.org)))
-}
-
 /// The organization with an account of its own: its subaccount, made now if it runs on
 /// the platform's main account and has no numbers there yet. The second value says
 /// whether it was made now.
@@ -76,12 +69,47 @@ async fn with_own_account(
         .create_subaccount(&main, &main_token, &format!("hotline {}", org.id))
         .await
         .map_err(|e| twilio_error(&e))?;
-    info!(org = %org.id, account = %sub.sid, "made the organization's Twilio subaccount");
+    let made = sub.sid.clone();
     org.twilio.account_sid = sub.sid;
     org.twilio.auth_token = sub.auth_token;
-    org.twilio.parent = Some(main);
-    let stored = deps.directory.put_org(&org).await?;
-    Ok((stored, true))
+    org.twilio.parent = Some(main.clone());
+    // Over the version read: of two first purchases at once, one subaccount is kept.
+    match deps.directory.update_org(&org).await {
+        Ok(stored) => {
+            info!(org = %org.id, account = %made, "made the organization's Twilio subaccount");
+            Ok((stored, true))
+        }
+        Err(e) => {
+            // Not stored, so not kept: a subaccount nobody uses must not stay open.
+            if let Err(close) = deps
+                .twilio
+                .client
+                .close_subaccount(&main, &main_token, &made)
+                .await
+            {
+                error!(org = %org.id, account = %made, error = %close,
+                    "made a subaccount that could not be stored nor closed: close it by hand");
+            }
+            let StoreError::Conflict(_) = e else {
+                return Err(e.into());
+            };
+            // Someone wrote the organization first: most likely its subaccount.
+            let now = deps
+                .directory
+                .get_org(&org.id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("organization {}", org.id)))?;
+            if now.twilio.account_sid == main {
+                return Err(ApiError::Conflict(format!(
+                    "organization {} changed while its subaccount was made: try again",
+                    org.id
+                )));
+            }
+            info!(org = %org.id, account = %now.twilio.account_sid,
+                "another request made the organization's subaccount first; closed ours");
+            Ok((now, false))
+        }
+    }
 }
 
 /// Makes the organization's Twilio subaccount unless it has an account of its own.
@@ -103,7 +131,7 @@ pub async fn create_subaccount(deps: &Deps, caller: &Caller) -> Result<Response<
             "no platform Twilio account (TWILIO_ACCOUNT_SID) to make subaccounts with".into(),
         ));
     }
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (org, created) = with_own_account(deps, org).await?;
     let status = if created {
         StatusCode::CREATED
@@ -190,8 +218,8 @@ async fn choose_agent(
 }
 
 /// Buys a number into the organization's Twilio account, points its voice, status and
-/// SMS webhooks at hotline, and routes it to an agent (whose analyzers then run on its
-/// calls).
+/// SMS webhooks at hotline, routes it to an agent and gives it the organization's default
+/// analyzers (which run on its calls beside the agent's).
 #[utoipa::path(post, path = "/api/v1/numbers", operation_id = "buyNumber", tag = "numbers",
     security(("bearer" = [])),
     request_body = BuyNumberRequest,
@@ -214,7 +242,7 @@ pub async fn buy(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response
         deps.twilio.webhook(routes::STATUS)?,
         deps.twilio.webhook(routes::SMS)?,
     );
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (org, _) = with_own_account(deps, org).await?;
     let (account, token) = (&org.twilio.account_sid, &org.twilio.auth_token);
     let client = &deps.twilio.client;
@@ -268,6 +296,8 @@ pub async fn buy(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response
             sms: body.sms.unwrap_or(true),
             sms_agent: None,
             sms_disabled_message: None,
+            // The organization's default analyzers, as they are now.
+            analyzers: org.settings.default_analyzers.clone(),
             version: 0,
         };
         if let Err(e) = deps.directory.put_number(&record).await {
@@ -286,7 +316,11 @@ pub async fn buy(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response
                 agent: agent.id.to_string(),
                 enabled: true,
                 sms: record.sms,
-                analyzers: agent.analyzers.iter().map(|a| a.name.clone()).collect(),
+                analyzers: record
+                    .analyzers_with(&agent.analyzers)
+                    .into_iter()
+                    .map(|a| a.name)
+                    .collect(),
                 twilio_sid: bought.sid,
                 account_sid: account.to_string(),
             },
@@ -296,7 +330,7 @@ pub async fn buy(deps: &Deps, caller: &Caller, req: &Request) -> Result<Response
 }
 
 /// The number in a path segment: `+14155550100`, its `+` percent-encoded or not.
-fn path_number(raw: &str) -> Result<E164, ApiError> {
+pub(crate) fn path_number(raw: &str) -> Result<E164, ApiError> {
     let decoded = raw.replace("%2B", "+").replace("%2b", "+");
     E164::parse(&decoded).map_err(|_| {
         ApiError::NotFound(format!(
@@ -325,7 +359,7 @@ pub async fn release(deps: &Deps, caller: &Caller, raw: &str) -> Result<Response
         .await?
         .filter(|n| n.org == caller.org)
         .ok_or_else(|| ApiError::NotFound(format!("number {number}")))?;
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (account, token) = (&org.twilio.account_sid, &org.twilio.auth_token);
     let client = &deps.twilio.client;
     let owned = client
@@ -356,7 +390,7 @@ pub async fn release(deps: &Deps, caller: &Caller, raw: &str) -> Result<Response
         (status = 401, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn status(deps: &Deps, caller: &Caller) -> Result<Response<Body>, ApiError> {
-    let org = organization(deps, caller).await?;
+    let org = crate::organization::load(deps, caller).await?;
     let (account, token) = (&org.twilio.account_sid, &org.twilio.auth_token);
     let client = &deps.twilio.client;
     let disconnected = |e: &RestError| TwilioStatus {

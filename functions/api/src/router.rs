@@ -44,6 +44,12 @@ pub enum Route {
     ReleaseNumber,
     CreateSubaccount,
     TwilioStatus,
+    ListAnalyzers,
+    GetAnalyzer,
+    PutAnalyzer,
+    DeleteAnalyzer,
+    GetNumber,
+    PatchNumber,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -89,8 +95,14 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("PATCH", "/api/v1/todos/{id}", Route::PatchTodo),
     ("POST", "/api/v1/numbers", Route::BuyNumber),
     ("DELETE", "/api/v1/numbers/{e164}", Route::ReleaseNumber),
+    ("GET", "/api/v1/numbers/{e164}", Route::GetNumber),
+    ("PATCH", "/api/v1/numbers/{e164}", Route::PatchNumber),
     ("POST", "/api/v1/twilio/subaccount", Route::CreateSubaccount),
     ("GET", "/api/v1/twilio/status", Route::TwilioStatus),
+    ("GET", "/api/v1/analyzers", Route::ListAnalyzers),
+    ("GET", "/api/v1/analyzers/{name}", Route::GetAnalyzer),
+    ("PUT", "/api/v1/analyzers/{name}", Route::PutAnalyzer),
+    ("DELETE", "/api/v1/analyzers/{name}", Route::DeleteAnalyzer),
 ];
 
 impl Route {
@@ -132,6 +144,12 @@ impl Route {
             Self::ReleaseNumber => "DELETE /api/v1/numbers/{e164}",
             Self::CreateSubaccount => "POST /api/v1/twilio/subaccount",
             Self::TwilioStatus => "GET /api/v1/twilio/status",
+            Self::ListAnalyzers => "GET /api/v1/analyzers",
+            Self::GetAnalyzer => "GET /api/v1/analyzers/{name}",
+            Self::PutAnalyzer => "PUT /api/v1/analyzers/{name}",
+            Self::DeleteAnalyzer => "DELETE /api/v1/analyzers/{name}",
+            Self::GetNumber => "GET /api/v1/numbers/{e164}",
+            Self::PatchNumber => "PATCH /api/v1/numbers/{e164}",
         }
     }
 }

@@ -133,7 +133,7 @@ pub async fn login(deps: &Deps, req: &Request) -> Result<Response<Body>, ApiErro
     if let Some(old) = session_cookie(req) {
         revoke(deps, &secret_hash(&old), now).await?;
     }
-    let (session, id) = Session::open(&user, now);
+    let (session, id) = Session::open(&user, now, deps.auth.sessions.absolute);
     deps.sessions.create_session(&session).await?;
     audit::record_as(
         deps,
@@ -252,7 +252,7 @@ pub async fn change_password(
         None,
     )
     .await;
-    let (session, id) = Session::open(&user, now);
+    let (session, id) = Session::open(&user, now, deps.auth.sessions.absolute);
     deps.sessions.create_session(&session).await?;
     let mut out = session_out(caller);
     out.csrf_token = Some(csrf_token(&id));

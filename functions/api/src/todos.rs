@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use hotline_core::model::Todo;
-use hotline_core::ports::{StoreError, TodoPosition};
+use hotline_core::ports::{StoreResult, TodoPosition};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::edit::{Edit, Place};
 use crate::problem::{ApiError, Problem};
 use crate::query::{QueryParams, encode_cursor, object_body, present};
 use crate::{Deps, json};
@@ -19,7 +20,6 @@ const MAX_SCAN: usize = 1000;
 const BATCH: usize = 100;
 const MAX_ASSIGNEE: usize = 200;
 const MAX_TITLE: usize = 500;
-const ATTEMPTS: u32 = 6;
 
 /// A follow-up from a call.
 #[derive(Debug, Serialize, ToSchema)]
@@ -214,40 +214,37 @@ async fn modify(
     if id.len() > 64 {
         return Err(not_found(id));
     }
-    let mut attempt = 1;
-    loop {
-        let mut todo = deps
+    let target = format!("to-do {id}");
+    let edit = Edit {
+        target: &target,
+        action: "todo.update",
+        pinned: version,
+    };
+    let place = TodoPlace { deps, caller, id };
+    crate::edit::modify(deps, caller, edit, &place, change, view).await
+}
+
+/// The caller's to-do with this id.
+struct TodoPlace<'a> {
+    deps: &'a Deps,
+    caller: &'a Caller,
+    id: &'a str,
+}
+
+impl Place for TodoPlace<'_> {
+    type Record = Todo;
+
+    async fn read(&self) -> Result<Todo, ApiError> {
+        self.deps
             .todos
-            .get_todo(&caller.org, id)
+            .get_todo(&self.caller.org, self.id)
             .await?
-            .filter(|t| t.org == caller.org)
-            .ok_or_else(|| not_found(id))?;
-        if version.is_some_and(|v| v != todo.version) {
-            return Err(StoreError::Conflict(format!("to-do {id}")).into());
-        }
-        let before = todo.clone();
-        change(&mut todo);
-        if todo == before {
-            return Ok(todo);
-        }
-        match deps.todos.update_todo(&todo).await {
-            Err(StoreError::Conflict(_)) if version.is_none() && attempt < ATTEMPTS => {
-                attempt += 1;
-            }
-            other => {
-                let written = other?;
-                crate::audit::record(
-                    deps,
-                    caller,
-                    "todo.update",
-                    &format!("to-do {id}"),
-                    serde_json::to_value(view(&before)).ok(),
-                    serde_json::to_value(view(&written)).ok(),
-                )
-                .await;
-                return Ok(written);
-            }
-        }
+            .filter(|t| t.org == self.caller.org)
+            .ok_or_else(|| not_found(self.id))
+    }
+
+    async fn write(&self, todo: &Todo) -> StoreResult<Todo> {
+        self.deps.todos.update_todo(todo).await
     }
 }
 

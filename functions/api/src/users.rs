@@ -2,7 +2,7 @@
 //! people. An admin cannot make, demote or remove an owner; the last owner stays.
 
 use hotline_core::model::Role;
-use hotline_core::people::{User, may_assign};
+use hotline_core::people::User;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -59,15 +59,7 @@ async fn find(deps: &Deps, caller: &Caller, id: &str) -> Result<(Vec<User>, User
 }
 
 fn refuse_unless(caller: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
-    if may_assign(caller.role, role) {
-        Ok(())
-    } else {
-        Err(ApiError::Refused(format!(
-            "the {} role cannot {what} {}s",
-            caller.role.as_str(),
-            role.as_str()
-        )))
-    }
+    caller.may_act_on(role, &format!("{what} {}s", role.as_str()))
 }
 
 fn is_last_owner(users: &[User], user: &User) -> bool {

@@ -139,6 +139,9 @@ pub struct NumberOut {
     pub number: String,
     pub agent: String,
     pub enabled: bool,
+    /// Analyzers of its own, run beside its agent's (the organization's defaults when
+    /// it was bought through the API).
+    pub analyzers: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -237,7 +240,8 @@ pub struct BoughtNumber {
     pub agent: String,
     pub enabled: bool,
     pub sms: bool,
-    /// The analyzers that run on its calls: its agent's.
+    /// The analyzers that run on its calls: its agent's, then the organization's
+    /// default analyzers it was given.
     pub analyzers: Vec<String>,
     /// Twilio's `PN…` id of the number.
     pub twilio_sid: String,

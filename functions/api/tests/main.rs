@@ -95,6 +95,7 @@ async fn app(stores: TestStore) -> App {
             sms: true,
             sms_agent: None,
             sms_disabled_message: None,
+            analyzers: Vec::new(),
             version: 0,
         })
         .await
@@ -309,6 +310,8 @@ hotline_testkit::on_both_stores! {
     an_explicit_subaccount_request_makes_one_and_is_for_writers,
     releasing_a_number_frees_it_on_twilio_and_in_the_store,
     twilio_status_says_connected_then_why_not,
+    twilio_status_counts_every_page_of_numbers,
+    concurrent_first_purchases_keep_one_subaccount_and_close_the_others,
     buying_refuses_clearly_when_nothing_matches_or_the_request_is_wrong,
 }
 
@@ -378,8 +381,8 @@ async fn every_endpoint_answers_its_happy_path(app: App) {
     assert_eq!(
         numbers["numbers"],
         json!([
-            {"number": "+14155550111", "agent": "front-desk", "enabled": true},
-            {"number": "+14155550112", "agent": "after-hours", "enabled": true},
+            {"number": "+14155550111", "agent": "front-desk", "enabled": true, "analyzers": []},
+            {"number": "+14155550112", "agent": "after-hours", "enabled": true, "analyzers": []},
         ])
     );
 
@@ -496,7 +499,7 @@ async fn another_organizations_agent_number_and_call_are_404(app: App) {
     let numbers = get(&app, "/api/v1/numbers", &app.other).await.json();
     assert_eq!(
         numbers["numbers"],
-        json!([{"number": "+14155550199", "agent": "sales", "enabled": true}])
+        json!([{"number": "+14155550199", "agent": "sales", "enabled": true, "analyzers": []}])
     );
     let calls = get(&app, "/api/v1/calls", &app.other).await.json();
     assert_eq!(sids(&calls), [call_sid(9)]);

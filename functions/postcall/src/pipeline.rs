@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use chrono::Utc;
-use hotline_core::model::{Stage, StageState, StageStatus};
+use hotline_core::model::{Direction, Stage, StageState, StageStatus};
 use hotline_core::postcall::PostcallJob;
 use tracing::{info, warn};
 
@@ -50,7 +50,23 @@ pub async fn run_job_before(
         .get_org(&call.org)
         .await?
         .ok_or_else(|| JobError::OrgNotFound(call.org.clone()))?;
-    let agent = deps.directory.get_agent(&call.org, &call.agent).await?;
+    let mut agent = deps.directory.get_agent(&call.org, &call.agent).await?;
+    // The number's own analyzers (the organization's defaults when the API bought it)
+    // run beside the agent's.
+    let line = match call.direction {
+        Direction::Inbound => &call.to,
+        Direction::OutboundApi | Direction::OutboundDial => &call.from,
+    };
+    if let Some(agent) = agent.as_mut()
+        && let Some(line) = line.phone()
+        && let Some(number) = deps
+            .directory
+            .get_number(line)
+            .await?
+            .filter(|n| n.org == call.org)
+    {
+        agent.analyzers = number.analyzers_with(&agent.analyzers);
+    }
     let mut cx = JobCx {
         deps,
         org,

@@ -125,6 +125,7 @@ async fn bed(stores: TestStore, mail: Mail) -> Bed {
             report_webhook_url: Some(hook.url().to_owned()),
             report_webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
             delete_twilio_recordings: true,
+            default_analyzers: Vec::new(),
         },
         version: 0,
     };

@@ -70,6 +70,7 @@ fn number(n: &str, org: &str, sms: bool, disabled: Option<&str>) -> PhoneNumber 
         sms,
         sms_agent: None,
         sms_disabled_message: disabled.map(str::to_owned),
+        analyzers: Vec::new(),
         version: 0,
     }
 }

@@ -76,6 +76,7 @@ async fn seed(stores: &Stores) {
             sms: true,
             sms_agent: None,
             sms_disabled_message: None,
+            analyzers: Vec::new(),
             version: 0,
         })
         .await

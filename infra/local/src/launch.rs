@@ -273,7 +273,11 @@ pub async fn launch(
         calls: stores.calls.clone(),
         queue: stores.postcall.clone(),
     });
-    stack.spawn_sweeper(sweeper, crate::sweeper_timer::period(&env)?);
+    stack.spawn_sweeper(
+        sweeper,
+        stores.expiry.clone(),
+        crate::sweeper_timer::period(&env)?,
+    );
     Ok(Launched {
         stack,
         stores,

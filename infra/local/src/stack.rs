@@ -317,8 +317,14 @@ impl Stack {
             .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
             .route("POST", "/api/v1/numbers", api_handler.clone())
             .route("DELETE", "/api/v1/numbers/{e164}", api_handler.clone())
+            .route("GET", "/api/v1/numbers/{e164}", api_handler.clone())
+            .route("PATCH", "/api/v1/numbers/{e164}", api_handler.clone())
             .route("POST", "/api/v1/twilio/subaccount", api_handler.clone())
             .route("GET", "/api/v1/twilio/status", api_handler.clone())
+            .route("GET", "/api/v1/analyzers", api_handler.clone())
+            .route("GET", "/api/v1/analyzers/{name}", api_handler.clone())
+            .route("PUT", "/api/v1/analyzers/{name}", api_handler.clone())
+            .route("DELETE", "/api/v1/analyzers/{name}", api_handler.clone())
             .route("GET", "/api/v1/contacts", api_handler.clone())
             .route("GET", "/api/v1/contacts/{id}", api_handler.clone())
             .route("PATCH", "/api/v1/contacts/{id}", api_handler.clone())
@@ -377,10 +383,21 @@ impl Stack {
         ));
     }
 
-    /// Runs the post-call sweeper every `period`, as its schedule does in AWS, until stop.
-    pub fn spawn_sweeper(&mut self, deps: Arc<hotline_sweeper::Deps>, period: Duration) {
-        self.tasks
-            .spawn(crate::sweeper_timer::run(deps, period, self.stop.clone()));
+    /// Runs the post-call sweeper every `period`, as its schedule does in AWS, and
+    /// deletes expired sessions, invitations and sign-in counters (DynamoDB's TTL in
+    /// AWS), until stop.
+    pub fn spawn_sweeper(
+        &mut self,
+        deps: Arc<hotline_sweeper::Deps>,
+        expiry: Arc<dyn hotline_core::ports::Expiry>,
+        period: Duration,
+    ) {
+        self.tasks.spawn(crate::sweeper_timer::run(
+            deps,
+            expiry,
+            period,
+            self.stop.clone(),
+        ));
     }
 
     /// Stops serving, lets live calls drain (up to the configured deadline), then ends.

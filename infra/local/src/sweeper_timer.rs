@@ -1,12 +1,13 @@
 //! `hotline up`'s stand-in for the sweeper's schedule: the very same sweep as the
-//! scheduled Lambda, every `HOTLINE_SWEEP_SECS`.
+//! scheduled Lambda, every `HOTLINE_SWEEP_SECS`; and for DynamoDB's TTL: the local
+//! store's expired sessions, invitations and sign-in counters are deleted on each tick.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// `HOTLINE_SWEEP_SECS` when unset: often enough that a lost callback is caught soon
 /// after `HOTLINE_SWEEP_AFTER_SECS`, rarely enough to cost nothing.
@@ -27,7 +28,12 @@ pub fn period(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Duration> 
 
 /// Sweeps every `period` until `stop`; a failed sweep is logged and the next one tries
 /// again, as with the schedule.
-pub async fn run(deps: Arc<hotline_sweeper::Deps>, period: Duration, stop: CancellationToken) {
+pub async fn run(
+    deps: Arc<hotline_sweeper::Deps>,
+    expiry: Arc<dyn hotline_core::ports::Expiry>,
+    period: Duration,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(period);
     // A slow sweep delays the next rather than bunching them up.
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -37,6 +43,11 @@ pub async fn run(deps: Arc<hotline_sweeper::Deps>, period: Duration, stop: Cance
             _ = tick.tick() => {
                 if let Err(e) = hotline_sweeper::handle(&deps).await {
                     warn!(error = %e, "sweep failed; the next one tries again");
+                }
+                match expiry.remove_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => debug!(removed = n, "expired records deleted"),
+                    Err(e) => warn!(error = %e, "expired records not deleted; the next tick tries again"),
                 }
             }
         }

@@ -872,10 +872,23 @@ async fn a_person_added_with_hotline_users_signs_in_to_the_running_stack() {
         .await
         .expect("PATCH");
     assert_eq!(forged.status(), 403);
+    // The right token from another site's page: refused by its origin.
+    let elsewhere = client
+        .patch(format!("{api}/organization"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("origin", "https://evil.example")
+        .json(&serde_json::json!({"name": "Evil Inc"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(elsewhere.status(), 403);
+    let origin = api.trim_end_matches("/api/v1").to_owned();
     let patched = client
         .patch(format!("{api}/organization"))
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
+        .header("origin", &origin)
         .json(&serde_json::json!({"name": "Demo Inc"}))
         .send()
         .await
@@ -906,6 +919,7 @@ async fn a_person_added_with_hotline_users_signs_in_to_the_running_stack() {
         .delete(format!("{api}/session"))
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
+        .header("origin", &origin)
         .send()
         .await
         .expect("sign out");

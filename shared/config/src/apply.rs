@@ -10,7 +10,7 @@ use hotline_core::model::{Agent, Organization, PhoneNumber};
 use hotline_core::ports::{Directory, StoreError};
 use secrecy::ExposeSecret;
 
-use crate::Config;
+use crate::{Config, DeclaredOrg};
 
 mod audit;
 
@@ -135,11 +135,16 @@ pub async fn plan(directory: &dyn Directory, config: &Config) -> Result<Plan, Ap
         }
 
         let stored = directory.get_org(&org.id).await?;
-        let org = &keep_subaccount(org, stored.as_ref());
+        let org = &keep_api_choices(declared, stored.as_ref());
         plan.push(
             format!("organization {}", org.id),
             stored.as_ref().map(|s| org_changes(s, org)),
-            Record::Org(with_version(org.clone(), stored.map(|s| s.version))),
+            // The version read: the write only happens over it (0: only if still absent),
+            // so a subaccount the API made since the plan is not moved back.
+            Record::Org(Organization {
+                version: stored.map_or(0, |s| s.version),
+                ..org.clone()
+            }),
         );
         for agent in &declared.agents {
             let stored = directory.get_agent(&agent.org, &agent.id).await?;
@@ -155,6 +160,15 @@ pub async fn plan(directory: &dyn Directory, config: &Config) -> Result<Plan, Ap
         }
         for number in &declared.numbers {
             let stored = directory.get_number(&number.number).await?;
+            // The file declares no analyzers for a number: those it got when the API
+            // bought it stay.
+            let number = &PhoneNumber {
+                analyzers: stored
+                    .as_ref()
+                    .map(|s| s.analyzers.clone())
+                    .unwrap_or_default(),
+                ..number.clone()
+            };
             plan.push(
                 format!("number {} → {}/{}", number.number, number.org, number.agent),
                 stored.as_ref().map(|s| number_changes(s, number)),
@@ -170,7 +184,7 @@ pub async fn plan(directory: &dyn Directory, config: &Config) -> Result<Plan, Ap
 
 /// Writes what `plan` creates and changes, in order. The store refuses (as
 /// [`ApplyError::Taken`]) a number or account another organization claimed meanwhile,
-/// and (as [`ApplyError::Changed`]) an agent written since the plan read it: the file and
+/// and (as [`ApplyError::Changed`]) an organization or agent written since the plan read it: the file and
 /// the API are two views of one model, and neither silently undoes the other.
 pub async fn apply(directory: &dyn Directory, plan: &Plan) -> Result<(), ApplyError> {
     for step in &plan.steps {
@@ -178,7 +192,7 @@ pub async fn apply(directory: &dyn Directory, plan: &Plan) -> Result<(), ApplyEr
             continue;
         }
         let written = match &step.record {
-            Record::Org(org) => directory.put_org(org).await.map(drop),
+            Record::Org(org) => directory.update_org(org).await.map(drop),
             Record::Agent(agent) => directory.update_agent(agent).await.map(drop),
             Record::Number(number) => directory.put_number(number).await.map(drop),
         };
@@ -212,11 +226,6 @@ fn next_version(stored: Option<u64>) -> u64 {
     stored.map_or(1, |v| v + 1)
 }
 
-fn with_version(mut org: Organization, stored: Option<u64>) -> Organization {
-    org.version = next_version(stored);
-    org
-}
-
 /// Pushes `name` when the two sides differ.
 fn field(out: &mut Vec<&'static str>, name: &'static str, differs: bool) {
     if differs {
@@ -224,16 +233,22 @@ fn field(out: &mut Vec<&'static str>, name: &'static str, differs: bool) {
     }
 }
 
-/// The organization as the file declares it, except that a file naming the platform's
-/// main account for an organization the API moved to a subaccount of it keeps that
-/// subaccount: the file and the API describe one organization, and applying must not
-/// take its numbers' account away.
-fn keep_subaccount(declared: &Organization, stored: Option<&Organization>) -> Organization {
-    let mut org = declared.clone();
-    if let Some(stored) = stored
-        && stored.twilio.parent.as_ref() == Some(&declared.twilio.account_sid)
-    {
-        org.twilio = stored.twilio.clone();
+/// The organization as the file declares it, except for what the API chose that the
+/// file does not say otherwise: a file naming the platform's main account for an
+/// organization the API moved to a subaccount of it keeps that subaccount (applying must
+/// not take its numbers' account away), and a file without `analyzers` keeps the
+/// default analyzers set through the API.
+fn keep_api_choices(declared: &DeclaredOrg, stored: Option<&Organization>) -> Organization {
+    let mut org = declared.org.clone();
+    if let Some(stored) = stored {
+        if stored.twilio.parent.as_ref() == Some(&declared.org.twilio.account_sid) {
+            org.twilio = stored.twilio.clone();
+        }
+        if declared.default_analyzers.is_none() {
+            org.settings
+                .default_analyzers
+                .clone_from(&stored.settings.default_analyzers);
+        }
     }
     org
 }
@@ -273,6 +288,11 @@ fn org_changes(old: &Organization, new: &Organization) -> Vec<&'static str> {
         &mut out,
         "reports.delete_twilio_recordings",
         a.delete_twilio_recordings != b.delete_twilio_recordings,
+    );
+    field(
+        &mut out,
+        "analyzers",
+        a.default_analyzers != b.default_analyzers,
     );
     out
 }

@@ -28,6 +28,8 @@ pub struct OrgDecl {
     pub twilio: TwilioDecl,
     #[serde(default)]
     pub reports: ReportsDecl,
+    /// The organization's default analyzers; absent keeps the stored ones.
+    pub analyzers: Option<Vec<Analyzer>>,
     #[serde(default)]
     pub agents: Vec<AgentDecl>,
     #[serde(default)]
@@ -276,13 +278,20 @@ fn translate_org(
                 sms: number.sms,
                 sms_agent,
                 sms_disabled_message,
+                analyzers: Vec::new(),
                 version: 0,
             });
         }
     }
 
+    if let Some(analyzers) = &decl.analyzers {
+        for problem in check_analyzers(analyzers) {
+            c.problem(format!("{at}.{}", problem.path), problem.message);
+        }
+    }
     let (id, account_sid) = (id?, account_sid?);
     Some(DeclaredOrg {
+        default_analyzers: decl.analyzers.clone(),
         org: Organization {
             name: decl.name.unwrap_or_else(|| id.to_string()),
             id,
@@ -296,6 +305,7 @@ fn translate_org(
                 report_webhook_url: decl.reports.webhook_url,
                 report_webhook_secret: decl.reports.webhook_secret.map(SecretString::from),
                 delete_twilio_recordings: decl.reports.delete_twilio_recordings,
+                default_analyzers: decl.analyzers.unwrap_or_default(),
             },
             version: 0,
         },
@@ -321,20 +331,8 @@ fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> O
     if let Err(e) = decl.limits.check() {
         c.problem(format!("{at}.limits"), e.to_string());
     }
-    let mut analyzer_names = HashSet::new();
-    for (k, analyzer) in decl.analyzers.iter().enumerate() {
-        if !analyzer_names.insert(analyzer.name.clone()) {
-            c.problem(
-                format!("{at}.analyzers[{k}].name"),
-                format!("analyzer \"{}\" is declared twice", analyzer.name),
-            );
-        }
-        if let Err(e) = jsonschema::validator_for(&analyzer.schema) {
-            c.problem(
-                format!("{at}.analyzers[{k}].schema"),
-                format!("not a valid JSON Schema: {e}"),
-            );
-        }
+    for problem in check_analyzers(&decl.analyzers) {
+        c.problem(format!("{at}.{}", problem.path), problem.message);
     }
     Some(Agent {
         org: org.clone(),
@@ -443,6 +441,44 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         }),
         kind,
     })
+}
+
+/// Problems with a list of analyzers, wherever it is declared (an agent's, an
+/// organization's defaults, the API's): names unique and of letters, digits, `-` and `_`
+/// (up to 64), a prompt, and a schema that is a JSON Schema. Paths start `analyzers[k]`.
+pub fn check_analyzers(analyzers: &[Analyzer]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut names = HashSet::new();
+    for (k, analyzer) in analyzers.iter().enumerate() {
+        let at = format!("analyzers[{k}]");
+        let mut problem = |path: &str, message: String| {
+            problems.push(Problem {
+                path: format!("{at}.{path}"),
+                message,
+            });
+        };
+        let name = &analyzer.name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            problem("name", "1 to 64 letters, digits, '-' or '_'".to_owned());
+        }
+        if !names.insert(name.clone()) {
+            problem("name", format!("analyzer \"{name}\" is declared twice"));
+        }
+        if analyzer.prompt.trim().is_empty() {
+            problem("prompt", "an analyzer needs a prompt".to_owned());
+        }
+        if !analyzer.schema.is_object() {
+            problem("schema", "must be a JSON Schema object".to_owned());
+        } else if let Err(e) = jsonschema::validator_for(&analyzer.schema) {
+            problem("schema", format!("not a valid JSON Schema: {e}"));
+        }
+    }
+    problems
 }
 
 /// One agent as the file declares it (`value` is an entry of an organization's `agents`),

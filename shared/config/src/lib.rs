@@ -16,7 +16,9 @@ use std::path::Path;
 
 use hotline_core::model::{Agent, Organization, PhoneNumber};
 
-pub use file::{agent_decl_json as agent_json, translate_one_agent as agent_from_json};
+pub use file::{
+    agent_decl_json as agent_json, check_analyzers, translate_one_agent as agent_from_json,
+};
 pub use interpolate::interpolate;
 pub use schema::SCHEMA;
 
@@ -62,6 +64,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct DeclaredOrg {
     pub org: Organization,
+    /// The organization's default analyzers when the file names them (`analyzers`);
+    /// `None` keeps whatever the store holds (the API's).
+    pub default_analyzers: Option<Vec<hotline_core::model::Analyzer>>,
     pub agents: Vec<Agent>,
     pub numbers: Vec<PhoneNumber>,
 }

@@ -22,6 +22,8 @@ hotline_testkit::on_both_stores! {
     applying_leaves_audit_entries_by_hotline_apply_without_secrets,
     an_api_edit_between_plan_and_write_is_not_overwritten,
     a_subaccount_the_api_made_survives_a_file_naming_the_main_account,
+    default_analyzers_the_api_set_survive_a_file_that_names_none,
+    an_organization_written_between_plan_and_apply_is_not_overwritten,
 }
 
 fn config(instructions: &str, token: &str, number: &str) -> Config {
@@ -394,4 +396,141 @@ async fn a_subaccount_the_api_made_survives_a_file_naming_the_main_account(s: Te
         AccountSid::parse(&format!("AC{}", "7".repeat(32))).expect("sid");
     let moved = apply::plan(d, &elsewhere).await.expect("plan");
     assert!(moved.to_string().contains("twilio.account_sid"), "{moved}");
+}
+
+/// `config` with the organization's default analyzers declared (`analyzers: …`).
+fn with_analyzers(analyzers: &str, sms: bool) -> Config {
+    let text = format!(
+        "
+organizations:
+  - id: acme
+    name: Acme
+    twilio:
+      account_sid: AC0123456789abcdef0123456789abcdef
+      auth_token: tok-1
+    analyzers: {analyzers}
+    agents:
+      - id: desk
+        provider: openai_realtime
+        voice: marin
+        instructions: Help.
+    numbers:
+      - number: \"+15551230000\"
+        agent: desk
+        sms: {sms}
+"
+    );
+    Config::parse(&text, &|_| None).expect("config")
+}
+
+fn analyzer(name: &str) -> hotline_core::model::Analyzer {
+    hotline_core::model::Analyzer {
+        name: name.into(),
+        prompt: format!("{name}?"),
+        schema: serde_json::json!({"type": "string"}),
+    }
+}
+
+/// The API sets the organization's default analyzers and a bought number carries them;
+/// a file that names no `analyzers` leaves both alone (even when it changes the
+/// number), one that names them (`[]` included) sets them.
+async fn default_analyzers_the_api_set_survive_a_file_that_names_none(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let file = config("Help.", "tok-1", "+15551230000");
+    apply::apply(d, &apply::plan(d, &file).await.expect("plan"))
+        .await
+        .expect("apply");
+    let acme = "acme".parse().expect("org");
+    // What PATCH /api/v1/organization and POST /api/v1/numbers leave.
+    let mut org = d.get_org(&acme).await.expect("get").expect("org");
+    org.settings.default_analyzers = vec![analyzer("lead")];
+    d.update_org(&org).await.expect("API write");
+    let line = &file.organizations[0].numbers[0].number;
+    let mut number = d.get_number(line).await.expect("get").expect("number");
+    number.analyzers = vec![analyzer("lead")];
+    d.put_number(&number).await.expect("API write");
+
+    let again = apply::plan(d, &file).await.expect("plan");
+    assert!(again.is_noop(), "{again}");
+    // The file turns texts off: the number is written, its analyzers stay.
+    let texts_off = with_analyzers_absent(false);
+    let plan = apply::plan(d, &texts_off).await.expect("plan");
+    assert_eq!(plan.updates(), 1, "{plan}");
+    apply::apply(d, &plan).await.expect("apply");
+    let org = d.get_org(&acme).await.expect("get").expect("org");
+    assert_eq!(org.settings.default_analyzers, [analyzer("lead")]);
+    let number = d.get_number(line).await.expect("get").expect("number");
+    assert_eq!(
+        (number.sms, number.analyzers.clone()),
+        (false, vec![analyzer("lead")])
+    );
+
+    // A file that names them sets them: some, then none.
+    let named = with_analyzers(
+        "[{name: mood, prompt: \"mood?\", schema: {type: string}}]",
+        false,
+    );
+    let plan = apply::plan(d, &named).await.expect("plan");
+    assert!(
+        plan.to_string()
+            .contains("~ change organization acme: analyzers"),
+        "{plan}"
+    );
+    apply::apply(d, &plan).await.expect("apply");
+    let org = d.get_org(&acme).await.expect("get").expect("org");
+    assert_eq!(org.settings.default_analyzers, [analyzer("mood")]);
+    let cleared = with_analyzers("[]", false);
+    apply::apply(d, &apply::plan(d, &cleared).await.expect("plan"))
+        .await
+        .expect("apply");
+    let org = d.get_org(&acme).await.expect("get").expect("org");
+    assert!(org.settings.default_analyzers.is_empty());
+    // Bought numbers keep what they were given.
+    let number = d.get_number(line).await.expect("get").expect("number");
+    assert_eq!(number.analyzers, [analyzer("lead")]);
+
+    // The file's analyzers are checked as an agent's are.
+    let twice = "[{name: a, prompt: x, schema: {type: string}}, {name: a, prompt: y, schema: {type: string}}]";
+    let text = format!(
+        "organizations:\n  - id: acme\n    twilio: {{account_sid: AC0123456789abcdef0123456789abcdef, auth_token: t}}\n    analyzers: {twice}\n"
+    );
+    let err = Config::parse(&text, &|_| None).expect_err("declared twice");
+    assert!(
+        err.to_string()
+            .contains("organizations[0].analyzers[1].name"),
+        "{err}"
+    );
+}
+
+/// The file as [`config`] writes it, texts on or off, with no `analyzers`.
+fn with_analyzers_absent(sms: bool) -> Config {
+    let mut c = config("Help.", "tok-1", "+15551230000");
+    c.organizations[0].numbers[0].sms = sms;
+    c
+}
+
+/// An organization written through the API after the plan read it (a subaccount made,
+/// a setting changed) is not written over: apply stops, and planning again shows it.
+async fn an_organization_written_between_plan_and_apply_is_not_overwritten(s: TestStore) {
+    let d = s.stores.directory.as_ref();
+    let file = config("Help.", "tok-1", "+15551230000");
+    apply::apply(d, &apply::plan(d, &file).await.expect("plan"))
+        .await
+        .expect("apply");
+    let acme = "acme".parse().expect("org");
+    let renamed = config("Help.", "tok-2", "+15551230000");
+    let plan = apply::plan(d, &renamed).await.expect("plan");
+    let mut org = d.get_org(&acme).await.expect("get").expect("org");
+    org.settings.report_emails = vec!["ops@acme.example".into()];
+    d.update_org(&org).await.expect("API write");
+    let err = apply::apply(d, &plan).await.expect_err("the race is lost");
+    assert!(matches!(err, ApplyError::Changed(_)), "{err}");
+    assert!(err.to_string().contains("organization acme"), "{err}");
+    let now = d.get_org(&acme).await.expect("get").expect("org");
+    assert_eq!(now.settings.report_emails, ["ops@acme.example"]);
+    // Over the version it now reads, apply writes (and reverts what the file says).
+    let again = apply::plan(d, &renamed).await.expect("plan");
+    apply::apply(d, &again).await.expect("apply");
+    let now = d.get_org(&acme).await.expect("get").expect("org");
+    assert!(now.settings.report_emails.is_empty());
 }

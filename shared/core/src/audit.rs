@@ -16,6 +16,8 @@ pub enum Actor {
     Key(String),
     /// `hotline apply`, from a configuration file.
     Apply,
+    /// Another `hotline` command run on the store (`hotline users add`, `hotline keys …`).
+    Cli,
 }
 
 impl std::fmt::Display for Actor {
@@ -24,6 +26,7 @@ impl std::fmt::Display for Actor {
             Self::User(id) => write!(f, "user:{id}"),
             Self::Key(id) => write!(f, "key:{id}"),
             Self::Apply => f.write_str("hotline apply"),
+            Self::Cli => f.write_str("hotline cli"),
         }
     }
 }
@@ -34,7 +37,7 @@ pub struct AuditEntry {
     pub id: String,
     pub org: OrgId,
     pub at: DateTime<Utc>,
-    /// `user:{id}`, `key:{id}` or `hotline apply`.
+    /// `user:{id}`, `key:{id}`, `hotline apply` or `hotline cli`.
     pub actor: String,
     /// `{resource}.{verb}`: `agent.update`, `user.remove`, `session.login`, …
     pub action: String,

@@ -72,6 +72,11 @@ pub trait Directory: Send + Sync {
     /// Creates or replaces the organization and its account index entry; `Taken` when
     /// another organization holds its Twilio account.
     async fn put_org(&self, org: &Organization) -> StoreResult<Organization>;
+    /// Writes `org` (and claims its account) if the stored version still equals
+    /// `org.version` (0: only if there is no such organization yet); returns it with its
+    /// new version, or `Conflict`. How two writers of one organization (a first number's
+    /// subaccount, a settings change, `hotline apply`) never undo each other.
+    async fn update_org(&self, org: &Organization) -> StoreResult<Organization>;
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
     /// The organization whose Twilio account signs webhooks carrying this `AccountSid`.
     async fn org_by_account(&self, account: &AccountSid) -> StoreResult<Option<Organization>>;
@@ -171,6 +176,15 @@ pub trait StreamNodes: Send + Sync {
     async fn report_node(&self, status: &StreamNodeStatus) -> StoreResult<()>;
     /// Every node that ever reported, stale ones included; the caller judges freshness.
     async fn list_nodes(&self) -> StoreResult<Vec<StreamNodeStatus>>;
+}
+
+/// Short-lived records (sessions, invitations, sign-in counters) past their expiry:
+/// reads never return them; this deletes them where nothing else does.
+#[async_trait]
+pub trait Expiry: Send + Sync {
+    /// Deletes the records expired by now; how many. DynamoDB's TTL deletes them by
+    /// itself, so on AWS this deletes nothing.
+    async fn remove_expired(&self) -> StoreResult<usize>;
 }
 
 /// Read-modify-write of a call record: `change` is applied to the stored call and

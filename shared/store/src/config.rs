@@ -8,7 +8,7 @@ use hotline_core::ports::{
     ApiKeys, BlobLinks, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult,
     StreamNodes, Todos,
 };
-use hotline_core::ports::{Audit, Sessions, Users};
+use hotline_core::ports::{Audit, Expiry, Sessions, Users};
 
 use hotline_core::vault::{KeyVault, NoKeyVault};
 
@@ -95,6 +95,8 @@ pub struct Stores {
     pub messages: Arc<dyn Messages>,
     /// The stream nodes' registry, for routing new calls.
     pub nodes: Arc<dyn StreamNodes>,
+    /// Deletes expired short-lived records (the local store; DynamoDB's TTL does it).
+    pub expiry: Arc<dyn Expiry>,
     pub blobs: Arc<dyn Blobs>,
     pub postcall: Arc<dyn Queue>,
     /// Outgoing mail: SES, or locally an outbox folder (`{data_dir}/outbox`).
@@ -119,6 +121,7 @@ impl Stores {
             sessions: records.clone(),
             audit: records.clone(),
             messages: records.clone(),
+            expiry: records.clone(),
             nodes: records,
             blobs,
             postcall,

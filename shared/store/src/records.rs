@@ -30,8 +30,8 @@ use hotline_core::model::{
     Todo, Turn,
 };
 use hotline_core::ports::{
-    ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Messages, StoreError, StoreResult,
-    StreamNodes, TodoPosition, Todos,
+    ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Expiry, Messages, StoreError,
+    StoreResult, StreamNodes, TodoPosition, Todos,
 };
 use hotline_core::vault::KeyVault;
 use serde::Serialize;
@@ -113,6 +113,7 @@ fn to_item<R: Serialize>(pk: String, sk: String, version: u64, record: &R) -> St
         gsi2: None,
         version,
         data,
+        expires_at: None,
     })
 }
 
@@ -254,6 +255,7 @@ impl<T: Table> TableRecords<T> {
             gsi2: None,
             version: 0,
             data: json!({ "org": org.id }),
+            expires_at: None,
         };
         if self.table.put(&index, Condition::AbsentOrSameOrg).await? == Written::Yes {
             return Ok(());
@@ -282,6 +284,13 @@ impl<T: Table> TableRecords<T> {
 }
 
 #[async_trait]
+impl<T: Table> Expiry for TableRecords<T> {
+    async fn remove_expired(&self) -> StoreResult<usize> {
+        self.table.remove_expired(crate::table::epoch_now()).await
+    }
+}
+
+#[async_trait]
 impl<T: Table> Directory for TableRecords<T> {
     async fn put_org(&self, org: &Organization) -> StoreResult<Organization> {
         // The index goes first: an org is never visible under an account that has no
@@ -290,6 +299,26 @@ impl<T: Table> Directory for TableRecords<T> {
         self.claim_account(org).await?;
         self.table.put(&item, Condition::Always).await?;
         Ok(org.clone())
+    }
+
+    async fn update_org(&self, org: &Organization) -> StoreResult<Organization> {
+        let item = self.org_item(org).await?;
+        self.claim_account(org).await?;
+        // Version 0: a new organization, or one written before organizations had
+        // versions (still at 0, so only the first of two writers that read it wins).
+        let conditions: &[Condition] = if org.version == 0 {
+            &[Condition::Absent, Condition::Version(0)]
+        } else {
+            &[Condition::Version(org.version)]
+        };
+        for condition in conditions {
+            if self.table.put(&item, *condition).await? == Written::Yes {
+                let mut written = org.clone();
+                written.version = crate::table::next_version(&item, *condition);
+                return Ok(written);
+            }
+        }
+        Err(StoreError::Conflict(format!("organization {}", org.id)))
     }
 
     async fn get_org(&self, id: &OrgId) -> StoreResult<Option<Organization>> {

@@ -18,13 +18,30 @@ pub struct Item {
     /// Set by the store on every conditional write; 1 after the first create.
     pub version: u64,
     pub data: serde_json::Value,
+    /// When a short-lived record stops existing, in epoch seconds: DynamoDB's TTL
+    /// attribute `ttl`. Reads treat an item past it as absent (DynamoDB deletes it up to
+    /// days later; the local store when swept), and a create may take its key.
+    pub expires_at: Option<i64>,
+}
+
+/// Now, in epoch seconds: what `expires_at` is compared with (the real clock, as
+/// DynamoDB's TTL uses).
+pub fn epoch_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Item {
+    /// Whether the item is past its `expires_at` at `now` (epoch seconds).
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
 }
 
 /// When a put may happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
     Always,
-    /// Only if no item has this key.
+    /// Only if no item has this key (or the one there has expired).
     Absent,
     /// Only if the stored item has this version.
     Version(u64),
@@ -70,6 +87,9 @@ pub trait Table: Send + Sync {
     async fn query(&self, query: &Query) -> StoreResult<Vec<Item>>;
     /// Deletes the item if it still has `version` (so what was checked is what goes).
     async fn delete(&self, pk: &str, sk: &str, version: u64) -> StoreResult<Written>;
+    /// Deletes the items expired at `now` (epoch seconds); how many went. DynamoDB does
+    /// this itself (TTL), so there it deletes nothing.
+    async fn remove_expired(&self, now: i64) -> StoreResult<usize>;
 }
 
 /// The version an item gets when written under `condition`.

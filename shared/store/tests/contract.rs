@@ -112,6 +112,7 @@ fn org(id: &str, acct: u8) -> Organization {
             report_webhook_url: Some("https://example.com/hook".into()),
             report_webhook_secret: Some("whsec-test".to_owned().into()),
             delete_twilio_recordings: true,
+            default_analyzers: Vec::new(),
         },
         version: 0,
     }
@@ -271,6 +272,7 @@ async fn numbers_resolve_to_organization_and_agent(f: Fixture) {
         sms: true,
         sms_agent: None,
         sms_disabled_message: None,
+        analyzers: Vec::new(),
         version: 0,
     };
     d.put_number(&n).await.expect("put");
@@ -708,6 +710,7 @@ async fn a_number_another_organization_holds_is_refused(f: Fixture) {
         sms: true,
         sms_agent: None,
         sms_disabled_message: None,
+        analyzers: Vec::new(),
         version: 0,
     };
     d.put_number(&number("acme", "front-desk"))
@@ -837,6 +840,7 @@ async fn numbers_list_per_organization(f: Fixture) {
             sms: true,
             sms_agent: None,
             sms_disabled_message: None,
+            analyzers: Vec::new(),
             version: 0,
         })
         .await

@@ -8,7 +8,8 @@
 //! | [`TwilioClient::fetch_account`] | `GET /2010-04-01/Accounts/{AC}.json` |
 //! | [`TwilioClient::search_local_numbers`] | `GET …/AvailablePhoneNumbers/{CC}/Local.json` |
 //! | [`TwilioClient::buy_number`] | `POST …/IncomingPhoneNumbers.json` |
-//! | [`TwilioClient::incoming_numbers`] | `GET …/IncomingPhoneNumbers.json` |
+//! | [`TwilioClient::incoming_numbers`] | `GET …/IncomingPhoneNumbers.json` (every page) |
+//! | [`TwilioClient::close_subaccount`] | `POST /2010-04-01/Accounts/{AC}.json` `Status=closed` |
 //! | [`TwilioClient::release_number`] | `DELETE …/IncomingPhoneNumbers/{PN}.json` |
 
 use std::fmt;
@@ -126,7 +127,14 @@ struct AvailablePage {
 #[derive(Deserialize)]
 struct IncomingPage {
     incoming_phone_numbers: Vec<IncomingNumber>,
+    /// The next page's path and query (`/2010-04-01/…?PageToken=…`); none on the last.
+    #[serde(default)]
+    next_page_uri: Option<String>,
 }
+
+/// Pages followed at most (a million numbers): a server that kept answering with a
+/// next page would otherwise hold the request forever.
+const MAX_PAGES: usize = 1000;
 
 #[derive(Deserialize)]
 struct CreatedAccount {
@@ -158,6 +166,21 @@ impl TwilioClient {
             auth_token: SecretString::from(created.auth_token),
             friendly_name: created.friendly_name,
         })
+    }
+
+    /// Closes the subaccount `sid` of `main` (`Status=closed`): final on Twilio, its
+    /// numbers released and its credentials dead. For a subaccount made and then not
+    /// kept (another request made the organization's first).
+    pub async fn close_subaccount(
+        &self,
+        main: &AccountSid,
+        token: &SecretString,
+        sid: &AccountSid,
+    ) -> Result<(), RestError> {
+        let url = format!("{}/2010-04-01/Accounts/{sid}.json", self.base_url());
+        let request = self.http.post(url).form(&[("Status", "closed")]);
+        self.send(request, main, token).await?;
+        Ok(())
     }
 
     /// The account these credentials open: how hotline tells whether they still work.
@@ -222,7 +245,8 @@ impl TwilioClient {
         json(self.send(request, account, token).await?).await
     }
 
-    /// The account's numbers (one page of up to 1000), or only `number` when given.
+    /// The account's numbers, every page of them (following Twilio's `next_page_uri`),
+    /// or only `number` when given.
     pub async fn incoming_numbers(
         &self,
         account: &AccountSid,
@@ -237,13 +261,33 @@ impl TwilioClient {
             query.append_pair("PageSize", MAX_PAGE);
             query.finish()
         };
-        let url = format!(
+        let mut url = format!(
             "{}?{}",
             self.account_url(account, "IncomingPhoneNumbers.json"),
             query
         );
-        let page: IncomingPage = json(self.send(self.http.get(url), account, token).await?).await?;
-        Ok(page.incoming_phone_numbers)
+        let mut numbers = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page: IncomingPage =
+                json(self.send(self.http.get(&url), account, token).await?).await?;
+            numbers.extend(page.incoming_phone_numbers);
+            match page.next_page_uri.filter(|next| !next.is_empty()) {
+                // Only a path on the same API: never a host the answer names.
+                Some(next) if next.starts_with('/') && !next.starts_with("//") => {
+                    url = format!("{}{next}", self.base_url());
+                }
+                Some(next) => {
+                    return Err(RestError::Unexpected(format!(
+                        "next_page_uri is not a path: {}",
+                        next.chars().take(100).collect::<String>()
+                    )));
+                }
+                None => return Ok(numbers),
+            }
+        }
+        Err(RestError::Unexpected(format!(
+            "Twilio kept answering with another page after {MAX_PAGES}"
+        )))
     }
 
     /// Releases a number (`PN…`) from the account: it stops ringing hotline at once.

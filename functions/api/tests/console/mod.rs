@@ -34,9 +34,13 @@ struct Page {
 fn form(method: Method, uri: &str, session: Option<&str>, fields: &[(&str, &str)]) -> Request {
     let mut b = lambda_http::http::Request::builder()
         .method(method)
-        .uri(format!("https://api.example.com{uri}"));
+        .uri(format!("https://api.example.com{uri}"))
+        .header(header::HOST, "api.example.com");
     if let Some(id) = session {
-        b = b.header(header::COOKIE, format!("{SESSION_COOKIE}={id}"));
+        // A browser on the console's own pages sends its origin with every form post.
+        b = b
+            .header(header::COOKIE, format!("{SESSION_COOKIE}={id}"))
+            .header(header::ORIGIN, "https://api.example.com");
     }
     let body: String = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)

@@ -42,10 +42,11 @@ fn org(id: &str) -> OrgId {
     OrgId::parse(id).expect("org")
 }
 
+/// When the tests' clock starts: now (to the second), since the store forgets
+/// sessions and sign-in counters on the real clock (their TTL), whatever the API's says.
 fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
-        .expect("time")
-        .with_timezone(&Utc)
+    static START: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Utc::now().timestamp());
+    DateTime::from_timestamp(*START, 0).expect("time")
 }
 
 async fn user(stores: &TestStore, org_id: &str, email: &str, role: Role) -> User {
@@ -165,6 +166,8 @@ fn request(method: Method, uri: &str, auth: Auth<'_>, body: Option<&Value>, from
         Auth::Key(k) => b = b.header(header::AUTHORIZATION, format!("Bearer {k}")),
         Auth::Cookie(id, csrf) => {
             b = b.header(header::COOKIE, format!("theme=dark; {SESSION_COOKIE}={id}"));
+            // A browser on the API's own pages sends its origin with every write.
+            b = b.header(header::ORIGIN, "https://api.example.com");
             if let Some(csrf) = csrf {
                 b = b.header(CSRF_HEADER, csrf);
             }
@@ -295,7 +298,9 @@ hotline_testkit::on_both_stores! {
     a_wrong_password_and_an_unknown_email_get_the_same_401,
     a_session_id_presented_at_login_is_never_reused,
     cookie_writes_need_the_csrf_token_and_bearer_keys_do_not,
+    cookie_writes_from_another_origin_are_403_and_keys_are_not_checked,
     sessions_expire_when_idle_and_at_their_absolute_limit,
+    a_session_past_its_stored_expiry_is_refused_and_swept,
     password_guessing_is_throttled_per_account_and_per_address,
     viewers_cannot_write_and_admins_cannot_make_owners,
     another_organizations_people_keys_and_invitations_are_404,
@@ -492,6 +497,104 @@ async fn a_session_id_presented_at_login_is_never_reused(bed: Bed) {
     .expect(StatusCode::OK);
 }
 
+/// A cookie write with the right CSRF token still needs the API's own origin: from
+/// `Origin`, else from `Referer`; neither is refused. Keys are not browsers: no check.
+async fn cookie_writes_from_another_origin_are_403_and_keys_are_not_checked(bed: Bed) {
+    let s = sign_in(&bed, "admin@acme.example").await;
+    let patch = |name: &str| Some(json!({"name": name}));
+    let write = |origin: Option<&str>, referer: Option<&str>, name: &str| {
+        let mut req = request(
+            Method::PATCH,
+            "/api/v1/organization",
+            Auth::Cookie(&s.id, Some(&s.csrf)),
+            patch(name).as_ref(),
+            HOME,
+        );
+        let headers = req.headers_mut();
+        headers.remove(header::ORIGIN);
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().expect("origin"));
+        }
+        if let Some(referer) = referer {
+            headers.insert(header::REFERER, referer.parse().expect("referer"));
+        }
+        req
+    };
+    let status = |req| async { handle(&bed.deps, req).await.status() };
+    for (origin, referer) in [
+        (Some("https://evil.example"), None),
+        (Some("https://api.example.com.evil.example"), None),
+        (Some("http://api.example.com:8443"), None),
+        (Some("null"), None),
+        (None, Some("https://evil.example/api.example.com")),
+        (None, None),
+        // Origin decides when both are sent.
+        (
+            Some("https://evil.example"),
+            Some("https://api.example.com/console"),
+        ),
+    ] {
+        assert_eq!(
+            status(write(origin, referer, "Evil Inc")).await,
+            StatusCode::FORBIDDEN,
+            "{origin:?} {referer:?}"
+        );
+    }
+    let stored = bed
+        .stores
+        .directory
+        .get_org(&org("acme"))
+        .await
+        .expect("get")
+        .expect("org");
+    assert_ne!(stored.name, "Evil Inc", "a refused write changed nothing");
+    for (origin, referer, name) in [
+        (Some("https://api.example.com"), None, "Acme A"),
+        (Some("HTTPS://API.EXAMPLE.COM"), None, "Acme B"),
+        (
+            None,
+            Some("https://api.example.com/console/agents?x=1"),
+            "Acme C",
+        ),
+    ] {
+        assert_eq!(
+            status(write(origin, referer, name)).await,
+            StatusCode::OK,
+            "{origin:?} {referer:?}"
+        );
+    }
+    // Reads need no origin.
+    let mut read = request(
+        Method::GET,
+        "/api/v1/organization",
+        Auth::Cookie(&s.id, None),
+        None,
+        HOME,
+    );
+    read.headers_mut().remove(header::ORIGIN);
+    assert_eq!(status(read).await, StatusCode::OK);
+    // A configured origin (HOTLINE_API_ORIGIN) is accepted besides the request's host.
+    let mut deps = bed.deps.clone();
+    deps.auth.origin = Some("https://console.example.com".into());
+    let mut req = write(Some("https://console.example.com"), None, "Acme D");
+    assert_eq!(handle(&deps, req).await.status(), StatusCode::OK);
+    req = write(Some("https://other.example.com"), None, "Acme E");
+    assert_eq!(handle(&deps, req).await.status(), StatusCode::FORBIDDEN);
+    // An API key is not a browser's ambient credential: its writes carry no origin.
+    let mut keyed = request(
+        Method::PATCH,
+        "/api/v1/organization",
+        Auth::Key(&bed.admin_key.1),
+        patch("Acme F").as_ref(),
+        HOME,
+    );
+    keyed.headers_mut().insert(
+        header::ORIGIN,
+        "https://evil.example".parse().expect("origin"),
+    );
+    assert_eq!(status(keyed).await, StatusCode::OK);
+}
+
 async fn cookie_writes_need_the_csrf_token_and_bearer_keys_do_not(bed: Bed) {
     let s = sign_in(&bed, "admin@acme.example").await;
     let patch = json!({"name": "Acme Inc"});
@@ -555,6 +658,51 @@ async fn cookie_writes_need_the_csrf_token_and_bearer_keys_do_not(bed: Bed) {
     )
     .await
     .expect(StatusCode::OK);
+}
+
+/// The store keeps a session until its absolute end (its TTL, on the real clock) and
+/// not a second longer, whatever a server's clock says: one signed in on a clock two
+/// hours slow, with a one-hour limit, is refused at once (and swept locally).
+async fn a_session_past_its_stored_expiry_is_refused_and_swept(mut bed: Bed) {
+    bed.deps.auth.sessions.absolute = TimeDelta::hours(1);
+    bed.advance(TimeDelta::hours(-2));
+    let s = sign_in(&bed, "viewer@acme.example").await;
+    send(
+        &bed,
+        Method::GET,
+        "/api/v1/session",
+        Auth::Cookie(&s.id, None),
+        None,
+    )
+    .await
+    .expect(StatusCode::UNAUTHORIZED);
+    let hash = hotline_core::people::secret_hash(&s.id);
+    assert!(
+        bed.stores
+            .sessions
+            .session_by_hash(&hash)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    // With the clock right again, a new sign-in lives.
+    bed.advance(TimeDelta::hours(2));
+    let again = sign_in(&bed, "viewer@acme.example").await;
+    send(
+        &bed,
+        Method::GET,
+        "/api/v1/session",
+        Auth::Cookie(&again.id, None),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let removed = bed.stores.expiry.remove_expired().await.expect("sweep");
+    assert_eq!(
+        removed,
+        usize::from(bed.stores.aws.is_none()),
+        "locally the expired one goes"
+    );
 }
 
 async fn sessions_expire_when_idle_and_at_their_absolute_limit(bed: Bed) {
@@ -1795,6 +1943,13 @@ fn gateway_event(
     if let Some(csrf) = csrf {
         headers.insert(CSRF_HEADER.into(), csrf.into());
     }
+    if cookie.is_some() {
+        // The browser on the API's own page: its origin is the host it calls.
+        headers.insert(
+            "origin".into(),
+            "https://abc123defg.execute-api.us-east-1.amazonaws.com".into(),
+        );
+    }
     if body.is_some() {
         headers.insert("content-type".into(), "application/json".into());
     }
@@ -1950,6 +2105,7 @@ async fn every_resource_of_another_organization_is_404_by_session_and_by_key(bed
             sms: true,
             sms_agent: None,
             sms_disabled_message: None,
+            analyzers: Vec::new(),
             version: 0,
         })
         .await

@@ -647,6 +647,7 @@ pub async fn a_number_stored_before_the_organization_index_is_listed_once_read(a
         gsi2: None,
         version: 1,
         data: legacy,
+        expires_at: None,
     };
     let table: Box<dyn Table> = match &app.stores.aws {
         Some(aws) => Box::new(hotline_store::aws::DynamoTable::new(

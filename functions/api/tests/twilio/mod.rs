@@ -348,3 +348,105 @@ pub async fn buying_refuses_clearly_when_nothing_matches_or_the_request_is_wrong
     .problem(StatusCode::FORBIDDEN);
     assert!(app.twilio.incoming_numbers(ACCOUNT).is_empty());
 }
+
+/// An account with more numbers than Twilio's largest page (1000): the status counts
+/// them all, reading page after page by `next_page_uri`.
+pub async fn twilio_status_counts_every_page_of_numbers(app: App) {
+    let many: Vec<String> = (0..2345)
+        .map(|n| format!("+1212{:07}", 5_550_000 + n))
+        .collect();
+    app.twilio.own_numbers(ACCOUNT, &many);
+    let s = get(&app, "/api/v1/twilio/status", &app.viewer).await.json();
+    assert_eq!(s["connected"], true, "{}", s["error"]);
+    let listed: Vec<&str> = s["numbers"]
+        .as_array()
+        .expect("numbers")
+        .iter()
+        .map(|n| n["number"].as_str().expect("number"))
+        .collect();
+    assert_eq!(listed.len(), 2345);
+    assert_eq!(listed, many.iter().map(String::as_str).collect::<Vec<_>>());
+    let pages = app
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/IncomingPhoneNumbers.json"))
+        .count();
+    assert_eq!(pages, 3, "1000 + 1000 + 345");
+    assert_twilio_shapes(&app);
+}
+
+/// Three first purchases at once for an organization on the main account (three: each
+/// buyer tries three of the numbers on offer), then four
+/// explicit subaccount requests at once for another: each organization keeps one open
+/// subaccount, every number is bought into it, and any other made meanwhile is closed
+/// on Twilio.
+pub async fn concurrent_first_purchases_keep_one_subaccount_and_close_the_others(app: App) {
+    let d = &app.stores.directory;
+    let on_main = |id: &'static str| async move {
+        d.put_org(&hotline_testkit::webhook::org(id, MAIN, MAIN_TOKEN))
+            .await
+            .expect("org on the main account");
+        let agent =
+            hotline_config::agent_from_json(&org(id), agent_json("desk", "Hi.")).expect("agent");
+        d.put_agent(&agent).await.expect("agent");
+    };
+    on_main("fresh").await;
+    let (_, fresh) = key(&app.stores, "fresh", Role::Owner).await;
+    let area = json!({"area_code": "646"});
+    let buy = || post(&app, "/api/v1/numbers", &fresh, &area);
+    let (a, b, c) = tokio::join!(buy(), buy(), buy());
+    let answers = [a, b, c];
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    }
+    let stored = d.get_org(&org("fresh")).await.expect("get").expect("org");
+    let kept = stored.twilio.account_sid.to_string();
+    assert_ne!(kept, MAIN);
+    for answer in &answers {
+        assert_eq!(answer.json()["account_sid"], kept.as_str());
+    }
+    let subs = app.twilio.subaccounts();
+    let open: Vec<&str> = subs
+        .iter()
+        .filter(|s| s.status != "closed")
+        .map(|s| s.sid.as_str())
+        .collect();
+    assert_eq!(open, [kept.as_str()], "{subs:?}");
+    assert_eq!(app.twilio.incoming_numbers(&kept).len(), 3);
+    for closed in subs.iter().filter(|s| s.status == "closed") {
+        assert!(app.twilio.incoming_numbers(&closed.sid).is_empty());
+    }
+    eprintln!(
+        "first purchases at once: {} subaccounts made, {} closed",
+        subs.len(),
+        subs.len() - 1
+    );
+
+    // The main account is free for another organization once fresh has left it.
+    on_main("newco").await;
+    let (_, newco) = key(&app.stores, "newco", Role::Owner).await;
+    let nothing = json!({});
+    let make = || post(&app, "/api/v1/twilio/subaccount", &newco, &nothing);
+    let (a, b, c, e) = tokio::join!(make(), make(), make(), make());
+    let answers = [a, b, c, e];
+    let stored = d.get_org(&org("newco")).await.expect("get").expect("org");
+    let kept = stored.twilio.account_sid.to_string();
+    let created: Vec<bool> = answers
+        .iter()
+        .map(|a| {
+            assert!(a.status.is_success(), "{}", a.text);
+            assert_eq!(a.json()["account_sid"], kept.as_str(), "{}", a.text);
+            a.json()["created"] == true
+        })
+        .collect();
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "{created:?}");
+    let open = app
+        .twilio
+        .subaccounts()
+        .into_iter()
+        .filter(|s| s.status != "closed" && s.friendly_name.contains("newco"))
+        .count();
+    assert_eq!(open, 1);
+    assert_twilio_shapes(&app);
+}

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use hotline_core::OrgId;
+use hotline_core::audit::{Actor, AuditEntry};
 use hotline_core::model::Role;
 use hotline_core::people::{PasswordHash, User, normalize_email};
 use hotline_store::{StoreConfig, Stores};
@@ -101,7 +102,8 @@ fn prompt() -> anyhow::Result<String> {
     Ok(first)
 }
 
-/// Stores a new person of an existing organization.
+/// Stores a new person of an existing organization, and says so in its audit log
+/// (`user.create` by `hotline cli`, the password hash redacted) as the API would.
 pub async fn add(
     stores: &Stores,
     org: &OrgId,
@@ -117,12 +119,27 @@ pub async fn add(
         normalize_email(email).ok_or_else(|| anyhow::anyhow!("--email: not an e-mail address"))?;
     let hash = PasswordHash::new(password)?;
     let user = User::new(org.clone(), email, role, hash, Utc::now());
-    stores.users.create_user(&user).await.map_err(|e| match e {
+    let user = stores.users.create_user(&user).await.map_err(|e| match e {
         hotline_core::ports::StoreError::Conflict(_) => {
             anyhow::anyhow!("{} already has an account", user.email)
         }
         other => other.into(),
-    })
+    })?;
+    let entry = AuditEntry::new(
+        org.clone(),
+        Utc::now(),
+        &Actor::Cli,
+        "user.create",
+        &format!("user {}", user.id),
+        None,
+        serde_json::to_value(&user).ok(),
+    );
+    stores
+        .audit
+        .record_audit(&entry)
+        .await
+        .with_context(|| format!("added {}, but its audit entry was not recorded", user.email))?;
+    Ok(user)
 }
 
 #[cfg(test)]
@@ -161,8 +178,29 @@ mod tests {
             .await
             .expect("get")
             .expect("user");
-        assert_eq!((stored.id, stored.role), (user.id, Role::Admin));
+        assert_eq!((&stored.id, stored.role), (&user.id, Role::Admin));
         assert!(stored.password_hash.verify("a long password!"));
+        let log = stores
+            .audit
+            .list_audit(&acme, None, 10)
+            .await
+            .expect("audit");
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(
+            (
+                log[0].actor.as_str(),
+                log[0].action.as_str(),
+                log[0].target.as_str()
+            ),
+            (
+                "hotline cli",
+                "user.create",
+                format!("user {}", user.id).as_str()
+            )
+        );
+        let after = log[0].after.clone().expect("after");
+        assert_eq!(after["email"], "ana@acme.example");
+        assert_eq!(after["password_hash"], "[redacted]");
         let again = add(
             &stores,
             &acme,
@@ -180,5 +218,12 @@ mod tests {
             .await
             .expect_err("weak");
         assert!(weak.to_string().contains("12 characters"), "{weak}");
+        // Refused additions leave no entry.
+        let log = stores
+            .audit
+            .list_audit(&acme, None, 10)
+            .await
+            .expect("audit");
+        assert_eq!(log.len(), 1, "{log:?}");
     }
 }

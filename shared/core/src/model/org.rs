@@ -46,6 +46,9 @@ pub struct OrgSettings {
     pub report_webhook_secret: Option<SecretString>,
     /// Delete the recording from Twilio once hotline holds its own copy.
     pub delete_twilio_recordings: bool,
+    /// The analyzers a number bought through the API gets (beside its agent's):
+    /// `PATCH /api/v1/organization`, `/api/v1/analyzers`, or `analyzers` in the file.
+    pub default_analyzers: Vec<crate::model::Analyzer>,
 }
 
 /// Secrets are stored like any other field but never shown by `Debug`.

@@ -37,6 +37,10 @@ pub struct Session {
     pub last_seen_at: DateTime<Utc>,
     #[serde(default)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Its absolute end ([`SessionPolicy::absolute`] after sign-in): the store forgets
+    /// the record then (its TTL). `None` for sessions stored before it existed.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub version: u64,
 }
@@ -54,8 +58,9 @@ pub enum SessionState {
 const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
 
 impl Session {
-    /// A new session for `user`: the record to store and the id to set in the cookie.
-    pub fn open(user: &super::User, now: DateTime<Utc>) -> (Self, String) {
+    /// A new session for `user` that ends at the latest `absolute` from `now`: the
+    /// record to store and the id to set in the cookie.
+    pub fn open(user: &super::User, now: DateTime<Utc>, absolute: TimeDelta) -> (Self, String) {
         let (id, hash) = super::new_secret("hs_");
         (
             Self {
@@ -67,6 +72,7 @@ impl Session {
                 created_at: now,
                 last_seen_at: now,
                 revoked_at: None,
+                expires_at: Some(now + absolute),
                 version: 0,
             },
             id,
@@ -117,7 +123,7 @@ mod tests {
             at(0),
         );
         let policy = SessionPolicy::default();
-        let (mut s, id) = Session::open(&user, at(0));
+        let (mut s, id) = Session::open(&user, at(0), SessionPolicy::default().absolute);
         assert_eq!(s.hash, super::super::secret_hash(&id));
         assert_ne!(csrf_token(&id), s.hash);
         assert_eq!(s.state(at(29 * 60), &policy), SessionState::Live);

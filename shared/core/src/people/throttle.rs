@@ -28,6 +28,10 @@ pub struct LoginFailures {
     pub key: String,
     pub window_start: DateTime<Utc>,
     pub count: u32,
+    /// When the window ends and the count stops mattering: the store forgets the record
+    /// then (its TTL).
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub version: u64,
 }
@@ -46,6 +50,7 @@ impl LoginFailures {
             key,
             window_start: now,
             count: 0,
+            expires_at: None,
             version: 0,
         }
     }
@@ -68,6 +73,7 @@ impl LoginFailures {
             self.count = 0;
         }
         self.count = self.count.saturating_add(1);
+        self.expires_at = Some(self.window_start + window);
     }
 }
 

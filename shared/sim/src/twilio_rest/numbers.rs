@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `POST /2010-04-01/Accounts.json` | 201, a new subaccount of the caller's account, with its `auth_token` |
 //! | `GET /2010-04-01/Accounts/{AC}.json` | 200, the Account resource |
+//! | `POST /2010-04-01/Accounts/{AC}.json` | 200, `Status=closed` closes a subaccount (by its main account): its credentials stop working |
 //! | `GET /Accounts/{AC}/AvailablePhoneNumbers/{CC}/Local.json` | 200, numbers on offer matching `AreaCode`/`Contains` |
 //! | `POST /Accounts/{AC}/IncomingPhoneNumbers.json` | 201, the bought number with its webhooks |
 //! | `GET /Accounts/{AC}/IncomingPhoneNumbers.json` | 200, one page of the account's numbers (`PhoneNumber` filters) |
@@ -34,6 +35,8 @@ pub(super) struct NumberState {
     available: HashMap<String, Vec<String>>,
     owned: Vec<FakeIncomingNumber>,
     subaccounts: Vec<FakeSubaccount>,
+    /// The largest page served: 1000 on Twilio.
+    max_page_size: usize,
 }
 
 impl Default for NumberState {
@@ -52,6 +55,7 @@ impl Default for NumberState {
             available,
             owned: Vec::new(),
             subaccounts: Vec::new(),
+            max_page_size: 1000,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct FakeSubaccount {
     pub sid: String,
     pub owner: String,
     pub friendly_name: String,
+    /// `active`, `suspended` or `closed`.
+    pub status: String,
     created: DateTime<Utc>,
 }
 
@@ -104,6 +110,28 @@ impl FakeTwilio {
             .collect()
     }
 
+    /// Gives `account` these numbers as if bought with no webhooks set (how a test
+    /// makes an account with more numbers than one page holds).
+    pub fn own_numbers(&self, account: impl AsRef<str>, numbers: &[String]) {
+        let mut state = self.shared.lock();
+        for number in numbers {
+            let owned = FakeIncomingNumber {
+                sid: new_sid("PN"),
+                account: account.as_ref().to_owned(),
+                phone_number: number.clone(),
+                friendly_name: formatted(number),
+                voice_url: None,
+                voice_method: "POST".into(),
+                status_callback: None,
+                status_callback_method: "POST".into(),
+                sms_url: None,
+                sms_method: "POST".into(),
+                created: Utc::now(),
+            };
+            state.numbers.owned.push(owned);
+        }
+    }
+
     /// Every subaccount made through the API, oldest first.
     pub fn subaccounts(&self) -> Vec<FakeSubaccount> {
         self.shared.lock().numbers.subaccounts.clone()
@@ -124,6 +152,7 @@ pub(super) fn respond(
     let route = match (method, segments.as_slice()) {
         ("POST", ["Accounts.json"]) => Route::CreateAccount,
         ("GET", ["Accounts", file]) => Route::FetchAccount(file.strip_suffix(".json")?),
+        ("POST", ["Accounts", file]) => Route::UpdateAccount(file.strip_suffix(".json")?),
         (
             "GET",
             [
@@ -156,6 +185,10 @@ pub(super) fn respond(
             Ok(()) => fetch_account(state, sid, path),
             Err(reply) => reply,
         },
+        Route::UpdateAccount(sid) => match authorize(state, auth, sid) {
+            Ok(()) => update_account(state, sid, params, path),
+            Err(reply) => reply,
+        },
         Route::Search(account, country) => match authorize(state, auth, account) {
             Ok(()) => search(state, account, country, &query, path),
             Err(reply) => reply,
@@ -178,6 +211,7 @@ pub(super) fn respond(
 enum Route<'a> {
     CreateAccount,
     FetchAccount(&'a str),
+    UpdateAccount(&'a str),
     Search(&'a str, &'a str),
     Buy(&'a str),
     List(&'a str),
@@ -232,9 +266,10 @@ fn create_account(state: &mut State, owner: &str, params: &[(String, String)]) -
         sid,
         owner: owner.to_owned(),
         friendly_name,
+        status: "active".into(),
         created: now,
     };
-    let mut body = account_json(&sub.sid, &sub.friendly_name, &sub.owner, sub.created);
+    let mut body = account_json(&sub);
     body["auth_token"] = token.into();
     state.numbers.subaccounts.push(sub);
     Reply::json(StatusCode::CREATED, &body)
@@ -242,25 +277,62 @@ fn create_account(state: &mut State, owner: &str, params: &[(String, String)]) -
 
 fn fetch_account(state: &State, sid: &str, path: &str) -> Reply {
     match state.numbers.subaccounts.iter().find(|s| s.sid == sid) {
-        Some(sub) => Reply::json(
-            StatusCode::OK,
-            &account_json(&sub.sid, &sub.friendly_name, &sub.owner, sub.created),
-        ),
+        Some(sub) => Reply::json(StatusCode::OK, &account_json(sub)),
         None if state.accounts.contains_key(sid) => Reply::json(
             StatusCode::OK,
-            &account_json(sid, "hotline main account", sid, Utc::now()),
+            &account_json(&FakeSubaccount {
+                sid: sid.to_owned(),
+                owner: sid.to_owned(),
+                friendly_name: "hotline main account".into(),
+                status: "active".into(),
+                created: Utc::now(),
+            }),
         ),
         None => Reply::not_found(path),
     }
 }
 
-fn account_json(sid: &str, friendly_name: &str, owner: &str, created: DateTime<Utc>) -> Value {
+/// Renames a subaccount or changes its status; closing is final, as on Twilio, and its
+/// credentials stop working at once.
+fn update_account(state: &mut State, sid: &str, params: &[(String, String)], path: &str) -> Reply {
+    let status = param(params, "Status").map(str::to_owned);
+    if let Some(s) = &status
+        && !matches!(s.as_str(), "active" | "suspended" | "closed")
+    {
+        return Reply::error(StatusCode::BAD_REQUEST, 20001, "Invalid Status");
+    }
+    let name = param(params, "FriendlyName").map(str::to_owned);
+    let Some(sub) = state.numbers.subaccounts.iter_mut().find(|s| s.sid == sid) else {
+        return Reply::not_found(path);
+    };
+    if sub.status == "closed" && status.as_deref().is_some_and(|s| s != "closed") {
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            20001,
+            "A closed account cannot be reopened",
+        );
+    }
+    if let Some(status) = status {
+        sub.status = status;
+    }
+    if let Some(name) = name {
+        sub.friendly_name = name;
+    }
+    let body = account_json(sub);
+    if sub.status == "closed" {
+        state.accounts.remove(sid);
+    }
+    Reply::json(StatusCode::OK, &body)
+}
+
+fn account_json(account: &FakeSubaccount) -> Value {
+    let (sid, created) = (&account.sid, account.created);
     let uri = format!("/{API_VERSION}/Accounts/{sid}.json");
     json!({
         "sid": sid,
-        "friendly_name": friendly_name,
-        "owner_account_sid": owner,
-        "status": "active",
+        "friendly_name": account.friendly_name,
+        "owner_account_sid": account.owner,
+        "status": account.status,
         "type": "Full",
         "date_created": date(created),
         "date_updated": date(created),
@@ -437,29 +509,51 @@ fn list(state: &State, account: &str, query: &[(String, String)], path: &str) ->
     let page_size = param(query, "PageSize")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(50)
-        .clamp(1, 1000);
-    let numbers: Vec<Value> = state
+        .clamp(1, state.numbers.max_page_size);
+    let page = param(query, "Page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0);
+    let matching: Vec<&FakeIncomingNumber> = state
         .numbers
         .owned
         .iter()
         .filter(|n| n.account == account)
         .filter(|n| number.is_none_or(|want| n.phone_number == want))
-        .take(page_size)
-        .map(incoming_json)
         .collect();
-    let end = numbers.len().saturating_sub(1);
+    let start = page.saturating_mul(page_size);
+    let numbers: Vec<&FakeIncomingNumber> = matching
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .copied()
+        .collect();
+    // As Twilio: the filter and page size carried on, `PageToken` naming where the page
+    // ends; none after the last page.
+    let filter = number.map_or_else(String::new, |n| {
+        format!(
+            "PhoneNumber={}&",
+            form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+        )
+    });
+    let page_uri = |p: usize, token: Option<&str>| {
+        let token = token.map_or_else(String::new, |t| format!("&PageToken=PA{t}"));
+        format!("{path}?{filter}PageSize={page_size}&Page={p}{token}")
+    };
+    let next_page_uri = (start + numbers.len() < matching.len())
+        .then(|| page_uri(page + 1, numbers.last().map(|n| n.sid.as_str())));
+    let previous_page_uri = (page > 0).then(|| page_uri(page - 1, None));
     Reply::json(
         StatusCode::OK,
         &json!({
-            "incoming_phone_numbers": numbers,
-            "page": 0,
+            "incoming_phone_numbers": numbers.iter().map(|n| incoming_json(n)).collect::<Vec<_>>(),
+            "page": page,
             "page_size": page_size,
-            "start": 0,
-            "end": end,
-            "uri": path,
-            "first_page_uri": format!("{path}?PageSize={page_size}&Page=0"),
-            "next_page_uri": null,
-            "previous_page_uri": null,
+            "start": start,
+            "end": (start + numbers.len()).saturating_sub(1),
+            "uri": page_uri(page, None),
+            "first_page_uri": page_uri(0, None),
+            "next_page_uri": next_page_uri,
+            "previous_page_uri": previous_page_uri,
         }),
     )
 }

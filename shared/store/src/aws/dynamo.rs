@@ -6,16 +6,16 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use hotline_core::ports::{StoreError, StoreResult};
 
 use super::sdk_error;
-use crate::table::{Condition, Index, Item, Query, Table, Written, next_version};
+use crate::table::{Condition, Index, Item, Query, Table, Written, epoch_now, next_version};
 
 /// The single table on DynamoDB. Attributes: `pk`, `sk`, `gsi1pk`, `gsi1sk`, `gsi2pk`,
-/// `gsi2sk`, `version`
-/// (N), `data` (M, the record as native DynamoDB attributes).
+/// `gsi2sk`, `version` (N), `data` (M, the record as native DynamoDB attributes) and, on
+/// short-lived records, `ttl` (N, epoch seconds: the table's TimeToLiveSpecification).
 #[derive(Clone)]
 pub struct DynamoTable {
     client: Client,
@@ -24,6 +24,8 @@ pub struct DynamoTable {
 
 const GSI1: &str = "gsi1";
 const GSI2: &str = "gsi2";
+/// The TTL attribute, as the template's `TimeToLiveSpecification` names it.
+const TTL: &str = "ttl";
 
 impl DynamoTable {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
@@ -90,6 +92,18 @@ impl DynamoTable {
             .send()
             .await
             .map_err(sdk_error)?;
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(TTL)
+            .enabled(true)
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.name)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(sdk_error)?;
         Ok(())
     }
 }
@@ -115,6 +129,9 @@ fn to_attributes(item: &Item, version: u64) -> StoreResult<HashMap<String, Attri
         attrs.insert("gsi2pk".to_owned(), s(pk));
         attrs.insert("gsi2sk".to_owned(), s(sk));
     }
+    if let Some(at) = item.expires_at {
+        attrs.insert(TTL.to_owned(), AttributeValue::N(at.to_string()));
+    }
     Ok(attrs)
 }
 
@@ -136,6 +153,13 @@ fn from_attributes(mut attrs: HashMap<String, AttributeValue>) -> StoreResult<It
             .map_err(|_| StoreError::Corrupt(format!("{pk}/{sk}: bad version")))?,
         _ => 0,
     };
+    let expires_at = match attrs.remove(TTL) {
+        Some(AttributeValue::N(n)) => Some(
+            n.parse()
+                .map_err(|_| StoreError::Corrupt(format!("{pk}/{sk}: bad ttl")))?,
+        ),
+        _ => None,
+    };
     let data = match attrs.remove("data") {
         Some(v) => serde_dynamo::from_attribute_value(v)
             .map_err(|e| StoreError::Corrupt(format!("{pk}/{sk}: {e}")))?,
@@ -148,6 +172,7 @@ fn from_attributes(mut attrs: HashMap<String, AttributeValue>) -> StoreResult<It
         gsi2,
         version,
         data,
+        expires_at,
     })
 }
 
@@ -161,7 +186,11 @@ impl Table for DynamoTable {
             .set_item(Some(to_attributes(item, next_version(item, condition))?));
         req = match condition {
             Condition::Always => req,
-            Condition::Absent => req.condition_expression("attribute_not_exists(pk)"),
+            // An item DynamoDB has not deleted yet but whose TTL has passed is absent.
+            Condition::Absent => req
+                .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":now", AttributeValue::N(epoch_now().to_string())),
             Condition::Version(v) => req
                 .condition_expression("#v = :v")
                 .expression_attribute_names("#v", "version")
@@ -221,7 +250,18 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(sdk_error)?;
-        out.item.map(from_attributes).transpose()
+        // DynamoDB deletes expired items up to days late: until then they are not read.
+        let now = epoch_now();
+        Ok(out
+            .item
+            .map(from_attributes)
+            .transpose()?
+            .filter(|item| !item.is_expired(now)))
+    }
+
+    async fn remove_expired(&self, _now: i64) -> StoreResult<usize> {
+        // The table's TTL deletes them; reads skip them until it does.
+        Ok(0)
     }
 
     async fn query(&self, query: &Query) -> StoreResult<Vec<Item>> {
@@ -232,6 +272,7 @@ impl Table for DynamoTable {
         };
         let mut items = Vec::new();
         let mut start = None;
+        let now = epoch_now();
         loop {
             let remaining = query.limit.map(|l| l.saturating_sub(items.len()));
             if remaining == Some(0) {
@@ -276,6 +317,9 @@ impl Table for DynamoTable {
                     Index::Gsi2 => item.gsi2.as_ref().map(|(_, sk)| sk),
                 };
                 if query.sk_before.is_some() && sk == query.sk_before.as_ref() {
+                    continue;
+                }
+                if item.is_expired(now) {
                     continue;
                 }
                 items.push(item);

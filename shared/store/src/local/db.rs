@@ -55,6 +55,7 @@ impl Db {
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         add_gsi2(&conn).map_err(unavailable)?;
+        add_ttl(&conn).map_err(unavailable)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -94,6 +95,20 @@ fn add_gsi2(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk) WHERE gsi2pk IS NOT NULL;",
     )
+}
+
+/// Stores made before short-lived records get the `ttl` column (epoch seconds, as
+/// DynamoDB's TTL attribute), indexed for the sweep that deletes them.
+fn add_ttl(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('items') WHERE name = 'ttl'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE items ADD COLUMN ttl INTEGER;")?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS items_ttl ON items (ttl) WHERE ttl IS NOT NULL;")
 }
 
 pub fn unavailable(e: rusqlite::Error) -> StoreError {

@@ -8,6 +8,10 @@
 //! | login failures | `LOGINFAIL#{key}` | `LOGINFAIL` | |
 //! | audit entry | `AUDIT#{org}` | `AUDIT#{at}#{id}` | |
 //!
+//! Invitations, sessions and login failures are short-lived: each carries its expiry
+//! as the table's TTL (`ttl`, epoch seconds), past which reads find nothing and the
+//! store deletes it (DynamoDB by itself, the local store when swept).
+//!
 //! A user is keyed by e-mail, which makes the e-mail unique on the platform by
 //! construction; a removed user's record is overwritten when the e-mail joins again.
 
@@ -52,6 +56,29 @@ fn invitation_item(inv: &Invitation) -> StoreResult<Item> {
         org_pk(&inv.org),
         format!("INVITE#{}#{}", sortable(&inv.created_at), inv.id),
     ));
+    item.expires_at = Some(inv.expires_at.timestamp());
+    Ok(item)
+}
+
+fn session_item(session: &Session) -> StoreResult<Item> {
+    let mut item = to_item(
+        format!("SESSION#{}", session.hash),
+        SESSION.into(),
+        session.version,
+        session,
+    )?;
+    item.expires_at = session.expires_at.map(|at| at.timestamp());
+    Ok(item)
+}
+
+fn login_failures_item(failures: &LoginFailures) -> StoreResult<Item> {
+    let mut item = to_item(
+        format!("LOGINFAIL#{}", failures.key),
+        LOGINFAIL.into(),
+        failures.version,
+        failures,
+    )?;
+    item.expires_at = failures.expires_at.map(|at| at.timestamp());
     Ok(item)
 }
 
@@ -150,13 +177,8 @@ impl<T: Table> Users for TableRecords<T> {
 #[async_trait]
 impl<T: Table> Sessions for TableRecords<T> {
     async fn create_session(&self, session: &Session) -> StoreResult<Session> {
-        let item = to_item(
-            format!("SESSION#{}", session.hash),
-            SESSION.into(),
-            0,
-            session,
-        )?;
-        self.create_new(item, session, "session").await
+        self.create_new(session_item(session)?, session, "session")
+            .await
     }
 
     async fn session_by_hash(&self, hash: &str) -> StoreResult<Option<Session>> {
@@ -164,13 +186,7 @@ impl<T: Table> Sessions for TableRecords<T> {
     }
 
     async fn update_session(&self, session: &Session) -> StoreResult<Session> {
-        let item = to_item(
-            format!("SESSION#{}", session.hash),
-            SESSION.into(),
-            session.version,
-            session,
-        )?;
-        self.update_versioned(item, session).await
+        self.update_versioned(session_item(session)?, session).await
     }
 
     async fn login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>> {
@@ -179,12 +195,7 @@ impl<T: Table> Sessions for TableRecords<T> {
     }
 
     async fn put_login_failures(&self, failures: &LoginFailures) -> StoreResult<LoginFailures> {
-        let item = to_item(
-            format!("LOGINFAIL#{}", failures.key),
-            LOGINFAIL.into(),
-            failures.version,
-            failures,
-        )?;
+        let item = login_failures_item(failures)?;
         if failures.version == 0 {
             self.create_new(item, failures, "login failures").await
         } else {
@@ -204,6 +215,7 @@ impl<T: Table> Audit for TableRecords<T> {
             gsi2: None,
             version: 0,
             data,
+            expires_at: None,
         };
         // A fresh id per entry: a put that finds its key taken is a retry of itself.
         self.table.put(&item, Condition::Absent).await.map(drop)

@@ -16,6 +16,7 @@ fn number(n: &str, org: &str) -> PhoneNumber {
         sms: true,
         sms_agent: None,
         sms_disabled_message: None,
+        analyzers: Vec::new(),
         version: 0,
     }
 }

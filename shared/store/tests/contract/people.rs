@@ -17,12 +17,14 @@ hotline_testkit::on_both_stores! {
     login_failures_are_created_once_and_written_by_version,
     invitations_are_found_by_hash_and_listed_per_organization,
     audit_entries_list_per_organization_newest_first_in_pages,
+    expired_sessions_invitations_and_counters_read_as_absent_and_are_swept,
 }
 
+/// Seconds from when the tests started: records with an expiry (the table's TTL, on
+/// the real clock) must not be born expired.
 fn at(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_800_000_000 + secs, 0)
-        .single()
-        .expect("time")
+    static START: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| Utc::now().timestamp());
+    Utc.timestamp_opt(*START + secs, 0).single().expect("time")
 }
 
 fn hash() -> PasswordHash {
@@ -113,7 +115,7 @@ async fn sessions_are_created_once_and_written_by_version(s: Fixture) {
         hash(),
         at(0),
     );
-    let (session, _id) = Session::open(&user, at(0));
+    let (session, _id) = Session::open(&user, at(0), TimeDelta::hours(12));
     let created = s.sessions.create_session(&session).await.expect("create");
     assert!(matches!(
         s.sessions.create_session(&session).await,
@@ -262,4 +264,177 @@ async fn audit_entries_list_per_organization_newest_first_in_pages(s: Fixture) {
         .await
         .expect("list");
     assert_eq!(targets(&other), ["user u"]);
+}
+
+/// Short-lived records carry their expiry as the table's TTL (`ttl`, epoch seconds). Past
+/// it they read as absent on both stores (DynamoDB deletes them days late), their key
+/// may be created again, and the local store deletes them when swept.
+async fn expired_sessions_invitations_and_counters_read_as_absent_and_are_swept(s: Fixture) {
+    let now = Utc::now();
+    let user = User::new(
+        org_id("acme"),
+        "di@x.example".into(),
+        Role::Admin,
+        hash(),
+        now - TimeDelta::days(9),
+    );
+    // Opened 13 h ago with a 12 h limit: expired an hour ago.
+    let (old, _) = Session::open(&user, now - TimeDelta::hours(13), TimeDelta::hours(12));
+    s.sessions.create_session(&old).await.expect("create");
+    assert!(
+        s.sessions
+            .session_by_hash(&old.hash)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let (live, _) = Session::open(&user, now, TimeDelta::hours(12));
+    s.sessions.create_session(&live).await.expect("create");
+    assert!(
+        s.sessions
+            .session_by_hash(&live.hash)
+            .await
+            .expect("get")
+            .is_some()
+    );
+
+    // Issued 8 days ago, for 7: gone from reads and from the organization's list.
+    let (stale, token) = Invitation::issue(
+        org_id("acme"),
+        "ed@x.example".into(),
+        Role::Viewer,
+        "key:k".into(),
+        now - TimeDelta::days(8),
+    );
+    s.users.create_invitation(&stale).await.expect("create");
+    let (fresh, _) = Invitation::issue(
+        org_id("acme"),
+        "fa@x.example".into(),
+        Role::Viewer,
+        "key:k".into(),
+        now,
+    );
+    s.users.create_invitation(&fresh).await.expect("create");
+    let by_hash = hotline_core::people::secret_hash(&token);
+    assert!(
+        s.users
+            .invitation_by_hash(&by_hash)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let listed: Vec<String> = s
+        .users
+        .list_invitations(&org_id("acme"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(listed, std::slice::from_ref(&fresh.id));
+
+    // A window that ended 5 minutes ago: no count; a new failure starts one in its place.
+    let key = LoginFailures::address_key("192.0.2.9");
+    let mut old_count = LoginFailures::new(key.clone(), now - TimeDelta::minutes(20));
+    old_count.record(now - TimeDelta::minutes(20), TimeDelta::minutes(15));
+    old_count.record(now - TimeDelta::minutes(19), TimeDelta::minutes(15));
+    s.sessions
+        .put_login_failures(&old_count)
+        .await
+        .expect("create");
+    assert!(
+        s.sessions
+            .login_failures(&key)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let mut new_count = LoginFailures::new(key.clone(), now);
+    new_count.record(now, TimeDelta::minutes(15));
+    s.sessions
+        .put_login_failures(&new_count)
+        .await
+        .expect("takes the expired one's place");
+    let read = s
+        .sessions
+        .login_failures(&key)
+        .await
+        .expect("get")
+        .expect("count");
+    assert_eq!(read.count, 1);
+
+    // What the table holds: the TTL in epoch seconds, the expired items until swept.
+    let removed = s.expiry.remove_expired().await.expect("sweep");
+    match (&s.aws, s.dir()) {
+        (Some(aws), _) => {
+            assert_eq!(removed, 0, "DynamoDB's TTL deletes them, not hotline");
+            let client = hotline_store::aws::dynamodb_client(&aws.sdk);
+            let raw = |pk: String, sk: &'static str| {
+                let client = client.clone();
+                let table = aws.table.clone();
+                async move {
+                    client
+                        .get_item()
+                        .table_name(table)
+                        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+                        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+                        .send()
+                        .await
+                        .expect("raw get")
+                        .item
+                        .and_then(|i| i.get("ttl").cloned())
+                }
+            };
+            let expect = |at: DateTime<Utc>| {
+                Some(aws_sdk_dynamodb::types::AttributeValue::N(
+                    at.timestamp().to_string(),
+                ))
+            };
+            assert_eq!(
+                raw(format!("SESSION#{}", old.hash), "SESSION").await,
+                expect(now - TimeDelta::hours(1))
+            );
+            assert_eq!(
+                raw(format!("SESSION#{}", live.hash), "SESSION").await,
+                expect(now + TimeDelta::hours(12))
+            );
+            assert_eq!(
+                raw(format!("INVITE#{}", stale.hash), "INVITE").await,
+                expect(stale.expires_at)
+            );
+        }
+        (None, Some(dir)) => {
+            assert_eq!(removed, 2, "the expired session and invitation");
+            let db = hotline_store::local::Db::open(&dir.join("hotline.sqlite3")).expect("db");
+            let rows: Vec<(String, Option<i64>)> = db
+                .run(|conn| {
+                    let mut stmt = conn
+                        .prepare("SELECT pk, ttl FROM items WHERE ttl IS NOT NULL ORDER BY pk")
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))
+                })
+                .await
+                .expect("rows");
+            let mut expected = vec![
+                (
+                    format!("INVITE#{}", fresh.hash),
+                    Some(fresh.expires_at.timestamp()),
+                ),
+                (
+                    format!("LOGINFAIL#{key}"),
+                    Some((now + TimeDelta::minutes(15)).timestamp()),
+                ),
+                (
+                    format!("SESSION#{}", live.hash),
+                    Some((now + TimeDelta::hours(12)).timestamp()),
+                ),
+            ];
+            expected.sort();
+            assert_eq!(rows, expected);
+        }
+        (None, None) => panic!("a test store is local or on AWS"),
+    }
 }

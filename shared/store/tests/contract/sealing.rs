@@ -152,6 +152,7 @@ pub async fn an_org_written_before_sealing_still_reads_and_is_sealed_when_writte
             "twilio": {"account_sid": legacy.twilio.account_sid, "auth_token": TOKEN},
             "settings": {"report_webhook_secret": WEBHOOK_SECRET},
         }),
+        expires_at: None,
     };
     table.put(&item, Condition::Always).await.expect("raw put");
     let d = &f.stores.directory;
