@@ -8,6 +8,7 @@ mod auth;
 mod calls;
 mod contacts;
 mod cursor;
+pub mod dial;
 mod invitations;
 mod keys;
 mod messages;
@@ -27,8 +28,9 @@ pub mod views;
 
 use std::sync::Arc;
 
+use hotline_core::dial::CallPlacer;
 use hotline_core::outbox::TextSender;
-use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Directory, Messages, Todos};
+use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Dials, Directory, Messages, Todos};
 use hotline_core::ports::{Audit, Sessions, Users};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -47,6 +49,9 @@ pub use twilio_setup::TwilioSetup;
 pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
+    /// Outbound calls as asked for, and Twilio's Calls API to place and end them.
+    pub dials: Arc<dyn Dials>,
+    pub placer: Arc<dyn CallPlacer>,
     pub api_keys: Arc<dyn ApiKeys>,
     pub contacts: Arc<dyn Contacts>,
     pub messages: Arc<dyn Messages>,
@@ -80,6 +85,8 @@ impl Deps {
         Self {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
+            dials: stores.dials.clone(),
+            placer: dial::twilio_placer(&twilio),
             api_keys: stores.api_keys.clone(),
             users: stores.users.clone(),
             sessions: stores.sessions.clone(),
@@ -163,6 +170,8 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::PlaceCall => dial::create(deps, &caller, &req).await,
+        Route::EndCall => dial::end(deps, &caller, &params.id).await,
         Route::BuyNumber => provisioning::buy(deps, &caller, &req).await,
         Route::ReleaseNumber => provisioning::release(deps, &caller, &params.id).await,
         Route::CreateSubaccount => provisioning::create_subaccount(deps, &caller).await,

@@ -16,6 +16,8 @@ use crate::views;
         crate::numbers::list,
         crate::calls::list,
         crate::calls::get,
+        crate::dial::create,
+        crate::dial::end,
         crate::sessions::login,
         crate::sessions::whoami,
         crate::sessions::logout,
@@ -57,6 +59,7 @@ use crate::views;
         crate::messages::SendMessage, crate::messages::MessageOut, crate::messages::MessagesSent,
         crate::contacts::ContactOut, crate::contacts::ContactPage, crate::contacts::ContactPatch,
         crate::todos::TodoOut, crate::todos::TodoPage, crate::todos::TodoPatch,
+        crate::dial::DialBody, crate::dial::DialOut,
         views::BuyNumberRequest, views::BoughtNumber, views::SubaccountOut, views::TwilioStatus, views::TwilioAccountOut, views::TwilioNumberOut)),
     modifiers(&BearerAuth),
 )]

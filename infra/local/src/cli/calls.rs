@@ -25,13 +25,30 @@ pub struct CallsArgs {
 enum Show {
     /// Print one call record: status, times, turns, outcome, post-call results.
     Show { call_sid: String },
+    /// The calls in progress, through the API.
+    Active {
+        #[command(flatten)]
+        api: super::dial::ApiArgs,
+    },
+    /// Hang up (or cancel) a call, through the API.
+    End {
+        call_sid: String,
+        #[command(flatten)]
+        api: super::dial::ApiArgs,
+    },
 }
 
 pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
+    match &args.show {
+        Some(Show::Active { api }) => return super::dial::active(api).await,
+        Some(Show::End { call_sid, api }) => return super::dial::end(api, call_sid).await,
+        _ => {}
+    }
     let stores = Stores::open(&StoreConfig::from_env()?)
         .await
         .context("opening the store")?;
     match args.show {
+        Some(Show::Active { .. } | Show::End { .. }) => {}
         Some(Show::Show { call_sid }) => {
             let sid = CallSid::parse(&call_sid)?;
             let call = stores
