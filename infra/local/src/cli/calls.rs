@@ -9,7 +9,7 @@ use hotline_store::{StoreConfig, Stores};
 #[derive(Args)]
 pub struct CallsArgs {
     #[command(subcommand)]
-    show: Option<Show>,
+    show: Option<CallsCommand>,
     /// The organization whose calls to list.
     #[arg(long, default_value = hotline_local::configure::DEMO_ORG, global = true)]
     org: String,
@@ -22,7 +22,7 @@ pub struct CallsArgs {
 }
 
 #[derive(Subcommand)]
-enum Show {
+enum CallsCommand {
     /// Print one call record: status, times, turns, outcome, post-call results.
     Show { call_sid: String },
     /// The calls in progress, through the API.
@@ -40,16 +40,16 @@ enum Show {
 
 pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
     match &args.show {
-        Some(Show::Active { api }) => return super::dial::active(api).await,
-        Some(Show::End { call_sid, api }) => return super::dial::end(api, call_sid).await,
+        Some(CallsCommand::Active { api }) => return super::dial::active(api).await,
+        Some(CallsCommand::End { call_sid, api }) => return super::dial::end(api, call_sid).await,
         _ => {}
     }
     let stores = Stores::open(&StoreConfig::from_env()?)
         .await
         .context("opening the store")?;
     match args.show {
-        Some(Show::Active { .. } | Show::End { .. }) => {}
-        Some(Show::Show { call_sid }) => {
+        Some(CallsCommand::Active { .. } | CallsCommand::End { .. }) => {}
+        Some(CallsCommand::Show { call_sid }) => {
             let sid = CallSid::parse(&call_sid)?;
             let call = stores
                 .calls

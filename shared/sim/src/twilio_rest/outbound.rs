@@ -354,7 +354,7 @@ async fn send(
         .await
         .map_or(0, |(s, _)| s);
     log(shared, &p.sid, |l| {
-        l.statuses.push((status.to_owned(), answered))
+        l.statuses.push((status.to_owned(), answered));
     });
 }
 
