@@ -815,6 +815,7 @@ mod tests {
             instructions: "You answer the phone.".into(),
             voice: "Puck".into(),
             greeting: None,
+            voicemail_message: None,
             enabled: true,
             provider: Provider::GeminiLive,
             model: "gemini-live-2.5-flash-preview".into(),

@@ -463,6 +463,7 @@ mod tests {
             instructions: "You answer the phone.".into(),
             voice: "marin".into(),
             greeting: None,
+            voicemail_message: None,
             enabled: true,
             provider: Provider::OpenaiRealtime,
             model: "gpt-realtime".into(),

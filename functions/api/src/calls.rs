@@ -279,6 +279,15 @@ pub async fn get(deps: &Deps, caller: &Caller, sid: &str) -> Result<Response<Bod
         transcript_url,
         links_expire_at,
         post_call,
+        outbound: call.outbound.as_ref().map(|o| {
+            serde_json::json!({
+                "dial": o.dial,
+                "machine_detection": o.machine_detection,
+                "answered_by": o.answered_by,
+                "amd_outcome": o.amd_outcome,
+                "fallback": o.fallback,
+            })
+        }),
     };
     Ok(json(StatusCode::OK, &detail))
 }

@@ -10,6 +10,7 @@ mod calls;
 pub mod console;
 mod contacts;
 mod cursor;
+pub mod dial;
 mod edit;
 mod invitations;
 mod keys;
@@ -30,8 +31,9 @@ pub mod views;
 
 use std::sync::Arc;
 
+use hotline_core::dial::CallPlacer;
 use hotline_core::outbox::TextSender;
-use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Directory, Messages, Todos};
+use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Dials, Directory, Messages, Todos};
 use hotline_core::ports::{Audit, Sessions, Users};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -50,6 +52,9 @@ pub use twilio_setup::TwilioSetup;
 pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
+    /// Outbound calls as asked for, and Twilio's Calls API to place and end them.
+    pub dials: Arc<dyn Dials>,
+    pub placer: Arc<dyn CallPlacer>,
     pub api_keys: Arc<dyn ApiKeys>,
     pub contacts: Arc<dyn Contacts>,
     pub messages: Arc<dyn Messages>,
@@ -83,6 +88,8 @@ impl Deps {
         Self {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
+            dials: stores.dials.clone(),
+            placer: dial::twilio_placer(&twilio),
             api_keys: stores.api_keys.clone(),
             users: stores.users.clone(),
             sessions: stores.sessions.clone(),
@@ -173,6 +180,8 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::ListNumbers => numbers::list(deps, &caller).await,
         Route::ListCalls => calls::list(deps, &caller, &req).await,
         Route::GetCall => calls::get(deps, &caller, &params.id).await,
+        Route::PlaceCall => dial::create(deps, &caller, &req).await,
+        Route::EndCall => dial::end(deps, &caller, &params.id).await,
         Route::BuyNumber => provisioning::buy(deps, &caller, &req).await,
         Route::ReleaseNumber => provisioning::release(deps, &caller, &params.id).await,
         Route::CreateSubaccount => provisioning::create_subaccount(deps, &caller).await,

@@ -34,6 +34,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// Understood but not processable as sent (a template variable missing, an
+    /// idempotency key reused for another request).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Unsupported(String),
     /// Twilio (or another outside API) failed or refused hotline (not the caller's
@@ -89,6 +93,7 @@ impl ApiError {
             Self::NotFound(_) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -108,6 +113,7 @@ impl ApiError {
             Self::NotFound(_) | Self::NoRoute(_) => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict(_) => "conflict",
+            Self::Unprocessable(_) => "unprocessable",
             Self::Unsupported(_) => "unsupported-media-type",
             Self::Upstream(_) => "bad-gateway",
             Self::Unavailable(_) => "unavailable",

@@ -77,6 +77,9 @@ pub struct AgentOut {
     pub instructions: String,
     pub voice: String,
     pub greeting: Option<String>,
+    /// Outbound calls: left after the beep when a machine answers.
+    #[serde(default)]
+    pub voicemail_message: Option<String>,
     pub enabled: bool,
     pub tools: Vec<Tool>,
     pub analyzers: Vec<AnalyzerBody>,
@@ -104,6 +107,8 @@ pub struct AgentWrite {
     pub voice: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greeting: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voicemail_message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -209,6 +214,11 @@ pub struct CallDetail {
     /// excerpt, analyses, to-dos and contact facts.
     #[schema(value_type = Object)]
     pub post_call: serde_json::Value,
+    /// Calls hotline placed: `{dial, machine_detection, answered_by, amd_outcome
+    /// (voicemail_left, machine, human, fax, unknown), fallback}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub outbound: Option<serde_json::Value>,
 }
 
 /// `POST /api/v1/numbers`: which number to buy (an area code, or a country and a

@@ -164,6 +164,7 @@ fn agent() -> Agent {
         instructions: "Book appointments.".into(),
         voice: "marin".into(),
         greeting: None,
+        voicemail_message: None,
         enabled: true,
         provider: Provider::OpenaiRealtime,
         model: "gpt-realtime".into(),
@@ -255,6 +256,7 @@ impl Bed {
                 deleted_from_twilio: false,
             }),
             post_call: Default::default(),
+            outbound: None,
             version: 0,
         };
         self.stores.calls.create_call(&call).await.expect("call");

@@ -50,6 +50,7 @@ fn agent(org: &str, instructions: &str) -> Agent {
         instructions: instructions.into(),
         voice: "marin".into(),
         greeting: None,
+        voicemail_message: None,
         enabled: true,
         provider: Provider::OpenaiRealtime,
         model: "gpt-realtime".into(),

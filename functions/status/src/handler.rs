@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use hotline_core::dial::{CallPlacer, bind_call, dial_in_query, ensure_call};
 use hotline_core::model::CallStatus;
-use hotline_core::ports::{Calls, Directory, Modified, StoreError, modify_call_if};
+use hotline_core::model::Organization;
+use hotline_core::ports::{Calls, Dials, Directory, Modified, StoreError, modify_call_if};
 use hotline_core::{CallSid, ParseIdError, routes};
 use hotline_twilio::{Form, FormError};
 use hotline_webhook::{Verified, WebhookConfig, WebhookError, error_response, no_content, verify};
@@ -18,6 +20,10 @@ pub struct Deps {
     pub config: WebhookConfig,
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
+    /// Outbound calls as placed: a callback may come before the call's record exists.
+    pub dials: Arc<dyn Dials>,
+    /// Twilio's Calls API, to leave a voicemail or hang up on a machine.
+    pub placer: Arc<dyn CallPlacer>,
 }
 
 /// Why a status callback was not applied.
@@ -106,6 +112,7 @@ async fn apply(deps: &Deps, req: &Request) -> Result<(), StatusError> {
     span.record("org", org.id.as_str());
     span.record("call_status", tracing::field::debug(callback.status));
     let at = callback.timestamp.unwrap_or_else(Utc::now);
+    record_placed_call(deps, &org, req.uri().query(), &callback.call_sid).await?;
 
     // Only this organization's call is ever changed; a replayed or stale callback
     // changes nothing and so writes nothing.
@@ -139,6 +146,42 @@ async fn apply(deps: &Deps, req: &Request) -> Result<(), StatusError> {
             debug!(status = ?call.status, "status callback is stale or replayed; nothing to update");
         }
     }
+    Ok(())
+}
+
+/// Makes sure an outbound call hotline placed has its record before a callback is
+/// applied to it: Twilio's first callbacks can come before the API has written it. The
+/// URL's `call` names the dial; only this organization's dial, to a call not bound to
+/// another, counts. Anything else leaves things as they are.
+pub(crate) async fn record_placed_call(
+    deps: &Deps,
+    org: &Organization,
+    query: Option<&str>,
+    sid: &CallSid,
+) -> Result<(), StoreError> {
+    let Some(id) = dial_in_query(query) else {
+        return Ok(());
+    };
+    if deps.calls.get_call(sid).await?.is_some() {
+        return Ok(());
+    }
+    let Some(dial) = deps.dials.get_dial(&id).await? else {
+        return Ok(());
+    };
+    if dial.org != org.id {
+        warn!("callback names another organization's dial");
+        return Ok(());
+    }
+    let dial = match bind_call(deps.dials.as_ref(), &id, sid).await {
+        Ok(dial) => dial,
+        Err(StoreError::Conflict(_)) => {
+            warn!("callback's dial belongs to another call");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    ensure_call(deps.calls.as_ref(), &dial, sid, Utc::now()).await?;
+    info!("outbound call recorded from its dial");
     Ok(())
 }
 

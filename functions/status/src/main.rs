@@ -1,7 +1,11 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
-use hotline_status::{Deps, handle};
+use std::sync::Arc;
+
+use hotline_status::{Deps, route};
 use hotline_store::{StoreConfig, Stores};
+use hotline_twilio::calls::TwilioCalls;
+use hotline_twilio::rest::TwilioClient;
 use hotline_webhook::WebhookConfig;
 use lambda_http::{Error, Request, run, service_fn};
 
@@ -18,10 +22,12 @@ async fn main() -> Result<(), Error> {
         config: WebhookConfig::from_env()?,
         directory: stores.directory,
         calls: stores.calls,
+        dials: stores.dials,
+        placer: Arc::new(TwilioCalls(TwilioClient::from_env(reqwest::Client::new()))),
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(handle(deps, req).await)
+        Ok::<_, Error>(route(deps, req).await)
     }))
     .await
 }

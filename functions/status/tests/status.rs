@@ -38,6 +38,14 @@ async fn app(stores: TestStore, public: &str) -> App {
             config: config(public),
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
+            dials: stores.dials.clone(),
+            // Status callbacks never reach Twilio; nothing listens here.
+            placer: std::sync::Arc::new(hotline_twilio::calls::TwilioCalls(
+                hotline_twilio::rest::TwilioClient::new(
+                    "http://127.0.0.1:9",
+                    reqwest::Client::new(),
+                ),
+            )),
         },
         stores,
     }

@@ -111,6 +111,7 @@ impl Bed {
             outcome: None,
             recording: None,
             post_call: Default::default(),
+            outbound: None,
             version: 0,
         };
         let created = self

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use hotline_core::answer::{Answer, AnswerPorts, IncomingCall, OutboundRequest, answer_call};
-use hotline_core::ids::AgentId;
-use hotline_core::model::{Agent, Call};
-use hotline_core::ports::{Calls, Contacts, Directory, StoreError, StreamNodes};
+use hotline_core::answer::{Answer, AnswerPorts, IncomingCall, answer_call};
+use hotline_core::dial::{bind_call, dial_in_query};
+use hotline_core::model::{Agent, Call, Dial, Direction, Organization};
+use hotline_core::ports::{Calls, Contacts, Dials, Directory, StoreError, StreamNodes};
 use hotline_core::routing::pick_node;
+use hotline_core::{CallSid, Party};
 use hotline_twilio::twiml::{ConnectStream, RecordingChannels, StartRecording};
 use hotline_twilio::{VoiceResponse, VoiceWebhook};
 use hotline_webhook::{Verified, WebhookError, error_response, verify};
@@ -24,6 +25,9 @@ pub struct Deps {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
     pub contacts: Arc<dyn Contacts>,
+    /// Outbound calls as placed: the webhook of a call hotline dialled reads its agent
+    /// and texts here.
+    pub dials: Arc<dyn Dials>,
     /// The stream nodes' registry: a new call's stream goes to the least loaded node
     /// that takes calls, or to [`VoiceConfig::stream_url`] when none does.
     pub nodes: Arc<dyn StreamNodes>,
@@ -35,8 +39,6 @@ pub enum VoiceError {
     /// Refused before the call was looked at: method, signature, account, form.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
-    #[error("malformed query parameter {0}")]
-    Query(&'static str),
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -45,15 +47,11 @@ impl VoiceError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Webhook(e) => e.status(),
-            Self::Query(_) => StatusCode::BAD_REQUEST,
             Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
-
-/// Longest welcome message accepted on an outbound call's URL.
-const MAX_WELCOME_CHARS: usize = 1000;
 
 pub const NOT_IN_SERVICE: &str = "The number you have called is not in service. Goodbye.";
 pub const AGENT_DISABLED: &str =
@@ -94,13 +92,19 @@ async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
     let span = tracing::Span::current();
     span.record("call_sid", webhook.call_sid.as_str());
     span.record("org", org.id.as_str());
+    let outbound = match webhook.direction {
+        Direction::OutboundApi => {
+            outbound_dial(deps, &org, raw_query, &webhook.call_sid, &webhook.to).await?
+        }
+        _ => None,
+    };
     let incoming = IncomingCall {
         sid: webhook.call_sid,
         from: webhook.from,
         to: webhook.to,
         direction: webhook.direction,
         status: webhook.call_status,
-        outbound: outbound_request(raw_query)?,
+        outbound,
     };
     let ports = AnswerPorts {
         directory: deps.directory.as_ref(),
@@ -118,31 +122,37 @@ async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
     Ok(twiml.render())
 }
 
-/// Reads the parameters hotline put on the webhook URL when it placed an outbound call.
-fn outbound_request(raw_query: Option<&str>) -> Result<Option<OutboundRequest>, VoiceError> {
-    let Some(query) = raw_query else {
+/// The dial an outbound call was placed for: named by the URL's `call`, this
+/// organization's, to the number Twilio says it called, and not bound to another call.
+/// The CallSid is bound to it here when the webhook comes before the API noted it.
+/// Anything else is not hotline's call to answer (`None`: not in service).
+async fn outbound_dial(
+    deps: &Deps,
+    org: &Organization,
+    raw_query: Option<&str>,
+    sid: &CallSid,
+    to: &Party,
+) -> Result<Option<Dial>, VoiceError> {
+    let Some(id) = dial_in_query(raw_query) else {
+        tracing::warn!("outbound call without a dial in its URL");
         return Ok(None);
     };
-    let mut agent = None;
-    let mut welcome_message = None;
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-        match name.as_ref() {
-            "agent_id" => {
-                agent = Some(AgentId::parse(&value).map_err(|_| VoiceError::Query("agent_id"))?);
-            }
-            "welcome_message" => {
-                if value.chars().count() > MAX_WELCOME_CHARS {
-                    return Err(VoiceError::Query("welcome_message"));
-                }
-                welcome_message = Some(value.into_owned()).filter(|m| !m.trim().is_empty());
-            }
-            _ => {}
-        }
+    let Some(dial) = deps.dials.get_dial(&id).await? else {
+        tracing::warn!("outbound call names an unknown dial");
+        return Ok(None);
+    };
+    if dial.org != org.id || to.phone() != Some(&dial.to) {
+        tracing::warn!("outbound call's dial is another organization's or another number's");
+        return Ok(None);
     }
-    Ok(agent.map(|agent| OutboundRequest {
-        agent,
-        welcome_message,
-    }))
+    match bind_call(deps.dials.as_ref(), &dial.id, sid).await {
+        Ok(dial) => Ok(Some(dial)),
+        Err(StoreError::Conflict(_)) => {
+            tracing::warn!("dial already belongs to another call");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Record the whole call (mono: caller and agent mixed), greet, then hand the audio to

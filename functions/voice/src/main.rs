@@ -1,7 +1,7 @@
 //! Lambda entry point: build the dependencies once per cold start, then serve.
 
 use hotline_store::{StoreConfig, Stores};
-use hotline_voice::{Deps, VoiceConfig, handle};
+use hotline_voice::{Deps, VoiceConfig, route};
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
@@ -18,11 +18,12 @@ async fn main() -> Result<(), Error> {
         directory: stores.directory,
         calls: stores.calls,
         contacts: stores.contacts,
+        dials: stores.dials,
         nodes: stores.nodes,
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(handle(deps, req).await)
+        Ok::<_, Error>(route(deps, req).await)
     }))
     .await
 }

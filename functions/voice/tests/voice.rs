@@ -36,6 +36,7 @@ fn agent(id: &str, greeting: Option<&str>, enabled: bool) -> Agent {
         instructions: "Help callers book appointments.".into(),
         voice: "marin".into(),
         greeting: greeting.map(str::to_owned),
+        voicemail_message: None,
         enabled,
         provider: Provider::OpenaiRealtime,
         model: "gpt-realtime".into(),
@@ -97,6 +98,7 @@ async fn app(stores: TestStore, public: &str) -> App {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
+            dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
         },
         stores,
@@ -306,11 +308,6 @@ async fn signed_but_malformed_webhooks_get_400_and_write_nothing() {
         ("no CallSid", no_call_sid, ""),
         ("bad From", bad_from, ""),
         ("bad CallStatus", bad_status, ""),
-        (
-            "bad agent_id",
-            form(&call_sid(5), NUMBER, "outbound-api"),
-            "agent_id=..%2F..%2Fetc",
-        ),
     ] {
         let resp = handle(&app.deps, signed(query, &params, TOKEN)).await;
         assert_eq!(
@@ -396,16 +393,58 @@ async fn a_hostile_greeting_is_spoken_not_obeyed() {
     assert_eq!(says[1].text, STREAM_LOST);
 }
 
-#[tokio::test]
-async fn outbound_call_takes_agent_and_welcome_message_from_its_url() {
-    let app = local_app().await;
-    let sid = call_sid(11);
-    // An outbound call: From is our number, To the person called.
-    let mut params = form(&sid, "+14155550177", "outbound-api");
+/// A dial of `org` to `to` as the API stores it before asking Twilio.
+async fn dial(app: &App, org: &str, to: &str, machine_detection: bool) -> String {
+    let id = format!("dl_{}", uuid_hex());
+    let dial = hotline_core::model::Dial {
+        id: id.clone(),
+        org: OrgId::parse(org).expect("org"),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        from: E164::parse(NUMBER).expect("from"),
+        to: E164::parse(to).expect("to"),
+        variables: [("name".to_owned(), "Ada".to_owned())].into(),
+        instructions: "Remind Ada of her visit.".into(),
+        greeting: Some("Hi Ada, this is Acme & Co.".into()),
+        voicemail_message: None,
+        machine_detection,
+        fingerprint: "f".into(),
+        state: hotline_core::model::DialState::Pending,
+        call_sid: None,
+        error: None,
+        retry: false,
+        lead: None,
+        created_at: chrono::Utc::now(),
+        version: 0,
+    };
+    app.stores.dials.create_dial(&dial).await.expect("dial");
+    id
+}
+
+fn uuid_hex() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{:032x}", N.fetch_add(1, Ordering::SeqCst) + 1)
+}
+
+/// An outbound call's form: From is our number, To the person called.
+fn outbound(sid: &str, to: &str) -> Vec<(String, String)> {
+    let mut params = form(sid, to, "outbound-api");
     params[7].1 = NUMBER.into();
     params[5].1 = NUMBER.into();
-    let query = "agent_id=front-desk&welcome_message=Hi%20Ada%2C%20this%20is%20Acme%20%26%20Co.";
-    let resp = handle(&app.deps, signed(query, &params, TOKEN)).await;
+    params
+}
+
+#[tokio::test]
+async fn an_outbound_call_is_answered_from_its_stored_dial_never_from_the_url_alone() {
+    let app = local_app().await;
+    let callee = "+14155550177";
+    let id = dial(&app, "acme", callee, false).await;
+    let sid = call_sid(11);
+    let resp = handle(
+        &app.deps,
+        signed(&format!("call={id}"), &outbound(&sid, callee), TOKEN),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     let twiml = parse_twiml(&text(&resp));
     assert_eq!(twiml.all_named("Say")[0].text, "Hi Ada, this is Acme & Co.");
@@ -417,21 +456,89 @@ async fn outbound_call_takes_agent_and_welcome_message_from_its_url() {
         .expect("get")
         .expect("recorded");
     assert_eq!(call.direction, Direction::OutboundApi);
+    assert_eq!(call.contact.as_ref().map(E164::as_str), Some(callee));
+    let out = call.outbound.expect("outbound");
+    assert_eq!(out.dial, id);
+    assert_eq!(out.instructions, "Remind Ada of her visit.");
+    let stored = app
+        .stores
+        .dials
+        .get_dial(&id)
+        .await
+        .expect("get")
+        .expect("dial");
     assert_eq!(
-        call.contact.as_ref().map(E164::as_str),
-        Some("+14155550177")
+        stored.call_sid.as_ref().map(CallSid::as_str),
+        Some(sid.as_str())
     );
-    // Without an agent_id an outbound call has nobody to talk to.
+
+    // With detection on, Twilio says nothing: the agent greets once a person answers.
+    let quiet = dial(&app, "acme", callee, true).await;
     let resp = handle(
         &app.deps,
         signed(
-            "",
-            &form(&call_sid(12), "+14155550177", "outbound-api"),
+            &format!("call={quiet}"),
+            &outbound(&call_sid(14), callee),
             TOKEN,
         ),
     )
     .await;
-    assert_eq!(parse_twiml(&text(&resp)).child_names(), ["Say", "Hangup"]);
+    let twiml = parse_twiml(&text(&resp));
+    assert_eq!(twiml.child_names(), ["Start", "Connect", "Say", "Hangup"]);
+    assert_eq!(twiml.all_named("Say")[0].text, STREAM_LOST);
+
+    // Not in service: an agent named only in the URL, a dial to another number, a dial
+    // already bound to another call, another organization's dial.
+    let other_org = dial(&app, "other", callee, false).await;
+    for (case, query, to, sid) in [
+        (
+            "agent in the URL",
+            "agent_id=front-desk".to_owned(),
+            callee,
+            call_sid(12),
+        ),
+        (
+            "another number",
+            format!("call={id}"),
+            "+14155550188",
+            call_sid(15),
+        ),
+        (
+            "bound to another call",
+            format!("call={id}"),
+            callee,
+            call_sid(16),
+        ),
+        (
+            "another organization's",
+            format!("call={other_org}"),
+            callee,
+            call_sid(17),
+        ),
+        (
+            "no such dial",
+            format!("call=dl_{}", "f".repeat(32)),
+            callee,
+            call_sid(18),
+        ),
+    ] {
+        let resp = handle(&app.deps, signed(&query, &outbound(&sid, to), TOKEN)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{case}");
+        assert_eq!(
+            parse_twiml(&text(&resp)).child_names(),
+            ["Say", "Hangup"],
+            "{case}"
+        );
+        assert!(
+            app.stores
+                .calls
+                .get_call(&CallSid::parse(&sid).expect("sid"))
+                .await
+                .expect("get")
+                .is_none(),
+            "{case}: no record"
+        );
+    }
 }
 
 #[tokio::test]
@@ -449,11 +556,12 @@ async fn a_call_sid_of_another_organization_is_refused() {
         })
         .await
         .expect("agent");
-    let mut params = form(&sid, "+14155550177", "outbound-api");
+    let other_dial = dial(&app, "other", "+14155550177", false).await;
+    let mut params = outbound(&sid, "+14155550177");
     params[0].1 = OTHER_ACCOUNT.into();
     let resp = handle(
         &app.deps,
-        signed("agent_id=front-desk", &params, OTHER_TOKEN),
+        signed(&format!("call={other_dial}"), &params, OTHER_TOKEN),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);

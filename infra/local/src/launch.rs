@@ -201,6 +201,13 @@ pub async fn launch(
                 }
                 // The simulated phones report a recording of every call; this is its media.
                 fake.record_every_call(hotline_sim::recording::silent_mp3(Duration::from_secs(20)));
+                // Calls placed through the API ring a simulated callee (`hotline dial
+                // --callee`): a person by default.
+                fake.place_outbound_calls(hotline_sim::twilio_rest::OutboundTiming::default());
+                if let Some(dir) = &data_dir {
+                    // Where `hotline dial --callee` finds this simulator.
+                    let _ = std::fs::write(dir.join(crate::SIM_URL_FILE), fake.base_url());
+                }
                 let url = fake.base_url().to_owned();
                 (Some(fake), url)
             }

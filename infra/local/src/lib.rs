@@ -12,3 +12,7 @@ pub mod stack;
 pub mod sweeper_timer;
 
 pub use stack::{Stack, StackConfig, StackError};
+
+/// The file in the local data directory naming the running stack's simulated Twilio API
+/// (written by `hotline up` when Twilio is simulated).
+pub const SIM_URL_FILE: &str = "twilio-sim-url";

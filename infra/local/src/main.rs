@@ -7,7 +7,10 @@
 //! * `hotline call`: place a simulated call, as Twilio would, against a running stack.
 //! * `hotline sms --to N "text"`: text a number, as a phone through Twilio would; prints the reply.
 //! * `hotline demo`: start a stack on temporary ports, place one call, print its record.
-//! * `hotline calls [show <CallSid>]`: read call records from the store.
+//! * `hotline calls [show <CallSid>]`: read call records from the store;
+//!   `hotline calls active|end <CallSid>`: the live calls, or end one, through the API.
+//! * `hotline dial --to N [--agent A] [--var k=v]`: place an outbound call through the API.
+//! * `hotline tunnel`: a public URL (cloudflared or ngrok) for the local stack's webhooks.
 //! * `hotline keys create|list|revoke`: an organization's API keys.
 //! * `hotline users add|list`: the people who sign in to an organization.
 
@@ -40,8 +43,12 @@ enum Command {
     Sms(cli::sms::SmsArgs),
     /// Start a throwaway stack, place one call with a barge-in and a tool call, print it.
     Demo(cli::demo::DemoArgs),
-    /// List recent calls, or show one.
+    /// List recent calls, show one, list the live ones or end one.
     Calls(cli::calls::CallsArgs),
+    /// Place an outbound call through the API and follow it to its end.
+    Dial(cli::dial::DialArgs),
+    /// Open public tunnels (cloudflared or ngrok) to the local stack and print the URLs.
+    Tunnel(cli::tunnel::TunnelArgs),
     /// Create, list and revoke an organization's API keys.
     Keys(cli::keys::KeysArgs),
     /// Add people who sign in (e-mail and password) to an organization, or list them.
@@ -68,6 +75,8 @@ fn main() -> ExitCode {
             Command::Sms(args) => cli::sms::run(args).await,
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Calls(args) => cli::calls::run(args).await,
+            Command::Dial(args) => cli::dial::run(args).await,
+            Command::Tunnel(args) => cli::tunnel::run(args).await,
             Command::Keys(args) => cli::keys::run(args).await,
             Command::Users(args) => cli::users::run(args).await,
         }

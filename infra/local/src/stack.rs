@@ -223,12 +223,20 @@ impl Stack {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             contacts: stores.contacts.clone(),
+            dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
+            dials: stores.dials.clone(),
+            placer: Arc::new(hotline_twilio::calls::TwilioCalls(
+                hotline_twilio::rest::TwilioClient::new(
+                    &config.twilio_api_base_url,
+                    reqwest::Client::new(),
+                ),
+            )),
         });
         let recording = Arc::new(hotline_recording::Deps {
             config: voice.config.webhook.clone(),
@@ -240,11 +248,11 @@ impl Stack {
         let voice = Arc::new(voice);
         let voice_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&voice);
-            Box::pin(async move { hotline_voice::handle(&deps, req).await })
+            Box::pin(async move { hotline_voice::route(&deps, req).await })
         });
         let status_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&status);
-            Box::pin(async move { hotline_status::handle(&deps, req).await })
+            Box::pin(async move { hotline_status::route(&deps, req).await })
         });
         let recording_handler: Handler = Arc::new(move |req| {
             let deps = Arc::clone(&recording);
@@ -288,8 +296,10 @@ impl Stack {
         });
         // One line per route, as the template declares them (infra/tests/consistency.py).
         let routes = Routes::default()
-            .route("POST", "/twilio/voice", voice_handler)
-            .route("POST", "/twilio/status", status_handler)
+            .route("POST", "/twilio/voice", voice_handler.clone())
+            .route("POST", "/twilio/fallback", voice_handler)
+            .route("POST", "/twilio/status", status_handler.clone())
+            .route("POST", "/twilio/amd", status_handler)
             .route("POST", "/twilio/recording", recording_handler)
             .route("GET", "/api/v1/openapi.json", api_handler.clone())
             .route("GET", "/api/v1/agents", api_handler.clone())
@@ -315,6 +325,8 @@ impl Stack {
             .route("GET", "/api/v1/numbers", api_handler.clone())
             .route("GET", "/api/v1/calls", api_handler.clone())
             .route("GET", "/api/v1/calls/{sid}", api_handler.clone())
+            .route("POST", "/api/v1/calls", api_handler.clone())
+            .route("POST", "/api/v1/calls/{sid}/end", api_handler.clone())
             .route("POST", "/api/v1/numbers", api_handler.clone())
             .route("DELETE", "/api/v1/numbers/{e164}", api_handler.clone())
             .route("GET", "/api/v1/numbers/{e164}", api_handler.clone())

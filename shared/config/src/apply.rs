@@ -309,6 +309,11 @@ fn agent_changes(old: &Agent, new: &Agent) -> Vec<&'static str> {
     );
     field(&mut out, "voice", old.voice != new.voice);
     field(&mut out, "greeting", old.greeting != new.greeting);
+    field(
+        &mut out,
+        "voicemail_message",
+        old.voicemail_message != new.voicemail_message,
+    );
     field(&mut out, "enabled", old.enabled != new.enabled);
     field(&mut out, "tools", old.tools != new.tools);
     field(&mut out, "analyzers", old.analyzers != new.analyzers);

@@ -64,6 +64,9 @@ pub struct AgentDecl {
     pub instructions: String,
     pub voice: String,
     pub greeting: Option<String>,
+    /// Left after the beep when a machine answers an outbound call.
+    #[serde(default)]
+    pub voicemail_message: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default)]
@@ -341,6 +344,7 @@ fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> O
         instructions: decl.instructions,
         voice: decl.voice,
         greeting: decl.greeting.filter(|g| !g.trim().is_empty()),
+        voicemail_message: decl.voicemail_message.filter(|m| !m.trim().is_empty()),
         enabled: decl.enabled,
         model: decl
             .model
@@ -545,6 +549,7 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
         "instructions": agent.instructions,
         "voice": agent.voice,
         "greeting": agent.greeting,
+        "voicemail_message": agent.voicemail_message,
         "enabled": agent.enabled,
         "tools": tools,
         "analyzers": agent.analyzers,

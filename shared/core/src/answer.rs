@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::ids::{AgentId, CallSid, OrgId, Party};
-use crate::model::{Agent, Call, CallStatus, Contact, Direction, Organization};
+use crate::model::{Agent, Call, CallStatus, Contact, Dial, Direction, Organization};
 use crate::ports::{Calls, Contacts, Directory, StoreError, StoreResult};
 
 /// What Twilio told us about a call that needs answering.
@@ -16,15 +16,9 @@ pub struct IncomingCall {
     pub to: Party,
     pub direction: Direction,
     pub status: CallStatus,
-    /// Set by hotline on the webhook URL when it placed an outbound call.
-    pub outbound: Option<OutboundRequest>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboundRequest {
-    pub agent: AgentId,
-    /// Spoken before the agent connects, instead of the agent's greeting.
-    pub welcome_message: Option<String>,
+    /// The dial hotline placed this call for, as stored (found through the webhook
+    /// URL's `call` and checked against the call by the caller).
+    pub outbound: Option<Dial>,
 }
 
 /// How to answer.
@@ -86,29 +80,34 @@ pub async fn answer_call(
     // A blank greeting is no greeting: Twilio would say nothing, so the AI must speak
     // first (the stream node goes by whether the record holds one).
     let spoken = |g: &Option<String>| g.clone().filter(|g| !g.trim().is_empty());
-    let greeting = incoming
-        .outbound
-        .as_ref()
-        .and_then(|o| spoken(&o.welcome_message))
-        .or_else(|| spoken(&agent.greeting));
-    let call = Call {
-        sid: incoming.sid.clone(),
-        org: org.id.clone(),
-        agent: agent.id.clone(),
-        from: incoming.from.clone(),
-        to: incoming.to.clone(),
-        direction: incoming.direction,
-        status: incoming.status,
-        started_at: now,
-        answered_at: None,
-        ended_at: None,
-        contact: contact.as_ref().map(|c| c.phone.clone()),
-        greeting,
-        stream_token: uuid::Uuid::new_v4().simple().to_string(),
-        outcome: None,
-        recording: None,
-        post_call: Default::default(),
-        version: 0,
+    let greeting = spoken(&agent.greeting);
+    let call = match &incoming.outbound {
+        Some(dial) => {
+            let mut call =
+                crate::dial::call_record(dial, incoming.sid.clone(), incoming.status, now);
+            call.contact = contact.as_ref().map(|c| c.phone.clone());
+            call
+        }
+        None => Call {
+            sid: incoming.sid.clone(),
+            org: org.id.clone(),
+            agent: agent.id.clone(),
+            from: incoming.from.clone(),
+            to: incoming.to.clone(),
+            direction: incoming.direction,
+            status: incoming.status,
+            started_at: now,
+            answered_at: None,
+            ended_at: None,
+            contact: contact.as_ref().map(|c| c.phone.clone()),
+            greeting,
+            stream_token: uuid::Uuid::new_v4().simple().to_string(),
+            outcome: None,
+            recording: None,
+            post_call: Default::default(),
+            outbound: None,
+            version: 0,
+        },
     };
     let created = ports.calls.create_call(&call).await?;
     let is_new = created.is_new();
@@ -140,7 +139,7 @@ async fn route(
     incoming: &IncomingCall,
 ) -> StoreResult<Option<AgentId>> {
     match (&incoming.direction, &incoming.outbound) {
-        (Direction::OutboundApi, Some(outbound)) => Ok(Some(outbound.agent.clone())),
+        (Direction::OutboundApi, Some(dial)) if &dial.org == org => Ok(Some(dial.agent.clone())),
         (Direction::Inbound, _) => {
             let Some(called) = incoming.to.phone() else {
                 return Ok(None);

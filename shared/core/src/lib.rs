@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod audit;
+pub mod dial;
 pub mod ids;
 pub mod memory;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod routes;
 pub mod routing;
 pub mod sms;
 pub mod sweep;
+pub mod template;
 pub mod vault;
 
 pub use ids::{

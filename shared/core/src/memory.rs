@@ -209,6 +209,7 @@ mod tests {
             outcome: None,
             recording: None,
             post_call: Default::default(),
+            outbound: None,
             version: 0,
         };
         let turn = |seq, speaker, text: &str| Turn {

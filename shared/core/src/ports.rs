@@ -133,6 +133,20 @@ pub trait Calls: Send + Sync {
     async fn turns(&self, call: &CallSid) -> StoreResult<Vec<Turn>>;
 }
 
+/// Outbound calls as they were asked for ([`crate::model::Dial`]), by id.
+#[async_trait]
+pub trait Dials: Send + Sync {
+    /// Creates the dial unless one with its id exists, in which case the stored one is
+    /// returned untouched.
+    async fn create_dial(
+        &self,
+        dial: &crate::model::Dial,
+    ) -> StoreResult<Created<crate::model::Dial>>;
+    async fn get_dial(&self, id: &str) -> StoreResult<Option<crate::model::Dial>>;
+    /// Versioned write, as for calls: `Conflict` if someone else wrote in between.
+    async fn update_dial(&self, dial: &crate::model::Dial) -> StoreResult<crate::model::Dial>;
+}
+
 /// A place in an organization's call list, which is ordered by start time, then CallSid,
 /// newest first: the calls after it started earlier (or at the same time with a smaller
 /// CallSid). Without a `sid` it is a point in time: every call started before it follows.

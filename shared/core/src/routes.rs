@@ -8,6 +8,10 @@ pub const SMS: &str = "/twilio/sms";
 /// Delivery reports of the texts hotline sends (`StatusCallback`).
 pub const SMS_STATUS: &str = "/twilio/sms/status";
 pub const STREAM: &str = "/twilio/stream";
+/// Answering-machine detection results of outbound calls (`AsyncAmdStatusCallback`).
+pub const AMD: &str = "/twilio/amd";
+/// Where Twilio asks for TwiML when the voice webhook failed (`FallbackUrl`).
+pub const FALLBACK: &str = "/twilio/fallback";
 
 /// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;
 /// trailing slashes dropped (Twilio signs the URL byte for byte, `/x` ≠ `/x/`).

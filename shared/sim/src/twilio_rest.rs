@@ -51,10 +51,15 @@ use crate::server::{self, Server, Shared};
 mod messages;
 pub use messages::FakeMessage;
 mod numbers;
+mod outbound;
 pub use numbers::{FakeIncomingNumber, FakeSubaccount, openapi_violations, twilio_openapi};
+pub use outbound::{Callee, CalleeLog, OutboundTiming};
 
 const API_VERSION: &str = "2010-04-01";
 const ACCOUNTS_PREFIX: &str = "/2010-04-01/Accounts/";
+/// The simulator's own control route (not Twilio's): `POST` `To` and `Callee` with an
+/// account's credentials scripts who answers that number.
+pub const SIM_CALLEES: &str = "/_sim/callees";
 /// Twilio's limit on inline TwiML, in characters.
 const MAX_TWIML: usize = 4000;
 /// Call updates kept for a subscriber that lags behind.
@@ -133,6 +138,10 @@ pub struct FakeCall {
     pub status_callback: Option<String>,
     pub status_callback_events: Vec<String>,
     pub machine_detection: Option<String>,
+    /// `AsyncAmdStatusCallback`, when `AsyncAmd=true`.
+    pub async_amd_callback: Option<String>,
+    /// `Timeout`: how long it may ring.
+    pub timeout: Option<Duration>,
     created: DateTime<Utc>,
     updated: DateTime<Utc>,
     ended: Option<DateTime<Utc>>,
@@ -159,6 +168,14 @@ struct State {
     texts: messages::Texts,
     /// Subaccounts and phone numbers (`numbers.rs`).
     numbers: numbers::NumberState,
+    /// Set: created calls are placed, each callee as scripted (`outbound.rs`).
+    outbound_timing: Option<OutboundTiming>,
+    /// Who answers which number; a person by default.
+    callees: HashMap<String, Callee>,
+    /// What each placed call's callee went through, by CallSid.
+    callee_logs: HashMap<String, CalleeLog>,
+    /// Calls created by the request being answered, to place once it is.
+    to_place: Vec<String>,
 }
 
 struct StoredRecording {
@@ -195,6 +212,10 @@ impl FakeTwilio {
             deleted: Default::default(),
             texts: Default::default(),
             numbers: Default::default(),
+            outbound_timing: None,
+            callees: HashMap::new(),
+            callee_logs: HashMap::new(),
+            to_place: Vec::new(),
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         let base_url = format!("http://{}", server.addr());
@@ -237,6 +258,8 @@ impl FakeTwilio {
                 status_callback: None,
                 status_callback_events: Vec::new(),
                 machine_detection: None,
+                async_amd_callback: None,
+                timeout: None,
                 created: now,
                 updated: now,
                 ended: None,
@@ -359,6 +382,38 @@ impl FakeTwilio {
             .await
     }
 
+    /// Places every call created from now on as Twilio would (`outbound.rs`): status
+    /// and answering-machine callbacks, the call's `Url` fetched and its stream played
+    /// by the callee its number is scripted as ([`Self::set_callee`]).
+    pub fn place_outbound_calls(&self, timing: OutboundTiming) {
+        self.shared.lock().outbound_timing = Some(timing);
+    }
+
+    /// Who answers calls placed to `to` from now on.
+    pub fn set_callee(&self, to: impl AsRef<str>, callee: Callee) {
+        self.shared
+            .lock()
+            .callees
+            .insert(to.as_ref().to_owned(), callee);
+    }
+
+    /// What the callee of a placed call went through so far.
+    pub fn callee_log(&self, sid: impl AsRef<str>) -> Option<CalleeLog> {
+        self.shared.lock().callee_logs.get(sid.as_ref()).cloned()
+    }
+
+    /// The callee's log once the placed call is over (its last callback sent), or
+    /// `None` after `timeout`.
+    pub async fn callee_done(&self, sid: impl AsRef<str>, timeout: Duration) -> Option<CalleeLog> {
+        let sid = sid.as_ref().to_owned();
+        self.shared
+            .wait_until(
+                |state| state.callee_logs.get(&sid).filter(|l| l.done).cloned(),
+                timeout,
+            )
+            .await
+    }
+
     /// Call updates from now on: hang-ups and redirects made through the API.
     pub fn subscribe(&self) -> broadcast::Receiver<CallUpdated> {
         self.shared.lock().updates.subscribe()
@@ -373,7 +428,7 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
     let body = server::body(request).await;
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
 
-    let (reply, update, updates) = {
+    let (reply, update, updates, to_place) = {
         let mut state = shared.lock();
         let numbers = numbers::respond(
             &mut state,
@@ -385,8 +440,12 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
         );
         let (reply, update) = match numbers {
             Some(reply) => (reply, None),
+            None if path == SIM_CALLEES => {
+                (state.set_callee_by_request(auth.as_ref(), &params), None)
+            }
             None => state.respond(&method, &path, auth.as_ref(), &params),
         };
+        let to_place = std::mem::take(&mut state.to_place);
         state.requests.push(RecordedRequest {
             method,
             path,
@@ -395,9 +454,12 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
             auth_user: auth.map(|(user, _)| user),
             status: reply.status.as_u16(),
         });
-        (reply, update, state.updates.clone())
+        (reply, update, state.updates.clone(), to_place)
     };
     shared.notify();
+    for sid in to_place {
+        outbound::spawn(Arc::clone(&shared), sid);
+    }
     if let Some(update) = update {
         // Nobody listening is fine.
         let _ = updates.send(update);
@@ -599,6 +661,30 @@ impl State {
         (reply, None)
     }
 
+    /// `POST /_sim/callees`: any registered account's credentials, `To`, `Callee`.
+    fn set_callee_by_request(
+        &mut self,
+        auth: Option<&(String, String)>,
+        params: &[(String, String)],
+    ) -> Reply {
+        let known = auth.is_some_and(|(user, password)| self.accounts.get(user) == Some(password));
+        if !known {
+            return Reply::unauthorized(StatusCode::UNAUTHORIZED);
+        }
+        let (Some(to), Some(callee)) = (
+            param(params, "To"),
+            param(params, "Callee").and_then(Callee::parse),
+        ) else {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                "To and Callee (human, voicemail, busy, no-answer, fax) are required",
+            );
+        };
+        self.callees.insert(to.to_owned(), callee);
+        Reply::no_content()
+    }
+
     fn authorize(&self, auth: Option<&(String, String)>, account: &str) -> Result<(), Reply> {
         let Some((user, password)) = auth else {
             return Err(Reply::unauthorized(StatusCode::UNAUTHORIZED));
@@ -657,11 +743,20 @@ impl State {
                 .map(|(_, v)| v.clone())
                 .collect(),
             machine_detection: param(params, "MachineDetection").map(str::to_owned),
+            async_amd_callback: param(params, "AsyncAmdStatusCallback")
+                .filter(|_| param(params, "AsyncAmd") == Some("true"))
+                .map(str::to_owned),
+            timeout: param(params, "Timeout")
+                .and_then(|t| t.parse::<u64>().ok())
+                .map(Duration::from_secs),
             created: now,
             updated: now,
             ended: None,
         };
         let reply = Reply::json(StatusCode::CREATED, &call_json(&call, account));
+        if self.outbound_timing.is_some() {
+            self.to_place.push(call.sid.clone());
+        }
         self.calls.insert(call.sid.clone(), call);
         reply
     }

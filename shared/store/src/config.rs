@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::ports::{
-    ApiKeys, BlobLinks, Blobs, Calls, Contacts, Directory, Mailer, Messages, Queue, StoreResult,
-    StreamNodes, Todos,
+    ApiKeys, BlobLinks, Blobs, Calls, Contacts, Dials, Directory, Mailer, Messages, Queue,
+    StoreResult, StreamNodes, Todos,
 };
 use hotline_core::ports::{Audit, Expiry, Sessions, Users};
 
@@ -84,6 +84,8 @@ impl StoreConfig {
 pub struct Stores {
     pub directory: Arc<dyn Directory>,
     pub calls: Arc<dyn Calls>,
+    /// Outbound calls as they were asked for, before and after Twilio took them.
+    pub dials: Arc<dyn Dials>,
     pub contacts: Arc<dyn Contacts>,
     pub todos: Arc<dyn Todos>,
     pub api_keys: Arc<dyn ApiKeys>,
@@ -114,6 +116,7 @@ impl Stores {
         Self {
             directory: records.clone(),
             calls: records.clone(),
+            dials: records.clone(),
             contacts: records.clone(),
             todos: records.clone(),
             api_keys: records.clone(),

@@ -16,6 +16,7 @@
 //! | to-do | `CALL#{CallSid}` | `TODO#{id}` | `ORG#{org}` / `TODO#{created_at}#{id}` |
 //! | API key | `APIKEY#{sha256 hex}` | `APIKEY` | `ORG#{org}` / `APIKEY#{created_at}#{id}` |
 //! | message | `MSG#{org}#{MessageSid}` | `MSG` | `CONV#{org}#{channel}#{e164}` / `MSG#{at}#{MessageSid}` |
+//! | dial (outbound call asked for) | `DIAL#{id}` | `DIAL` | |
 //!
 //! A message is found by its sid (a retried webhook) and listed in its conversation
 //! (the contact's messages on one channel) through `gsi1`; the organization is part of
@@ -26,12 +27,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId};
 use hotline_core::model::{
-    Agent, ApiKey, Call, Channel, Contact, Message, Organization, PhoneNumber, StreamNodeStatus,
-    Todo, Turn,
+    Agent, ApiKey, Call, Channel, Contact, Dial, Message, Organization, PhoneNumber,
+    StreamNodeStatus, Todo, Turn,
 };
 use hotline_core::ports::{
-    ApiKeys, CallPosition, Calls, Contacts, Created, Directory, Expiry, Messages, StoreError,
-    StoreResult, StreamNodes, TodoPosition, Todos,
+    ApiKeys, CallPosition, Calls, Contacts, Created, Dials, Directory, Expiry, Messages,
+    StoreError, StoreResult, StreamNodes, TodoPosition, Todos,
 };
 use hotline_core::vault::KeyVault;
 use serde::Serialize;
@@ -147,7 +148,8 @@ versioned!(
     Todo,
     ApiKey,
     Message,
-    StreamNodeStatus
+    StreamNodeStatus,
+    Dial
 );
 
 impl Versioned for Turn {
@@ -866,3 +868,26 @@ impl<T: Table> StreamNodes for TableRecords<T> {
 
 // After `versioned!`, which it uses.
 mod people;
+
+const DIAL: &str = "DIAL";
+
+fn dial_pk(id: &str) -> String {
+    format!("DIAL#{id}")
+}
+
+#[async_trait]
+impl<T: Table> Dials for TableRecords<T> {
+    async fn create_dial(&self, dial: &Dial) -> StoreResult<Created<Dial>> {
+        let item = to_item(dial_pk(&dial.id), DIAL.into(), 0, dial)?;
+        self.create_once(item, dial).await
+    }
+
+    async fn get_dial(&self, id: &str) -> StoreResult<Option<Dial>> {
+        self.get_record(&dial_pk(id), DIAL).await
+    }
+
+    async fn update_dial(&self, dial: &Dial) -> StoreResult<Dial> {
+        let item = to_item(dial_pk(&dial.id), DIAL.into(), dial.version, dial)?;
+        self.update_versioned(item, dial).await
+    }
+}

@@ -47,6 +47,7 @@ hotline_testkit::on_both_stores! {
     an_account_left_behind_by_an_organization_that_moved_can_be_claimed,
     a_number_another_organization_holds_is_refused,
     creating_a_call_twice_keeps_the_first_record,
+    a_dial_is_created_once_and_updated_by_version,
     updating_a_call_needs_the_current_version,
     calls_list_per_organization_newest_first,
     calls_awaiting_their_job_are_found_oldest_end_first_until_it_is_sent,
@@ -126,6 +127,7 @@ fn agent(org: &str, id: &str) -> Agent {
         instructions: "Be kind.\nSay \"hello\".".into(),
         voice: "marin".into(),
         greeting: Some("Thanks for calling!".into()),
+        voicemail_message: None,
         enabled: true,
         provider: Provider::OpenaiRealtime,
         model: "gpt-realtime".into(),
@@ -181,8 +183,56 @@ fn call(n: u32, org: &str, started: DateTime<Utc>) -> Call {
         outcome: None,
         recording: None,
         post_call: Default::default(),
+        outbound: None,
         version: 0,
     }
+}
+
+fn dial(id: &str) -> hotline_core::model::Dial {
+    hotline_core::model::Dial {
+        id: id.to_owned(),
+        org: org_id("acme"),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        from: phone("+14155550111"),
+        to: phone("+14155550100"),
+        variables: [("name".to_owned(), "Ada «☎»".to_owned())].into(),
+        instructions: "Remind Ada «☎» of her visit.".into(),
+        greeting: Some("Hi Ada".into()),
+        voicemail_message: None,
+        machine_detection: true,
+        fingerprint: "f".into(),
+        state: hotline_core::model::DialState::Pending,
+        call_sid: None,
+        error: None,
+        retry: false,
+        lead: None,
+        created_at: at(0),
+        version: 0,
+    }
+}
+
+async fn a_dial_is_created_once_and_updated_by_version(f: Fixture) {
+    let d = &f.stores.dials;
+    let id = format!("dl_{}", "ab".repeat(16));
+    let first = d.create_dial(&dial(&id)).await.expect("create");
+    assert!(first.is_new());
+    let mut other = dial(&id);
+    other.instructions = "something else".into();
+    let again = d.create_dial(&other).await.expect("create again");
+    assert!(!again.is_new());
+    let mut stored = again.into_inner();
+    assert_eq!(stored, first.clone().into_inner());
+    assert_eq!(stored.version, 1);
+
+    stored.call_sid = Some(call_sid(7));
+    stored.state = hotline_core::model::DialState::Placed;
+    let updated = d.update_dial(&stored).await.expect("update");
+    assert_eq!(updated.version, 2);
+    let err = d.update_dial(&stored).await.expect_err("stale version");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let got = d.get_dial(&id).await.expect("get").expect("found");
+    assert_eq!(got, updated);
+    assert!(d.get_dial("dl_nope").await.expect("get").is_none());
 }
 
 async fn organization_round_trips_and_is_found_by_its_account(f: Fixture) {

@@ -78,6 +78,7 @@ pub fn call(sid: &str, org: &str) -> Call {
         outcome: None,
         recording: None,
         post_call: PostCall::default(),
+        outbound: None,
         version: 0,
     }
 }

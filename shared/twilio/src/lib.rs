@@ -1,6 +1,7 @@
 //! Twilio's wire formats as hotline speaks them: webhook forms in, request signatures
 //! checked, TwiML out. No I/O happens here; callers bring the bytes and the secrets.
 
+pub mod calls;
 pub mod form;
 pub mod media;
 pub mod messages;

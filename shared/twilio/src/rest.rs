@@ -118,6 +118,11 @@ pub struct CreateCall {
     /// `StatusCallbackEvent`, one key per event. Empty means Twilio's default: `completed`.
     pub status_callback_events: Vec<CallEvent>,
     pub machine_detection: Option<MachineDetection>,
+    /// `AsyncAmd=true` with `AsyncAmdStatusCallback` (POST): detection runs beside the
+    /// TwiML and its verdict (`AnsweredBy`) is posted here. Only with `machine_detection`.
+    pub async_amd_callback: Option<String>,
+    /// `FallbackUrl` (POST): where Twilio asks for TwiML when `Url` fails.
+    pub fallback_url: Option<String>,
     /// `Timeout`: seconds to let it ring (Twilio's default 60, at most 600).
     pub ring_timeout_secs: Option<u32>,
 }
@@ -131,6 +136,8 @@ impl CreateCall {
             status_callback: None,
             status_callback_events: Vec::new(),
             machine_detection: None,
+            async_amd_callback: None,
+            fallback_url: None,
             ring_timeout_secs: None,
         }
     }
@@ -149,8 +156,17 @@ impl CreateCall {
         for event in &self.status_callback_events {
             form.push(("StatusCallbackEvent", event.as_str().to_owned()));
         }
+        if let Some(fallback) = &self.fallback_url {
+            form.push(("FallbackUrl", fallback.clone()));
+            form.push(("FallbackMethod", "POST".to_owned()));
+        }
         if let Some(amd) = self.machine_detection {
             form.push(("MachineDetection", amd.as_str().to_owned()));
+            if let Some(callback) = &self.async_amd_callback {
+                form.push(("AsyncAmd", "true".to_owned()));
+                form.push(("AsyncAmdStatusCallback", callback.clone()));
+                form.push(("AsyncAmdStatusCallbackMethod", "POST".to_owned()));
+            }
         }
         if let Some(secs) = self.ring_timeout_secs {
             form.push(("Timeout", secs.to_string()));

@@ -53,6 +53,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
         voice: "marin".into(),
         // Twilio greets, so the AI is not asked to speak first.
         greeting: Some("Hello".into()),
+        voicemail_message: None,
         enabled: true,
         provider: Provider::OpenaiRealtime,
         model: "gpt-realtime".into(),
@@ -94,6 +95,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
                 outcome: None,
                 recording: None,
                 post_call: Default::default(),
+                outbound: None,
                 version: 0,
             })
             .await

@@ -139,6 +139,12 @@ where
             return;
         }
     };
+    let mut agent = agent;
+    if let Some(outbound) = &record.outbound {
+        // A dialled call's instructions were rendered from its variables when it was
+        // placed; the agent's own are the template.
+        agent.instructions.clone_from(&outbound.instructions);
+    }
     let agent = match &ctx.memory {
         Some(memory) => memory.recall(ctx.calls.as_ref(), &record, agent).await,
         None => agent,
@@ -210,6 +216,17 @@ impl Call<'_> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        if self
+            .record
+            .outbound
+            .as_ref()
+            .is_some_and(hotline_core::model::OutboundCall::awaits_verdict)
+            && let Some(ended) = self.await_verdict(&mut ws).await
+        {
+            self.finish::<S, OpenAiSession>(ws, None, ended.reason, ended.detail)
+                .await;
+            return;
+        }
         let mut early = Vec::new();
         let mut carrier = agent.clone();
         let mut connected = self
@@ -417,7 +434,97 @@ struct Ended {
     detail: Option<String>,
 }
 
+/// How often a call waiting for Twilio's answering-machine verdict reads its record.
+const VERDICT_POLL: Duration = Duration::from_millis(250);
+/// How long it waits for one: Twilio's detection gives up after 30 s by default and
+/// then says `unknown`; past this the conversation starts anyway.
+const VERDICT_WAIT: Duration = Duration::from_secs(40);
+/// After a machine or fax verdict Twilio replaces the stream (voicemail) or hangs up;
+/// if neither happens this long after, the node ends the call itself.
+const MACHINE_GRACE: Duration = Duration::from_secs(20);
+
 impl<'a> Call<'a> {
+    /// An outbound call whose answering-machine detection has not spoken: the AI is
+    /// not connected and nothing is said over whoever answered (a person saying hello,
+    /// a voicemail greeting) until Twilio's verdict lands on the call record. `None`
+    /// when the conversation may start (a person, an unknown verdict, no verdict in
+    /// time); otherwise how the call ended (the callee hung up, Twilio left the
+    /// voicemail or hung up on a machine).
+    async fn await_verdict<S>(&mut self, ws: &mut WebSocketStream<S>) -> Option<Ended>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        use hotline_core::model::AnsweredBy;
+        let started = Instant::now();
+        let mut poll = tokio::time::interval(VERDICT_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut machine_since: Option<Instant> = None;
+        let mut malformed = 0;
+        let shutdown = self.ctx.shutdown.clone();
+        info!("waiting for the answering-machine verdict before the agent speaks");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    return Some(Ended { reason: EndReason::Shutdown, detail: None });
+                }
+                msg = ws.next() => match msg {
+                    Some(Ok(Message::Text(text))) => match media::parse_inbound(&text) {
+                        Ok(Inbound::Media(_)) => self.frames_in += 1,
+                        Ok(Inbound::Stop(_)) => {
+                            let detail = machine_since.map(|_| "answered by a machine".to_owned());
+                            return Some(Ended { reason: EndReason::CallerHungUp, detail });
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            if !skip_malformed(&mut malformed, &e.to_string()) {
+                                return Some(Ended { reason: EndReason::StreamFailed, detail: Some(TOO_MANY_MALFORMED.into()) });
+                            }
+                        }
+                    },
+                    Some(Ok(Message::Close(_))) | None => {
+                        return Some(Ended { reason: EndReason::CallerHungUp, detail: Some("stream closed".into()) });
+                    }
+                    Some(Err(e)) => {
+                        return Some(Ended { reason: EndReason::StreamFailed, detail: Some(e.to_string()) });
+                    }
+                    Some(Ok(_)) => {}
+                },
+                _ = poll.tick() => {
+                    if let Some(since) = machine_since {
+                        if since.elapsed() >= MACHINE_GRACE {
+                            self.hang_up().await;
+                            return Some(Ended { reason: EndReason::AgentEnded, detail: Some("answered by a machine".into()) });
+                        }
+                        continue;
+                    }
+                    let verdict = match self.ctx.calls.get_call(&self.record.sid).await {
+                        Ok(Some(call)) => call.outbound.and_then(|o| o.answered_by),
+                        Ok(None) => None,
+                        Err(e) => {
+                            debug!(error = %e, "could not read the verdict yet");
+                            None
+                        }
+                    };
+                    match verdict {
+                        Some(AnsweredBy::Human | AnsweredBy::Unknown) => {
+                            info!(verdict = ?verdict, "a person is on the line: the agent speaks");
+                            return None;
+                        }
+                        Some(other) => {
+                            info!(verdict = ?other, "a machine answered: the agent stays silent");
+                            machine_since = Some(Instant::now());
+                        }
+                        None if started.elapsed() >= VERDICT_WAIT => {
+                            warn!("no answering-machine verdict in time: the agent speaks");
+                            return None;
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -527,7 +634,15 @@ impl<'a> Call<'a> {
         }
         drop(early);
         let now = self.now_ms();
-        state.connected(self.record.greeting.is_some(), now, &mut actions);
+        match self
+            .record
+            .outbound
+            .as_ref()
+            .and_then(|o| o.greeting.as_deref())
+        {
+            Some(opening) => state.connected_saying(opening, now, &mut actions),
+            None => state.connected(self.record.greeting.is_some(), now, &mut actions),
+        }
         let ended = match self.apply(&mut ws, &mut ai, &mut actions).await {
             Some(ended) => ended,
             None => self.pump(&mut ws, &mut ai, &mut state, &mut actions).await,

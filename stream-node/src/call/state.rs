@@ -195,6 +195,17 @@ impl CallState {
         }
     }
 
+    /// An outbound call is connected to a person: the agent opens with `opening` (the
+    /// call's greeting, rendered from its variables).
+    pub fn connected_saying(&mut self, opening: &str, now: u64, out: &mut Vec<Action>) {
+        self.last_activity = now;
+        note(
+            format!("The person you called has just answered. Open the call by saying: {opening}"),
+            out,
+        );
+        self.request_response(out);
+    }
+
     /// A chunk of agent audio (`bytes` of µ-law) arrived at `now`.
     pub fn agent_audio(
         &mut self,
@@ -661,6 +672,22 @@ mod tests {
         let mut out = Vec::new();
         state().connected(true, 0, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_answered_outbound_call_opens_with_its_rendered_greeting() {
+        let mut s = state();
+        let mut out = Vec::new();
+        s.connected_saying("Hi Ada, this is Acme.", 0, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                system(
+                    "The person you called has just answered. Open the call by saying: Hi Ada, this is Acme."
+                ),
+                create()
+            ]
+        );
     }
 
     #[test]

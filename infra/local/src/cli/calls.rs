@@ -9,7 +9,7 @@ use hotline_store::{StoreConfig, Stores};
 #[derive(Args)]
 pub struct CallsArgs {
     #[command(subcommand)]
-    show: Option<Show>,
+    show: Option<CallsCommand>,
     /// The organization whose calls to list.
     #[arg(long, default_value = hotline_local::configure::DEMO_ORG, global = true)]
     org: String,
@@ -22,17 +22,34 @@ pub struct CallsArgs {
 }
 
 #[derive(Subcommand)]
-enum Show {
+enum CallsCommand {
     /// Print one call record: status, times, turns, outcome, post-call results.
     Show { call_sid: String },
+    /// The calls in progress, through the API.
+    Active {
+        #[command(flatten)]
+        api: super::dial::ApiArgs,
+    },
+    /// Hang up (or cancel) a call, through the API.
+    End {
+        call_sid: String,
+        #[command(flatten)]
+        api: super::dial::ApiArgs,
+    },
 }
 
 pub async fn run(args: CallsArgs) -> anyhow::Result<()> {
+    match &args.show {
+        Some(CallsCommand::Active { api }) => return super::dial::active(api).await,
+        Some(CallsCommand::End { call_sid, api }) => return super::dial::end(api, call_sid).await,
+        _ => {}
+    }
     let stores = Stores::open(&StoreConfig::from_env()?)
         .await
         .context("opening the store")?;
     match args.show {
-        Some(Show::Show { call_sid }) => {
+        Some(CallsCommand::Active { .. } | CallsCommand::End { .. }) => {}
+        Some(CallsCommand::Show { call_sid }) => {
             let sid = CallSid::parse(&call_sid)?;
             let call = stores
                 .calls

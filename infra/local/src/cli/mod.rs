@@ -4,8 +4,10 @@ pub mod apply;
 pub mod call;
 pub mod calls;
 pub mod demo;
+pub mod dial;
 pub mod keys;
 pub mod sms;
+pub mod tunnel;
 pub mod up;
 pub mod users;
 

@@ -94,6 +94,10 @@ fn print_banner(l: &Launched) {
         s.public_url
     );
     println!(
+        "  Primary handler fails:  {}/twilio/fallback   (HTTP POST)",
+        s.public_url
+    );
+    println!(
         "  Media streams go to {}/twilio/stream; recordings report to {}/twilio/recording (set by the TwiML)",
         s.stream_public_url, s.public_url
     );
@@ -128,6 +132,11 @@ fn print_banner(l: &Launched) {
     println!();
     if let Some(number) = first_number {
         println!("Try it:  hotline call --to {number}");
+        if l.fake_twilio.is_some() {
+            println!(
+                "         hotline dial --to +14155550100 --var name=Ada --callee voicemail   (an outbound call; the callee is simulated)"
+            );
+        }
         println!();
     }
 }

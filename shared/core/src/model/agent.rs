@@ -15,6 +15,10 @@ pub struct Agent {
     /// Spoken by Twilio before the stream connects; none means the AI speaks first.
     #[serde(default)]
     pub greeting: Option<String>,
+    /// Left after the beep when an answering machine takes one of the agent's outbound
+    /// calls; none: the call hangs up without a message.
+    #[serde(default)]
+    pub voicemail_message: Option<String>,
     pub enabled: bool,
     pub provider: Provider,
     pub model: String,

@@ -36,6 +36,9 @@ pub struct Call {
     pub recording: Option<RecordingRef>,
     #[serde(default)]
     pub post_call: PostCall,
+    /// What hotline placed the call with, for calls it dialled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<crate::model::OutboundCall>,
     #[serde(default)]
     pub version: u64,
 }

@@ -4,6 +4,7 @@ mod agent;
 mod api_key;
 mod call;
 mod contact;
+mod dial;
 mod message;
 mod node;
 mod number;
@@ -18,6 +19,7 @@ pub use call::{
     StageStatus, TodoItem, TranscriptRef, TranscriptSource, Turn,
 };
 pub use contact::{Contact, ContactField};
+pub use dial::{AmdOutcome, AnsweredBy, Dial, DialState, OutboundCall};
 pub use message::{Channel, DeliveryState, Message, MessageDirection};
 pub use node::StreamNodeStatus;
 pub use number::PhoneNumber;
