@@ -831,6 +831,7 @@ mod tests {
             }],
             analyzers: Vec::new(),
             limits: CallLimits::default(),
+            pipeline: None,
             version: 0,
         }
     }

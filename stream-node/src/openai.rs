@@ -469,6 +469,7 @@ mod tests {
             tools: Vec::new(),
             analyzers: Vec::new(),
             limits: CallLimits::default(),
+            pipeline: None,
             version: 0,
         }
     }

@@ -183,6 +183,7 @@ fn agent() -> Agent {
             },
         ],
         limits: CallLimits::default(),
+        pipeline: None,
         version: 0,
     }
 }

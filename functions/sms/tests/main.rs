@@ -56,6 +56,7 @@ fn agent(org: &str, instructions: &str) -> Agent {
         tools: vec![],
         analyzers: vec![],
         limits: CallLimits::default(),
+        pipeline: None,
         version: 0,
     }
 }

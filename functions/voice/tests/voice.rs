@@ -42,6 +42,7 @@ fn agent(id: &str, greeting: Option<&str>, enabled: bool) -> Agent {
         tools: vec![],
         analyzers: vec![],
         limits: CallLimits::default(),
+        pipeline: None,
         version: 0,
     }
 }

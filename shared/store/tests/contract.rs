@@ -151,6 +151,7 @@ fn agent(org: &str, id: &str) -> Agent {
             max_duration_secs: 600,
             silence_timeout_secs: 15,
         },
+        pipeline: None,
         version: 0,
     }
 }

@@ -63,6 +63,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
             max_duration_secs: 3600,
             silence_timeout_secs: 3600,
         },
+        pipeline: None,
         version: 0,
     };
     stores

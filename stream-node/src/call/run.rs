@@ -32,6 +32,7 @@ use super::playback::mark_name;
 use super::state::{Action, CallState, Chunk, Input, TOOL_FILLER_AFTER_MS};
 use crate::gemini::{GeminiConfig, GeminiSession};
 use crate::openai::OpenAiSession;
+use crate::pipeline::{PipelineConfig, PipelineSession};
 use crate::provider::{Incoming, ProviderEvent, ProviderSession};
 use crate::tools::{self, WebhookTool};
 
@@ -45,6 +46,8 @@ pub struct CallContext {
     pub openai_api_key: SecretString,
     /// Gemini Live's endpoint and key, for agents with `provider: gemini_live`.
     pub gemini: GeminiConfig,
+    /// Deepgram's, ElevenLabs' and the LLM's, for agents with `provider: pipeline`.
+    pub pipeline: PipelineConfig,
     pub start_timeout: Duration,
     /// Webhook tools may use `http` and private addresses (`hotline up` only).
     pub webhook_allow_private: bool,
@@ -71,6 +74,14 @@ impl CallContext {
             gemini: GeminiConfig {
                 base_url: config.gemini_base_url.clone(),
                 api_key: config.gemini_api_key.clone(),
+            },
+            pipeline: PipelineConfig {
+                deepgram_base_url: config.deepgram_base_url.clone(),
+                deepgram_api_key: config.deepgram_api_key.clone(),
+                elevenlabs_base_url: config.elevenlabs_base_url.clone(),
+                elevenlabs_api_key: config.elevenlabs_api_key.clone(),
+                llm_base_url: config.llm_base_url.clone(),
+                llm_api_key: config.llm_api_key.clone(),
             },
             start_timeout: config.start_timeout,
             webhook_allow_private: config.webhook_allow_private,
@@ -174,12 +185,11 @@ where
             // reconnection in theirs.
             Box::pin(call.converse(ws, &agent, opening)).await;
         }
-        Provider::OpenaiRealtime | Provider::Pipeline => {
-            if agent.provider == Provider::Pipeline {
-                warn!(
-                    "the pipeline provider is not built yet: the agent talks through OpenAI Realtime"
-                );
-            }
+        Provider::Pipeline => {
+            let opening = PipelineSession::open(ctx.pipeline.clone(), &agent);
+            Box::pin(call.converse(ws, &agent, opening)).await;
+        }
+        Provider::OpenaiRealtime => {
             let opening = OpenAiSession::open(&ctx.openai_base_url, &ctx.openai_api_key, &agent);
             call.converse(ws, &agent, opening).await;
         }

@@ -10,7 +10,10 @@ mod number;
 mod org;
 mod todo;
 
-pub use agent::{Agent, Analyzer, CallLimits, LimitsError, Provider, ToolKind, ToolSpec};
+pub use agent::{
+    Agent, Analyzer, CallLimits, LimitsError, PipelineSpec, Provider, SttSpec, SttVendor, ToolKind,
+    ToolSpec, TtsSpec, TtsVendor,
+};
 pub use api_key::{ApiKey, Role};
 pub use call::{
     AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Outcome,
