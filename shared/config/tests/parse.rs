@@ -431,7 +431,10 @@ fn a_pipeline_agent_names_its_speech_to_text_model_and_voice() {
     let night = &config.organizations[0].agents[1];
     assert_eq!(night.provider, Provider::Pipeline);
     assert_eq!(night.model, "gpt-4.1");
-    assert_eq!(night.voice, "21m00Tcm4TlvDq8ikWAM", "tts.voice is the voice");
+    assert_eq!(
+        night.voice, "21m00Tcm4TlvDq8ikWAM",
+        "tts.voice is the voice"
+    );
     let spec = night.pipeline.clone().expect("pipeline spec");
     assert_eq!(spec.stt.model, "nova-3-medical");
     assert_eq!(spec.stt.language, "en-GB");
