@@ -213,7 +213,7 @@ async fn barge_in_on_the_pipeline_clears_twilio_and_keeps_only_what_was_heard() 
         .filter(|(r, _)| r == "assistant")
         .map(|(_, c)| c)
         .collect();
-    assert_eq!(assistant, [first.text.clone()]);
+    assert_eq!(assistant, std::slice::from_ref(&first.text));
     assert_eq!(
         turns[1].text, "Sorry, I need to move my appointment.",
         "{turns:?}"

@@ -62,7 +62,7 @@ impl Reply {
 }
 
 /// What the simulated model answers. Start from [`Script::default`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Script {
     /// The bearer key; `None` accepts any (`hotline up`).
     pub api_key: Option<String>,
@@ -74,18 +74,6 @@ pub struct Script {
     pub refuse: Option<u16>,
     /// Break this request's stream off halfway (0-based).
     pub fail_request: Option<usize>,
-}
-
-impl Default for Script {
-    fn default() -> Self {
-        Self {
-            api_key: None,
-            replies: Vec::new(),
-            word_ms: 0,
-            refuse: None,
-            fail_request: None,
-        }
-    }
 }
 
 /// One request as the simulator saw it.

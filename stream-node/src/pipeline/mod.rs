@@ -30,7 +30,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt as _, StreamExt as _};
-use hotline_core::model::{Agent, PipelineSpec};
+use hotline_core::model::Agent;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -228,7 +228,7 @@ pub struct PipelineSession {
 impl PipelineSession {
     /// Opens the speech-to-text socket; the model and the voice are asked per reply.
     pub async fn open(config: PipelineConfig, agent: &Agent) -> Result<Self, String> {
-        let spec = agent.pipeline.clone().unwrap_or_else(PipelineSpec::default);
+        let spec = agent.pipeline.clone().unwrap_or_default();
         let url = deepgram::listen_url(&config.deepgram_base_url, &spec.stt)?;
         let stt = open_socket(
             url,
@@ -708,11 +708,13 @@ impl ProviderSession for PipelineSession {
         }
         match self.vad.push(&self.audio) {
             Some(vad::Change::Started) => self.speech(),
-            Some(vad::Change::Stopped) if !self.turns.pending() => {
-                // Deepgram ends turns with words; a start with none (a cough) ends here.
-                if self.speaking && self.last_speech.elapsed() > Duration::from_millis(500) {
-                    self.speech_stopped();
-                }
+            // Deepgram ends turns with words; a start with none (a cough) ends here.
+            Some(vad::Change::Stopped)
+                if !self.turns.pending()
+                    && self.speaking
+                    && self.last_speech.elapsed() > Duration::from_millis(500) =>
+            {
+                self.speech_stopped();
             }
             _ => {}
         }
@@ -737,7 +739,7 @@ impl ProviderSession for PipelineSession {
                 self.remember(json!({"role": "system", "content": format!("{NOTE_PREFIX}{text}")}));
             }
             ProviderCommand::FunctionOutput { call_id, output } => {
-                if self.awaiting.iter().any(|a| *a == call_id) {
+                if self.awaiting.contains(&call_id) {
                     self.awaiting.retain(|a| *a != call_id);
                     self.history
                         .push(json!({"role": "tool", "tool_call_id": call_id, "content": output}));
