@@ -179,7 +179,8 @@ pub async fn launch(
         None => {
             let sim = ChatSim::start(demo_pipeline_llm()).await?;
             let url = sim.base_url().to_owned();
-            (Some(sim), url, SecretString::from(String::new()))
+            // Any key: a bearer header with none is no header at all.
+            (Some(sim), url, SecretString::from("simulated".to_owned()))
         }
     };
     let (simulated_ai, openai_base_url, openai_api_key) = match config.openai_api_key {
