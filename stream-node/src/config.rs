@@ -41,6 +41,21 @@ pub struct NodeConfig {
     /// `GEMINI_API_KEY`; empty is allowed against a simulator (and where no agent uses
     /// Gemini).
     pub gemini_api_key: SecretString,
+    /// The pipeline's LLM: chat completions at `OPENAI_BASE_URL` with `OPENAI_API_KEY`
+    /// (the same two as above, apart only so that a local run can simulate each).
+    pub llm_base_url: String,
+    pub llm_api_key: SecretString,
+    /// `DEEPGRAM_BASE_URL` (default `https://api.deepgram.com`), the speech-to-text
+    /// of agents with `provider: pipeline`.
+    pub deepgram_base_url: String,
+    /// `DEEPGRAM_API_KEY`; empty is allowed against a simulator (and where no agent
+    /// uses the pipeline).
+    pub deepgram_api_key: SecretString,
+    /// `ELEVENLABS_BASE_URL` (default `https://api.elevenlabs.io`), the text-to-speech
+    /// of agents with `provider: pipeline`.
+    pub elevenlabs_base_url: String,
+    /// `ELEVENLABS_API_KEY`; empty is allowed as for Deepgram's.
+    pub elevenlabs_api_key: SecretString,
     /// `TWILIO_API_BASE_URL` (default `https://api.twilio.com`).
     pub twilio_api_base_url: String,
     /// `HOTLINE_WEBHOOK_ALLOW_PRIVATE` (`true` for local runs only): webhook tools may
@@ -146,6 +161,15 @@ impl NodeConfig {
             gemini_base_url: get("GEMINI_BASE_URL")
                 .unwrap_or_else(|| hotline_realtime::gemini::DEFAULT_BASE_URL.into()),
             gemini_api_key: get("GEMINI_API_KEY").unwrap_or_default().into(),
+            llm_base_url: get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            llm_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
+            deepgram_base_url: get("DEEPGRAM_BASE_URL")
+                .unwrap_or_else(|| "https://api.deepgram.com".into()),
+            deepgram_api_key: get("DEEPGRAM_API_KEY").unwrap_or_default().into(),
+            elevenlabs_base_url: get("ELEVENLABS_BASE_URL")
+                .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+            elevenlabs_api_key: get("ELEVENLABS_API_KEY").unwrap_or_default().into(),
             twilio_api_base_url: get("TWILIO_API_BASE_URL")
                 .unwrap_or_else(|| "https://api.twilio.com".into()),
             webhook_allow_private: match get("HOTLINE_WEBHOOK_ALLOW_PRIVATE").as_deref() {
@@ -199,6 +223,8 @@ mod tests {
             "https://generativelanguage.googleapis.com"
         );
         assert_eq!(c.drain, Duration::from_secs(90));
+        assert_eq!(c.deepgram_base_url, "https://api.deepgram.com");
+        assert_eq!(c.elevenlabs_base_url, "https://api.elevenlabs.io");
         assert!(
             !c.webhook_allow_private,
             "deployed, tools reach public https only"

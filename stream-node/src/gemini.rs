@@ -833,6 +833,7 @@ mod tests {
             analyzers: Vec::new(),
             limits: CallLimits::default(),
             fallback: None,
+            pipeline: None,
             version: 0,
         }
     }

@@ -8,6 +8,9 @@ use hotline_core::model::{Agent, Call, Turn};
 use hotline_core::{AccountSid, CallSid, OrgId};
 use hotline_local::configure::{ConfigSource, DEMO_AGENT, DEMO_ORG, configure};
 use hotline_local::{Stack, StackConfig};
+use hotline_sim::chat::ChatSim;
+use hotline_sim::deepgram::DeepgramSim;
+use hotline_sim::elevenlabs::ElevenLabsSim;
 use hotline_sim::gemini::GeminiSim;
 use hotline_sim::phone::{AudioSource, CallSpec, hangup_on_api_update};
 use hotline_sim::realtime::{RealtimeSim, Script};
@@ -21,6 +24,9 @@ pub const NUMBER: &str = "+15550100001";
 pub const CALLER: &str = "+14155550100";
 pub const API_KEY: &str = "sk-test-hotline";
 pub const GEMINI_KEY: &str = "AIza-test-hotline";
+pub const DEEPGRAM_KEY: &str = "dg-test-hotline";
+pub const ELEVENLABS_KEY: &str = "xi-test-hotline";
+pub const LLM_KEY: &str = "sk-test-llm";
 
 pub struct World {
     pub stack: Stack,
@@ -28,6 +34,11 @@ pub struct World {
     pub ai: RealtimeSim,
     /// Gemini Live, for agents switched to `gemini_live` (see [`World::start_gemini`]).
     pub gemini: GeminiSim,
+    /// The pipeline's three services, for agents switched to `pipeline` (see
+    /// [`World::start_pipeline`]).
+    pub deepgram: DeepgramSim,
+    pub llm: ChatSim,
+    pub elevenlabs: ElevenLabsSim,
     pub twilio: FakeTwilio,
     _dir: tempfile::TempDir,
 }
@@ -108,6 +119,39 @@ impl World {
         world
     }
 
+    /// As `start_with`, the demo agent on the pipeline (Deepgram, the chat model, an
+    /// ElevenLabs voice) and the three simulators following their scripts.
+    pub async fn start_pipeline(
+        heard: hotline_sim::deepgram::Script,
+        llm: hotline_sim::chat::Script,
+        tts: hotline_sim::elevenlabs::Script,
+        edit: impl FnOnce(&mut Agent),
+    ) -> Self {
+        let world = Self::start_with(Script::default(), |agent| {
+            agent.provider = hotline_core::model::Provider::Pipeline;
+            agent.model = "gpt-4.1-mini".into();
+            agent.voice = "21m00Tcm4TlvDq8ikWAM".into();
+            agent.pipeline = Some(hotline_core::model::PipelineSpec::default());
+            edit(agent);
+        })
+        .await;
+        world.deepgram.set_script(hotline_sim::deepgram::Script {
+            api_key: Some(DEEPGRAM_KEY.to_owned()),
+            ..heard
+        });
+        world.llm.set_script(hotline_sim::chat::Script {
+            api_key: Some(LLM_KEY.to_owned()),
+            ..llm
+        });
+        world
+            .elevenlabs
+            .set_script(hotline_sim::elevenlabs::Script {
+                api_key: Some(ELEVENLABS_KEY.to_owned()),
+                ..tts
+            });
+        world
+    }
+
     async fn start_inner(
         script: Script,
         edit: impl FnOnce(&mut Agent),
@@ -153,6 +197,24 @@ impl World {
         })
         .await
         .expect("gemini sim");
+        let deepgram = DeepgramSim::start(hotline_sim::deepgram::Script {
+            api_key: Some(DEEPGRAM_KEY.to_owned()),
+            ..hotline_sim::deepgram::Script::default()
+        })
+        .await
+        .expect("deepgram sim");
+        let llm = ChatSim::start(hotline_sim::chat::Script {
+            api_key: Some(LLM_KEY.to_owned()),
+            ..hotline_sim::chat::Script::default()
+        })
+        .await
+        .expect("chat sim");
+        let elevenlabs = ElevenLabsSim::start(hotline_sim::elevenlabs::Script {
+            api_key: Some(ELEVENLABS_KEY.to_owned()),
+            ..hotline_sim::elevenlabs::Script::default()
+        })
+        .await
+        .expect("elevenlabs sim");
         let twilio = FakeTwilio::start().await.expect("fake twilio");
         twilio.add_account(ACCOUNT, TOKEN);
         let stack = Stack::start(
@@ -165,6 +227,12 @@ impl World {
                 openai_api_key: SecretString::from(API_KEY.to_owned()),
                 gemini_base_url: gemini.base_url().to_owned(),
                 gemini_api_key: SecretString::from(GEMINI_KEY.to_owned()),
+                llm_base_url: llm.base_url().to_owned(),
+                llm_api_key: SecretString::from(LLM_KEY.to_owned()),
+                deepgram_base_url: deepgram.base_url().to_owned(),
+                deepgram_api_key: SecretString::from(DEEPGRAM_KEY.to_owned()),
+                elevenlabs_base_url: elevenlabs.base_url().to_owned(),
+                elevenlabs_api_key: SecretString::from(ELEVENLABS_KEY.to_owned()),
                 // No text is sent in these tests; the realtime fake stands in.
                 openai_rest_base_url: ai.base_url().to_owned(),
                 openai_rest_api_key: SecretString::from(API_KEY.to_owned()),
@@ -183,6 +251,9 @@ impl World {
             stores,
             ai,
             gemini,
+            deepgram,
+            llm,
+            elevenlabs,
             twilio,
             _dir: dir,
         }

@@ -3,6 +3,8 @@
 
 mod failover;
 mod gemini;
+mod outbound;
+mod pipeline;
 
 use std::time::Duration;
 

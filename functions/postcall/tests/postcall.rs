@@ -186,6 +186,7 @@ fn agent() -> Agent {
         ],
         limits: CallLimits::default(),
         fallback: None,
+        pipeline: None,
         version: 0,
     }
 }

@@ -58,6 +58,7 @@ fn agent(org: &str, instructions: &str) -> Agent {
         analyzers: vec![],
         limits: CallLimits::default(),
         fallback: None,
+        pipeline: None,
         version: 0,
     }
 }

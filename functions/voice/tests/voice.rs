@@ -44,6 +44,7 @@ fn agent(id: &str, greeting: Option<&str>, enabled: bool) -> Agent {
         analyzers: vec![],
         limits: CallLimits::default(),
         fallback: None,
+        pipeline: None,
         version: 0,
     }
 }

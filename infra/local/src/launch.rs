@@ -8,6 +8,9 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use hotline_postcall::PostcallConfig;
+use hotline_sim::chat::ChatSim;
+use hotline_sim::deepgram::DeepgramSim;
+use hotline_sim::elevenlabs::ElevenLabsSim;
 use hotline_sim::gemini::GeminiSim;
 use hotline_sim::openai_rest::FakeOpenAi;
 use hotline_sim::realtime::{RealtimeSim, Script, ToolCue};
@@ -32,6 +35,12 @@ pub struct LaunchConfig {
     /// `GEMINI_API_KEY` and `GEMINI_BASE_URL`: without a key, Gemini Live is simulated.
     pub gemini_api_key: Option<SecretString>,
     pub gemini_base_url: Option<String>,
+    /// `DEEPGRAM_API_KEY` / `DEEPGRAM_BASE_URL` and `ELEVENLABS_API_KEY` /
+    /// `ELEVENLABS_BASE_URL`: without a key, that stage of the pipeline is simulated.
+    pub deepgram_api_key: Option<SecretString>,
+    pub deepgram_base_url: Option<String>,
+    pub elevenlabs_api_key: Option<SecretString>,
+    pub elevenlabs_base_url: Option<String>,
     pub twilio_api_base_url: Option<String>,
     pub drain: Duration,
     /// `HOTLINE_MAX_CALLS`, as the stream node reads it.
@@ -65,6 +74,10 @@ impl LaunchConfig {
             openai_base_url: get("OPENAI_BASE_URL"),
             gemini_api_key: get("GEMINI_API_KEY").map(SecretString::from),
             gemini_base_url: get("GEMINI_BASE_URL"),
+            deepgram_api_key: get("DEEPGRAM_API_KEY").map(SecretString::from),
+            deepgram_base_url: get("DEEPGRAM_BASE_URL"),
+            elevenlabs_api_key: get("ELEVENLABS_API_KEY").map(SecretString::from),
+            elevenlabs_base_url: get("ELEVENLABS_BASE_URL"),
             twilio_api_base_url: get("TWILIO_API_BASE_URL"),
             drain: Duration::from_secs(
                 get("HOTLINE_DRAIN_SECS")
@@ -95,6 +108,13 @@ pub struct Launched {
     pub simulated_ai: Option<RealtimeSim>,
     /// Set when no `GEMINI_API_KEY` was given: agents on `gemini_live` talk to this.
     pub simulated_gemini: Option<GeminiSim>,
+    /// Set when no `OPENAI_API_KEY` was given: the pipeline's LLM (streaming chat
+    /// completions) is simulated.
+    pub simulated_llm: Option<ChatSim>,
+    /// Set when no `DEEPGRAM_API_KEY` was given: the pipeline's speech-to-text.
+    pub simulated_deepgram: Option<DeepgramSim>,
+    /// Set when no `ELEVENLABS_API_KEY` was given: the pipeline's voice.
+    pub simulated_elevenlabs: Option<ElevenLabsSim>,
     /// …and so are the transcription and analysis after it.
     pub simulated_openai: Option<FakeOpenAi>,
     /// A fresh owner API key for each configured organization, made at this start.
@@ -157,6 +177,22 @@ pub async fn launch(
         }
     };
 
+    let (simulated_llm, llm_base_url, llm_api_key) = match &config.openai_api_key {
+        Some(key) => (
+            None,
+            config
+                .openai_base_url
+                .clone()
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            key.clone(),
+        ),
+        None => {
+            let sim = ChatSim::start(demo_pipeline_llm()).await?;
+            let url = sim.base_url().to_owned();
+            // Any key: a bearer header with none is no header at all.
+            (Some(sim), url, SecretString::from("simulated".to_owned()))
+        }
+    };
     let (simulated_ai, openai_base_url, openai_api_key) = match config.openai_api_key {
         Some(key) => (
             None,
@@ -172,6 +208,42 @@ pub async fn launch(
             (Some(sim), url, SecretString::from(String::new()))
         }
     };
+    let (simulated_deepgram, deepgram_base_url, deepgram_api_key) = match config.deepgram_api_key {
+        Some(key) => (
+            None,
+            config
+                .deepgram_base_url
+                .clone()
+                .unwrap_or_else(|| "https://api.deepgram.com".into()),
+            key,
+        ),
+        None => {
+            let sim = DeepgramSim::start(demo_deepgram_script()).await?;
+            let url = sim.base_url().to_owned();
+            (Some(sim), url, SecretString::from("simulated".to_owned()))
+        }
+    };
+    let (simulated_elevenlabs, elevenlabs_base_url, elevenlabs_api_key) =
+        match config.elevenlabs_api_key {
+            Some(key) => (
+                None,
+                config
+                    .elevenlabs_base_url
+                    .clone()
+                    .unwrap_or_else(|| "https://api.elevenlabs.io".into()),
+                key,
+            ),
+            None => {
+                let sim = ElevenLabsSim::start(hotline_sim::elevenlabs::Script {
+                    // Spoken about as fast as a voice speaks, so a barge-in lands mid-reply.
+                    pace: hotline_sim::realtime::Pace::RealTime,
+                    ..hotline_sim::elevenlabs::Script::default()
+                })
+                .await?;
+                let url = sim.base_url().to_owned();
+                (Some(sim), url, SecretString::from("simulated".to_owned()))
+            }
+        };
     let (simulated_gemini, gemini_base_url, gemini_api_key) = match config.gemini_api_key {
         Some(key) => (
             None,
@@ -225,6 +297,12 @@ pub async fn launch(
             openai_api_key,
             gemini_base_url,
             gemini_api_key,
+            llm_base_url,
+            llm_api_key,
+            deepgram_base_url,
+            deepgram_api_key,
+            elevenlabs_base_url,
+            elevenlabs_api_key,
             openai_rest_base_url: openai_rest_url.clone(),
             openai_rest_api_key: openai_rest_key.clone(),
             twilio_api_base_url: stack_twilio_url.clone(),
@@ -294,6 +372,9 @@ pub async fn launch(
         console_users,
         simulated_ai,
         simulated_gemini,
+        simulated_llm,
+        simulated_deepgram,
+        simulated_elevenlabs,
         simulated_openai,
         fake_twilio,
     })
@@ -374,6 +455,30 @@ pub fn demo_gemini_script() -> hotline_sim::gemini::Script {
             serde_json::json!({}),
         )],
         ..hotline_sim::gemini::Script::default()
+    }
+}
+
+/// The demo call on the simulated pipeline: what Deepgram hears of the caller…
+pub fn demo_deepgram_script() -> hotline_sim::deepgram::Script {
+    hotline_sim::deepgram::Script {
+        heard: demo_script().caller_transcripts,
+        ..hotline_sim::deepgram::Script::default()
+    }
+}
+
+/// …and what the model answers: the same conversation as [`demo_script`], the greeting
+/// first, then a reply per caller turn, and `end_call` after the second.
+pub fn demo_pipeline_llm() -> hotline_sim::chat::Script {
+    use hotline_sim::chat::Reply;
+    let mut replies: Vec<Reply> = demo_script().replies.into_iter().map(Reply::Text).collect();
+    // The greeting, the first answer; then the tool call, then its goodbye.
+    let goodbye = replies.pop();
+    replies.push(Reply::call("end_call", serde_json::json!({})));
+    replies.extend(goodbye);
+    hotline_sim::chat::Script {
+        replies,
+        word_ms: 40,
+        ..hotline_sim::chat::Script::default()
     }
 }
 

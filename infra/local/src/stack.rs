@@ -29,6 +29,14 @@ pub struct StackConfig {
     /// Gemini Live, for agents with `provider: gemini_live`.
     pub gemini_base_url: String,
     pub gemini_api_key: SecretString,
+    /// The pipeline's services (agents with `provider: pipeline`): its LLM (streaming
+    /// chat completions), Deepgram and ElevenLabs.
+    pub llm_base_url: String,
+    pub llm_api_key: SecretString,
+    pub deepgram_base_url: String,
+    pub deepgram_api_key: SecretString,
+    pub elevenlabs_base_url: String,
+    pub elevenlabs_api_key: SecretString,
     /// OpenAI's REST API (chat completions), which answers texts: not the realtime one
     /// when the conversation is simulated.
     pub openai_rest_base_url: String,
@@ -194,6 +202,12 @@ impl Stack {
                     openai_api_key: config.openai_api_key.clone(),
                     gemini_base_url: config.gemini_base_url.clone(),
                     gemini_api_key: config.gemini_api_key.clone(),
+                    llm_base_url: config.llm_base_url.clone(),
+                    llm_api_key: config.llm_api_key.clone(),
+                    deepgram_base_url: config.deepgram_base_url.clone(),
+                    deepgram_api_key: config.deepgram_api_key.clone(),
+                    elevenlabs_base_url: config.elevenlabs_base_url.clone(),
+                    elevenlabs_api_key: config.elevenlabs_api_key.clone(),
                     twilio_api_base_url: config.twilio_api_base_url.clone(),
                     webhook_allow_private: config.webhook_allow_private,
                     // Every local node reports itself like a deployed one, so the voice

@@ -134,3 +134,31 @@ fn demo_plays_the_same_call_on_the_simulated_gemini_live() {
         "the goodbye, spoken by the model after end_call: {stdout}"
     );
 }
+
+#[test]
+fn demo_plays_the_same_call_on_the_simulated_pipeline() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["demo", "--provider", "pipeline"])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("DEEPGRAM_API_KEY")
+        .env_remove("ELEVENLABS_API_KEY")
+        .env_remove("TWILIO_API_BASE_URL")
+        .env_remove("HOTLINE_STORE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("hotline demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("simulated the pipeline"), "{stdout}");
+    assert!(
+        stdout.contains("clears 1"),
+        "the caller barged in once: {stdout}"
+    );
+    assert!(stdout.contains("outcome   AgentEnded"), "{stdout}");
+    assert!(stdout.contains("caller  Sorry to cut in"), "{stdout}");
+    assert!(
+        stdout.contains("agent   You're all set for Tuesday at three. Goodbye!"),
+        "the goodbye, spoken after end_call: {stdout}"
+    );
+}

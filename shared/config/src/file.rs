@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use hotline_core::ids::{AccountSid, AgentId, E164, OrgId};
 use hotline_core::model::{
-    Agent, Analyzer, CallLimits, Fallback, OrgSettings, Organization, PhoneNumber, Provider,
-    ToolKind, ToolSpec, TwilioAccount,
+    Agent, Analyzer, CallLimits, Fallback, OrgSettings, Organization, PhoneNumber, PipelineSpec,
+    Provider, SttSpec, SttVendor, ToolKind, ToolSpec, TtsSpec, TtsVendor, TwilioAccount,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -76,6 +76,12 @@ pub struct AgentDecl {
     #[serde(default)]
     pub limits: CallLimits,
     pub fallback: Option<FallbackDecl>,
+    /// `pipeline` only: the speech-to-text vendor and model.
+    pub stt: Option<SttDecl>,
+    /// `pipeline` only: the chat-completions model (instead of `model`).
+    pub llm: Option<LlmDecl>,
+    /// `pipeline` only: the text-to-speech vendor, model and voice (instead of `voice`).
+    pub tts: Option<TtsDecl>,
 }
 
 /// `fallback:` on an agent: the provider that takes the call when the agent's own
@@ -86,6 +92,28 @@ pub struct FallbackDecl {
     pub provider: Provider,
     pub model: Option<String>,
     pub voice: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SttDecl {
+    pub vendor: SttVendor,
+    pub model: Option<String>,
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmDecl {
+    pub model: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TtsDecl {
+    pub vendor: TtsVendor,
+    pub model: Option<String>,
+    pub voice: Option<String>,
 }
 
 fn yes() -> bool {
@@ -337,18 +365,61 @@ fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> O
     for problem in check_analyzers(&decl.analyzers) {
         c.problem(format!("{at}.{}", problem.path), problem.message);
     }
+    let pipeline = decl.provider == Provider::Pipeline;
+    for (key, given) in [
+        ("stt", decl.stt.is_some()),
+        ("llm", decl.llm.is_some()),
+        ("tts", decl.tts.is_some()),
+    ] {
+        if given && !pipeline {
+            c.problem(
+                format!("{at}.{key}"),
+                format!(
+                    "only a pipeline agent has \"{key}\" (this one's provider speaks by itself)"
+                ),
+            );
+        }
+    }
+    if decl.llm.is_some() && decl.model.is_some() {
+        c.problem(
+            format!("{at}.llm"),
+            "name the pipeline's model once: llm.model, not also model",
+        );
+    }
+    let spec = pipeline.then(|| {
+        let defaults = PipelineSpec::default();
+        PipelineSpec {
+            stt: decl.stt.as_ref().map_or(defaults.stt.clone(), |s| SttSpec {
+                vendor: s.vendor,
+                model: s.model.clone().unwrap_or(defaults.stt.model.clone()),
+                language: s.language.clone().unwrap_or(defaults.stt.language.clone()),
+            }),
+            tts: decl.tts.as_ref().map_or(defaults.tts.clone(), |t| TtsSpec {
+                vendor: t.vendor,
+                model: t.model.clone().unwrap_or(defaults.tts.model.clone()),
+            }),
+        }
+    });
+    let voice = decl
+        .tts
+        .as_ref()
+        .and_then(|t| t.voice.clone())
+        .unwrap_or(decl.voice);
+    let model = decl
+        .llm
+        .map(|l| l.model)
+        .or(decl.model)
+        .unwrap_or_else(|| default_model(decl.provider).to_owned());
     Some(Agent {
         org: org.clone(),
         name: decl.name.unwrap_or_else(|| decl.id.clone()),
         id: id?,
         instructions: decl.instructions,
-        voice: decl.voice,
+        voice,
         greeting: decl.greeting.filter(|g| !g.trim().is_empty()),
         voicemail_message: decl.voicemail_message.filter(|m| !m.trim().is_empty()),
         enabled: decl.enabled,
-        model: decl
-            .model
-            .unwrap_or_else(|| default_model(decl.provider).to_owned()),
+        model,
         provider: decl.provider,
         tools,
         analyzers: decl.analyzers,
@@ -360,6 +431,7 @@ fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> O
             provider: f.provider,
             voice: f.voice,
         }),
+        pipeline: spec,
         version: 0,
     })
 }

@@ -455,3 +455,60 @@ fn a_fallback_names_its_own_provider_and_voice_and_takes_that_providers_default_
     ));
     assert!(err.contains("voice"), "{err}");
 }
+
+#[test]
+fn a_pipeline_agent_names_its_speech_to_text_model_and_voice() {
+    let text = MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n        voice: marin\n",
+        "      - id: night\n        provider: pipeline\n        voice: marin\n        \
+         stt: {vendor: deepgram, model: nova-3-medical, language: en-GB}\n        \
+         llm: {model: gpt-4.1}\n        \
+         tts: {vendor: elevenlabs, voice: 21m00Tcm4TlvDq8ikWAM}\n",
+    );
+    let config = parse(&text).expect("parses");
+    let night = &config.organizations[0].agents[1];
+    assert_eq!(night.provider, Provider::Pipeline);
+    assert_eq!(night.model, "gpt-4.1");
+    assert_eq!(
+        night.voice, "21m00Tcm4TlvDq8ikWAM",
+        "tts.voice is the voice"
+    );
+    let spec = night.pipeline.clone().expect("pipeline spec");
+    assert_eq!(spec.stt.model, "nova-3-medical");
+    assert_eq!(spec.stt.language, "en-GB");
+    assert_eq!(spec.tts.model, "eleven_flash_v2_5", "the default model");
+    assert_eq!(config.organizations[0].agents[0].pipeline, None);
+
+    // Without the keys: the defaults, and the default chat model.
+    let text = MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n",
+        "      - id: night\n        provider: pipeline\n",
+    );
+    let config = parse(&text).expect("parses");
+    let night = &config.organizations[0].agents[1];
+    assert_eq!(night.model, "gpt-4.1-mini");
+    assert_eq!(
+        night.pipeline,
+        Some(hotline_core::model::PipelineSpec::default())
+    );
+
+    // Only a pipeline has them; the model is named once; vendors are known ones.
+    let err = problems(&MINIMAL.replace(
+        "        voice: marin\n        instructions: Help.\n",
+        "        voice: marin\n        instructions: Help.\n        llm: {model: gpt-4.1}\n",
+    ));
+    assert!(
+        err.contains("organizations[0].agents[0].llm: only a pipeline agent"),
+        "{err}"
+    );
+    let err = problems(&MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n",
+        "      - id: night\n        provider: pipeline\n        model: a\n        llm: {model: b}\n",
+    ));
+    assert!(err.contains("name the pipeline's model once"), "{err}");
+    let err = problems(&MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n",
+        "      - id: night\n        provider: pipeline\n        stt: {vendor: whisper}\n",
+    ));
+    assert!(err.contains("organizations[0].agents[1].stt"), "{err}");
+}

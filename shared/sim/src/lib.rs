@@ -1,6 +1,9 @@
 //! Protocol-faithful stand-ins for the outside world: used by tests, benches and the
 //! local stack so that nothing needs the internet.
 
+pub mod chat;
+pub mod deepgram;
+pub mod elevenlabs;
 pub mod gemini;
 pub mod keypad;
 pub mod moto;

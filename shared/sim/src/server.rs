@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -81,10 +82,59 @@ impl Server {
         .await
     }
 
+    /// Serves HTTP/1 with bodies that may stream (a chunked response written while it is
+    /// generated, as a model or a speech synthesizer answers).
+    pub(crate) async fn http_streaming<S, H, F>(state: Arc<S>, handle: H) -> std::io::Result<Self>
+    where
+        S: Send + Sync + 'static,
+        H: Fn(Arc<S>, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
+        F: Future<Output = Response<StreamingBody>> + Send + 'static,
+    {
+        Self::start(move |stream| {
+            let state = Arc::clone(&state);
+            async move {
+                let service = service_fn(move |request| {
+                    let response = handle(Arc::clone(&state), request);
+                    async move { Ok::<_, Infallible>(response.await) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        })
+        .await
+    }
+
     /// `127.0.0.1:{port}`.
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
+}
+
+/// A response body that is whole or streamed; an error item breaks the connection off
+/// mid-body (a dropped upstream, as the client sees it).
+pub(crate) type StreamingBody = BoxBody<Bytes, std::io::Error>;
+
+/// A whole body.
+pub(crate) fn whole(bytes: impl Into<Bytes>) -> StreamingBody {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A body written through the sender while the client reads it; the sender's `send`
+/// fails once the client has gone.
+pub(crate) fn channel_body() -> (
+    tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    StreamingBody,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|item: Result<Bytes, std::io::Error>| (item.map(hyper::body::Frame::data), rx))
+    });
+    (tx, http_body_util::StreamBody::new(stream).boxed())
 }
 
 /// A request's whole body; empty when the client broke it off.

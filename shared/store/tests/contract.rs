@@ -155,6 +155,7 @@ fn agent(org: &str, id: &str) -> Agent {
             silence_timeout_secs: 15,
         },
         fallback: None,
+        pipeline: None,
         version: 0,
     }
 }

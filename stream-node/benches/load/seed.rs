@@ -65,6 +65,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
             silence_timeout_secs: 3600,
         },
         fallback: None,
+        pipeline: None,
         version: 0,
     };
     stores

@@ -33,6 +33,7 @@ use super::playback::mark_name;
 use super::state::{Action, CallState, Chunk, Input, TOOL_FILLER_AFTER_MS};
 use crate::gemini::{GeminiConfig, GeminiSession};
 use crate::openai::OpenAiSession;
+use crate::pipeline::{PipelineConfig, PipelineSession};
 use crate::provider::{Incoming, ProviderEvent, ProviderSession};
 use crate::tools::{self, WebhookTool};
 
@@ -46,6 +47,8 @@ pub struct CallContext {
     pub openai_api_key: SecretString,
     /// Gemini Live's endpoint and key, for agents with `provider: gemini_live`.
     pub gemini: GeminiConfig,
+    /// Deepgram's, ElevenLabs' and the LLM's, for agents with `provider: pipeline`.
+    pub pipeline: PipelineConfig,
     pub start_timeout: Duration,
     /// Webhook tools may use `http` and private addresses (`hotline up` only).
     pub webhook_allow_private: bool,
@@ -72,6 +75,14 @@ impl CallContext {
             gemini: GeminiConfig {
                 base_url: config.gemini_base_url.clone(),
                 api_key: config.gemini_api_key.clone(),
+            },
+            pipeline: PipelineConfig {
+                deepgram_base_url: config.deepgram_base_url.clone(),
+                deepgram_api_key: config.deepgram_api_key.clone(),
+                elevenlabs_base_url: config.elevenlabs_base_url.clone(),
+                elevenlabs_api_key: config.elevenlabs_api_key.clone(),
+                llm_base_url: config.llm_base_url.clone(),
+                llm_api_key: config.llm_api_key.clone(),
             },
             start_timeout: config.start_timeout,
             webhook_allow_private: config.webhook_allow_private,
@@ -185,6 +196,7 @@ where
 enum Opened {
     OpenAi(Box<OpenAiSession>),
     Gemini(Box<GeminiSession>),
+    Pipeline(Box<PipelineSession>),
 }
 
 type Opening<'a> = Pin<Box<dyn Future<Output = Result<Opened, String>> + Send + 'a>>;
@@ -196,12 +208,11 @@ fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
             let session = GeminiSession::open(ctx.gemini.clone(), agent).await?;
             Ok(Opened::Gemini(Box::new(session)))
         }),
-        Provider::OpenaiRealtime | Provider::Pipeline => Box::pin(async move {
-            if agent.provider == Provider::Pipeline {
-                warn!(
-                    "the pipeline provider is not built yet: the agent talks through OpenAI Realtime"
-                );
-            }
+        Provider::Pipeline => Box::pin(async move {
+            let session = PipelineSession::open(ctx.pipeline.clone(), agent).await?;
+            Ok(Opened::Pipeline(Box::new(session)))
+        }),
+        Provider::OpenaiRealtime => Box::pin(async move {
             let session =
                 OpenAiSession::open(&ctx.openai_base_url, &ctx.openai_api_key, agent).await?;
             Ok(Opened::OpenAi(Box::new(session)))
@@ -279,6 +290,7 @@ impl Call<'_> {
             // Boxed: a call's future is as large as its largest branch, and the OpenAI
             // passthrough calls must not carry Gemini's resamplers and reconnection.
             Opened::Gemini(ai) => Box::pin(self.bridge(ws, *ai, &carrier, early)).await,
+            Opened::Pipeline(ai) => Box::pin(self.bridge(ws, *ai, &carrier, early)).await,
         }
     }
 }

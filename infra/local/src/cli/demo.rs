@@ -19,8 +19,9 @@ pub struct DemoArgs {
     #[arg(long)]
     keep: bool,
     /// The realtime provider the demo agent talks through for this run: its simulator
-    /// plays the call (`openai_realtime`, the configuration's own, or `gemini_live`).
-    #[arg(long, value_name = "PROVIDER", value_parser = ["openai_realtime", "gemini_live"])]
+    /// plays the call (`openai_realtime`, the configuration's own, `gemini_live`, or
+    /// `pipeline`: Deepgram, an LLM and ElevenLabs, each simulated).
+    #[arg(long, value_name = "PROVIDER", value_parser = ["openai_realtime", "gemini_live", "pipeline"])]
     provider: Option<String>,
 }
 
@@ -238,8 +239,17 @@ async fn switch_provider(
         agent.voice = "Puck".into();
         directory.put_agent(&agent).await?;
     }
+    if provider == Some("pipeline") {
+        agent.provider = Provider::Pipeline;
+        agent.model = "gpt-4.1-mini".into();
+        // An ElevenLabs premade voice ("Rachel").
+        agent.voice = "21m00Tcm4TlvDq8ikWAM".into();
+        agent.pipeline = Some(hotline_core::model::PipelineSpec::default());
+        directory.put_agent(&agent).await?;
+    }
     Ok(match agent.provider {
         Provider::GeminiLive => "Gemini Live",
-        Provider::OpenaiRealtime | Provider::Pipeline => "OpenAI Realtime",
+        Provider::OpenaiRealtime => "OpenAI Realtime",
+        Provider::Pipeline => "the pipeline (Deepgram → LLM → ElevenLabs)",
     })
 }

@@ -50,6 +50,28 @@ fn print_banner(l: &Launched) {
     } else {
         println!("hotline: agents on gemini_live use Gemini Live.");
     }
+    let simulated_pipeline: Vec<&str> = [
+        (
+            l.simulated_deepgram.is_some(),
+            "DEEPGRAM_API_KEY: speech-to-text",
+        ),
+        (l.simulated_llm.is_some(), "OPENAI_API_KEY: the LLM"),
+        (
+            l.simulated_elevenlabs.is_some(),
+            "ELEVENLABS_API_KEY: the voice",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(simulated, what)| simulated.then_some(what))
+    .collect();
+    if simulated_pipeline.is_empty() {
+        println!("hotline: agents on pipeline use Deepgram, the OpenAI LLM and ElevenLabs.");
+    } else {
+        println!(
+            "hotline: agents on pipeline use SIMULATED services (shared/sim) where a key is missing — no {}.",
+            simulated_pipeline.join("; no ")
+        );
+    }
     if l.simulated_openai.is_some() {
         println!(
             "hotline: after each call, transcription and analysis use the SIMULATED OpenAI REST API; reports land in the data directory's outbox/."

@@ -31,6 +31,10 @@ pub struct Agent {
     /// Who carries the call when `provider` refuses or fails at connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
+    /// A `pipeline` agent's speech-to-text and text-to-speech (its LLM is `model`, its
+    /// voice `voice`); none: [`PipelineSpec::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineSpec>,
     #[serde(default)]
     pub version: u64,
 }
@@ -57,6 +61,66 @@ impl Agent {
             ..self.clone()
         })
     }
+}
+
+/// The vendors and models a `pipeline` agent hears and speaks with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineSpec {
+    #[serde(default)]
+    pub stt: SttSpec,
+    #[serde(default)]
+    pub tts: TtsSpec,
+}
+
+/// Streaming speech-to-text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SttSpec {
+    pub vendor: SttVendor,
+    /// E.g. `nova-3`.
+    pub model: String,
+    /// BCP-47, e.g. `en-US`, or `multi`.
+    pub language: String,
+}
+
+impl Default for SttSpec {
+    fn default() -> Self {
+        Self {
+            vendor: SttVendor::Deepgram,
+            model: "nova-3".to_owned(),
+            language: "en-US".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SttVendor {
+    /// Deepgram live transcription (`/v1/listen`), µ-law 8 kHz in.
+    Deepgram,
+}
+
+/// Streaming text-to-speech; the voice is the agent's `voice`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtsSpec {
+    pub vendor: TtsVendor,
+    /// E.g. `eleven_flash_v2_5`.
+    pub model: String,
+}
+
+impl Default for TtsSpec {
+    fn default() -> Self {
+        Self {
+            vendor: TtsVendor::Elevenlabs,
+            model: "eleven_flash_v2_5".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TtsVendor {
+    /// ElevenLabs streaming over HTTP, µ-law 8 kHz out.
+    Elevenlabs,
 }
 
 /// Which realtime model family carries the conversation.

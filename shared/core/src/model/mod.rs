@@ -11,7 +11,10 @@ mod number;
 mod org;
 mod todo;
 
-pub use agent::{Agent, Analyzer, CallLimits, Fallback, LimitsError, Provider, ToolKind, ToolSpec};
+pub use agent::{
+    Agent, Analyzer, CallLimits, Fallback, LimitsError, PipelineSpec, Provider, SttSpec, SttVendor,
+    ToolKind, ToolSpec, TtsSpec, TtsVendor,
+};
 pub use api_key::{ApiKey, Role};
 pub use call::{
     AnalysisResult, Call, CallStatus, ContactFacts, Direction, EndReason, JobClaim, Latency,
