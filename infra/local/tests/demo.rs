@@ -21,6 +21,15 @@ fn demo_plays_a_call_with_a_barge_in_and_a_tool_and_prints_its_record() {
         "says the AI is simulated: {stdout}"
     );
     assert!(stdout.contains("webhook      HTTP 200"), "{stdout}");
+    // The way into the web console, with the demo organization's owner.
+    let console = stdout
+        .lines()
+        .find(|l| l.starts_with("console: http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("the console's URL: {stdout}"));
+    assert!(
+        console.contains("/console  sign in as ") && console.contains('@'),
+        "{console}"
+    );
     assert!(
         stdout.contains("clears 1"),
         "the caller barged in once: {stdout}"

@@ -207,6 +207,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
         }
     }
+    offer_console(&launched).await;
     launched.stack.stop().await;
     if args.keep {
         let kept = dir.keep();
@@ -214,6 +215,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("data kept in {}", kept.display());
     }
     Ok(())
+}
+
+/// The demo's call in the web console: its URL and a sign-in. On a terminal the
+/// platform stays up until Ctrl-C so the call can be opened in a browser; piped or
+/// scripted, the demo ends here as it always has.
+async fn offer_console(launched: &hotline_local::launch::Launched) {
+    use std::io::IsTerminal as _;
+    let url = format!("{}/console", launched.stack.public_url);
+    println!();
+    for (_, email, password) in launched.console_users.iter().take(1) {
+        println!("console: {url}  sign in as {email} / {password}");
+    }
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        println!(
+            "  the call above is there; Ctrl-C stops the demo (`hotline up` keeps one running)"
+        );
+        hotline_stream_node::shutdown_signal().await;
+    } else {
+        println!("  (open while the demo runs on a terminal, or run `hotline up`)");
+    }
 }
 
 /// Switches the agent behind `number` to `provider` for this run (the demo's store is
