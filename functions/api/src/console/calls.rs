@@ -229,7 +229,10 @@ pub async fn one(ctx: &Ctx<'_>, sid: &str, req: &Request) -> Page {
     let q = Form::query(req);
     let status = call["status"].as_str().unwrap_or_default();
     let empty = Vec::new();
-    let turns = call["turns"].as_array().unwrap_or(&empty);
+    // A timeline: turns are stored as their transcripts arrive (a caller's after the
+    // reply it interrupted began), so they are shown by when they were spoken.
+    let mut turns: Vec<&Value> = call["turns"].as_array().unwrap_or(&empty).iter().collect();
+    turns.sort_by_key(|t| t["offset_ms"].as_u64().unwrap_or(0));
     let post = &call["post_call"];
     let analysis = post["analysis"].as_object();
     let stages = post["stages"].as_object();
