@@ -11,6 +11,11 @@ use crate::model::StreamNodeStatus;
 /// default period. A node killed mid-call stops being chosen within this.
 pub const STALE_AFTER_SECS: i64 = 15;
 
+/// How long a node's record outlives its last heartbeat: long enough to look into a
+/// node that died, short enough that the registry every voice webhook reads does not
+/// grow with every node ever started. The store drops it then (DynamoDB's TTL).
+pub const FORGET_AFTER_SECS: i64 = 3600;
+
 /// The node a new call should go to, if any takes calls at `now`.
 pub fn pick_node(nodes: &[StreamNodeStatus], now: DateTime<Utc>) -> Option<&StreamNodeStatus> {
     let stale_after = Duration::seconds(STALE_AFTER_SECS);

@@ -848,7 +848,9 @@ const NODES: &str = "NODES";
 #[async_trait]
 impl<T: Table> StreamNodes for TableRecords<T> {
     async fn report_node(&self, status: &StreamNodeStatus) -> StoreResult<()> {
-        let item = to_item(NODES.into(), format!("NODE#{}", status.id), 0, status)?;
+        let mut item = to_item(NODES.into(), format!("NODE#{}", status.id), 0, status)?;
+        item.expires_at =
+            Some(status.heartbeat_at.timestamp() + hotline_core::routing::FORGET_AFTER_SECS);
         self.table.put(&item, Condition::Always).await?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use hotline_core::ids::{AccountSid, AgentId, CallSid, E164, MessageSid, OrgId, Party};
 use hotline_core::model::{
     Agent, Analyzer, Call, CallLimits, CallStatus, Channel, Contact, Direction, JobClaim, Message,
@@ -1116,6 +1116,9 @@ async fn stream_nodes_report_and_the_latest_report_wins(f: Fixture) {
     use hotline_core::model::StreamNodeStatus;
     let n = &f.stores.nodes;
     assert!(n.list_nodes().await.expect("empty list").is_empty());
+    // Heartbeats are real times: a record is forgotten an hour after its last one.
+    let now = Utc::now().trunc_subsecs(0);
+    let at = |secs: i64| now + chrono::Duration::seconds(secs);
     let status = |id: &str, live: u32, draining: bool, secs: i64| StreamNodeStatus {
         id: id.into(),
         url: format!("wss://{id}.example.com"),
@@ -1125,6 +1128,10 @@ async fn stream_nodes_report_and_the_latest_report_wins(f: Fixture) {
         heartbeat_at: at(secs),
         version: 0,
     };
+    // A node that died two hours ago (its last report arrives late, say) is not listed.
+    n.report_node(&status("gone", 0, false, -7200))
+        .await
+        .expect("gone");
     n.report_node(&status("a", 3, false, 1)).await.expect("a");
     n.report_node(&status("b", 7, false, 1)).await.expect("b");
     n.report_node(&status("a", 4, true, 2))
