@@ -180,8 +180,7 @@ pub async fn patch(
     if let Some(sms) = patch.sms {
         n.sms = sms;
     }
-    n.version += 1;
-    let written = deps.directory.put_number(&n).await?;
+    let written = deps.directory.update_number(&n).await?;
     let after = detail(&written);
     audit::record(
         deps,

@@ -92,6 +92,10 @@ pub trait Directory: Send + Sync {
     async fn update_agent(&self, agent: &Agent) -> StoreResult<Agent>;
     /// Creates or replaces the number's routing; `Taken` when another organization holds it.
     async fn put_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber>;
+    /// Writes a stored number's routing if its stored version still equals
+    /// `number.version`; returns it with its new version, or `Conflict`. How people edit
+    /// a number without overwriting a change they have not seen.
+    async fn update_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber>;
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>>;
     /// An organization's numbers, in number order.
     async fn list_numbers(&self, org: &OrgId) -> StoreResult<Vec<PhoneNumber>>;

@@ -425,6 +425,17 @@ impl<T: Table> Directory for TableRecords<T> {
         }
     }
 
+    async fn update_number(&self, number: &PhoneNumber) -> StoreResult<PhoneNumber> {
+        let mut item = to_item(
+            format!("NUMBER#{}", number.number),
+            NUMBER.into(),
+            number.version,
+            number,
+        )?;
+        item.gsi1 = Some((org_pk(&number.org), format!("NUMBER#{}", number.number)));
+        self.update_versioned(item, number).await
+    }
+
     async fn get_number(&self, number: &E164) -> StoreResult<Option<PhoneNumber>> {
         let Some(item) = self.table.get(&format!("NUMBER#{number}"), NUMBER).await? else {
             return Ok(None);

@@ -73,6 +73,7 @@ hotline_testkit::on_both_stores! {
     an_org_written_before_sealing_still_reads_and_is_sealed_when_written,
     a_wrong_or_absent_key_is_a_clear_error_not_a_panic,
     a_number_is_deleted_only_by_its_organization_and_is_then_free,
+    a_number_is_updated_only_over_the_version_read,
 }
 
 #[path = "contract/numbers_delete.rs"]

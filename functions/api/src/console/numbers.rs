@@ -262,7 +262,7 @@ pub async fn update(ctx: &Ctx<'_>, raw: &str, req: &Request) -> Page {
     let written = ctx
         .deps
         .directory
-        .put_number(&changed)
+        .update_number(&changed)
         .await
         .map_err(store_failure)?;
     let view = |n: &hotline_core::model::PhoneNumber| {
