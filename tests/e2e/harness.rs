@@ -314,6 +314,20 @@ pub struct Answered {
 }
 
 impl World {
+    /// The demo organization signs its report webhooks and webhook tools with `secret`.
+    pub async fn sign_webhooks_with(&self, secret: &str) {
+        let id = OrgId::parse(DEMO_ORG).expect("org");
+        let mut org = self
+            .stores
+            .directory
+            .get_org(&id)
+            .await
+            .expect("get org")
+            .expect("demo org");
+        org.settings.report_webhook_secret = Some(secret.to_owned().into());
+        self.stores.directory.put_org(&org).await.expect("put org");
+    }
+
     /// Posts a signed voice webhook for a new call and reads the stream details back
     /// from the TwiML.
     pub async fn answered_call(&self) -> Answered {

@@ -304,16 +304,7 @@ async fn the_pipeline_runs_a_webhook_tool_and_speaks_its_answer() {
         },
     )
     .await;
-    let id = hotline_core::OrgId::parse(hotline_local::configure::DEMO_ORG).expect("org");
-    let mut org = world
-        .stores
-        .directory
-        .get_org(&id)
-        .await
-        .expect("get org")
-        .expect("org");
-    org.settings.report_webhook_secret = Some("whsec_pipeline".to_owned().into());
-    world.stores.directory.put_org(&org).await.expect("put org");
+    world.sign_webhooks_with("whsec_pipeline").await;
     let spec = world.call(
         AudioSource::Script(vec![silence(2000), speech(800), silence(4000)]),
         Duration::from_secs(7),

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
+use hotline_core::CallSid;
 use hotline_core::model::{Agent, EndReason, ToolKind, ToolSpec};
-use hotline_core::{CallSid, OrgId};
 use hotline_e2e::World;
-use hotline_local::configure::DEMO_ORG;
 use hotline_sim::phone::{AudioSource, Phone, Segment};
 use hotline_sim::realtime::{Script, ToolCue};
 use hotline_sim::webhook::WebhookReceiver;
@@ -37,20 +36,6 @@ fn script() -> Script {
         tool_calls: vec![ToolCue::new(0, "lookup_order", ARGUMENTS)],
         ..Script::default()
     }
-}
-
-/// The demo organization signs with `secret` (its report webhook secret).
-async fn sign_with(world: &World, secret: &str) {
-    let id = OrgId::parse(DEMO_ORG).expect("org");
-    let mut org = world
-        .stores
-        .directory
-        .get_org(&id)
-        .await
-        .expect("get org")
-        .expect("demo org");
-    org.settings.report_webhook_secret = Some(secret.to_owned().into());
-    world.stores.directory.put_org(&org).await.expect("put org");
 }
 
 /// A caller who asks something at 2.5 s and then listens for `listen_ms`.
@@ -93,7 +78,7 @@ async fn a_webhook_tools_answer_reaches_the_model_and_the_model_speaks() {
     let hook = WebhookReceiver::start(SECRET).await.expect("receiver");
     hook.answer_with(r#"{"status":"shipped","eta":"Tuesday"}"#);
     let world = World::start_with(script(), lookup_order(hook.url(), None)).await;
-    sign_with(&world, SECRET).await;
+    world.sign_webhooks_with(SECRET).await;
     let report = call(&world, 4000).await;
 
     let deliveries = hook.deliveries();
@@ -130,7 +115,7 @@ async fn a_slow_tool_gets_a_filler_then_its_answer() {
     hook.answer_with(r#"{"slots":["9:00","14:30"]}"#);
     hook.delay(Duration::from_millis(3000));
     let world = World::start_with(script(), lookup_order(hook.url(), None)).await;
-    sign_with(&world, SECRET).await;
+    world.sign_webhooks_with(SECRET).await;
     let report = call(&world, 7000).await;
 
     let session = world.ai.session(0).expect("session");
@@ -173,7 +158,7 @@ async fn a_tool_that_fails_or_times_out_is_an_error_the_model_can_tell_the_calle
         hook.respond_with(vec![status]);
         hook.delay(delay);
         let world = World::start_with(script(), lookup_order(hook.url(), timeout)).await;
-        sign_with(&world, SECRET).await;
+        world.sign_webhooks_with(SECRET).await;
         let report = call(&world, 4000).await;
         let (output, spoken) = output_and_reply(&world);
         let output: serde_json::Value = serde_json::from_str(&output).expect("JSON");
@@ -188,7 +173,7 @@ async fn a_tool_that_fails_or_times_out_is_an_error_the_model_can_tell_the_calle
 async fn deployed_a_tool_url_to_a_private_address_is_refused_and_never_called() {
     let hook = WebhookReceiver::start(SECRET).await.expect("receiver");
     let world = World::start_deployed(script(), lookup_order(hook.url(), None)).await;
-    sign_with(&world, SECRET).await;
+    world.sign_webhooks_with(SECRET).await;
     let report = call(&world, 4000).await;
     let (output, spoken) = output_and_reply(&world);
     assert!(output.contains("the tool's URL is refused"), "{output}");
