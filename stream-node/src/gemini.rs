@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt as _, StreamExt as _};
 use hotline_audio::StreamResampler;
-use hotline_core::model::{Agent, ToolKind};
+use hotline_core::model::Agent;
 use hotline_realtime::gemini::{
     API_KEY_HEADER, ActivityDetection, AudioTranscriptionConfig, Blob, ClientContent,
     ClientMessage, Content, ContextWindowCompression, FunctionDeclaration, FunctionResponse,
@@ -32,7 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info, warn};
 
-use crate::call::state::{END_CALL, TRANSFER_CALL};
+use crate::call::state::END_CALL;
 use crate::openai::{ConnectError, ProviderSocket, open_socket};
 use crate::provider::{
     AgentAudio, Capabilities, Frame, Incoming, ProviderCommand, ProviderEvent, ProviderGone,
@@ -85,14 +85,9 @@ pub fn setup(agent: &Agent, handle: Option<String>) -> Setup {
         ),
         parameters: None,
     }];
-    for spec in &agent.tools {
-        let name = match spec.kind {
-            ToolKind::EndCall => continue,
-            ToolKind::TransferCall { .. } => TRANSFER_CALL.to_owned(),
-            ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => spec.name.clone(),
-        };
+    for (name, spec) in crate::provider::declared_tools(agent) {
         declarations.push(FunctionDeclaration {
-            name,
+            name: name.to_owned(),
             description: Some(spec.description.clone()),
             parameters: Some(schema(&spec.parameters)),
         });
@@ -825,7 +820,7 @@ mod tests {
                 parameters: json!({"type":"object","additionalProperties":false,
                     "properties":{"id":{"type":"integer"},"note":{"type":["string","null"]}},
                     "required":["id"]}),
-                kind: ToolKind::Webhook {
+                kind: hotline_core::model::ToolKind::Webhook {
                     url: "https://tools.example.com/order".into(),
                     timeout_secs: None,
                 },

@@ -1,7 +1,7 @@
 //! The OpenAI Realtime adapter: session configuration from an agent, commands to wire
 //! events, wire events to [`ProviderEvent`]s, and the connection itself.
 
-use hotline_core::model::{Agent, ToolKind};
+use hotline_core::model::Agent;
 use hotline_realtime::openai::{
     AudioConfig, AudioFormat, AudioInput, AudioOutput, ClientEvent, FunctionTool, Item,
     ResponseConfig, ResponseStatus, ServerEvent, ServerVad, Session, SessionUpdate, Tool,
@@ -18,7 +18,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, warn};
 
-use crate::call::state::{END_CALL, TRANSFER_CALL};
+use crate::call::state::END_CALL;
 use crate::provider::{
     AgentAudio, Capabilities, Frame, Incoming, ProviderCommand, ProviderEvent, ProviderGone,
     ProviderSession,
@@ -155,14 +155,9 @@ pub fn session_update(agent: &Agent) -> String {
         ),
         parameters: Some(serde_json::json!({"type": "object", "properties": {}})),
     })];
-    for spec in &agent.tools {
-        let name = match spec.kind {
-            ToolKind::EndCall => continue,
-            ToolKind::TransferCall { .. } => TRANSFER_CALL.to_owned(),
-            ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => spec.name.clone(),
-        };
+    for (name, spec) in crate::provider::declared_tools(agent) {
         tools.push(Tool::Function(FunctionTool {
-            name,
+            name: name.to_owned(),
             description: Some(spec.description.clone()),
             parameters: Some(spec.parameters.clone()),
         }));

@@ -170,3 +170,21 @@ pub trait ProviderSession: Send {
     /// Closes the session (best effort, bounded by the caller).
     fn close(&mut self) -> impl Future<Output = ()> + Send;
 }
+
+/// The agent's tools as every provider declares them, each with the name the model
+/// calls it by: `transfer_call` under the built-in's name (the call loop acts on it),
+/// the others under their own. `end_call` is left out: each provider declares it as a
+/// built-in with its goodbye instructions. One place, so a new tool kind reaches every
+/// provider at once.
+pub fn declared_tools(
+    agent: &hotline_core::model::Agent,
+) -> impl Iterator<Item = (&str, &hotline_core::model::ToolSpec)> {
+    use hotline_core::model::ToolKind;
+    agent.tools.iter().filter_map(|spec| match spec.kind {
+        ToolKind::EndCall => None,
+        ToolKind::TransferCall { .. } => Some((crate::call::state::TRANSFER_CALL, spec)),
+        ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => {
+            Some((spec.name.as_str(), spec))
+        }
+    })
+}

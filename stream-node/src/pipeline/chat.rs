@@ -3,10 +3,10 @@
 //! server-sent events, and the deltas put back together (content as it comes, tool
 //! calls by index).
 
-use hotline_core::model::{Agent, ToolKind};
+use hotline_core::model::Agent;
 use serde_json::{Value, json};
 
-use crate::call::state::{END_CALL, TRANSFER_CALL};
+use crate::call::state::END_CALL;
 
 /// Longest reply: a few spoken sentences.
 const MAX_TOKENS: u32 = 600;
@@ -20,12 +20,7 @@ pub fn tools(agent: &Agent) -> Vec<Value> {
          to ask. Say nothing else after calling it; a goodbye is played.",
         &json!({"type": "object", "properties": {}}),
     )];
-    for spec in &agent.tools {
-        let name = match spec.kind {
-            ToolKind::EndCall => continue,
-            ToolKind::TransferCall { .. } => TRANSFER_CALL,
-            ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => spec.name.as_str(),
-        };
+    for (name, spec) in crate::provider::declared_tools(agent) {
         tools.push(function(name, &spec.description, &spec.parameters));
     }
     tools
