@@ -239,6 +239,8 @@ impl Call<'_> {
             return;
         }
         let mut early = Vec::new();
+        // After any wait for an answering-machine verdict: that wait is not the provider's.
+        let connecting = Instant::now();
         let mut carrier = agent.clone();
         let mut connected = self
             .connect(&mut ws, open(self.ctx, agent), &mut early)
@@ -284,7 +286,7 @@ impl Call<'_> {
             }
         };
         self.carrier = Some(carrier.provider);
-        self.connect_ms = Some(u32::try_from(self.now_ms()).unwrap_or(u32::MAX));
+        self.connect_ms = Some(u32::try_from(connecting.elapsed().as_millis()).unwrap_or(u32::MAX));
         match opened {
             Opened::OpenAi(ai) => self.bridge(ws, *ai, &carrier, early).await,
             // Boxed: a call's future is as large as its largest branch, and the OpenAI
@@ -434,7 +436,7 @@ struct Call<'a> {
     dtmf_tools: Vec<String>,
     /// The provider carrying the conversation, once one connected.
     carrier: Option<Provider>,
-    /// From the stream's start to the provider's session configured.
+    /// How long the provider's session took to open and configure.
     connect_ms: Option<u32>,
     /// The turns' latency, once the conversation is over.
     latency: Option<Latency>,

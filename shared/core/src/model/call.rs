@@ -190,8 +190,9 @@ pub struct Outcome {
 /// The call's latency as the caller lived it, measured by the stream node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latency {
-    /// From the stream's start to the AI session configured (connect, and the fallback's
-    /// connect when the agent's own provider failed).
+    /// Opening and configuring the AI session, from the moment the call may start (after
+    /// an outbound call's answering-machine verdict), the fallback's attempt included when
+    /// the agent's own provider failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_ms: Option<u32>,
     /// Caller turns the agent answered: the caller stopped speaking, then agent audio.
