@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod provider;
 pub mod server;
 pub mod sms_tool;
+pub mod telemetry;
 pub mod tools;
 
 pub use call::{CallContext, run_call};

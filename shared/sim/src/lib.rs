@@ -8,6 +8,7 @@ pub mod gemini;
 pub mod keypad;
 pub mod moto;
 pub mod openai_rest;
+pub mod otlp;
 pub mod phone;
 pub mod realtime;
 pub mod recording;

@@ -19,6 +19,7 @@ use hotline_core::{CallSid, OrgId};
 use hotline_twilio::VoiceResponse;
 use hotline_twilio::media::{self, Inbound};
 use hotline_twilio::rest::{CallUpdate, RestError, TwilioClient};
+use opentelemetry::KeyValue;
 use secrecy::SecretString;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -35,6 +36,7 @@ use crate::gemini::{GeminiConfig, GeminiSession};
 use crate::openai::OpenAiSession;
 use crate::pipeline::{PipelineConfig, PipelineSession};
 use crate::provider::{Incoming, ProviderEvent, ProviderSession};
+use crate::telemetry;
 use crate::tools::{self, WebhookTool};
 
 /// What every call needs, shared by all of them.
@@ -201,8 +203,13 @@ enum Opened {
 
 type Opening<'a> = Pin<Box<dyn Future<Output = Result<Opened, String>> + Send + 'a>>;
 
-/// Connects `agent.provider` and configures it for `agent`.
+/// Connects `agent.provider` and configures it for `agent`, in a `provider.connect` span.
 fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
+    let span = info_span!("provider.connect", provider = ?agent.provider);
+    Box::pin(open_provider(ctx, agent).instrument(span))
+}
+
+fn open_provider<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
     match agent.provider {
         Provider::GeminiLive => Box::pin(async move {
             let session = GeminiSession::open(ctx.gemini.clone(), agent).await?;
@@ -286,7 +293,12 @@ impl Call<'_> {
             }
         };
         self.carrier = Some(carrier.provider);
-        self.connect_ms = Some(u32::try_from(connecting.elapsed().as_millis()).unwrap_or(u32::MAX));
+        let connect_ms = u32::try_from(connecting.elapsed().as_millis()).unwrap_or(u32::MAX);
+        telemetry::instruments().provider_connect.record(
+            u64::from(connect_ms),
+            &[KeyValue::new("provider", format!("{:?}", carrier.provider))],
+        );
+        self.connect_ms = Some(connect_ms);
         match opened {
             Opened::OpenAi(ai) => self.bridge(ws, *ai, &carrier, early).await,
             // Boxed: a call's future is as large as its largest branch, and the OpenAI
@@ -954,10 +966,10 @@ impl<'a> Call<'a> {
     fn run_tool(&mut self, call_id: String, name: &str, arguments: String) {
         if self.sms_tools.iter().any(|t| t == name) {
             let (ctx, org, record) = (self.ctx, self.org.clone(), self.record.clone());
-            self.tools.push(Box::pin(async move {
+            self.tools.push(Box::pin(telemetry::tool(name, async move {
                 let output = crate::sms_tool::run(ctx, &org, &record, &arguments).await;
                 Some(Input::ToolDone { call_id, output })
-            }));
+            })));
             return;
         }
         let Some(tool) = self.webhook_tools.iter().find(|t| t.name == name).cloned() else {
@@ -975,13 +987,13 @@ impl<'a> Call<'a> {
         let event_id = format!("{}:{call_id}", self.record.sid);
         let sender = self.tool_sender.clone();
         let id = call_id.clone();
-        self.tools.push(Box::pin(async move {
+        self.tools.push(Box::pin(telemetry::tool(name, async move {
             let output = tools::run(&tool, &sender, &event_id, &arguments).await;
             Some(Input::ToolDone {
                 call_id: id,
                 output,
             })
-        }));
+        })));
         self.tools.push(Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(TOOL_FILLER_AFTER_MS)).await;
             Some(Input::ToolSlow { call_id })

@@ -21,7 +21,7 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    super::init_logs();
+    let _telemetry = super::init_logs_and_telemetry()?;
     let mut config = LaunchConfig::from_env()?;
     config.config = args
         .config
