@@ -35,6 +35,10 @@ pub struct NodeConfig {
     /// `HOTLINE_NODE_HEARTBEAT_SECS`: how often the node reports itself (default 5,
     /// a third of [`hotline_core::routing::STALE_AFTER_SECS`]).
     pub heartbeat: Duration,
+    /// `HOTLINE_METRICS_SERVICE`: when set (deployed: the stack's name), the node
+    /// publishes its share of capacity in use as a CloudWatch metric with this
+    /// `Service` dimension, which the service scales on ([`crate::live_metric`]).
+    pub metrics_service: Option<String>,
     /// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`), for
     /// agents with `provider: gemini_live`.
     pub gemini_base_url: String,
@@ -134,6 +138,7 @@ impl NodeConfig {
         Ok(Self {
             node_url,
             heartbeat: Duration::from_secs(heartbeat_secs),
+            metrics_service: get("HOTLINE_METRICS_SERVICE").filter(|s| !s.trim().is_empty()),
             addr: parse(
                 "HOTLINE_STREAM_ADDR",
                 get("HOTLINE_STREAM_ADDR"),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dtmf_tool;
 pub mod gemini;
 pub mod heartbeat;
+pub mod live_metric;
 pub mod memory;
 pub mod openai;
 pub mod pipeline;

@@ -30,6 +30,7 @@ use crate::auth::UpgradeAuth;
 use crate::call::{CallContext, run_call};
 use crate::config::{NodeConfig, STREAM_PATH};
 use crate::heartbeat::{Heartbeat, NodeGauge};
+use crate::live_metric::{self, LiveMetric};
 
 /// Frames on this socket are 20 ms of audio (~300 bytes of JSON), and outbound chunks
 /// rarely pass a few KiB: small buffers keep a call's memory in kilobytes. tungstenite
@@ -175,6 +176,14 @@ impl StreamNode {
             let gauge: Arc<dyn NodeGauge> = shared.clone();
             tokio::spawn(beat.run(gauge, stop_accepting.clone()))
         });
+        let publishing = shared.config.metrics_service.clone().map(|service| {
+            let gauge: Arc<dyn NodeGauge> = shared.clone();
+            let metric = LiveMetric {
+                service,
+                period: live_metric::PERIOD,
+            };
+            tokio::spawn(metric.run(gauge, stop_accepting.clone()))
+        });
         shutdown.await;
         shared.draining.store(true, Ordering::SeqCst);
         if let Some(beat) = &heartbeat {
@@ -214,6 +223,11 @@ impl StreamNode {
             && let Err(e) = beating.await
         {
             warn!(error = %e, "heartbeat failed");
+        }
+        if let Some(publishing) = publishing
+            && let Err(e) = publishing.await
+        {
+            warn!(error = %e, "publishing the live-calls metric failed");
         }
         if let Some(beat) = &heartbeat {
             beat.report(shared.as_ref()).await;

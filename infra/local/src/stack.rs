@@ -214,6 +214,7 @@ impl Stack {
                     // webhook routes through the registry here too.
                     node_url: Some(own_url.clone()),
                     heartbeat: Duration::from_secs(1),
+                    metrics_service: None,
                 },
                 stores.directory.clone(),
                 stores.calls.clone(),
