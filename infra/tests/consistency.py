@@ -81,6 +81,9 @@ OPTIONAL = {
     "HOTLINE_NODE_PUBLIC_URL": "unset behind the load balancer: a Fargate task has no public wss URL "
     "of its own there, so it does not register and every call goes to the ALB's URL",
     "HOTLINE_NODE_HEARTBEAT_SECS": "the default (5 s) suits the 15 s staleness the voice webhook allows",
+    "HOTLINE_PREWARM": "on by default; it applies only to nodes with their own URL, which the "
+    "template's nodes (behind the load balancer) do not have",
+    "HOTLINE_PREWARM_UNUSED_SECS": "the default (15 s) outlasts a greeting and the stream's setup",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "OTEL_EXPORTER_OTLP_ENDPOINT (the collector sidecar) covers both signals",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "OTEL_EXPORTER_OTLP_ENDPOINT (the collector sidecar) covers both signals",
     "OTEL_TRACES_EXPORTER": "an operator's switch; both signals go to the sidecar when it runs",

@@ -39,6 +39,9 @@ pub struct NodeConfig {
     /// publishes its share of capacity in use as a CloudWatch metric with this
     /// `Service` dimension, which the service scales on ([`crate::live_metric`]).
     pub metrics_service: Option<String>,
+    /// `HOTLINE_PREWARM_UNUSED_SECS`: how long a session opened before its call's stream
+    /// (pre-warm) waits for it before it is closed (default 15, 1–120).
+    pub prewarm_unused_after: Duration,
     /// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`), for
     /// agents with `provider: gemini_live`.
     pub gemini_base_url: String,
@@ -139,6 +142,20 @@ impl NodeConfig {
             node_url,
             heartbeat: Duration::from_secs(heartbeat_secs),
             metrics_service: get("HOTLINE_METRICS_SERVICE").filter(|s| !s.trim().is_empty()),
+            prewarm_unused_after: {
+                let secs: u64 = parse(
+                    "HOTLINE_PREWARM_UNUSED_SECS",
+                    get("HOTLINE_PREWARM_UNUSED_SECS"),
+                    crate::call::prewarm::UNUSED_AFTER.as_secs(),
+                )?;
+                if !(1..=120).contains(&secs) {
+                    return Err(ConfigError::Invalid {
+                        name: "HOTLINE_PREWARM_UNUSED_SECS",
+                        value: secs.to_string(),
+                    });
+                }
+                Duration::from_secs(secs)
+            },
             addr: parse(
                 "HOTLINE_STREAM_ADDR",
                 get("HOTLINE_STREAM_ADDR"),

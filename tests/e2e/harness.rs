@@ -27,6 +27,31 @@ pub const GEMINI_KEY: &str = "AIza-test-hotline";
 pub const DEEPGRAM_KEY: &str = "dg-test-hotline";
 pub const ELEVENLABS_KEY: &str = "xi-test-hotline";
 pub const LLM_KEY: &str = "sk-test-llm";
+/// How long a pre-warmed session waits for its stream in these tests.
+pub const PREWARM_UNUSED_AFTER: Duration = Duration::from_secs(2);
+
+/// How a [`World`]'s stack differs from the usual one.
+struct Setup {
+    max_calls: usize,
+    drain: Duration,
+    openai_base_url: Option<String>,
+    webhook_allow_private: bool,
+    nodes: usize,
+    prewarm: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            max_calls: 100,
+            drain: Duration::from_secs(5),
+            openai_base_url: None,
+            webhook_allow_private: true,
+            nodes: 1,
+            prewarm: true,
+        }
+    }
+}
 
 pub struct World {
     pub stack: Stack,
@@ -61,42 +86,56 @@ impl World {
         max_calls: usize,
         drain: Duration,
     ) -> Self {
-        Self::start_inner(script, edit, max_calls, drain, None, true, 1).await
+        Self::start_inner(
+            script,
+            edit,
+            Setup {
+                max_calls,
+                drain,
+                ..Setup::default()
+            },
+        )
+        .await
+    }
+
+    /// As `start_with`, with the voice webhook never asking the node to open a session
+    /// before the stream starts (`HOTLINE_PREWARM=false`).
+    pub async fn start_cold(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
+        let setup = Setup {
+            prewarm: false,
+            ..Setup::default()
+        };
+        Self::start_inner(script, edit, setup).await
     }
 
     /// As `start_with`, with webhook tools held to the deployed rules (`https` to public
     /// addresses only) instead of `hotline up`'s.
     pub async fn start_deployed(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
-        Self::start_inner(script, edit, 100, Duration::from_secs(5), None, false, 1).await
+        let setup = Setup {
+            webhook_allow_private: false,
+            ..Setup::default()
+        };
+        Self::start_inner(script, edit, setup).await
     }
 
     /// As `start`, with the stream node reaching OpenAI at `openai_base_url` (a test's
     /// own server in front of [`World::ai`]) instead of the simulator itself.
     pub async fn start_via(script: Script, openai_base_url: String) -> Self {
-        Self::start_inner(
-            script,
-            |_| {},
-            100,
-            Duration::from_secs(5),
-            Some(openai_base_url),
-            true,
-            1,
-        )
-        .await
+        let setup = Setup {
+            openai_base_url: Some(openai_base_url),
+            ..Setup::default()
+        };
+        Self::start_inner(script, |_| {}, setup).await
     }
 
     /// `nodes` stream nodes of `max_calls` each behind the registry, drain deadline 5 s.
     pub async fn start_nodes(script: Script, nodes: usize, max_calls: usize) -> Self {
-        Self::start_inner(
-            script,
-            |_| {},
+        let setup = Setup {
             max_calls,
-            Duration::from_secs(5),
-            None,
-            true,
             nodes,
-        )
-        .await
+            ..Setup::default()
+        };
+        Self::start_inner(script, |_| {}, setup).await
     }
 
     /// As `start_with`, the demo agent on Gemini Live (voice `Puck`) and the Gemini
@@ -152,15 +191,15 @@ impl World {
         world
     }
 
-    async fn start_inner(
-        script: Script,
-        edit: impl FnOnce(&mut Agent),
-        max_calls: usize,
-        drain: Duration,
-        openai_base_url: Option<String>,
-        webhook_allow_private: bool,
-        nodes: usize,
-    ) -> Self {
+    async fn start_inner(script: Script, edit: impl FnOnce(&mut Agent), setup: Setup) -> Self {
+        let Setup {
+            max_calls,
+            drain,
+            openai_base_url,
+            webhook_allow_private,
+            nodes,
+            prewarm,
+        } = setup;
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
         let env = |k: &str| match k {
@@ -241,6 +280,9 @@ impl World {
                 drain,
                 nodes,
                 webhook_allow_private,
+                prewarm,
+                // Short, so a test sees an unused session closed without waiting long.
+                prewarm_unused_after: PREWARM_UNUSED_AFTER,
             },
             stores.clone(),
         )

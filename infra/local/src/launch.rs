@@ -311,6 +311,8 @@ pub async fn launch(
             nodes: config.nodes.max(1),
             // A developer's own machine: tools on localhost are the point.
             webhook_allow_private: true,
+            prewarm: hotline_voice::prewarm::enabled(&env),
+            prewarm_unused_after: hotline_stream_node::call::prewarm::UNUSED_AFTER,
         },
         stores.clone(),
         link_secret_dir.as_deref(),

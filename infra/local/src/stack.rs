@@ -51,6 +51,11 @@ pub struct StackConfig {
     /// Webhook tools may reach `http` and loopback or private addresses: true for
     /// `hotline up` (a developer's own endpoints), false to run as deployed.
     pub webhook_allow_private: bool,
+    /// The voice webhook asks the chosen node to open an inbound call's AI session while
+    /// the call connects (`HOTLINE_PREWARM`).
+    pub prewarm: bool,
+    /// How long such a session waits for its call's stream before it is closed.
+    pub prewarm_unused_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +220,7 @@ impl Stack {
                     node_url: Some(own_url.clone()),
                     heartbeat: Duration::from_secs(1),
                     metrics_service: None,
+                    prewarm_unused_after: config.prewarm_unused_after,
                 },
                 stores.directory.clone(),
                 stores.calls.clone(),
@@ -240,6 +246,7 @@ impl Stack {
             contacts: stores.contacts.clone(),
             dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
+            prewarm: config.prewarm.then(hotline_voice::Prewarmer::new),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),

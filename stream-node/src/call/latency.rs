@@ -95,6 +95,7 @@ impl TurnClock {
             turns: u32::try_from(self.respond.len()).unwrap_or(u32::MAX),
             respond_ms: Spread::of(&self.respond),
             heard_ms: Spread::of(&self.heard),
+            prewarmed: false,
         }
     }
 }

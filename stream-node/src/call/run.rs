@@ -59,6 +59,8 @@ pub struct CallContext {
     /// Where the caller's earlier calls and texts are read from; `None` starts every
     /// call with the agent's own instructions.
     pub memory: Option<crate::memory::Memory>,
+    /// Sessions the voice webhook asked this node to open before their calls' streams.
+    pub prewarmed: Arc<super::prewarm::Prewarmed>,
 }
 
 impl CallContext {
@@ -90,6 +92,7 @@ impl CallContext {
             webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
             memory: None,
+            prewarmed: Arc::default(),
         }
     }
 }
@@ -152,16 +155,7 @@ where
             return;
         }
     };
-    let mut agent = agent;
-    if let Some(outbound) = &record.outbound {
-        // A dialled call's instructions were rendered from its variables when it was
-        // placed; the agent's own are the template.
-        agent.instructions.clone_from(&outbound.instructions);
-    }
-    let agent = match &ctx.memory {
-        Some(memory) => memory.recall(ctx.calls.as_ref(), &record, agent).await,
-        None => agent,
-    };
+    let agent = prepare_agent(ctx, &record, agent).await;
     let tool_sender = tools::Sender {
         secret: org.settings.report_webhook_secret.clone(),
         allow_private: ctx.webhook_allow_private,
@@ -186,16 +180,34 @@ where
         tool_sender,
         carrier: None,
         connect_ms: None,
+        prewarmed: false,
         latency: None,
     };
     call.mark_answered();
     call.converse(ws, &agent).await;
 }
 
+/// The agent as this call runs it: a dialled call's instructions, the caller's history.
+pub(super) async fn prepare_agent(
+    ctx: &CallContext,
+    record: &CallRecord,
+    mut agent: Agent,
+) -> Agent {
+    if let Some(outbound) = &record.outbound {
+        // A dialled call's instructions were rendered from its variables when it was
+        // placed; the agent's own are the template.
+        agent.instructions.clone_from(&outbound.instructions);
+    }
+    match &ctx.memory {
+        Some(memory) => memory.recall(ctx.calls.as_ref(), record, agent).await,
+        None => agent,
+    }
+}
+
 /// A provider session, connected and configured: the one place providers are named.
 /// Boxed, as sessions are large and differ in size; the bridge moves each out into a
 /// future of its own type.
-enum Opened {
+pub(super) enum Opened {
     OpenAi(Box<OpenAiSession>),
     Gemini(Box<GeminiSession>),
     Pipeline(Box<PipelineSession>),
@@ -204,7 +216,7 @@ enum Opened {
 type Opening<'a> = Pin<Box<dyn Future<Output = Result<Opened, String>> + Send + 'a>>;
 
 /// Connects `agent.provider` and configures it for `agent`, in a `provider.connect` span.
-fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
+pub(super) fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
     let span = info_span!("provider.connect", provider = ?agent.provider);
     Box::pin(open_provider(ctx, agent).instrument(span))
 }
@@ -227,7 +239,35 @@ fn open_provider<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
     }
 }
 
-impl Call<'_> {
+impl<'c> Call<'c> {
+    /// The session the voice webhook had this node open while the call connected (see
+    /// [`super::prewarm`]), else a new one. A pre-warm that failed is the provider's
+    /// failure at connect, as a cold start's would be (the agent's fallback is next);
+    /// one stopped before it finished is tried again.
+    fn open_or_take<'a>(&mut self, agent: &'a Agent) -> Opening<'a>
+    where
+        'c: 'a,
+    {
+        let ctx = self.ctx;
+        let Some(opening) = ctx.prewarmed.take(&self.record.sid) else {
+            return open(ctx, agent);
+        };
+        self.prewarmed = true;
+        let span = info_span!("provider.connect", provider = ?agent.provider, prewarmed = true);
+        Box::pin(
+            async move {
+                match opening.await {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        info!(error = %e, "the pre-warm was stopped; connecting afresh");
+                        open_provider(ctx, agent).await
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+
     /// Opens the AI session (the agent's fallback's when its own fails at connect),
     /// then bridges the call until it ends.
     async fn converse<S>(mut self, mut ws: WebSocketStream<S>, agent: &Agent)
@@ -249,9 +289,8 @@ impl Call<'_> {
         // After any wait for an answering-machine verdict: that wait is not the provider's.
         let connecting = Instant::now();
         let mut carrier = agent.clone();
-        let mut connected = self
-            .connect(&mut ws, open(self.ctx, agent), &mut early)
-            .await;
+        let opening = self.open_or_take(agent);
+        let mut connected = self.connect(&mut ws, opening, &mut early).await;
         if let Connected::Failed(detail) = &connected
             && let Some(fallback) = agent.on_fallback()
         {
@@ -450,6 +489,8 @@ struct Call<'a> {
     carrier: Option<Provider>,
     /// How long the provider's session took to open and configure.
     connect_ms: Option<u32>,
+    /// The provider's session came from a pre-warm.
+    prewarmed: bool,
     /// The turns' latency, once the conversation is over.
     latency: Option<Latency>,
 }
@@ -1062,12 +1103,19 @@ impl<'a> Call<'a> {
             reason,
             detail: detail.clone(),
             provider: self.carrier,
-            latency: self.latency.clone().or_else(|| {
-                self.connect_ms.map(|connect| Latency {
-                    connect_ms: Some(connect),
-                    ..Latency::default()
+            latency: self
+                .latency
+                .clone()
+                .or_else(|| {
+                    self.connect_ms.map(|connect| Latency {
+                        connect_ms: Some(connect),
+                        ..Latency::default()
+                    })
                 })
-            }),
+                .map(|l| Latency {
+                    prewarmed: self.prewarmed,
+                    ..l
+                }),
         };
         let result = modify_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
             c.ended_at.get_or_insert_with(Utc::now);
