@@ -52,39 +52,34 @@ fn first_audio_after_start(report: &CallReport) -> Duration {
     heard.saturating_sub(started)
 }
 
-async fn call_once(world: &World) -> (CallReport, hotline_core::model::Call) {
+/// One call, and the latency its record keeps.
+async fn call_once(world: &World) -> (CallReport, hotline_core::model::Latency) {
     node_registered(world).await;
     let mut spec = world.call(AudioSource::Silence, Duration::from_secs(2));
     // Twilio's own time between the TwiML and the stream's `start`.
     spec.stream_setup = Duration::from_millis(400);
     let report = Phone::call(spec, None).await.expect("call");
     let record = world.finished_call(&report.call_sid).await;
-    (report, record)
+    let latency = record
+        .outcome
+        .and_then(|o| o.latency)
+        .expect("the record keeps the call's latency");
+    (report, latency)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_opened_while_the_call_connects_is_the_one_the_call_uses() {
     let world = World::start_with(slow_provider(), ai_greets).await;
-    let (report, record) = call_once(&world).await;
-    let latency = record
-        .outcome
-        .as_ref()
-        .and_then(|o| o.latency.clone())
-        .expect("latency");
-    assert!(latency.prewarmed, "{record:?}");
+    let (report, latency) = call_once(&world).await;
+    assert!(latency.prewarmed, "{latency:?}");
     // One provider session for the call: the pre-warmed one, not a second at start.
     let sessions = world.ai.sessions();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert!(report.bytes_heard > 0, "{report:?}");
 
     let cold = World::start_cold(slow_provider(), ai_greets).await;
-    let (cold_report, cold_record) = call_once(&cold).await;
-    let cold_latency = cold_record
-        .outcome
-        .as_ref()
-        .and_then(|o| o.latency.clone())
-        .expect("latency");
-    assert!(!cold_latency.prewarmed, "{cold_record:?}");
+    let (cold_report, cold_latency) = call_once(&cold).await;
+    assert!(!cold_latency.prewarmed, "{cold_latency:?}");
     assert_eq!(cold.ai.sessions().len(), 1);
     // The figures for the README (a benchmark's job to judge, not this test's).
     eprintln!(
