@@ -1172,3 +1172,76 @@ async fn hotline_up_exports_the_call_its_turns_and_latency_over_otlp() {
     assert_eq!(collector.refused(), 0);
     up.stop();
 }
+
+/// What one call costs on AWS comes from what it does there: the call and its post-call
+/// run on `hotline up` against moto through a metering proxy, whose counts (requests,
+/// bytes and DynamoDB units by operation) `infra/cost.py` prices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_is_metered_on_aws_and_priced_by_the_cost_script() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    twilio.record_every_call(silent_mp3(Duration::from_secs(6)));
+    let aws = AwsResources::create(QueueSpec {
+        name: "cost",
+        visibility: Duration::from_secs(30),
+        max_receives: 5,
+    })
+    .await;
+    let meter = hotline_sim::meter::AwsMeter::start(&aws.endpoint)
+        .await
+        .expect("meter");
+    let mut install = Install::aws(&aws, twilio.base_url());
+    for (k, v) in &mut install.env {
+        if k == "AWS_ENDPOINT_URL" {
+            *v = meter.endpoint();
+        }
+    }
+    let up = install.up().await;
+    // What starting the platform costs is not the call's.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    meter.reset();
+    let sid = place_call(&install, &twilio).await;
+    postcall_completes(&install, &twilio, &sid).await;
+    up.stop();
+
+    let usage = meter.usage();
+    let count = |op: &str| usage.get(op).map_or(0, |u| u.requests);
+    assert!(
+        count("dynamodb:PutItem:CALL") > 0,
+        "the call's record was written: {usage:?}"
+    );
+    assert_eq!(count("sqs:SendMessage"), 1, "one post-call job: {usage:?}");
+    let recording_bytes = usage.get("s3:PUT").map_or(0, |u| u.request_bytes);
+    assert!(recording_bytes > 0, "the recording was stored: {usage:?}");
+
+    let mut measured = meter.usage_json();
+    // The Lambda invocations of the call: the webhooks Twilio sent (voice, status,
+    // recording), and the post-call worker once per job queued.
+    measured["lambda:voice"] = serde_json::json!({"requests": 1});
+    measured["lambda:status"] = serde_json::json!({"requests": 1});
+    measured["lambda:recording"] = serde_json::json!({"requests": 1});
+    measured["lambda:postcall"] = serde_json::json!({"requests": count("sqs:SendMessage")});
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("one-call.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&measured).expect("json"),
+    )
+    .expect("write");
+    eprintln!("measured: {}", file.display());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cost.py");
+    let priced = Command::new("python3")
+        .arg(&script)
+        .arg(&file)
+        .args(["--minutes", "3", "--recorded-seconds", "6"])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&priced.stdout);
+    assert!(
+        priced.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&priced.stderr)
+    );
+    eprintln!("{text}");
+    assert!(text.contains("per call-minute"), "{text}");
+}

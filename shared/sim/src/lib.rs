@@ -6,6 +6,7 @@ pub mod deepgram;
 pub mod elevenlabs;
 pub mod gemini;
 pub mod keypad;
+pub mod meter;
 pub mod moto;
 pub mod openai_rest;
 pub mod otlp;
