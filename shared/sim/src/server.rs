@@ -97,8 +97,10 @@ impl Server {
                     let response = handle(Arc::clone(&state), request);
                     async move { Ok::<_, Infallible>(response.await) }
                 });
+                // Upgrades too: a vendor may serve a WebSocket on the same port.
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
                     .await;
             }
         })

@@ -142,6 +142,9 @@ mod tests {
             alias - floor < 3.0,
             "3 kHz at {alias:.1} dBFS with the 5 kHz tone, {floor:.1} without"
         );
-        assert!(at_1k - alias >= 35.0, "alias at {alias:.1} dBFS vs {at_1k:.1}");
+        assert!(
+            at_1k - alias >= 35.0,
+            "alias at {alias:.1} dBFS vs {at_1k:.1}"
+        );
     }
 }
