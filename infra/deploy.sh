@@ -68,6 +68,20 @@ if ! ssm_exists "$gemini_param"; then
 Create it (with any placeholder if no agent uses Gemini) with:
     aws ssm put-parameter --name $gemini_param --type SecureString --value 'AIza...'"
 fi
+deepgram_param=$(saved_parameter DeepgramApiKeyParameter)
+deepgram_param=${deepgram_param:-$SSM_PREFIX/deepgram-api-key}
+if ! ssm_exists "$deepgram_param"; then
+  die "the SSM parameter $deepgram_param (the Deepgram API key, for agents on pipeline) does not exist.
+Create it (with any placeholder if no agent hears with Deepgram) with:
+    aws ssm put-parameter --name $deepgram_param --type SecureString --value 'dg-...'"
+fi
+elevenlabs_param=$(saved_parameter ElevenLabsApiKeyParameter)
+elevenlabs_param=${elevenlabs_param:-$SSM_PREFIX/elevenlabs-api-key}
+if ! ssm_exists "$elevenlabs_param"; then
+  die "the SSM parameter $elevenlabs_param (the ElevenLabs API key, for agents on pipeline) does not exist.
+Create it (with any placeholder if no agent uses ElevenLabs) with:
+    aws ssm put-parameter --name $elevenlabs_param --type SecureString --value 'sk_...'"
+fi
 cert=$(saved_parameter StreamCertificateArn)
 if [ -n "$cert" ]; then
   status=$(aws acm describe-certificate --certificate-arn "$cert" --region "$REGION" \
@@ -109,7 +123,8 @@ echo "==> stream node image $image"
 # -- sam deploy ----------------------------------------------------------------------------------
 # The answers saved by the guided run, with this build's architecture and image on top.
 extra=("Architecture=$arch" "StreamImageUri=$image" "?OpenAiApiKeyParameter=$openai_param"
-  "?GeminiApiKeyParameter=$gemini_param")
+  "?GeminiApiKeyParameter=$gemini_param" "?DeepgramApiKeyParameter=$deepgram_param"
+  "?ElevenLabsApiKeyParameter=$elevenlabs_param")
 if [ -z "$(saved_parameter VpcId)" ]; then
   # First deployment: propose the default VPC and its default subnets (one per zone).
   vpc=$(aws ec2 describe-vpcs --region "$REGION" --filters Name=is-default,Values=true \
