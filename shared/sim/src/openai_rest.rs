@@ -774,14 +774,14 @@ impl State {
                 Some("invalid_value"),
             );
         }
-        if let Some(speed) = body.get("speed").filter(|v| !v.is_null()) {
-            if !speed.as_f64().is_some_and(|s| (0.25..=4.0).contains(&s)) {
-                return Reply::invalid(
-                    "Invalid 'speed': expected a number between 0.25 and 4.0.",
-                    Some("speed"),
-                    Some("invalid_value"),
-                );
-            }
+        if let Some(speed) = body.get("speed").filter(|v| !v.is_null())
+            && !speed.as_f64().is_some_and(|s| (0.25..=4.0).contains(&s))
+        {
+            return Reply::invalid(
+                "Invalid 'speed': expected a number between 0.25 and 4.0.",
+                Some("speed"),
+                Some("invalid_value"),
+            );
         }
         let stream_format = body["stream_format"].as_str().unwrap_or("audio");
         if !matches!(stream_format, "audio" | "sse") {

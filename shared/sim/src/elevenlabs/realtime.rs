@@ -95,10 +95,7 @@ impl SttSession {
     }
 }
 
-fn header<'r>(
-    request: &'r Request<Incoming>,
-    name: impl hyper::header::AsHeaderName,
-) -> Option<&'r str> {
+fn header(request: &Request<Incoming>, name: impl hyper::header::AsHeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
