@@ -61,27 +61,23 @@ if ! ssm_exists "$openai_param"; then
   die "the SSM parameter $openai_param (the OpenAI API key) does not exist. Create it with:
     aws ssm put-parameter --name $openai_param --type SecureString --value 'sk-...'"
 fi
-gemini_param=$(saved_parameter GeminiApiKeyParameter)
-gemini_param=${gemini_param:-$SSM_PREFIX/gemini-api-key}
-if ! ssm_exists "$gemini_param"; then
-  die "the SSM parameter $gemini_param (the Gemini API key, for agents on gemini_live) does not exist.
-Create it (with any placeholder if no agent uses Gemini) with:
-    aws ssm put-parameter --name $gemini_param --type SecureString --value 'AIza...'"
-fi
-deepgram_param=$(saved_parameter DeepgramApiKeyParameter)
-deepgram_param=${deepgram_param:-$SSM_PREFIX/deepgram-api-key}
-if ! ssm_exists "$deepgram_param"; then
-  die "the SSM parameter $deepgram_param (the Deepgram API key, for agents on pipeline) does not exist.
-Create it (with any placeholder if no agent hears with Deepgram) with:
-    aws ssm put-parameter --name $deepgram_param --type SecureString --value 'dg-...'"
-fi
-elevenlabs_param=$(saved_parameter ElevenLabsApiKeyParameter)
-elevenlabs_param=${elevenlabs_param:-$SSM_PREFIX/elevenlabs-api-key}
-if ! ssm_exists "$elevenlabs_param"; then
-  die "the SSM parameter $elevenlabs_param (the ElevenLabs API key, for agents on pipeline) does not exist.
-Create it (with any placeholder if no agent uses ElevenLabs) with:
-    aws ssm put-parameter --name $elevenlabs_param --type SecureString --value 'sk_...'"
-fi
+# A provider's key: the saved parameter name (or the default one), which must exist; any
+# placeholder value does when no agent uses that provider.
+provider_key() { # PARAMETER DEFAULT_NAME WHAT EXAMPLE
+  local name
+  name=$(saved_parameter "$1")
+  name=${name:-$SSM_PREFIX/$2}
+  ssm_exists "$name" || die "the SSM parameter $name ($3) does not exist.
+Create it (with any placeholder if no agent uses it) with:
+    aws ssm put-parameter --name $name --type SecureString --value '$4'"
+  echo "$name"
+}
+gemini_param=$(provider_key GeminiApiKeyParameter gemini-api-key \
+  "the Gemini API key, for agents on gemini_live" "AIza...")
+deepgram_param=$(provider_key DeepgramApiKeyParameter deepgram-api-key \
+  "the Deepgram API key, for agents on pipeline" "dg-...")
+elevenlabs_param=$(provider_key ElevenLabsApiKeyParameter elevenlabs-api-key \
+  "the ElevenLabs API key, for agents on pipeline" "sk_...")
 cert=$(saved_parameter StreamCertificateArn)
 if [ -n "$cert" ]; then
   status=$(aws acm describe-certificate --certificate-arn "$cert" --region "$REGION" \

@@ -38,6 +38,27 @@ fn llm(replies: Vec<Reply>) -> chat::Script {
     }
 }
 
+/// The model's answers in the clinic conversation: a greeting, then an answer.
+fn clinic_replies() -> Vec<Reply> {
+    vec![
+        Reply::text("Hello, thanks for calling the clinic."),
+        Reply::text("Of course. When would suit you?"),
+    ]
+}
+
+/// The record of the clinic conversation: greeting, the caller's wish, the answer.
+fn assert_clinic_conversation(turns: &[hotline_core::model::Turn]) {
+    let said: Vec<(Speaker, &str)> = turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
+    assert_eq!(
+        said,
+        [
+            (Speaker::Agent, "Hello, thanks for calling the clinic."),
+            (Speaker::Caller, "I'd like to book a cleaning."),
+            (Speaker::Agent, "Of course. When would suit you?"),
+        ]
+    );
+}
+
 /// The apology redirect went to Twilio and the record says the provider failed.
 async fn apologised(world: &World, report: &CallReport) -> String {
     let update = world
@@ -58,10 +79,7 @@ async fn apologised(world: &World, report: &CallReport) -> String {
 async fn a_pipeline_call_is_a_conversation_with_a_record() {
     let world = World::start_pipeline(
         heard(&["I'd like to book a cleaning."]),
-        llm(vec![
-            Reply::text("Hello, thanks for calling the clinic."),
-            Reply::text("Of course. When would suit you?"),
-        ]),
+        llm(clinic_replies()),
         elevenlabs::Script::default(),
         no_greeting,
     )
@@ -85,15 +103,7 @@ async fn a_pipeline_call_is_a_conversation_with_a_record() {
         Some(EndReason::CallerHungUp)
     );
     let turns = world.turns(&report.call_sid).await;
-    let said: Vec<(Speaker, &str)> = turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
-    assert_eq!(
-        said,
-        [
-            (Speaker::Agent, "Hello, thanks for calling the clinic."),
-            (Speaker::Caller, "I'd like to book a cleaning."),
-            (Speaker::Agent, "Of course. When would suit you?"),
-        ]
-    );
+    assert_clinic_conversation(&turns);
 
     // Deepgram: µ-law 8 kHz as Twilio sends it, the key in its header, every frame.
     let stt = world.deepgram.session(0).expect("one Deepgram session");
@@ -130,16 +140,17 @@ async fn a_pipeline_call_is_a_conversation_with_a_record() {
     assert_eq!(second[3].1, "I'd like to book a cleaning.");
 
     // ElevenLabs: a request per sentence, µ-law 8 kHz, the agent's voice and model.
-    let tts = world.elevenlabs.requests();
+    // A sentence and the one asked for while it plays may reach the voice in either
+    // order: sorted as spoken.
+    let mut tts = world.elevenlabs.requests();
+    let spoken = [
+        "Hello, thanks for calling the clinic.",
+        "Of course.",
+        "When would suit you?",
+    ];
+    tts.sort_by_key(|r| spoken.iter().position(|s| *s == r.text()));
     let texts: Vec<&str> = tts.iter().map(|r| r.text()).collect();
-    assert_eq!(
-        texts,
-        [
-            "Hello, thanks for calling the clinic.",
-            "Of course.",
-            "When would suit you?"
-        ]
-    );
+    assert_eq!(texts, spoken);
     assert!(tts.iter().all(|r| r.key_ok
         && r.completed
         && r.voice_id == "21m00Tcm4TlvDq8ikWAM"
@@ -505,10 +516,7 @@ async fn not_apologised(world: &World, report: &CallReport) {
 async fn elevenlabs_hears_the_caller_and_openai_speaks_the_reply() {
     let world = World::start_pipeline(
         deepgram::Script::default(),
-        llm(vec![
-            Reply::text("Hello, thanks for calling the clinic."),
-            Reply::text("Of course. When would suit you?"),
-        ]),
+        llm(clinic_replies()),
         elevenlabs::Script {
             heard: vec!["I'd like to book a cleaning.".into()],
             ..elevenlabs::Script::default()
@@ -529,15 +537,7 @@ async fn elevenlabs_hears_the_caller_and_openai_speaks_the_reply() {
     );
     not_apologised(&world, &report).await;
     let turns = world.turns(&report.call_sid).await;
-    let said: Vec<(Speaker, &str)> = turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
-    assert_eq!(
-        said,
-        [
-            (Speaker::Agent, "Hello, thanks for calling the clinic."),
-            (Speaker::Caller, "I'd like to book a cleaning."),
-            (Speaker::Agent, "Of course. When would suit you?"),
-        ]
-    );
+    assert_clinic_conversation(&turns);
 
     // ElevenLabs heard the caller: µ-law 8 kHz as Twilio sends it, committed by its VAD.
     assert!(
@@ -580,15 +580,14 @@ async fn elevenlabs_hears_the_caller_and_openai_speaks_the_reply() {
         .into_iter()
         .filter(|r| r.path == hotline_sim::openai_rest::SPEECH)
         .collect();
-    let texts: Vec<&str> = speech.iter().filter_map(|r| r.field("input")).collect();
-    assert_eq!(
-        texts,
-        [
-            "Hello, thanks for calling the clinic.",
-            "Of course.",
-            "When would suit you?"
-        ]
-    );
+    let spoken = [
+        "Hello, thanks for calling the clinic.",
+        "Of course.",
+        "When would suit you?",
+    ];
+    let mut texts: Vec<&str> = speech.iter().filter_map(|r| r.field("input")).collect();
+    texts.sort_by_key(|t| spoken.iter().position(|s| s == t));
+    assert_eq!(texts, spoken);
     assert!(speech.iter().all(|r| r.authorized
         && r.status == 200
         && r.model == "gpt-4o-mini-tts"
@@ -627,10 +626,7 @@ async fn a_dropped_deepgram_socket_is_reopened_and_the_call_goes_on() {
             fail_session: Some(0),
             ..deepgram::Script::default()
         },
-        llm(vec![
-            Reply::text("Hello, thanks for calling the clinic."),
-            Reply::text("Of course. When would suit you?"),
-        ]),
+        llm(clinic_replies()),
         elevenlabs::Script::default(),
         no_greeting,
     )
@@ -648,15 +644,7 @@ async fn a_dropped_deepgram_socket_is_reopened_and_the_call_goes_on() {
     assert!(sessions[1].key_ok);
     assert_eq!(sessions[1].finals, ["I'd like to book a cleaning."]);
     let turns = world.turns(&report.call_sid).await;
-    let said: Vec<(Speaker, &str)> = turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
-    assert_eq!(
-        said,
-        [
-            (Speaker::Agent, "Hello, thanks for calling the clinic."),
-            (Speaker::Caller, "I'd like to book a cleaning."),
-            (Speaker::Agent, "Of course. When would suit you?"),
-        ]
-    );
+    assert_clinic_conversation(&turns);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -741,7 +729,9 @@ async fn the_next_sentence_is_asked_for_while_the_first_plays_and_barge_in_drops
     )
     .await
     .expect("call placed");
-    let tts = world.elevenlabs.requests();
+    let mut tts = world.elevenlabs.requests();
+    // Asked for at nearly the same moment: they may arrive in either order.
+    tts.sort_by_key(|r| r.text() != first);
     let texts: Vec<&str> = tts.iter().map(|r| r.text()).collect();
     assert_eq!(texts, [first, second]);
     assert!(tts.iter().all(|r| r.completed), "{tts:?}");

@@ -119,10 +119,7 @@ pub struct SessionLog {
 impl SessionLog {
     /// A query parameter's first value.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::server::query_param(&self.query, name)
     }
 
     /// Ms of caller audio (µ-law 8 kHz: 8 bytes a ms).
@@ -238,12 +235,7 @@ impl Callback for UpgradeCheck<'_> {
             (None, Some(_)) => true,
             (Some(want), Some(got)) => want == got,
         };
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let param = |name: &str| crate::server::query_param(&query, name);
         let refusal: Option<(u16, Value)> = if path != LISTEN_PATH {
             Some((
                 404,

@@ -229,3 +229,11 @@ impl<S> Shared<S> {
             .await
     }
 }
+
+/// The first value of a query parameter, from a parsed query.
+pub(crate) fn query_param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}

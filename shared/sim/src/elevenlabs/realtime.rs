@@ -83,10 +83,7 @@ pub struct SttSession {
 
 impl SttSession {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::server::query_param(&self.query, name)
     }
 
     /// Ms of caller audio (µ-law 8 kHz: 8 bytes a ms).
@@ -117,12 +114,7 @@ pub(super) fn upgrade(
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| crate::server::query_param(&query, name);
     let key = header(&request, "xi-api-key").or(param("token"));
     let key_ok = match (&script.api_key, key) {
         (_, None) => false,
