@@ -1071,3 +1071,54 @@ impl ProviderSession for PipelineSession {
         self.stt.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> reqwest::Response {
+        let mut builder = hyper::Response::builder().status(status);
+        if let Some(after) = retry_after {
+            builder = builder.header("retry-after", after);
+        }
+        reqwest::Response::from(builder.body(String::new()).expect("response"))
+    }
+
+    #[test]
+    fn only_429_5xx_and_no_answer_are_asked_again_and_only_twice() {
+        assert_eq!(
+            retry_delay(Some(&response(429, None)), 0),
+            Some(RETRY_BACKOFF)
+        );
+        assert_eq!(
+            retry_delay(Some(&response(503, None)), 1),
+            Some(RETRY_BACKOFF * 2)
+        );
+        assert_eq!(
+            retry_delay(None, 0),
+            Some(RETRY_BACKOFF),
+            "no answer at all"
+        );
+        assert_eq!(retry_delay(Some(&response(503, None)), HTTP_RETRIES), None);
+        for status in [400, 401, 404, 422] {
+            assert_eq!(
+                retry_delay(Some(&response(status, None)), 0),
+                None,
+                "{status}"
+            );
+        }
+        // The server's Retry-After, within reason.
+        assert_eq!(
+            retry_delay(Some(&response(429, Some("1"))), 0),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            retry_delay(Some(&response(429, Some("120"))), 0),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_delay(Some(&response(429, Some("soon"))), 0),
+            Some(RETRY_BACKOFF)
+        );
+    }
+}
