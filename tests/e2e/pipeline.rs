@@ -59,6 +59,16 @@ fn assert_clinic_conversation(turns: &[hotline_core::model::Turn]) {
     );
 }
 
+/// A call in which the caller says nothing for `secs`, then hangs up.
+async fn silent_call(world: &World, secs: u64) -> CallReport {
+    Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(secs)),
+        None,
+    )
+    .await
+    .expect("call placed")
+}
+
 /// The apology redirect went to Twilio and the record says the provider failed.
 async fn apologised(world: &World, report: &CallReport) -> String {
     let update = world
@@ -364,12 +374,7 @@ async fn a_refused_or_dropped_stage_gets_the_caller_an_apology() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(8)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 8).await;
     let detail = apologised(&world, &report).await;
     assert!(
         detail.contains("Deepgram") && detail.contains("401"),
@@ -395,12 +400,7 @@ async fn a_refused_or_dropped_stage_gets_the_caller_an_apology() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(10)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 10).await;
     assert!(
         report.stream_duration < Duration::from_secs(6),
         "{report:?}"
@@ -428,12 +428,7 @@ async fn a_refused_or_dropped_stage_gets_the_caller_an_apology() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(8)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 8).await;
     let detail = apologised(&world, &report).await;
     assert!(
         detail.contains("ElevenLabs") && detail.contains("401"),
@@ -453,12 +448,7 @@ async fn a_refused_or_dropped_stage_gets_the_caller_an_apology() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(8)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 8).await;
     let detail = apologised(&world, &report).await;
     assert!(detail.contains("ElevenLabs"), "{detail}");
 
@@ -473,12 +463,7 @@ async fn a_refused_or_dropped_stage_gets_the_caller_an_apology() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(8)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 8).await;
     let detail = apologised(&world, &report).await;
     assert!(detail.contains("LLM") && detail.contains("500"), "{detail}");
 }
@@ -665,12 +650,7 @@ async fn the_model_and_the_voice_are_asked_again_after_429_and_503() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(5)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 5).await;
     not_apologised(&world, &report).await;
     let asked: Vec<u16> = world.llm.requests().iter().map(|r| r.status).collect();
     assert_eq!(asked, [429, 200]);
@@ -697,12 +677,7 @@ async fn the_model_and_the_voice_are_asked_again_after_429_and_503() {
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(8)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 8).await;
     let detail = apologised(&world, &report).await;
     assert!(detail.contains("429"), "{detail}");
     assert_eq!(world.elevenlabs.requests().len(), 3);
@@ -723,12 +698,7 @@ async fn the_next_sentence_is_asked_for_while_the_first_plays_and_barge_in_drops
         no_greeting,
     )
     .await;
-    let report = Phone::call(
-        world.call(AudioSource::Silence, Duration::from_secs(6)),
-        None,
-    )
-    .await
-    .expect("call placed");
+    let report = silent_call(&world, 6).await;
     let mut tts = world.elevenlabs.requests();
     // Asked for at nearly the same moment: they may arrive in either order.
     tts.sort_by_key(|r| r.text() != first);
