@@ -757,3 +757,31 @@ async fn the_next_sentence_is_asked_for_while_the_first_plays_and_barge_in_drops
         "the reply's rest was never asked for: {texts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_elevenlabs_transcription_is_reopened_and_the_call_goes_on() {
+    let world = World::start_pipeline(
+        deepgram::Script::default(),
+        llm(clinic_replies()),
+        elevenlabs::Script {
+            heard: vec!["I'd like to book a cleaning.".into()],
+            stt_fail: Some(deepgram::Failure::DropAfterAudioMs(1000)),
+            stt_fail_session: Some(0),
+            ..elevenlabs::Script::default()
+        },
+        elevenlabs_ears_openai_voice,
+    )
+    .await;
+    let spec = world.call(
+        AudioSource::Script(vec![silence(2500), speech(800), silence(3000)]),
+        Duration::from_secs(7),
+    );
+    let report = Phone::call(spec, None).await.expect("call placed");
+    not_apologised(&world, &report).await;
+    let sessions = world.elevenlabs.stt_sessions();
+    assert_eq!(sessions.len(), 2, "one reconnection: {sessions:?}");
+    assert_eq!(sessions[0].end, Some(deepgram::SessionEnd::Dropped));
+    assert_eq!(sessions[1].status, 101);
+    assert_eq!(sessions[1].committed, ["I'd like to book a cleaning."]);
+    assert_clinic_conversation(&world.turns(&report.call_sid).await);
+}

@@ -84,6 +84,8 @@ pub struct Script {
     pub stt_refuse: Option<u16>,
     /// Drop or close each speech-to-text session at a point of the caller's audio.
     pub stt_fail: Option<crate::deepgram::Failure>,
+    /// Stage `stt_fail` in this session only (0-based); `None`: in every session.
+    pub stt_fail_session: Option<usize>,
 }
 
 impl Default for Script {
@@ -101,6 +103,7 @@ impl Default for Script {
             heard: Vec::new(),
             stt_refuse: None,
             stt_fail: None,
+            stt_fail_session: None,
         }
     }
 }

@@ -21,7 +21,7 @@
 //!   line; with `commit_strategy=vad`, `vad_silence_threshold_secs` of silence (default
 //!   1.5) commits it (`committed_transcript`); `commit: true` commits at once;
 //! - [`super::Script::stt_fail`] drops the connection or closes it at a point of the
-//!   caller's audio, once per session.
+//!   caller's audio, once per session (or in [`super::Script::stt_fail_session`] only).
 
 use std::sync::Arc;
 
@@ -196,6 +196,7 @@ pub(super) fn upgrade(
         return error(status, detail);
     }
     let accept = derive_accept_key(ws_key.unwrap_or_default().as_bytes());
+    let fail_elsewhere = script.stt_fail_session.is_some_and(|only| only != index);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(request).await else {
             return;
@@ -216,7 +217,7 @@ pub(super) fn upgrade(
             speech_start_ms: 0,
             last_partial_ms: 0,
             utterance: 0,
-            failed: false,
+            failed: fail_elsewhere,
         };
         let end = session.run(ws, config).await;
         session.log(|l| l.end = Some(end));
