@@ -68,10 +68,6 @@ OPTIONAL = {
     "GEMINI_BASE_URL": "defaults to https://generativelanguage.googleapis.com",
     "DEEPGRAM_BASE_URL": "defaults to https://api.deepgram.com",
     "ELEVENLABS_BASE_URL": "defaults to https://api.elevenlabs.io",
-    "DEEPGRAM_API_KEY": "not deployed yet (#16 item 3): without it an agent on provider "
-    "pipeline is refused at connect and the caller hears the apology",
-    "ELEVENLABS_API_KEY": "not deployed yet (#16 item 3): without it an agent on provider "
-    "pipeline is refused at its first sentence and the caller hears the apology",
     "OPENAI_API_KEY": "local runs only; the post-call Lambda reads the key from SSM "
     "(HOTLINE_OPENAI_SSM_PARAMETER), a Lambda's environment being readable",
     "HOTLINE_RECORDING_RETRY_SECS": "the default waits (1, 2, 4, 8 s) fit Twilio's processing delay",

@@ -52,6 +52,10 @@ pub struct NodeConfig {
     /// (the same two as above, apart only so that a local run can simulate each).
     pub llm_base_url: String,
     pub llm_api_key: SecretString,
+    /// The pipeline's OpenAI voice (`tts.vendor: openai`): `/audio/speech` at
+    /// `OPENAI_BASE_URL` with `OPENAI_API_KEY`, apart as the LLM's are.
+    pub openai_speech_base_url: String,
+    pub openai_speech_api_key: SecretString,
     /// `DEEPGRAM_BASE_URL` (default `https://api.deepgram.com`), the speech-to-text
     /// of agents with `provider: pipeline`.
     pub deepgram_base_url: String,
@@ -186,6 +190,9 @@ impl NodeConfig {
             llm_base_url: get("OPENAI_BASE_URL")
                 .unwrap_or_else(|| "https://api.openai.com/v1".into()),
             llm_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
+            openai_speech_base_url: get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            openai_speech_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
             deepgram_base_url: get("DEEPGRAM_BASE_URL")
                 .unwrap_or_else(|| "https://api.deepgram.com".into()),
             deepgram_api_key: get("DEEPGRAM_API_KEY").unwrap_or_default().into(),

@@ -12,6 +12,7 @@ use hotline_sim::chat::ChatSim;
 use hotline_sim::deepgram::DeepgramSim;
 use hotline_sim::elevenlabs::ElevenLabsSim;
 use hotline_sim::gemini::GeminiSim;
+use hotline_sim::openai_rest::FakeOpenAi;
 use hotline_sim::phone::{AudioSource, CallSpec, hangup_on_api_update};
 use hotline_sim::realtime::{RealtimeSim, Script};
 use hotline_sim::twilio_rest::FakeTwilio;
@@ -64,6 +65,9 @@ pub struct World {
     pub deepgram: DeepgramSim,
     pub llm: ChatSim,
     pub elevenlabs: ElevenLabsSim,
+    /// OpenAI's REST API: texts, and the voice of pipeline agents whose `tts.vendor`
+    /// is `openai`.
+    pub openai: FakeOpenAi,
     pub twilio: FakeTwilio,
     _dir: tempfile::TempDir,
 }
@@ -254,6 +258,7 @@ impl World {
         })
         .await
         .expect("elevenlabs sim");
+        let openai = FakeOpenAi::start(API_KEY).await.expect("fake openai");
         let twilio = FakeTwilio::start().await.expect("fake twilio");
         twilio.add_account(ACCOUNT, TOKEN);
         let stack = Stack::start(
@@ -272,8 +277,7 @@ impl World {
                 deepgram_api_key: SecretString::from(DEEPGRAM_KEY.to_owned()),
                 elevenlabs_base_url: elevenlabs.base_url().to_owned(),
                 elevenlabs_api_key: SecretString::from(ELEVENLABS_KEY.to_owned()),
-                // No text is sent in these tests; the realtime fake stands in.
-                openai_rest_base_url: ai.base_url().to_owned(),
+                openai_rest_base_url: openai.base_url().to_owned(),
                 openai_rest_api_key: SecretString::from(API_KEY.to_owned()),
                 twilio_api_base_url: twilio.base_url().to_owned(),
                 max_calls,
@@ -296,6 +300,7 @@ impl World {
             deepgram,
             llm,
             elevenlabs,
+            openai,
             twilio,
             _dir: dir,
         }

@@ -209,6 +209,10 @@ impl Stack {
                     gemini_api_key: config.gemini_api_key.clone(),
                     llm_base_url: config.llm_base_url.clone(),
                     llm_api_key: config.llm_api_key.clone(),
+                    // The OpenAI REST API (simulated without a key) speaks for agents
+                    // whose voice is OpenAI's.
+                    openai_speech_base_url: config.openai_rest_base_url.clone(),
+                    openai_speech_api_key: config.openai_rest_api_key.clone(),
                     deepgram_base_url: config.deepgram_base_url.clone(),
                     deepgram_api_key: config.deepgram_api_key.clone(),
                     elevenlabs_base_url: config.elevenlabs_base_url.clone(),

@@ -87,6 +87,8 @@ impl CallContext {
                 elevenlabs_api_key: config.elevenlabs_api_key.clone(),
                 llm_base_url: config.llm_base_url.clone(),
                 llm_api_key: config.llm_api_key.clone(),
+                openai_speech_base_url: config.openai_speech_base_url.clone(),
+                openai_speech_api_key: config.openai_speech_api_key.clone(),
             },
             start_timeout: config.start_timeout,
             webhook_allow_private: config.webhook_allow_private,
