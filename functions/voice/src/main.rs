@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         contacts: stores.contacts,
         dials: stores.dials,
         nodes: stores.nodes,
+        twilio: hotline_twilio::rest::TwilioClient::from_env(reqwest::Client::new()),
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

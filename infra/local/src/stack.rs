@@ -239,6 +239,10 @@ impl Stack {
             contacts: stores.contacts.clone(),
             dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
+            twilio: hotline_twilio::rest::TwilioClient::new(
+                &config.twilio_api_base_url,
+                reqwest::Client::new(),
+            ),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),
@@ -311,7 +315,10 @@ impl Stack {
         // One line per route, as the template declares them (infra/tests/consistency.py).
         let routes = Routes::default()
             .route("POST", "/twilio/voice", voice_handler.clone())
-            .route("POST", "/twilio/fallback", voice_handler)
+            .route("POST", "/twilio/fallback", voice_handler.clone())
+            .route("POST", "/twilio/transfer/answer", voice_handler.clone())
+            .route("POST", "/twilio/transfer/choice", voice_handler.clone())
+            .route("POST", "/twilio/transfer/status", voice_handler)
             .route("POST", "/twilio/status", status_handler.clone())
             .route("POST", "/twilio/amd", status_handler)
             .route("POST", "/twilio/recording", recording_handler)

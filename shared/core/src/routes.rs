@@ -12,6 +12,12 @@ pub const STREAM: &str = "/twilio/stream";
 pub const AMD: &str = "/twilio/amd";
 /// Where Twilio asks for TwiML when the voice webhook failed (`FallbackUrl`).
 pub const FALLBACK: &str = "/twilio/fallback";
+/// Warm transfer: the person's leg answered (its `Url`; `AnsweredBy` from detection).
+pub const TRANSFER_ANSWER: &str = "/twilio/transfer/answer";
+/// Warm transfer: the key the person pressed after the whisper (`<Gather action>`).
+pub const TRANSFER_CHOICE: &str = "/twilio/transfer/choice";
+/// Warm transfer: the person's leg's progress (`StatusCallback`).
+pub const TRANSFER_STATUS: &str = "/twilio/transfer/status";
 
 /// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;
 /// trailing slashes dropped (Twilio signs the URL byte for byte, `/x` ≠ `/x/`).
