@@ -14,6 +14,7 @@ pub mod provider;
 pub mod server;
 pub mod sms_tool;
 pub mod tools;
+pub mod transfer;
 
 pub use call::{CallContext, run_call};
 pub use config::NodeConfig;

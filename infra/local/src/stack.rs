@@ -209,6 +209,7 @@ impl Stack {
                     elevenlabs_base_url: config.elevenlabs_base_url.clone(),
                     elevenlabs_api_key: config.elevenlabs_api_key.clone(),
                     twilio_api_base_url: config.twilio_api_base_url.clone(),
+                    webhook_url: Some(public_url.clone()),
                     webhook_allow_private: config.webhook_allow_private,
                     // Every local node reports itself like a deployed one, so the voice
                     // webhook routes through the registry here too.
