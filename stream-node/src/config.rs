@@ -136,12 +136,14 @@ impl NodeConfig {
         }
         let webhook_url = match get("HOTLINE_PUBLIC_URL") {
             None => None,
-            Some(url) => Some(hotline_core::routes::base_url(&url, &["https", "http"]).ok_or(
-                ConfigError::Invalid {
-                    name: "HOTLINE_PUBLIC_URL",
-                    value: url,
-                },
-            )?),
+            Some(url) => Some(
+                hotline_core::routes::base_url(&url, &["https", "http"]).ok_or(
+                    ConfigError::Invalid {
+                        name: "HOTLINE_PUBLIC_URL",
+                        value: url,
+                    },
+                )?,
+            ),
         };
         Ok(Self {
             webhook_url,

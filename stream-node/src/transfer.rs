@@ -28,8 +28,7 @@ const SUMMARY_TIMEOUT: Duration = Duration::from_secs(4);
 /// Said to the person when no summary could be written.
 const PLAIN_SUMMARY: &str = "A caller asked to speak with someone.";
 /// Spoken by Twilio if the caller's new stream to the agent never opens.
-const STREAM_LOST: &str =
-    "Sorry, we could not reconnect you to our assistant. Please call back in a few minutes. Goodbye.";
+const STREAM_LOST: &str = "Sorry, we could not reconnect you to our assistant. Please call back in a few minutes. Goodbye.";
 
 /// Where a warm transfer's webhooks and the caller's way back point.
 #[derive(Debug, Clone)]

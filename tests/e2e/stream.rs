@@ -5,6 +5,7 @@ mod failover;
 mod gemini;
 mod outbound;
 mod pipeline;
+mod transfer;
 
 use std::time::Duration;
 

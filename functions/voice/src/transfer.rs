@@ -17,13 +17,11 @@
 use chrono::Utc;
 use hotline_core::model::{Call, EndReason, Organization, Outcome};
 use hotline_core::ports::{StoreError, modify_call_if};
-use hotline_core::transfer::{
-    Transfer, TransferOutcome, outcome_of_choice, outcome_of_leg_status,
-};
+use hotline_core::transfer::{Transfer, TransferOutcome, outcome_of_choice, outcome_of_leg_status};
 use hotline_core::{CallSid, routes};
+use hotline_twilio::VoiceResponse;
 use hotline_twilio::rest::CallUpdate;
 use hotline_twilio::transfer::{CALLER_GONE, back_to_agent, person_joins, whisper};
-use hotline_twilio::VoiceResponse;
 use hotline_webhook::{Verified, WebhookError, error_response, no_content, verify};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -66,11 +64,17 @@ pub async fn handle_transfer(deps: &Deps, req: Request) -> Response<Body> {
         org = tracing::field::Empty
     );
     let result = if path.ends_with(routes::TRANSFER_ANSWER) {
-        answered(deps, &req).instrument(span.clone()).await.map(Some)
+        answered(deps, &req)
+            .instrument(span.clone())
+            .await
+            .map(Some)
     } else if path.ends_with(routes::TRANSFER_CHOICE) {
         chose(deps, &req).instrument(span.clone()).await.map(Some)
     } else {
-        status(deps, &req).instrument(span.clone()).await.map(|()| None)
+        status(deps, &req)
+            .instrument(span.clone())
+            .await
+            .map(|()| None)
     };
     match result {
         Ok(Some(twiml)) => Response::builder()
@@ -152,11 +156,10 @@ async fn answered(deps: &Deps, req: &Request) -> Result<VoiceResponse, TransferE
         // Settled already (the caller hung up, a late duplicate): nothing to say.
         return Ok(VoiceResponse::new().hangup());
     };
-    let choice = deps.config.webhook.url(&format!(
-        "{}?call={}",
-        routes::TRANSFER_CHOICE,
-        l.caller
-    ));
+    let choice = deps
+        .config
+        .webhook
+        .url(&format!("{}?call={}", routes::TRANSFER_CHOICE, l.caller));
     info!("the person answered: whisper");
     Ok(whisper(&transfer.summary, &choice))
 }

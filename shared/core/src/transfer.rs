@@ -201,7 +201,10 @@ mod tests {
 
     #[test]
     fn leg_statuses_and_keys_map_to_outcomes() {
-        assert_eq!(outcome_of_leg_status("busy"), Some(TransferOutcome::NoAnswer));
+        assert_eq!(
+            outcome_of_leg_status("busy"),
+            Some(TransferOutcome::NoAnswer)
+        );
         assert_eq!(outcome_of_leg_status("ringing"), None);
         assert_eq!(outcome_of_leg_status("in-progress"), None);
         assert_eq!(outcome_of_choice(Some("1")), TransferOutcome::Connected);

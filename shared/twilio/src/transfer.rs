@@ -86,7 +86,11 @@ mod tests {
         let gather = &root.all_named("Gather")[0];
         assert_eq!(gather.attr("numDigits"), Some("1"));
         assert_eq!(gather.attr("action"), Some("https://h/x?call=CA1"));
-        let said: Vec<_> = gather.all_named("Say").iter().map(|s| s.text.clone()).collect();
+        let said: Vec<_> = gather
+            .all_named("Say")
+            .iter()
+            .map(|s| s.text.clone())
+            .collect();
         assert_eq!(said, ["Ann wants to move her <cleaning>.", CHOICE_PROMPT]);
     }
 }

@@ -90,16 +90,15 @@ impl CallContext {
             webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
             memory: None,
-            transfer: config
-                .webhook_url
-                .clone()
-                .map(|webhook_base| crate::transfer::TransferConfig {
+            transfer: config.webhook_url.clone().map(|webhook_base| {
+                crate::transfer::TransferConfig {
                     webhook_base,
                     stream_base: config
                         .node_url
                         .clone()
                         .unwrap_or_else(|| config.public_url.clone()),
-                }),
+                }
+            }),
         }
     }
 }
@@ -961,8 +960,12 @@ impl<'a> Call<'a> {
                 detail: Some("warm transfer not configured".into()),
             };
         };
-        match crate::transfer::start(self.ctx, &config, &self.org, &self.record, &target).await
-        {
+        // The summary reads the stored turns: the ones still being written go first.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.side.next().await.is_some() {}
+        })
+        .await;
+        match crate::transfer::start(self.ctx, &config, &self.org, &self.record, &target).await {
             crate::transfer::Started::Waiting | crate::transfer::Started::Back => {
                 self.handed_over = true;
                 Ended {

@@ -218,7 +218,9 @@ impl CallState {
     pub fn resumed_saying(&mut self, line: &str, now: u64, out: &mut Vec<Action>) {
         self.last_activity = now;
         note(
-            format!("The caller is back with you: the person you tried to transfer them to could not take the call. Tell them so, in your own words, for example: {line}"),
+            format!(
+                "The caller is back with you: the person you tried to transfer them to could not take the call. Tell them so, in your own words, for example: {line}"
+            ),
             out,
         );
         self.request_response(out);

@@ -154,7 +154,10 @@ pub enum ToolKind {
     /// [`crate::transfer`]).
     TransferCall {
         to: crate::ids::E164,
-        #[serde(default, skip_serializing_if = "crate::transfer::TransferMode::is_cold")]
+        #[serde(
+            default,
+            skip_serializing_if = "crate::transfer::TransferMode::is_cold"
+        )]
         mode: crate::transfer::TransferMode,
         /// Warm: what the caller hears while waiting (a `<Conference waitUrl>`: an audio
         /// file or TwiML); Twilio's default hold music when `None`.

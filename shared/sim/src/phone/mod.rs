@@ -668,7 +668,8 @@ pub fn follow_api_updates(
             };
             match update {
                 Ok(update) if update.call_sid == call_sid => {
-                    let ends = update.status.is_some() || update.twiml.is_some() || update.url.is_some();
+                    let ends =
+                        update.status.is_some() || update.twiml.is_some() || update.url.is_some();
                     if ends {
                         n += 1;
                         let _ = tx.send((n, Some(update)));
@@ -683,7 +684,10 @@ pub fn follow_api_updates(
 }
 
 /// A `hangup` signal that fires once `redirects` goes past update `seen`.
-fn armed(redirects: &watch::Receiver<(u64, Option<CallUpdated>)>, seen: u64) -> watch::Receiver<bool> {
+fn armed(
+    redirects: &watch::Receiver<(u64, Option<CallUpdated>)>,
+    seen: u64,
+) -> watch::Receiver<bool> {
     let mut rx = redirects.clone();
     let (tx, out) = watch::channel(false);
     tokio::spawn(async move {
@@ -903,7 +907,9 @@ impl Call {
         let digit = self.spec.gather_digits.remove(0);
         self.event(PhoneEvent::Gathered(Some(digit)));
         let Some(action) = verb.attr("action").map(str::to_owned) else {
-            self.violation("<Gather> without action: Twilio posts to the document's URL".to_owned());
+            self.violation(
+                "<Gather> without action: Twilio posts to the document's URL".to_owned(),
+            );
             return Ok(false);
         };
         let mut params = twilio_form(&self.spec, &self.report.call_sid);
@@ -925,7 +931,10 @@ impl Call {
     /// update, or the call's duration (the caller hangs up).
     async fn conference(&mut self, verb: &Element) -> Result<bool, PhoneError> {
         let Some(noun) = verb.children.iter().find(|n| n.name == "Conference") else {
-            self.event(PhoneEvent::Skipped(format!("Dial/{:?}", verb.child_names())));
+            self.event(PhoneEvent::Skipped(format!(
+                "Dial/{:?}",
+                verb.child_names()
+            )));
             return Ok(true);
         };
         let name = noun.text.trim().to_owned();
