@@ -254,7 +254,7 @@ async fn a_person_who_accepts_is_connected_and_the_agent_leaves() {
         .expect("get")
         .expect("call");
     assert_eq!(call.transfers[0].leg_status.as_deref(), Some("completed"));
-    let _ = leg;
+    assert_eq!(leg.param("StatusCallbackEvent"), Some("initiated"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1735,4 +1735,71 @@ mod tests {
         assert_eq!(formatted("+442071838750"), "+442071838750");
         assert_eq!(formatted("client:alice"), "client:alice");
     }
+
+    /// The keys of the spec's schema `name` (`components.schemas`).
+    fn schema_keys(name: &str) -> Vec<String> {
+        let spec = twilio_openapi();
+        let mut keys: Vec<String> = spec["components"]["schemas"][name]["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn conferences_and_participants_are_listed_as_twilio_describes_them() {
+        let s = setup().await;
+        let rooms = s.fake.conferences();
+        rooms.join("xfer-CA1", "CA0000000000000000000000000000000a", false, true);
+        rooms.join("other", "CA0000000000000000000000000000000c", true, false);
+        let http = reqwest::Client::new();
+        let list = format!("{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json", s.fake.base_url());
+        let get = |url: String| {
+            http.get(url)
+                .basic_auth(ACCOUNT, Some(TOKEN))
+                .send()
+        };
+        let page: Value = get(format!("{list}?FriendlyName=xfer-CA1&Status=init"))
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let found = page["conferences"].as_array().expect("conferences");
+        assert_eq!(found.len(), 1, "{page}");
+        assert_eq!(keys(&found[0]), schema_keys("api.v2010.account.conference"));
+        assert_eq!(found[0]["status"], "init");
+        let sid = found[0]["sid"].as_str().expect("sid").to_owned();
+        assert!(sid.starts_with("CF"));
+
+        rooms.join("xfer-CA1", "CA0000000000000000000000000000000b", true, true);
+        let url = format!("{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences/{sid}/Participants.json", s.fake.base_url());
+        let page: Value = get(url).await.expect("list").json().await.expect("json");
+        let people = page["participants"].as_array().expect("participants");
+        assert_eq!(people.len(), 2, "{page}");
+        assert_eq!(keys(&people[0]), schema_keys("api.v2010.account.conference.participant"));
+        assert_eq!(people[0]["hold"], false, "the room started: nobody on hold");
+        assert_eq!(people[1]["start_conference_on_enter"], true);
+        // Another account's credentials on this account's path are refused.
+        let other = http
+            .get(format!("{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json", s.fake.base_url()))
+            .basic_auth(OTHER_ACCOUNT, Some("other-token"))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(other.status(), 403);
+        // The requests themselves are the spec's.
+        let spec = twilio_openapi();
+        for request in s.fake.requests().iter().filter(|r| r.status == 200) {
+            assert!(openapi_violations(&spec, request).is_empty(), "{request:?}");
+        }
+    }
+
 }
