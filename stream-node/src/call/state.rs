@@ -711,6 +711,34 @@ mod tests {
     }
 
     #[test]
+    fn a_caller_back_from_a_transfer_hears_why_and_the_transcript_goes_on() {
+        let mut s = state().with_first_turn(7);
+        let mut out = Vec::new();
+        s.resumed_saying("Nobody answered.", 0, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                system(
+                    "The caller is back with you: the person you tried to transfer them to could not take the call. Tell them so, in your own words, for example: Nobody answered."
+                ),
+                create()
+            ]
+        );
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::CallerTranscript {
+                item_id: "u1".into(),
+                text: "Okay".into(),
+            }),
+            500,
+        );
+        assert!(
+            matches!(&out[..], [Action::Persist(Turn { seq: 7, .. })]),
+            "{out:?}"
+        );
+    }
+
+    #[test]
     fn no_response_request_replaces_the_agents_own_instructions() {
         let mut s = state();
         let mut out = Vec::new();
