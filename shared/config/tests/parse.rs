@@ -541,7 +541,10 @@ fn a_transfer_may_be_warm_with_hold_music_and_a_ring_timeout() {
     };
     assert_eq!(to.as_str(), "+15551230001");
     assert_eq!(*mode, TransferMode::Warm);
-    assert_eq!(hold_music_url.as_deref(), Some("https://example.com/hold.mp3"));
+    assert_eq!(
+        hold_music_url.as_deref(),
+        Some("https://example.com/hold.mp3")
+    );
     assert_eq!(*ring_timeout_secs, Some(20));
     // Written back in the file's shape, it reads the same.
     let json = hotline_config::agent_json(agent);
@@ -577,7 +580,10 @@ fn warm_settings_are_checked_and_only_where_they_belong() {
     let err = problems(&with_tool(
         "{name: transfer, type: transfer_call, to: \"+15551230001\", mode: warm, ring_timeout_secs: 600}",
     ));
-    assert!(err.contains("tools[0].ring_timeout_secs: 600 is above the maximum 120"), "{err}");
+    assert!(
+        err.contains("tools[0].ring_timeout_secs: 600 is above the maximum 120"),
+        "{err}"
+    );
     let err = problems(&with_tool(
         "{name: transfer, type: transfer_call, to: \"+15551230001\", mode: warm, hold_music_url: \"ftp://x\"}",
     ));

@@ -766,7 +766,7 @@ impl State {
             return Reply::error(
                 StatusCode::BAD_REQUEST,
                 20001,
-                "To and Callee (human, voicemail, busy, no-answer, fax) are required",
+                "To and Callee (human, declines, voicemail, busy, no-answer, fax) are required",
             );
         };
         self.callees.insert(to.to_owned(), callee);
@@ -1748,7 +1748,10 @@ mod tests {
     }
 
     fn keys(v: &Value) -> Vec<String> {
-        let mut keys: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+        let mut keys: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         keys.sort();
         keys
     }
@@ -1757,15 +1760,19 @@ mod tests {
     async fn conferences_and_participants_are_listed_as_twilio_describes_them() {
         let s = setup().await;
         let rooms = s.fake.conferences();
-        rooms.join("xfer-CA1", "CA0000000000000000000000000000000a", false, true);
+        rooms.join(
+            "xfer-CA1",
+            "CA0000000000000000000000000000000a",
+            false,
+            true,
+        );
         rooms.join("other", "CA0000000000000000000000000000000c", true, false);
         let http = reqwest::Client::new();
-        let list = format!("{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json", s.fake.base_url());
-        let get = |url: String| {
-            http.get(url)
-                .basic_auth(ACCOUNT, Some(TOKEN))
-                .send()
-        };
+        let list = format!(
+            "{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json",
+            s.fake.base_url()
+        );
+        let get = |url: String| http.get(url).basic_auth(ACCOUNT, Some(TOKEN)).send();
         let page: Value = get(format!("{list}?FriendlyName=xfer-CA1&Status=init"))
             .await
             .expect("list")
@@ -1780,16 +1787,25 @@ mod tests {
         assert!(sid.starts_with("CF"));
 
         rooms.join("xfer-CA1", "CA0000000000000000000000000000000b", true, true);
-        let url = format!("{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences/{sid}/Participants.json", s.fake.base_url());
+        let url = format!(
+            "{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences/{sid}/Participants.json",
+            s.fake.base_url()
+        );
         let page: Value = get(url).await.expect("list").json().await.expect("json");
         let people = page["participants"].as_array().expect("participants");
         assert_eq!(people.len(), 2, "{page}");
-        assert_eq!(keys(&people[0]), schema_keys("api.v2010.account.conference.participant"));
+        assert_eq!(
+            keys(&people[0]),
+            schema_keys("api.v2010.account.conference.participant")
+        );
         assert_eq!(people[0]["hold"], false, "the room started: nobody on hold");
         assert_eq!(people[1]["start_conference_on_enter"], true);
         // Another account's credentials on this account's path are refused.
         let other = http
-            .get(format!("{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json", s.fake.base_url()))
+            .get(format!(
+                "{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json",
+                s.fake.base_url()
+            ))
             .basic_auth(OTHER_ACCOUNT, Some("other-token"))
             .send()
             .await
@@ -1801,5 +1817,4 @@ mod tests {
             assert!(openapi_violations(&spec, request).is_empty(), "{request:?}");
         }
     }
-
 }
