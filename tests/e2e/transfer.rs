@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use hotline_core::model::{Call, EndReason, ToolKind};
-use hotline_core::transfer::{TransferMode, TransferOutcome, conference_name};
+use hotline_core::transfer::{Transfer, TransferMode, TransferOutcome, conference_name};
 use hotline_e2e::{LLM_KEY, World};
 use hotline_sim::phone::{AudioSource, CallReport, HangupSide, Phone, Segment, follow_api_updates};
 use hotline_sim::realtime::{Script, ToolCue};
 use hotline_sim::twilio_rest::{
-    Callee, OutboundTiming, RecordedRequest, openapi_violations, twilio_openapi,
+    Callee, CalleeLog, OutboundTiming, RecordedRequest, openapi_violations, twilio_openapi,
 };
 
 const SUMMARY: &str = "Ann Lee wants to dispute a charge on her last bill.";
@@ -191,6 +191,16 @@ fn back_with_the_agent(world: &World, report: &CallReport, outcome: TransferOutc
     );
 }
 
+/// What the person's leg went through, once it is over.
+async fn leg_log(world: &World, attempt: &Transfer) -> CalleeLog {
+    let leg = attempt.leg_sid.clone().expect("the leg's sid");
+    world
+        .twilio
+        .callee_done(leg.as_str(), Duration::from_secs(20))
+        .await
+        .expect("the leg ended")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_who_accepts_is_connected_and_the_agent_leaves() {
     let world = world(Callee::Human).await;
@@ -215,11 +225,7 @@ async fn a_person_who_accepts_is_connected_and_the_agent_leaves() {
     );
 
     // The person heard the whisper, pressed 1 and met the caller in the room.
-    let log = world
-        .twilio
-        .callee_done(leg_sid.as_str(), Duration::from_secs(20))
-        .await
-        .expect("the leg ended");
+    let log = leg_log(&world, attempt).await;
     assert_eq!(log.gather_said.first().map(String::as_str), Some(SUMMARY));
     assert_eq!(log.conferences, [conference_name(&report.call_sid)]);
     let room = world
@@ -283,14 +289,7 @@ async fn a_person_who_declines_sends_the_caller_back_to_the_agent() {
     let call = settled(&world, &report).await;
     let attempt = &call.transfers[0];
     assert_eq!(attempt.outcome, Some(TransferOutcome::Declined));
-    let log = world
-        .twilio
-        .callee_done(
-            attempt.leg_sid.clone().expect("leg").as_str(),
-            Duration::from_secs(20),
-        )
-        .await
-        .expect("the leg ended");
+    let log = leg_log(&world, attempt).await;
     assert_eq!(log.gather_said.first().map(String::as_str), Some(SUMMARY));
     assert!(
         log.conferences.is_empty(),
@@ -307,14 +306,7 @@ async fn voicemail_sends_the_caller_back_to_the_agent_unwhispered() {
     let call = settled(&world, &report).await;
     let attempt = &call.transfers[0];
     assert_eq!(attempt.outcome, Some(TransferOutcome::Voicemail));
-    let log = world
-        .twilio
-        .callee_done(
-            attempt.leg_sid.clone().expect("leg").as_str(),
-            Duration::from_secs(20),
-        )
-        .await
-        .expect("the leg ended");
+    let log = leg_log(&world, attempt).await;
     assert!(
         log.gather_said.is_empty(),
         "a machine never hears the summary"

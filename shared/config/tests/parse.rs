@@ -226,13 +226,6 @@ fn references_and_duplicates_are_checked() {
 
 #[test]
 fn tools_need_what_their_type_needs() {
-    let with_tool = |tool: &str| {
-        MINIMAL.replacen(
-            "instructions: Help.",
-            &format!("instructions: Help.\n        tools:\n          - {tool}"),
-            1,
-        )
-    };
     let err = problems(&with_tool("{name: transfer, type: transfer_call}"));
     assert!(
         err.contains("organizations[0].agents[0].tools[0].to: transfer_call needs"),

@@ -621,33 +621,10 @@ pub fn twilio_form(spec: &CallSpec, call_sid: &CallSid) -> Vec<(String, String)>
 /// or `canceled`, or new `Twiml`/`Url`). The watching task ends with the call's receiver
 /// or the fake.
 pub fn hangup_on_api_update(
-    mut updates: broadcast::Receiver<CallUpdated>,
+    updates: broadcast::Receiver<CallUpdated>,
     call_sid: &CallSid,
 ) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    let call_sid = call_sid.as_str().to_owned();
-    tokio::spawn(async move {
-        loop {
-            let update = tokio::select! {
-                () = tx.closed() => return,
-                update = updates.recv() => update,
-            };
-            match update {
-                Ok(update) if update.call_sid == call_sid => {
-                    let ends = matches!(update.status.as_deref(), Some("completed" | "canceled"))
-                        || update.twiml.is_some()
-                        || update.url.is_some();
-                    if ends {
-                        let _ = tx.send(true);
-                        return;
-                    }
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
-    rx
+    armed(&follow_api_updates(updates, call_sid), 0)
 }
 
 /// The fake REST API's updates of `call_sid`, numbered, for [`CallSpec::redirects`]:
@@ -931,10 +908,7 @@ impl Call {
     /// update, or the call's duration (the caller hangs up).
     async fn conference(&mut self, verb: &Element) -> Result<bool, PhoneError> {
         let Some(noun) = verb.children.iter().find(|n| n.name == "Conference") else {
-            self.event(PhoneEvent::Skipped(format!(
-                "Dial/{:?}",
-                verb.child_names()
-            )));
+            self.skip_nouns("Dial", verb);
             return Ok(true);
         };
         let name = noun.text.trim().to_owned();
@@ -1108,13 +1082,18 @@ impl Call {
         Ok(true)
     }
 
+    /// A verb whose nouns the phone does not act on.
+    fn skip_nouns(&mut self, name: &str, verb: &Element) {
+        self.event(PhoneEvent::Skipped(format!(
+            "{name}/{:?}",
+            verb.child_names()
+        )));
+    }
+
     /// `<Connect><Stream>`: runs the stream; `false` when the call is over.
     async fn connect(&mut self, verb: &Element) -> Result<bool, PhoneError> {
         let Some(stream) = verb.children.iter().find(|n| n.name == "Stream") else {
-            self.event(PhoneEvent::Skipped(format!(
-                "Connect/{:?}",
-                verb.child_names()
-            )));
+            self.skip_nouns("Connect", verb);
             return Ok(true);
         };
         self.report.streams += 1;
