@@ -175,6 +175,17 @@ fn back_with_the_agent(world: &World, report: &CallReport, outcome: TransferOutc
             .any(|(_, e)| matches!(e, hotline_sim::phone::PhoneEvent::Redirected))
     );
     assert_eq!(report.streams, 2, "{report:?}");
+    // Brought back once, whatever else Twilio said about the leg afterwards.
+    let path = format!("/Calls/{}.json", report.call_sid);
+    let back_requests = world
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.ends_with(&path) && r.param("Twiml").is_some_and(|t| t.contains("<Connect>"))
+        })
+        .count();
+    assert_eq!(back_requests, 1);
     assert!(
         report.bytes_heard > 0,
         "the agent spoke on the caller's return: {report:?}"
