@@ -69,6 +69,9 @@ pub struct NodeConfig {
     pub elevenlabs_api_key: SecretString,
     /// `TWILIO_API_BASE_URL` (default `https://api.twilio.com`).
     pub twilio_api_base_url: String,
+    /// `HOTLINE_PUBLIC_URL`: base of the webhook routes, where a warm transfer's person's
+    /// leg reports (`/twilio/transfer/…`). Unset, warm transfers are made cold.
+    pub webhook_url: Option<String>,
     /// `HOTLINE_WEBHOOK_ALLOW_PRIVATE` (`true` for local runs only): webhook tools may
     /// use `http` and loopback or private addresses. Deployed, a tool's URL must be
     /// `https` to a host whose every address is public.
@@ -142,7 +145,19 @@ impl NodeConfig {
                 value: heartbeat_secs.to_string(),
             });
         }
+        let webhook_url = match get("HOTLINE_PUBLIC_URL") {
+            None => None,
+            Some(url) => Some(
+                hotline_core::routes::base_url(&url, &["https", "http"]).ok_or(
+                    ConfigError::Invalid {
+                        name: "HOTLINE_PUBLIC_URL",
+                        value: url,
+                    },
+                )?,
+            ),
+        };
         Ok(Self {
+            webhook_url,
             node_url,
             heartbeat: Duration::from_secs(heartbeat_secs),
             metrics_service: get("HOTLINE_METRICS_SERVICE").filter(|s| !s.trim().is_empty()),

@@ -16,6 +16,7 @@ pub mod server;
 pub mod sms_tool;
 pub mod telemetry;
 pub mod tools;
+pub mod transfer;
 
 pub use call::{CallContext, run_call};
 pub use config::NodeConfig;

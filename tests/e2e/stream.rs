@@ -6,6 +6,7 @@ mod gemini;
 mod outbound;
 mod pipeline;
 mod prewarm;
+mod transfer;
 
 use std::time::Duration;
 

@@ -25,6 +25,14 @@ pub enum ToolType {
     SendDtmf,
 }
 
+/// How `transfer_call` hands the caller over.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferModeName {
+    Cold,
+    Warm,
+}
+
 /// A tool the agent may call.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +49,16 @@ pub struct Tool {
     /// transfer_call: the E.164 number to transfer to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// transfer_call: `cold` (default: the caller redirected to the number) or `warm`
+    /// (on hold in a conference, the person whispered a summary and asked to press 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<TransferModeName>,
+    /// transfer_call, warm: what the caller hears while waiting (Twilio's hold music if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_music_url: Option<String>,
+    /// transfer_call, warm: how long the person's phone rings, 5-120 s (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_timeout_secs: Option<u32>,
     /// webhook: the URL the arguments are POSTed to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

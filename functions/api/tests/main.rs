@@ -370,6 +370,23 @@ async fn every_endpoint_answers_its_happy_path(app: App) {
         ("Be brief.", 2)
     );
 
+    // A warm transfer is written and read back in the file's names, and what a GET gives
+    // is again a valid write.
+    let mut warm = written.json();
+    warm.as_object_mut().expect("object").remove("id");
+    warm["tools"][1]["mode"] = "warm".into();
+    warm["tools"][1]["ring_timeout_secs"] = 20.into();
+    let written = put(&app, "/api/v1/agents/front-desk", &app.admin, &warm).await;
+    assert_eq!(written.status, StatusCode::OK, "{}", written.text);
+    let mut again = get(&app, "/api/v1/agents/front-desk", &app.admin)
+        .await
+        .json();
+    assert_eq!(again["tools"][1]["mode"], "warm");
+    assert_eq!(again["tools"][1]["ring_timeout_secs"], 20);
+    again.as_object_mut().expect("object").remove("id");
+    let rewritten = put(&app, "/api/v1/agents/front-desk", &app.admin, &again).await;
+    assert_eq!(rewritten.status, StatusCode::OK, "{}", rewritten.text);
+
     let mut new = agent_json("night", "Take messages.");
     new.as_object_mut().expect("object").remove("id");
     new["version"] = 0.into();

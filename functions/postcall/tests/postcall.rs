@@ -242,6 +242,7 @@ impl Bed {
             contact: Some(caller()),
             greeting: None,
             stream_token: "t".into(),
+            transfers: Vec::new(),
             outcome: Some(Outcome {
                 reason: EndReason::AgentEnded,
                 detail: None,

@@ -108,6 +108,7 @@ impl Bed {
             contact: None,
             greeting: None,
             stream_token: "t".into(),
+            transfers: Vec::new(),
             outcome: None,
             recording: None,
             post_call: Default::default(),

@@ -5,18 +5,18 @@ use std::sync::Arc;
 use chrono::Utc;
 use hotline_core::answer::{Answer, AnswerPorts, IncomingCall, answer_call};
 use hotline_core::dial::{bind_call, dial_in_query};
-use hotline_core::model::{Agent, Call, Dial, Direction, Organization};
+use hotline_core::model::{Call, Dial, Direction, Organization};
 use hotline_core::ports::{Calls, Contacts, Dials, Directory, StoreError, StreamNodes};
 use hotline_core::routing::pick_node;
 use hotline_core::{CallSid, Party};
-use hotline_twilio::twiml::{ConnectStream, RecordingChannels, StartRecording};
+use hotline_twilio::twiml::{RecordingChannels, StartRecording};
 use hotline_twilio::{VoiceResponse, VoiceWebhook};
 use hotline_webhook::{Verified, WebhookError, error_response, verify};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, info_span};
 
-use crate::config::{RECORDING_PATH, STREAM_PATH, VoiceConfig, WEBHOOK_PATH};
+use crate::config::{RECORDING_PATH, VoiceConfig, WEBHOOK_PATH};
 use crate::prewarm::Prewarmer;
 
 /// What the handler needs, built once per cold start.
@@ -35,6 +35,9 @@ pub struct Deps {
     /// Asks a node chosen from the registry to open an inbound call's AI session while
     /// the call connects.
     pub prewarm: Option<Prewarmer>,
+    /// Twilio's REST API (`TWILIO_API_BASE_URL`): a warm transfer's caller is brought
+    /// back to the agent through it.
+    pub twilio: hotline_twilio::rest::TwilioClient,
 }
 
 /// Why a request got no TwiML.
@@ -116,7 +119,7 @@ async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
         contacts: deps.contacts.as_ref(),
     };
     let twiml = match answer_call(&ports, &org, &incoming, Utc::now()).await? {
-        Answer::Connect { call, agent } => {
+        Answer::Connect { call, .. } => {
             let (base, own_url) = stream_base(deps).await;
             // An outbound call's session waits for the answering-machine verdict, which
             // may never let it speak: only inbound calls are worth a session in advance.
@@ -126,7 +129,7 @@ async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
             {
                 prewarm.ask(&base, &call).await;
             }
-            connect_twiml(&deps.config, &base, &call, &agent)
+            connect_twiml(&deps.config, &base, &call)
         }
         Answer::NotInService => VoiceResponse::new().say(NOT_IN_SERVICE).hangup(),
         Answer::AgentDisabled => VoiceResponse::new().say(AGENT_DISABLED).hangup(),
@@ -174,12 +177,7 @@ async fn outbound_dial(
 /// opened: an apology there means a refused upgrade is never a silent hang-up. A call
 /// the node ends itself never gets there: it hangs up, transfers or apologises through
 /// the REST API, which replaces this document.
-fn connect_twiml(
-    config: &VoiceConfig,
-    stream_base: &str,
-    call: &Call,
-    agent: &Agent,
-) -> VoiceResponse {
+fn connect_twiml(config: &VoiceConfig, stream_base: &str, call: &Call) -> VoiceResponse {
     let mut twiml = VoiceResponse::new().start_recording(StartRecording::new(
         config.webhook.url(RECORDING_PATH),
         RecordingChannels::Mono,
@@ -188,14 +186,7 @@ fn connect_twiml(
         twiml = twiml.say(greeting);
     }
     twiml
-        .connect_stream(
-            ConnectStream::new(format!("{stream_base}{STREAM_PATH}"))
-                .parameter("call_sid", call.sid.as_str())
-                .parameter("from", call.from.as_str())
-                .parameter("to", call.to.as_str())
-                .parameter("agent_id", agent.id.as_str())
-                .parameter("stream_token", &call.stream_token),
-        )
+        .connect_stream(hotline_twilio::transfer::call_stream(stream_base, call))
         .say(STREAM_LOST)
         .hangup()
 }
@@ -204,7 +195,7 @@ fn connect_twiml(
 /// full or draining node is never chosen; the load balancer's URL when the registry is
 /// empty, stale or unreadable (a store hiccup must not stop calls being answered).
 /// `true` with a node's own URL.
-async fn stream_base(deps: &Deps) -> (String, bool) {
+pub(crate) async fn stream_base(deps: &Deps) -> (String, bool) {
     match deps.nodes.list_nodes().await {
         Ok(nodes) => {
             if let Some(node) = pick_node(&nodes, Utc::now()) {

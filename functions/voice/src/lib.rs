@@ -6,6 +6,7 @@ pub mod config;
 pub mod fallback;
 pub mod handler;
 pub mod prewarm;
+pub mod transfer;
 
 use lambda_http::{Body, Request, Response};
 
@@ -13,11 +14,15 @@ pub use config::VoiceConfig;
 pub use fallback::{FALLBACK_APOLOGY, handle_fallback};
 pub use handler::{Deps, STREAM_LOST, VoiceError, handle};
 pub use prewarm::Prewarmer;
+pub use transfer::handle_transfer;
 
-/// The function's routes: `POST /twilio/voice` and `POST /twilio/fallback`.
+/// The function's routes: `POST /twilio/voice`, `POST /twilio/fallback` and the warm
+/// transfer's `POST /twilio/transfer/{answer,choice,status}`.
 pub async fn route(deps: &Deps, req: Request) -> Response<Body> {
     if req.uri().path().ends_with(hotline_core::routes::FALLBACK) {
         handle_fallback(deps, req).await
+    } else if req.uri().path().contains("/twilio/transfer/") {
+        handle_transfer(deps, req).await
     } else {
         handle(deps, req).await
     }

@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
         dials: stores.dials,
         nodes: stores.nodes,
         prewarm: hotline_voice::Prewarmer::from_lookup(|k| std::env::var(k).ok()),
+        twilio: hotline_twilio::rest::TwilioClient::from_env(reqwest::Client::new()),
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

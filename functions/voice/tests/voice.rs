@@ -102,6 +102,11 @@ async fn app(stores: TestStore, public: &str) -> App {
             dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
             prewarm: Some(hotline_voice::Prewarmer::new()),
+            // Nothing here reaches Twilio's API: warm transfers are tested end to end.
+            twilio: hotline_twilio::rest::TwilioClient::new(
+                "http://127.0.0.1:9",
+                reqwest::Client::new(),
+            ),
         },
         stores,
     }

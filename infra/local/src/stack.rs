@@ -218,6 +218,7 @@ impl Stack {
                     elevenlabs_base_url: config.elevenlabs_base_url.clone(),
                     elevenlabs_api_key: config.elevenlabs_api_key.clone(),
                     twilio_api_base_url: config.twilio_api_base_url.clone(),
+                    webhook_url: Some(public_url.clone()),
                     webhook_allow_private: config.webhook_allow_private,
                     // Every local node reports itself like a deployed one, so the voice
                     // webhook routes through the registry here too.
@@ -251,6 +252,10 @@ impl Stack {
             dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
             prewarm: config.prewarm.then(hotline_voice::Prewarmer::new),
+            twilio: hotline_twilio::rest::TwilioClient::new(
+                &config.twilio_api_base_url,
+                reqwest::Client::new(),
+            ),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),
@@ -323,7 +328,10 @@ impl Stack {
         // One line per route, as the template declares them (infra/tests/consistency.py).
         let routes = Routes::default()
             .route("POST", "/twilio/voice", voice_handler.clone())
-            .route("POST", "/twilio/fallback", voice_handler)
+            .route("POST", "/twilio/fallback", voice_handler.clone())
+            .route("POST", "/twilio/transfer/answer", voice_handler.clone())
+            .route("POST", "/twilio/transfer/choice", voice_handler.clone())
+            .route("POST", "/twilio/transfer/status", voice_handler)
             .route("POST", "/twilio/status", status_handler.clone())
             .route("POST", "/twilio/amd", status_handler)
             .route("POST", "/twilio/recording", recording_handler)

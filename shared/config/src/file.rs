@@ -129,6 +129,12 @@ pub struct ToolDecl {
     pub description: Option<String>,
     pub parameters: Option<serde_json::Value>,
     pub to: Option<String>,
+    /// transfer_call: `cold` (default) or `warm`.
+    pub mode: Option<hotline_core::transfer::TransferMode>,
+    /// transfer_call, warm: what the caller hears while the person is dialled.
+    pub hold_music_url: Option<String>,
+    /// transfer_call, warm: how long the person's phone rings.
+    pub ring_timeout_secs: Option<u32>,
     pub url: Option<String>,
     pub timeout_secs: Option<u32>,
 }
@@ -454,8 +460,47 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
                 );
                 return None;
             };
+            let mode = decl.mode.unwrap_or_default();
+            if mode.is_cold() {
+                for (key, set) in [
+                    ("hold_music_url", decl.hold_music_url.is_some()),
+                    ("ring_timeout_secs", decl.ring_timeout_secs.is_some()),
+                ] {
+                    if set {
+                        c.problem(
+                            format!("{at}.{key}"),
+                            format!("only a warm transfer (mode: warm) has \"{key}\""),
+                        );
+                    }
+                }
+            }
+            if let Some(url) = &decl.hold_music_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                c.problem(
+                    format!("{at}.hold_music_url"),
+                    "hold music must be an http(s) URL Twilio can fetch",
+                );
+            }
+            if let Some(secs) = decl.ring_timeout_secs
+                && !(hotline_core::transfer::MIN_RING_TIMEOUT_SECS
+                    ..=hotline_core::transfer::MAX_RING_TIMEOUT_SECS)
+                    .contains(&secs)
+            {
+                c.problem(
+                    format!("{at}.ring_timeout_secs"),
+                    format!(
+                        "must be {} to {} seconds",
+                        hotline_core::transfer::MIN_RING_TIMEOUT_SECS,
+                        hotline_core::transfer::MAX_RING_TIMEOUT_SECS
+                    ),
+                );
+            }
             ToolKind::TransferCall {
                 to: c.parse(format!("{at}.to"), E164::parse(to))?,
+                mode,
+                hold_music_url: decl.hold_music_url.clone(),
+                ring_timeout_secs: decl.ring_timeout_secs,
             }
         }
         ToolType::Webhook => {
@@ -474,8 +519,20 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         ToolType::SendSms => ToolKind::SendSms,
         ToolType::SendDtmf => ToolKind::SendDtmf,
     };
-    if decl.to.is_some() && decl.kind != ToolType::TransferCall {
-        c.problem(format!("{at}.to"), "only a transfer_call tool has \"to\"");
+    if decl.kind != ToolType::TransferCall {
+        for (key, set) in [
+            ("to", decl.to.is_some()),
+            ("mode", decl.mode.is_some()),
+            ("hold_music_url", decl.hold_music_url.is_some()),
+            ("ring_timeout_secs", decl.ring_timeout_secs.is_some()),
+        ] {
+            if set {
+                c.problem(
+                    format!("{at}.{key}"),
+                    format!("only a transfer_call tool has \"{key}\""),
+                );
+            }
+        }
     }
     if decl.url.is_some() && decl.kind != ToolType::Webhook {
         c.problem(format!("{at}.url"), "only a webhook tool has \"url\"");
@@ -603,9 +660,23 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
             });
             match &t.kind {
                 ToolKind::EndCall => tool["type"] = "end_call".into(),
-                ToolKind::TransferCall { to } => {
+                ToolKind::TransferCall {
+                    to,
+                    mode,
+                    hold_music_url,
+                    ring_timeout_secs,
+                } => {
                     tool["type"] = "transfer_call".into();
                     tool["to"] = to.as_str().into();
+                    if !mode.is_cold() {
+                        tool["mode"] = serde_json::to_value(mode).unwrap_or_default();
+                    }
+                    if let Some(url) = hold_music_url {
+                        tool["hold_music_url"] = url.as_str().into();
+                    }
+                    if let Some(secs) = ring_timeout_secs {
+                        tool["ring_timeout_secs"] = (*secs).into();
+                    }
                 }
                 ToolKind::Webhook { url, timeout_secs } => {
                     tool["type"] = "webhook".into();

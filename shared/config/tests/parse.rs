@@ -2,6 +2,7 @@
 
 use hotline_config::{Config, ConfigError};
 use hotline_core::model::{Provider, ToolKind};
+use hotline_core::transfer::TransferMode;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -225,13 +226,6 @@ fn references_and_duplicates_are_checked() {
 
 #[test]
 fn tools_need_what_their_type_needs() {
-    let with_tool = |tool: &str| {
-        MINIMAL.replacen(
-            "instructions: Help.",
-            &format!("instructions: Help.\n        tools:\n          - {tool}"),
-            1,
-        )
-    };
     let err = problems(&with_tool("{name: transfer, type: transfer_call}"));
     assert!(
         err.contains("organizations[0].agents[0].tools[0].to: transfer_call needs"),
@@ -553,4 +547,98 @@ fn a_pipeline_agent_may_hear_with_elevenlabs_and_speak_with_openai() {
         "      - id: night\n        provider: pipeline\n        tts: {vendor: polly}\n",
     ));
     assert!(err.contains("organizations[0].agents[1].tts"), "{err}");
+}
+
+fn with_tool(tool: &str) -> String {
+    MINIMAL.replacen(
+        "instructions: Help.",
+        &format!("instructions: Help.\n        tools:\n          - {tool}"),
+        1,
+    )
+}
+
+#[test]
+fn a_transfer_may_be_warm_with_hold_music_and_a_ring_timeout() {
+    let config = parse(&with_tool(
+        "{name: transfer, type: transfer_call, to: \"+15551230001\", mode: warm, \
+         hold_music_url: \"https://example.com/hold.mp3\", ring_timeout_secs: 20}",
+    ))
+    .expect("valid");
+    let agent = &config.organizations[0].agents[0];
+    let ToolKind::TransferCall {
+        to,
+        mode,
+        hold_music_url,
+        ring_timeout_secs,
+    } = &agent.tools[0].kind
+    else {
+        panic!("{:?}", agent.tools[0].kind);
+    };
+    assert_eq!(to.as_str(), "+15551230001");
+    assert_eq!(*mode, TransferMode::Warm);
+    assert_eq!(
+        hold_music_url.as_deref(),
+        Some("https://example.com/hold.mp3")
+    );
+    assert_eq!(*ring_timeout_secs, Some(20));
+    // Written back in the file's shape, it reads the same.
+    let json = hotline_config::agent_json(agent);
+    assert_eq!(json["tools"][0]["mode"], "warm");
+    let again = hotline_config::agent_from_json(&agent.org, json).expect("round trip");
+    assert_eq!(again.tools, agent.tools);
+
+    // Cold by default, and nothing warm-only said about it.
+    let config = parse(&with_tool(
+        "{name: transfer, type: transfer_call, to: \"+15551230001\"}",
+    ))
+    .expect("valid");
+    assert!(matches!(
+        config.organizations[0].agents[0].tools[0].kind,
+        ToolKind::TransferCall {
+            mode: TransferMode::Cold,
+            hold_music_url: None,
+            ring_timeout_secs: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn warm_settings_are_checked_and_only_where_they_belong() {
+    let err = problems(&with_tool(
+        "{name: transfer, type: transfer_call, to: \"+15551230001\", hold_music_url: \"https://x/h.mp3\"}",
+    ));
+    assert!(
+        err.contains("tools[0].hold_music_url: only a warm transfer (mode: warm)"),
+        "{err}"
+    );
+    let err = problems(&with_tool(
+        "{name: transfer, type: transfer_call, to: \"+15551230001\", mode: warm, ring_timeout_secs: 600}",
+    ));
+    assert!(
+        err.contains("tools[0].ring_timeout_secs: 600 is above the maximum 120"),
+        "{err}"
+    );
+    let err = problems(&with_tool(
+        "{name: transfer, type: transfer_call, to: \"+15551230001\", mode: warm, hold_music_url: \"ftp://x\"}",
+    ));
+    assert!(err.contains("tools[0].hold_music_url"), "{err}");
+    // The API's agent edits take the same checks without the file's schema.
+    let desk = parse(MINIMAL).expect("valid").organizations[0].agents[0].clone();
+    let mut json = hotline_config::agent_json(&desk);
+    json["tools"] = serde_json::json!([{"name": "transfer", "type": "transfer_call",
+        "to": "+15551230001", "mode": "warm", "ring_timeout_secs": 600, "hold_music_url": "ftp://x"}]);
+    let err = hotline_config::agent_from_json(&desk.org, json).expect_err("refused");
+    let err = format!("{err:?}");
+    assert!(err.contains("must be 5 to 120 seconds"), "{err}");
+    assert!(err.contains("hold music must be an http(s) URL"), "{err}");
+    let err = problems(&with_tool("{name: bye, type: end_call, mode: warm}"));
+    assert!(
+        err.contains("tools[0].mode: only a transfer_call tool has \"mode\""),
+        "{err}"
+    );
+    let err = problems(&with_tool(
+        "{name: transfer, type: transfer_call, to: \"+15551230001\", mode: lukewarm}",
+    ));
+    assert!(err.contains("tools[0]"), "{err}");
 }

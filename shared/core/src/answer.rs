@@ -102,6 +102,7 @@ pub async fn answer_call(
             contact: contact.as_ref().map(|c| c.phone.clone()),
             greeting,
             stream_token: uuid::Uuid::new_v4().simple().to_string(),
+            transfers: Vec::new(),
             outcome: None,
             recording: None,
             post_call: Default::default(),

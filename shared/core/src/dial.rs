@@ -262,6 +262,7 @@ pub fn call_record(dial: &Dial, sid: CallSid, status: CallStatus, now: DateTime<
         contact: Some(dial.to.clone()),
         greeting,
         stream_token: uuid::Uuid::new_v4().simple().to_string(),
+        transfers: Vec::new(),
         outcome: None,
         recording: None,
         post_call: Default::default(),

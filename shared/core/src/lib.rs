@@ -16,6 +16,7 @@ pub mod routing;
 pub mod sms;
 pub mod sweep;
 pub mod template;
+pub mod transfer;
 pub mod vault;
 
 pub use ids::{

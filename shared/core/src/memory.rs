@@ -206,6 +206,7 @@ mod tests {
             contact: Some(caller.clone()),
             greeting: None,
             stream_token: "t".into(),
+            transfers: Vec::new(),
             outcome: None,
             recording: None,
             post_call: Default::default(),

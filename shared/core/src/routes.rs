@@ -27,6 +27,12 @@ pub fn node_http_url(stream_base: &str, path: &str) -> Option<String> {
     };
     Some(format!("{scheme}://{}{path}", rest.trim_end_matches('/')))
 }
+/// Warm transfer: the person's leg answered (its `Url`; `AnsweredBy` from detection).
+pub const TRANSFER_ANSWER: &str = "/twilio/transfer/answer";
+/// Warm transfer: the key the person pressed after the whisper (`<Gather action>`).
+pub const TRANSFER_CHOICE: &str = "/twilio/transfer/choice";
+/// Warm transfer: the person's leg's progress (`StatusCallback`).
+pub const TRANSFER_STATUS: &str = "/twilio/transfer/status";
 
 /// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;
 /// trailing slashes dropped (Twilio signs the URL byte for byte, `/x` ≠ `/x/`).

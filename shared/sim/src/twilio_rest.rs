@@ -11,6 +11,8 @@
 //! | `GET /Accounts/{AC}/Recordings/{RE}.mp3` / `.wav` / no suffix | 200, the media bytes |
 //! | `DELETE /Accounts/{AC}/Recordings/{RE}.json` | 204 |
 //! | `POST /Accounts/{AC}/Messages.json` | 201, Message resource (`queued`); status callbacks follow (`messages.rs`) |
+//! | `GET /Accounts/{AC}/Conferences.json` | 200, the phones' conferences (`FriendlyName`, `Status` filters) |
+//! | `GET /Accounts/{AC}/Conferences/{CF}/Participants.json` | 200, who is in the room now |
 //!
 //! Subaccounts and phone numbers: `twilio_rest/numbers.rs`.
 //!
@@ -176,6 +178,8 @@ struct State {
     callee_logs: HashMap<String, CalleeLog>,
     /// Calls created by the request being answered, to place once it is.
     to_place: Vec<String>,
+    /// Conferences the simulated phones are in (`<Dial><Conference>`).
+    conferences: crate::phone::conference::Conferences,
 }
 
 struct StoredRecording {
@@ -216,6 +220,7 @@ impl FakeTwilio {
             callees: HashMap::new(),
             callee_logs: HashMap::new(),
             to_place: Vec::new(),
+            conferences: Default::default(),
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         let base_url = format!("http://{}", server.addr());
@@ -414,6 +419,12 @@ impl FakeTwilio {
             .await
     }
 
+    /// The conferences of this fake's calls: phones given it (`CallSpec::conferences`)
+    /// and the calls it places meet in them; `Conferences.json` lists them.
+    pub fn conferences(&self) -> crate::phone::conference::Conferences {
+        self.shared.lock().conferences.clone()
+    }
+
     /// Call updates from now on: hang-ups and redirects made through the API.
     pub fn subscribe(&self) -> broadcast::Receiver<CallUpdated> {
         self.shared.lock().updates.subscribe()
@@ -443,7 +454,15 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
             None if path == SIM_CALLEES => {
                 (state.set_callee_by_request(auth.as_ref(), &params), None)
             }
-            None => state.respond(&method, &path, auth.as_ref(), &params),
+            None => {
+                // A list's filters are in the query string.
+                let filters: Vec<(String, String)> = query
+                    .as_deref()
+                    .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                    .unwrap_or_default();
+                let given = if method == "GET" { &filters } else { &params };
+                state.respond(&method, &path, auth.as_ref(), given)
+            }
         };
         let to_place = std::mem::take(&mut state.to_place);
         state.requests.push(RecordedRequest {
@@ -643,6 +662,10 @@ impl State {
                 ("POST", Some(sid)) => return self.update_call(account, sid, path, params),
                 _ => Reply::not_found(path),
             },
+            ("GET", ["Conferences.json"]) => self.list_conferences(account, path, params),
+            ("GET", ["Conferences", sid, "Participants.json"]) => {
+                self.list_participants(account, sid, path)
+            }
             ("GET", ["Calls", call, "Recordings.json"]) => {
                 self.list_recordings(account, call, path)
             }
@@ -659,6 +682,71 @@ impl State {
             _ => Reply::not_found(path),
         };
         (reply, None)
+    }
+
+    /// `GET Conferences.json` (`FriendlyName`, `Status` filters): the rooms the phones
+    /// made, newest first, as Twilio lists them.
+    fn list_conferences(&self, account: &str, path: &str, query: &[(String, String)]) -> Reply {
+        let name = param(query, "FriendlyName");
+        let status = param(query, "Status");
+        let mut rooms = self.conferences.all();
+        rooms.retain(|r| name.is_none_or(|n| n == r.name) && status.is_none_or(|s| s == r.status));
+        rooms.sort_by_key(|r| std::cmp::Reverse(r.created));
+        let conferences: Vec<Value> = rooms
+            .iter()
+            .map(|r| {
+                let uri = format!("{ACCOUNTS_PREFIX}{account}/Conferences/{}", r.sid);
+                json!({
+                    "account_sid": account,
+                    "api_version": API_VERSION,
+                    "call_sid_ending_conference": null,
+                    "date_created": date(r.created),
+                    "date_updated": date(r.created),
+                    "friendly_name": r.name,
+                    "reason_conference_ended": if r.status == "completed" { json!("last-participant-left") } else { Value::Null },
+                    "region": "us1",
+                    "sid": r.sid,
+                    "status": r.status,
+                    "subresource_uris": {
+                        "participants": format!("{uri}/Participants.json"),
+                        "recordings": format!("{uri}/Recordings.json"),
+                    },
+                    "uri": format!("{uri}.json"),
+                })
+            })
+            .collect();
+        page(path, "conferences", conferences)
+    }
+
+    /// `GET Conferences/{CF}/Participants.json`: who is in the room now.
+    fn list_participants(&self, account: &str, sid: &str, path: &str) -> Reply {
+        let Some(room) = self.conferences.all().into_iter().find(|r| r.sid == sid) else {
+            return Reply::not_found(path);
+        };
+        let participants: Vec<Value> = room
+            .participants
+            .iter()
+            .map(|p| {
+                json!({
+                    "account_sid": account,
+                    "call_sid": p.call_sid,
+                    "call_sid_to_coach": null,
+                    "coaching": false,
+                    "conference_sid": room.sid,
+                    "date_created": date(room.created),
+                    "date_updated": date(room.created),
+                    "end_conference_on_exit": p.end_on_exit,
+                    "hold": p.hold,
+                    "label": null,
+                    "muted": false,
+                    "queue_time": null,
+                    "start_conference_on_enter": p.start_on_enter,
+                    "status": "connected",
+                    "uri": format!("{ACCOUNTS_PREFIX}{account}/Conferences/{}/Participants/{}.json", room.sid, p.call_sid),
+                })
+            })
+            .collect();
+        page(path, "participants", participants)
     }
 
     /// `POST /_sim/callees`: any registered account's credentials, `To`, `Callee`.
@@ -678,7 +766,7 @@ impl State {
             return Reply::error(
                 StatusCode::BAD_REQUEST,
                 20001,
-                "To and Callee (human, voicemail, busy, no-answer, fax) are required",
+                "To and Callee (human, declines, voicemail, busy, no-answer, fax) are required",
             );
         };
         self.callees.insert(to.to_owned(), callee);
@@ -912,6 +1000,25 @@ impl State {
             None => Reply::not_found(path),
         }
     }
+}
+
+/// One page of a list, as Twilio pages them (everything on page 0 here).
+fn page(path: &str, key: &str, items: Vec<Value>) -> Reply {
+    let end = items.len().saturating_sub(1);
+    Reply::json(
+        StatusCode::OK,
+        &json!({
+            key: items,
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": end,
+            "first_page_uri": format!("{path}?PageSize=50&Page=0"),
+            "next_page_uri": null,
+            "previous_page_uri": null,
+            "uri": format!("{path}?PageSize=50&Page=0"),
+        }),
+    )
 }
 
 /// The Recording resource, keys as Twilio sends them.
@@ -1627,5 +1734,87 @@ mod tests {
         assert_eq!(formatted("+14158675309"), "(415) 867-5309");
         assert_eq!(formatted("+442071838750"), "+442071838750");
         assert_eq!(formatted("client:alice"), "client:alice");
+    }
+
+    /// The keys of the spec's schema `name` (`components.schemas`).
+    fn schema_keys(name: &str) -> Vec<String> {
+        let spec = twilio_openapi();
+        let mut keys: Vec<String> = spec["components"]["schemas"][name]["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    fn keys(v: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn conferences_and_participants_are_listed_as_twilio_describes_them() {
+        let s = setup().await;
+        let rooms = s.fake.conferences();
+        rooms.join(
+            "xfer-CA1",
+            "CA0000000000000000000000000000000a",
+            false,
+            true,
+        );
+        rooms.join("other", "CA0000000000000000000000000000000c", true, false);
+        let http = reqwest::Client::new();
+        let list = format!(
+            "{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json",
+            s.fake.base_url()
+        );
+        let get = |url: String| http.get(url).basic_auth(ACCOUNT, Some(TOKEN)).send();
+        let page: Value = get(format!("{list}?FriendlyName=xfer-CA1&Status=init"))
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let found = page["conferences"].as_array().expect("conferences");
+        assert_eq!(found.len(), 1, "{page}");
+        assert_eq!(keys(&found[0]), schema_keys("api.v2010.account.conference"));
+        assert_eq!(found[0]["status"], "init");
+        let sid = found[0]["sid"].as_str().expect("sid").to_owned();
+        assert!(sid.starts_with("CF"));
+
+        rooms.join("xfer-CA1", "CA0000000000000000000000000000000b", true, true);
+        let url = format!(
+            "{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences/{sid}/Participants.json",
+            s.fake.base_url()
+        );
+        let page: Value = get(url).await.expect("list").json().await.expect("json");
+        let people = page["participants"].as_array().expect("participants");
+        assert_eq!(people.len(), 2, "{page}");
+        assert_eq!(
+            keys(&people[0]),
+            schema_keys("api.v2010.account.conference.participant")
+        );
+        assert_eq!(people[0]["hold"], false, "the room started: nobody on hold");
+        assert_eq!(people[1]["start_conference_on_enter"], true);
+        // Another account's credentials on this account's path are refused.
+        let other = http
+            .get(format!(
+                "{}{ACCOUNTS_PREFIX}{ACCOUNT}/Conferences.json",
+                s.fake.base_url()
+            ))
+            .basic_auth(OTHER_ACCOUNT, Some("other-token"))
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(other.status(), 403);
+        // The requests themselves are the spec's.
+        let spec = twilio_openapi();
+        for request in s.fake.requests().iter().filter(|r| r.status == 200) {
+            assert!(openapi_violations(&spec, request).is_empty(), "{request:?}");
+        }
     }
 }

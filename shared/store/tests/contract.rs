@@ -144,6 +144,10 @@ fn agent(org: &str, id: &str) -> Agent {
             }),
             kind: ToolKind::TransferCall {
                 to: phone("+14155550199"),
+                // Warm, so every setting of a transfer goes through the store.
+                mode: hotline_core::transfer::TransferMode::Warm,
+                hold_music_url: Some("https://example.com/hold.mp3".into()),
+                ring_timeout_secs: Some(20),
             },
         }],
         analyzers: vec![Analyzer {
@@ -182,6 +186,7 @@ fn call(n: u32, org: &str, started: DateTime<Utc>) -> Call {
         contact: Some(phone("+14155550100")),
         greeting: Some("Hello".into()),
         stream_token: "tok".into(),
+        transfers: Vec::new(),
         outcome: None,
         recording: None,
         post_call: Default::default(),

@@ -75,6 +75,7 @@ pub fn call(sid: &str, org: &str) -> Call {
         contact: None,
         greeting: None,
         stream_token: "0123456789abcdef0123456789abcdef".into(),
+        transfers: Vec::new(),
         outcome: None,
         recording: None,
         post_call: PostCall::default(),

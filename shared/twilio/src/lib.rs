@@ -8,6 +8,7 @@ pub mod messages;
 pub mod numbers;
 pub mod rest;
 pub mod signature;
+pub mod transfer;
 pub mod twiml;
 pub mod twiml_read;
 

@@ -37,6 +37,10 @@ pub enum Verb {
     ConnectStream(ConnectStream),
     /// `<Dial><Number>…</Number></Dial>`: transfer the caller to a phone number.
     Dial(Dial),
+    /// `<Dial><Conference …>name</Conference></Dial>`: join a named conference.
+    Conference(Conference),
+    /// `<Gather input="dtmf" …>` with `<Say>`s inside: read keys, post them to `action`.
+    Gather(Gather),
     /// `<Redirect method="POST">url</Redirect>`: fetch the next TwiML.
     Redirect {
         /// Absolute URL answering with TwiML.
@@ -178,6 +182,33 @@ pub struct Dial {
     pub number: E164,
     /// The caller ID shown to `number`.
     pub caller_id: Option<E164>,
+}
+
+/// A place in a named conference (`<Dial><Conference>`): a warm transfer's caller waits
+/// in one and the person joins it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conference {
+    /// The conference's friendly name; the same name is the same room.
+    pub name: String,
+    /// `startConferenceOnEnter`: whether this participant's arrival starts it (until
+    /// then everyone in it hears `wait_url`).
+    pub start_on_enter: bool,
+    /// `endConferenceOnExit`: whether this participant's leaving ends it for all.
+    pub end_on_exit: bool,
+    /// `waitUrl`: what waiting participants hear; Twilio's hold music when `None`.
+    pub wait_url: Option<String>,
+}
+
+/// `<Gather input="dtmf" numDigits action method="POST" timeout>` around what is said
+/// while it listens. Without a key in `timeout_secs`, the document goes on after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gather {
+    /// Absolute URL the keys are POSTed to (`Digits`); its TwiML replaces the document.
+    pub action: String,
+    pub num_digits: u32,
+    pub timeout_secs: u32,
+    /// Spoken while listening.
+    pub say: Vec<Say>,
 }
 
 /// Returned in the unreachable case that writing to memory fails, so a caller never
@@ -375,8 +406,45 @@ fn write_verb(w: &mut Xml, verb: &Verb) -> io::Result<()> {
             text_element(w, "Number", &[], dial.number.as_str())?;
             close(w, "Dial")
         }
+        Verb::Conference(c) => {
+            open(w, "Dial", &[])?;
+            text_element(
+                w,
+                "Conference",
+                &[
+                    ("startConferenceOnEnter", Some(bool_str(c.start_on_enter))),
+                    ("endConferenceOnExit", Some(bool_str(c.end_on_exit))),
+                    ("beep", Some("false")),
+                    ("waitUrl", c.wait_url.as_deref()),
+                    ("waitMethod", c.wait_url.as_ref().map(|_| "GET")),
+                ],
+                &c.name,
+            )?;
+            close(w, "Dial")
+        }
+        Verb::Gather(g) => {
+            open(
+                w,
+                "Gather",
+                &[
+                    ("input", Some("dtmf")),
+                    ("numDigits", Some(&g.num_digits.to_string())),
+                    ("timeout", Some(&g.timeout_secs.to_string())),
+                    ("action", Some(&g.action)),
+                    ("method", Some("POST")),
+                ],
+            )?;
+            for say in &g.say {
+                write_verb(w, &Verb::Say(say.clone()))?;
+            }
+            close(w, "Gather")
+        }
         Verb::Redirect { url } => text_element(w, "Redirect", &[("method", Some("POST"))], url),
     }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }
 
 /// Attributes whose value is `None` are left out.

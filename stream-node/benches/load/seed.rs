@@ -93,6 +93,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
                 contact: None,
                 greeting: agent.greeting.clone(),
                 stream_token: stream_token.clone(),
+                transfers: Vec::new(),
                 outcome: None,
                 recording: None,
                 post_call: Default::default(),

@@ -61,6 +61,8 @@ pub struct CallContext {
     pub memory: Option<crate::memory::Memory>,
     /// Sessions the voice webhook asked this node to open before their calls' streams.
     pub prewarmed: Arc<super::prewarm::Prewarmed>,
+    /// Where a warm transfer's webhooks point; `None` makes warm transfers cold.
+    pub transfer: Option<crate::transfer::TransferConfig>,
 }
 
 impl CallContext {
@@ -95,6 +97,15 @@ impl CallContext {
             shutdown: CancellationToken::new(),
             memory: None,
             prewarmed: Arc::default(),
+            transfer: config.webhook_url.clone().map(|webhook_base| {
+                crate::transfer::TransferConfig {
+                    webhook_base,
+                    stream_base: config
+                        .node_url
+                        .clone()
+                        .unwrap_or_else(|| config.public_url.clone()),
+                }
+            }),
         }
     }
 }
@@ -157,7 +168,11 @@ where
             return;
         }
     };
-    let agent = prepare_agent(ctx, &record, agent).await;
+    let back = crate::transfer::returning(ctx, &record).await;
+    let mut agent = prepare_agent(ctx, &record, agent).await;
+    if let Some(back) = &back {
+        agent.instructions = crate::transfer::remind(&agent.instructions, back);
+    }
     let tool_sender = tools::Sender {
         secret: org.settings.report_webhook_secret.clone(),
         allow_private: ctx.webhook_allow_private,
@@ -167,9 +182,18 @@ where
         org,
         record,
         transfer_to: agent.tools.iter().find_map(|t| match &t.kind {
-            ToolKind::TransferCall { to } => Some(to.clone()),
+            ToolKind::TransferCall { to, .. } => Some(to.clone()),
             _ => None,
         }),
+        warm: crate::transfer::WarmTarget::of(&agent.tools).filter(|_| {
+            let configured = ctx.transfer.is_some();
+            if !configured {
+                warn!("warm transfer without HOTLINE_PUBLIC_URL: it will be cold");
+            }
+            configured
+        }),
+        back,
+        handed_over: false,
         stream_sid: start.stream_sid,
         started: Instant::now(),
         frames_in: 0,
@@ -473,6 +497,13 @@ struct Call<'a> {
     org: Organization,
     record: CallRecord,
     transfer_to: Option<hotline_core::E164>,
+    /// The agent's transfer when it is warm (and the node can make it so).
+    warm: Option<crate::transfer::WarmTarget>,
+    /// This stream brings the caller back from a transfer that did not connect.
+    back: Option<crate::transfer::Return>,
+    /// The stream ended in a warm transfer: the call goes on without this stream, and
+    /// its record is not finalized here.
+    handed_over: bool,
     stream_sid: String,
     started: Instant,
     frames_in: u64,
@@ -682,7 +713,8 @@ impl<'a> Call<'a> {
         P: ProviderSession,
     {
         let mut state = CallState::new(agent.limits, self.transfer_to.clone())
-            .with_capabilities(ai.capabilities());
+            .with_capabilities(ai.capabilities())
+            .with_first_turn(self.back.as_ref().map_or(0, |b| b.next_turn));
         let mut actions = Vec::new();
         let setup = async {
             for payload in &early {
@@ -703,14 +735,16 @@ impl<'a> Call<'a> {
         }
         drop(early);
         let now = self.now_ms();
-        match self
-            .record
-            .outbound
-            .as_ref()
-            .and_then(|o| o.greeting.as_deref())
-        {
-            Some(opening) => state.connected_saying(opening, now, &mut actions),
-            None => state.connected(self.record.greeting.is_some(), now, &mut actions),
+        match (
+            &self.back,
+            self.record
+                .outbound
+                .as_ref()
+                .and_then(|o| o.greeting.as_deref()),
+        ) {
+            (Some(back), _) => state.resumed_saying(back.line, now, &mut actions),
+            (None, Some(opening)) => state.connected_saying(opening, now, &mut actions),
+            (None, None) => state.connected(self.record.greeting.is_some(), now, &mut actions),
         }
         let ended = match self.apply(&mut ws, &mut ai, &mut actions).await {
             Some(ended) => ended,
@@ -945,6 +979,9 @@ impl<'a> Call<'a> {
                         detail: None,
                     });
                 }
+                Action::Transfer(_) if self.warm.is_some() => {
+                    return Some(self.warm_transfer().await);
+                }
                 Action::Transfer(to) => {
                     let twiml = VoiceResponse::new()
                         .say(TRANSFERRING)
@@ -967,6 +1004,35 @@ impl<'a> Call<'a> {
             }
         }
         None
+    }
+
+    /// Starts the agent's warm transfer: the stream ends whatever happens, the call
+    /// only when the caller turned out to be gone.
+    async fn warm_transfer(&mut self) -> Ended {
+        let (Some(target), Some(config)) = (self.warm.clone(), self.ctx.transfer.clone()) else {
+            return Ended {
+                reason: EndReason::StreamFailed,
+                detail: Some("warm transfer not configured".into()),
+            };
+        };
+        // The summary reads the stored turns: the ones still being written go first.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.side.next().await.is_some() {}
+        })
+        .await;
+        match crate::transfer::start(self.ctx, &config, &self.org, &self.record, &target).await {
+            crate::transfer::Started::Waiting | crate::transfer::Started::Back => {
+                self.handed_over = true;
+                Ended {
+                    reason: EndReason::Transferred,
+                    detail: Some("warm transfer".into()),
+                }
+            }
+            crate::transfer::Started::CallerGone(detail) => Ended {
+                reason: EndReason::CallerHungUp,
+                detail: Some(detail),
+            },
+        }
     }
 
     /// Plays the keys the model asked for to the far end, as audio frames behind what
@@ -1100,6 +1166,18 @@ impl<'a> Call<'a> {
                 pending = self.side.len(),
                 "side jobs abandoned at the end of the call"
             );
+        }
+        if self.handed_over {
+            // The call goes on in the conference or on the agent's next stream: the
+            // record is the transfer's now, and the last stream finalizes it.
+            info!(
+                detail = detail.as_deref().unwrap_or(""),
+                secs = self.started.elapsed().as_secs(),
+                frames_in = self.frames_in,
+                frames_out = self.frames_out,
+                "stream handed over to a warm transfer"
+            );
+            return;
         }
         let outcome = Outcome {
             reason,

@@ -206,6 +206,26 @@ impl CallState {
         self.request_response(out);
     }
 
+    /// Transcript turns are numbered from `seq` on: a stream that continues a call
+    /// (the caller back from a transfer) must not overwrite the earlier turns.
+    pub fn with_first_turn(mut self, seq: u32) -> Self {
+        self.next_turn = seq;
+        self
+    }
+
+    /// The caller is back from a transfer that did not connect: the agent opens by
+    /// telling them so.
+    pub fn resumed_saying(&mut self, line: &str, now: u64, out: &mut Vec<Action>) {
+        self.last_activity = now;
+        note(
+            format!(
+                "The caller is back with you: the person you tried to transfer them to could not take the call. Tell them so, in your own words, for example: {line}"
+            ),
+            out,
+        );
+        self.request_response(out);
+    }
+
     /// A chunk of agent audio (`bytes` of µ-law) arrived at `now`.
     pub fn agent_audio(
         &mut self,
@@ -687,6 +707,34 @@ mod tests {
                 ),
                 create()
             ]
+        );
+    }
+
+    #[test]
+    fn a_caller_back_from_a_transfer_hears_why_and_the_transcript_goes_on() {
+        let mut s = state().with_first_turn(7);
+        let mut out = Vec::new();
+        s.resumed_saying("Nobody answered.", 0, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                system(
+                    "The caller is back with you: the person you tried to transfer them to could not take the call. Tell them so, in your own words, for example: Nobody answered."
+                ),
+                create()
+            ]
+        );
+        let out = run(
+            &mut s,
+            ev(ProviderEvent::CallerTranscript {
+                item_id: "u1".into(),
+                text: "Okay".into(),
+            }),
+            500,
+        );
+        assert!(
+            matches!(&out[..], [Action::Persist(Turn { seq: 7, .. })]),
+            "{out:?}"
         );
     }
 

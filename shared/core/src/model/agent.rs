@@ -177,8 +177,24 @@ pub struct ToolSpec {
 pub enum ToolKind {
     #[default]
     EndCall,
-    /// Redirect the live call to `<Dial>` this number.
-    TransferCall { to: crate::ids::E164 },
+    /// Hand the caller to a person at this number: cold (the live call redirected to
+    /// `<Dial>` it) or warm (a conference, a whisper, accept or decline; see
+    /// [`crate::transfer`]).
+    TransferCall {
+        to: crate::ids::E164,
+        #[serde(
+            default,
+            skip_serializing_if = "crate::transfer::TransferMode::is_cold"
+        )]
+        mode: crate::transfer::TransferMode,
+        /// Warm: what the caller hears while waiting (a `<Conference waitUrl>`: an audio
+        /// file or TwiML); Twilio's default hold music when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hold_music_url: Option<String>,
+        /// Warm: how long the person's phone rings before the caller is taken back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ring_timeout_secs: Option<u32>,
+    },
     /// POST the arguments to a URL and hand its JSON answer back to the model.
     Webhook {
         url: String,

@@ -39,6 +39,9 @@ pub struct Call {
     /// What hotline placed the call with, for calls it dialled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbound: Option<crate::model::OutboundCall>,
+    /// Warm transfer attempts, oldest first: each leg, its summary and its outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transfers: Vec<crate::transfer::Transfer>,
     #[serde(default)]
     pub version: u64,
 }

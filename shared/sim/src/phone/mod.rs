@@ -23,9 +23,17 @@
 //! 5. Hangs up at [`CallSpec::duration`] (`stop`, then a close), when the server closes
 //!    the socket, or when [`CallSpec::hangup`] fires (a REST hang-up or redirect).
 //!
+//! With [`CallSpec::redirects`] the call outlives a REST redirect as on Twilio: the
+//! stream ends and the new TwiML runs. `<Gather>` presses the next of
+//! [`CallSpec::gather_digits`] and runs its `action`'s TwiML (without a key left, it
+//! times out and the document goes on); `<Dial><Conference>` enters the room in
+//! [`CallSpec::conferences`] and stays until the room ends, a REST update, or the
+//! call's duration.
+//!
 //! Audio the server queued but that had not played when the stream ended is discarded:
 //! closing the socket right after sending a goodbye cuts it off, as on a real call.
 
+pub mod conference;
 mod playout;
 mod stream;
 
@@ -201,6 +209,14 @@ pub struct CallSpec {
     pub hangup: Option<watch::Receiver<bool>>,
     /// What Twilio sends once the call is over; nothing by default.
     pub after_call: AfterCall,
+    /// REST updates of this call, from [`follow_api_updates`]: set, a redirect to new
+    /// TwiML ends the current verb (a stream sends `stop`) and runs the new document;
+    /// only a `Status` update ends the call. Takes over from [`CallSpec::hangup`].
+    pub redirects: Option<watch::Receiver<(u64, Option<CallUpdated>)>>,
+    /// Keys pressed at each `<Gather>`, in order; none left, a gather times out.
+    pub gather_digits: Vec<char>,
+    /// Where `<Dial><Conference>` rooms live (the fake's [`crate::twilio_rest::FakeTwilio::conferences`]).
+    pub conferences: Option<conference::Conferences>,
 }
 
 /// Twilio's callbacks after a call, as [`Phone::call`] sends them when asked.
@@ -237,6 +253,9 @@ impl CallSpec {
             record_to: None,
             hangup: None,
             after_call: AfterCall::default(),
+            redirects: None,
+            gather_digits: Vec::new(),
+            conferences: None,
         }
     }
 }
@@ -320,6 +339,14 @@ pub enum PhoneEvent {
         marks_echoed: usize,
     },
     Violation(String),
+    /// A REST update replaced the TwiML: the new document runs.
+    Redirected,
+    /// `<Gather>`: the key pressed, or `None` when it timed out.
+    Gathered(Option<char>),
+    /// `<Dial><Conference>` entered this room.
+    Conference {
+        name: String,
+    },
     StopSent,
     Closed(HangupSide),
 }
@@ -396,6 +423,13 @@ pub struct CallReport {
     /// What Twilio would refuse or warn about: malformed frames, a wrong streamSid,
     /// binary frames, a wrong TwiML content type, …
     pub violations: Vec<String>,
+    /// Conferences entered, by name, in order.
+    pub conferences: Vec<String>,
+    /// Streams opened (a redirect back to `<Connect><Stream>` opens another); the
+    /// stream fields above describe the last one.
+    pub streams: u32,
+    /// `<Say>` texts inside `<Gather>`s, in order.
+    pub gather_said: Vec<String>,
 }
 
 impl fmt::Debug for CallReport {
@@ -452,6 +486,9 @@ impl CallReport {
             heard: Vec::new(),
             events: Vec::new(),
             violations: Vec::new(),
+            conferences: Vec::new(),
+            streams: 0,
+            gather_said: Vec::new(),
         }
     }
 
@@ -589,12 +626,23 @@ pub fn twilio_form(spec: &CallSpec, call_sid: &CallSid) -> Vec<(String, String)>
 /// or `canceled`, or new `Twiml`/`Url`). The watching task ends with the call's receiver
 /// or the fake.
 pub fn hangup_on_api_update(
-    mut updates: broadcast::Receiver<CallUpdated>,
+    updates: broadcast::Receiver<CallUpdated>,
     call_sid: &CallSid,
 ) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
+    armed(&follow_api_updates(updates, call_sid), 0)
+}
+
+/// The fake REST API's updates of `call_sid`, numbered, for [`CallSpec::redirects`]:
+/// each one that ends what the call is doing (a `Status`, new `Twiml` or `Url`). The
+/// watching task ends with the call's receiver or the fake.
+pub fn follow_api_updates(
+    mut updates: broadcast::Receiver<CallUpdated>,
+    call_sid: &CallSid,
+) -> watch::Receiver<(u64, Option<CallUpdated>)> {
+    let (tx, rx) = watch::channel((0, None));
     let call_sid = call_sid.as_str().to_owned();
     tokio::spawn(async move {
+        let mut n = 0;
         loop {
             let update = tokio::select! {
                 () = tx.closed() => return,
@@ -602,12 +650,11 @@ pub fn hangup_on_api_update(
             };
             match update {
                 Ok(update) if update.call_sid == call_sid => {
-                    let ends = matches!(update.status.as_deref(), Some("completed" | "canceled"))
-                        || update.twiml.is_some()
-                        || update.url.is_some();
+                    let ends =
+                        update.status.is_some() || update.twiml.is_some() || update.url.is_some();
                     if ends {
-                        let _ = tx.send(true);
-                        return;
+                        n += 1;
+                        let _ = tx.send((n, Some(update)));
                     }
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -616,6 +663,26 @@ pub fn hangup_on_api_update(
         }
     });
     rx
+}
+
+/// A `hangup` signal that fires once `redirects` goes past update `seen`.
+fn armed(
+    redirects: &watch::Receiver<(u64, Option<CallUpdated>)>,
+    seen: u64,
+) -> watch::Receiver<bool> {
+    let mut rx = redirects.clone();
+    let (tx, out) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = tx.closed() => {}
+            got = rx.wait_for(|(n, _)| *n > seen) => {
+                if got.is_ok() {
+                    let _ = tx.send(true);
+                }
+            }
+        }
+    });
+    out
 }
 
 /// The simulator. See the module docs.
@@ -639,7 +706,10 @@ impl Phone {
         }
         let audio = spec.audio.render().map_err(PhoneError::Audio)?;
         let call_sid = spec.call_sid.clone().unwrap_or_else(new_call_sid);
-        let hangup = spec.hangup.take();
+        let hangup = match &spec.redirects {
+            Some(redirects) => Some(armed(redirects, 0)),
+            None => spec.hangup.take(),
+        };
         let mut call = Call {
             report: CallReport::new(call_sid),
             spec,
@@ -647,6 +717,8 @@ impl Phone {
             clock: Instant::now(),
             hangup,
             progress,
+            seen: 0,
+            next_document: None,
         };
         Box::pin(call.run()).await?;
         let Call {
@@ -698,6 +770,10 @@ struct Call {
     clock: Instant,
     hangup: Option<watch::Receiver<bool>>,
     progress: Option<mpsc::Sender<Progress>>,
+    /// The last REST update acted on (see [`CallSpec::redirects`]).
+    seen: u64,
+    /// TwiML that replaces the document being run (a `<Gather action>`'s answer).
+    next_document: Option<Element>,
 }
 
 /// Resolves when `hangup` turns `true`; never if there is none or its sender is gone.
@@ -732,10 +808,20 @@ impl Call {
     }
 
     async fn run(&mut self) -> Result<(), PhoneError> {
-        let Some(root) = self.fetch_twiml().await? else {
+        let Some(mut root) = self.fetch_twiml().await? else {
             self.end(HangupSide::ApplicationError);
             return Ok(());
         };
+        loop {
+            self.run_document(&root).await?;
+            match self.next() {
+                Some(next) => root = next,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn run_document(&mut self, root: &Element) -> Result<(), PhoneError> {
         for verb in &root.children {
             if self.hung_up_by_api() {
                 self.end(HangupSide::Api);
@@ -752,18 +838,144 @@ impl Call {
         Ok(())
     }
 
+    /// The document that runs next: a `<Gather action>`'s, or the TwiML of a REST
+    /// redirect that interrupted this one. `None`: the call is over.
+    fn next(&mut self) -> Option<Element> {
+        if let Some(next) = self.next_document.take() {
+            return Some(next);
+        }
+        let redirects = self.spec.redirects.clone()?;
+        if self.report.hung_up_by != HangupSide::Api {
+            return None;
+        }
+        let (n, update) = redirects.borrow().clone();
+        if n <= self.seen {
+            return None;
+        }
+        self.seen = n;
+        let twiml = update?.twiml?;
+        let root = match twiml_read::parse(&twiml) {
+            Ok(root) if root.name == "Response" => root,
+            _ => {
+                self.violation("a redirect's TwiML is not a <Response>".to_owned());
+                return None;
+            }
+        };
+        self.hangup = Some(armed(&redirects, n));
+        self.event(PhoneEvent::Redirected);
+        Some(root)
+    }
+
+    /// `<Gather>`: its `<Say>`s, then the next scripted key posted to `action` (whose
+    /// TwiML runs next), or a timeout. `false` when the document is over.
+    async fn gather(&mut self, verb: &Element) -> Result<bool, PhoneError> {
+        for say in verb.children.iter().filter(|c| c.name == "Say") {
+            self.report.gather_said.push(say.text.trim().to_owned());
+        }
+        if self.spec.gather_digits.is_empty() {
+            let secs = verb
+                .attr("timeout")
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .unwrap_or(5);
+            self.event(PhoneEvent::Gathered(None));
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(secs)) => return Ok(true),
+                () = hangup_requested(&mut self.hangup) => {
+                    self.end(HangupSide::Api);
+                    return Ok(false);
+                }
+            }
+        }
+        let digit = self.spec.gather_digits.remove(0);
+        self.event(PhoneEvent::Gathered(Some(digit)));
+        let Some(action) = verb.attr("action").map(str::to_owned) else {
+            self.violation(
+                "<Gather> without action: Twilio posts to the document's URL".to_owned(),
+            );
+            return Ok(false);
+        };
+        let mut params = twilio_form(&self.spec, &self.report.call_sid);
+        params.push(("Digits".to_owned(), digit.to_string()));
+        params.push(("FinishedOnKey".to_owned(), String::new()));
+        match self.post_twiml(&action, &params).await? {
+            Some((_, root)) => {
+                self.next_document = Some(root);
+                Ok(false)
+            }
+            None => {
+                self.end(HangupSide::ApplicationError);
+                Ok(false)
+            }
+        }
+    }
+
+    /// `<Dial><Conference>`: in the room until it ends (the TwiML goes on), a REST
+    /// update, or the call's duration (the caller hangs up).
+    async fn conference(&mut self, verb: &Element) -> Result<bool, PhoneError> {
+        let Some(noun) = verb.children.iter().find(|n| n.name == "Conference") else {
+            self.skip_nouns("Dial", verb);
+            return Ok(true);
+        };
+        let name = noun.text.trim().to_owned();
+        let flag = |attr: &str, default: bool| {
+            noun.attr(attr)
+                .map_or(default, |v| v.trim().eq_ignore_ascii_case("true"))
+        };
+        let rooms = self.spec.conferences.clone().unwrap_or_default();
+        let sid = self.report.call_sid.as_str().to_owned();
+        rooms.join(
+            &name,
+            &sid,
+            flag("startConferenceOnEnter", true),
+            flag("endConferenceOnExit", false),
+        );
+        self.report.conferences.push(name.clone());
+        self.event(PhoneEvent::Conference { name: name.clone() });
+        let outcome = tokio::select! {
+            _ = rooms.ended(&name, &sid) => return Ok(true),
+            () = hangup_requested(&mut self.hangup) => HangupSide::Api,
+            () = tokio::time::sleep(self.spec.duration) => HangupSide::Caller,
+        };
+        rooms.leave(&name, &sid);
+        self.end(outcome);
+        Ok(false)
+    }
+
     /// POSTs the signed webhook; the TwiML root when it answered 200 with a valid
     /// `<Response>`.
     async fn fetch_twiml(&mut self) -> Result<Option<Element>, PhoneError> {
         let params = twilio_form(&self.spec, &self.report.call_sid);
-        let signature = sign(&self.spec.auth_token, &self.spec.voice_url, &params);
+        let url = self.spec.voice_url.clone();
+        let (status, body) = self.post_signed(&url, &params).await?;
+        self.report.http_status = status;
+        self.report.twiml.clone_from(&body.1);
+        Ok(self.read_twiml(status, &body).map(|(_, root)| root))
+    }
+
+    /// POSTs signed `params` to `url` (a `<Gather action>`); the body and its TwiML root
+    /// when it answered 200 with a valid `<Response>`.
+    async fn post_twiml(
+        &mut self,
+        url: &str,
+        params: &[(String, String)],
+    ) -> Result<Option<(String, Element)>, PhoneError> {
+        let (status, body) = self.post_signed(url, params).await?;
+        Ok(self.read_twiml(status, &body))
+    }
+
+    async fn post_signed(
+        &mut self,
+        url: &str,
+        params: &[(String, String)],
+    ) -> Result<(u16, (Option<String>, String)), PhoneError> {
+        let signature = sign(&self.spec.auth_token, url, params);
         let client = reqwest::Client::builder()
             .timeout(WEBHOOK_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(PhoneError::Webhook)?;
         let response = client
-            .post(&self.spec.voice_url)
+            .post(url)
             .header("X-Twilio-Signature", signature)
             .header(
                 "I-Twilio-Idempotency-Token",
@@ -780,11 +992,18 @@ impl Call {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        self.report.http_status = status;
-        self.report.twiml = response.text().await.map_err(PhoneError::Webhook)?;
+        let body = response.text().await.map_err(PhoneError::Webhook)?;
         self.event(PhoneEvent::WebhookAnswered { status });
+        Ok((status, (content_type, body)))
+    }
+
+    fn read_twiml(
+        &mut self,
+        status: u16,
+        (content_type, body): &(Option<String>, String),
+    ) -> Option<(String, Element)> {
         if status != 200 {
-            return Ok(None);
+            return None;
         }
         let xml = content_type.as_deref().is_some_and(|ct| {
             let essence = ct.split(';').next().unwrap_or_default().trim();
@@ -796,18 +1015,18 @@ impl Call {
                 "TwiML served as {content_type:?}: Twilio expects text/xml or application/xml"
             ));
         }
-        let root = match twiml_read::parse(&self.report.twiml) {
+        let root = match twiml_read::parse(body) {
             Ok(root) => root,
             Err(e) => {
                 self.violation(format!("invalid TwiML: {e}"));
-                return Ok(None);
+                return None;
             }
         };
         if root.name != "Response" {
             self.violation(format!("TwiML root is <{}>, not <Response>", root.name));
-            return Ok(None);
+            return None;
         }
-        Ok(Some(root))
+        Some((body.clone(), root))
     }
 
     /// Runs one verb; `false` when the call is over.
@@ -852,6 +1071,10 @@ impl Call {
                 }
             }
             "Connect" => return self.connect(verb).await,
+            "Gather" => return self.gather(verb).await,
+            "Dial" if verb.children.iter().any(|n| n.name == "Conference") => {
+                return self.conference(verb).await;
+            }
             "Hangup" | "Reject" => {
                 // After the server closed the stream, that close is what ended the call.
                 if !matches!(self.report.hung_up_by, HangupSide::Remote { .. }) {
@@ -864,16 +1087,22 @@ impl Call {
         Ok(true)
     }
 
+    /// A verb whose nouns the phone does not act on.
+    fn skip_nouns(&mut self, name: &str, verb: &Element) {
+        self.event(PhoneEvent::Skipped(format!(
+            "{name}/{:?}",
+            verb.child_names()
+        )));
+    }
+
     /// `<Connect><Stream>`: runs the stream; `false` when the call is over.
     async fn connect(&mut self, verb: &Element) -> Result<bool, PhoneError> {
         let Some(stream) = verb.children.iter().find(|n| n.name == "Stream") else {
-            self.event(PhoneEvent::Skipped(format!(
-                "Connect/{:?}",
-                verb.child_names()
-            )));
+            self.skip_nouns("Connect", verb);
             return Ok(true);
         };
-        if self.report.stream_url.is_some() {
+        self.report.streams += 1;
+        if self.report.stream_url.is_some() && self.seen == 0 {
             self.violation(
                 "a second <Connect><Stream>: one bidirectional stream per call".to_owned(),
             );
@@ -978,6 +1207,8 @@ mod tests {
             clock: Instant::now(),
             hangup: None,
             progress: None,
+            seen: 0,
+            next_document: None,
         }
     }
 

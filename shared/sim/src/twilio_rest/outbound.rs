@@ -26,8 +26,11 @@ use crate::twilio_callbacks::{CallStatusCallback, post_signed};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Callee {
     /// Says "hello?", then listens; hangs up after [`OutboundTiming::human_talk`].
+    /// Asked to press a key (`<Gather>`, a warm transfer's whisper), presses 1.
     #[default]
     Human,
+    /// A person who, asked to press a key, presses 2 (declines a warm transfer).
+    Declines,
     /// A voicemail greeting, a beep, then records until the call ends.
     Voicemail,
     Busy,
@@ -41,6 +44,7 @@ impl Callee {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "human" => Self::Human,
+            "declines" => Self::Declines,
             "voicemail" => Self::Voicemail,
             "busy" => Self::Busy,
             "no-answer" => Self::NoAnswer,
@@ -52,6 +56,7 @@ impl Callee {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Human => "human",
+            Self::Declines => "declines",
             Self::Voicemail => "voicemail",
             Self::Busy => "busy",
             Self::NoAnswer => "no-answer",
@@ -115,6 +120,12 @@ pub struct CalleeLog {
     pub said: Vec<String>,
     /// The webhook's HTTP status (0: never fetched).
     pub webhook_status: u16,
+    /// `<Say>` texts inside `<Gather>` (a warm transfer's whisper).
+    pub gather_said: Vec<String>,
+    /// Conferences the callee entered, by name.
+    pub conferences: Vec<String>,
+    /// How the answered call ended.
+    pub hung_up_by: Option<phone::HangupSide>,
     pub done: bool,
 }
 
@@ -132,6 +143,9 @@ impl CalleeLog {
             agent_bytes_before_verdict: 0,
             said: Vec::new(),
             webhook_status: 0,
+            gather_said: Vec::new(),
+            conferences: Vec::new(),
+            hung_up_by: None,
             done: false,
         }
     }
@@ -148,6 +162,8 @@ struct Placing {
     status_callback: Option<String>,
     events: Vec<String>,
     amd_callback: Option<String>,
+    /// `MachineDetection` without `AsyncAmd`: the verdict comes with the `Url` request.
+    sync_amd: bool,
     ring_timeout: Option<Duration>,
     callee: Callee,
     timing: OutboundTiming,
@@ -183,6 +199,7 @@ pub(super) fn spawn(shared: Arc<Shared<State>>, sid: String) {
             url: call.url,
             status_callback: call.status_callback,
             events: call.status_callback_events,
+            sync_amd: call.machine_detection.is_some() && call.async_amd_callback.is_none(),
             amd_callback: call.async_amd_callback,
             ring_timeout: call.timeout,
             callee,
@@ -289,7 +306,7 @@ async fn run(shared: Arc<Shared<State>>, p: Placing) {
             .await;
             return finish(&shared, &p.sid);
         }
-        Callee::Human | Callee::Voicemail | Callee::Fax => {}
+        Callee::Human | Callee::Declines | Callee::Voicemail | Callee::Fax => {}
     }
     set_status(&shared, &p.sid, "in-progress");
     send(
@@ -371,7 +388,7 @@ async fn answer(shared: &Arc<Shared<State>>, p: &Placing, http: &reqwest::Client
     let t = p.timing;
     let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
     let (audio, duration, verdict, verdict_after) = match p.callee {
-        Callee::Human => (
+        Callee::Human | Callee::Declines => (
             AudioSource::Script(vec![Segment::Speech { ms: ms(t.hello) }]),
             t.human_talk,
             "human",
@@ -408,6 +425,32 @@ async fn answer(shared: &Arc<Shared<State>>, p: &Placing, http: &reqwest::Client
     spec.direction = Direction::OutboundApi;
     spec.audio = audio;
     spec.duration = duration;
+    spec.gather_digits = match p.callee {
+        Callee::Human => vec!['1'],
+        Callee::Declines => vec!['2'],
+        _ => Vec::new(),
+    };
+    spec.conferences = Some(shared.lock().conferences.clone());
+    if p.sync_amd {
+        // Synchronous detection holds the `Url` request until Twilio can tell, then
+        // sends the verdict with it (`Enable`: `machine_start` for any machine).
+        let (answered_by, after) = match p.callee {
+            Callee::Human | Callee::Declines => ("human", t.hello + t.verdict_delay),
+            Callee::Voicemail => ("machine_start", t.verdict_delay),
+            _ => ("fax", t.verdict_delay),
+        };
+        tokio::time::sleep(after).await;
+        spec.extra_params
+            .push(("AnsweredBy".to_owned(), answered_by.to_owned()));
+        spec.extra_params.push((
+            "MachineDetectionDuration".to_owned(),
+            after.as_millis().to_string(),
+        ));
+        log(shared, &p.sid, |l| {
+            l.answered_by = Some((answered_by.to_owned(), 0));
+            l.verdict_at = Some(Utc::now());
+        });
+    }
     spec.after_call = AfterCall {
         recording_callback: true,
         status_callback: None,
@@ -475,6 +518,9 @@ async fn answer(shared: &Arc<Shared<State>>, p: &Placing, http: &reqwest::Client
     log(shared, &p.sid, |l| {
         l.agent_bytes = report.bytes_received;
         l.said.clone_from(&report.said);
+        l.gather_said.clone_from(&report.gather_said);
+        l.conferences.clone_from(&report.conferences);
+        l.hung_up_by = Some(report.hung_up_by.clone());
         l.webhook_status = report.http_status;
         if let Some((twiml, at)) = &replaced {
             l.said_after_stream = said(twiml);
