@@ -1,0 +1,386 @@
+//! Campaigns and leads: one organization never reads another's campaign, a lead is one
+//! per number, is claimed only over the version read, and is found by state and by the
+//! time it waits for; two dialers at once place each lead once.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use hotline_core::campaign::dialer::{DialerPorts, Pace, STUCK_AFTER, run_dialer};
+use hotline_core::campaign::import::{LeadInput, build_leads};
+use hotline_core::campaign::{
+    AttemptOutcome, CallerIdMode, Campaign, CampaignState, Lead, LeadState, LeadStateKind, RetryOn,
+    RetryPolicy, Window,
+};
+use hotline_core::dial::{CallPlacer, DialPorts, DialUrls, PlaceCall, PlaceError};
+use hotline_core::ids::{AgentId, CallSid, E164};
+use hotline_core::model::{Organization, PhoneNumber};
+use hotline_core::ports::StoreError;
+use hotline_testkit::store::TestStore;
+
+use super::{agent, org, org_id, phone};
+
+/// Noon UTC on a Wednesday, plus `secs`.
+fn noon(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0)
+        .single()
+        .expect("time")
+        + chrono::Duration::seconds(secs)
+}
+
+fn campaign(org: &str, n: u8, created: i64) -> Campaign {
+    Campaign {
+        id: format!("cp_{n:032x}"),
+        org: org_id(org),
+        name: format!("Renewals {n} — «☎»"),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        caller_ids: vec![phone("+14155550111")],
+        caller_id_mode: CallerIdMode::RoundRobin,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            cooldown_secs: 60,
+            retry_on: [RetryOn::Busy].into_iter().collect(),
+        },
+        window: Window::parse_range("09:00-17:00").expect("window"),
+        max_concurrent: 50,
+        calls_per_second: 30,
+        machine_detection: true,
+        state: CampaignState::Draft,
+        created_at: noon(created),
+        version: 0,
+    }
+}
+
+fn leads(c: &Campaign, count: u32) -> Vec<Lead> {
+    let rows = (0..count)
+        .map(|i| {
+            (
+                u64::from(i) + 2,
+                LeadInput {
+                    phone: format!("+1415555{i:04}"),
+                    name: Some(format!("Lead {i}")),
+                    timezone: Some("UTC".into()),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let (leads, errors) = build_leads(c, rows);
+    assert!(errors.is_empty(), "{errors:?}");
+    leads
+}
+
+pub async fn campaigns_are_created_once_kept_per_organization_and_found_running(f: TestStore) {
+    let s = &f.stores.campaigns;
+    let first = campaign("acme", 1, 0);
+    assert!(s.create_campaign(&first).await.expect("create").is_new());
+    let again = s.create_campaign(&first).await.expect("create again");
+    assert!(!again.is_new());
+    s.create_campaign(&campaign("acme", 2, 10))
+        .await
+        .expect("create");
+    s.create_campaign(&campaign("other", 3, 5))
+        .await
+        .expect("create");
+
+    // Another organization asking for it finds nothing.
+    assert!(
+        s.get_campaign(&org_id("other"), &first.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let ids: Vec<String> = s
+        .list_campaigns(&org_id("acme"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [campaign("acme", 2, 0).id, first.id.clone()]);
+    assert!(s.running_campaigns().await.expect("running").is_empty());
+
+    let mut stored = s
+        .get_campaign(&org_id("acme"), &first.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(stored.version, 1);
+    stored.state = CampaignState::Running;
+    let running = s.update_campaign(&stored).await.expect("start");
+    let err = s.update_campaign(&stored).await.expect_err("stale");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let found: Vec<String> = s
+        .running_campaigns()
+        .await
+        .expect("running")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(found, [first.id.clone()]);
+    let mut paused = running;
+    paused.state = CampaignState::Paused;
+    s.update_campaign(&paused).await.expect("pause");
+    assert!(s.running_campaigns().await.expect("running").is_empty());
+}
+
+pub async fn leads_are_one_per_number_paged_listed_by_state_and_claimed_over_the_version(
+    f: TestStore,
+) {
+    let s = &f.stores.campaigns;
+    let c = campaign("acme", 1, 0);
+    s.create_campaign(&c).await.expect("create");
+    let all = leads(&c, 5);
+    let added = s.add_leads(&all).await.expect("add");
+    assert!(added.iter().all(|a| a.is_new()));
+    // The same number again: the stored lead, not a second one.
+    let again = s.add_leads(&all[1..2]).await.expect("add again");
+    assert!(!again[0].is_new());
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s
+            .list_leads(&c.id, None, after.as_deref(), 2)
+            .await
+            .expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = page.last().map(|l| l.id.clone());
+        seen.extend(page.into_iter().map(|l| l.id));
+    }
+    let mut expected: Vec<String> = all.iter().map(|l| l.id.clone()).collect();
+    expected.sort();
+    expected.reverse();
+    assert_eq!(seen, expected);
+
+    // Two dialers read the same lead; only the first claim lands.
+    let read = s
+        .get_lead(&c.id, &all[0].id)
+        .await
+        .expect("get")
+        .expect("found");
+    let (mut a, mut b) = (read.clone(), read);
+    assert!(a.claim("dl_a".into(), noon(0)));
+    assert!(b.claim("dl_b".into(), noon(0)));
+    s.update_lead(&a).await.expect("first claim");
+    let err = s.update_lead(&b).await.expect_err("second claim");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+    assert_eq!(s.count_dialing(&c.id).await.expect("count"), 1);
+    let dialing = s
+        .list_leads(&c.id, Some(LeadStateKind::Dialing), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(dialing.len(), 1);
+    assert_eq!(dialing[0].attempts[0].dial, "dl_a");
+    let pending = s
+        .list_leads(&c.id, Some(LeadStateKind::Pending), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(pending.len(), 4);
+    // Leads of another campaign are not these.
+    assert!(
+        s.list_leads(&campaign("acme", 9, 0).id, None, None, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+pub async fn due_leads_are_the_pending_and_the_retries_whose_time_came(f: TestStore) {
+    let s = &f.stores.campaigns;
+    let c = campaign("acme", 1, 0);
+    s.create_campaign(&c).await.expect("create");
+    let all = leads(&c, 3);
+    s.add_leads(&all).await.expect("add");
+    // Lead 0 was busy at noon: retry at noon + 60 s. Lead 1 is being dialed since noon.
+    let mut busy = s
+        .get_lead(&c.id, &all[0].id)
+        .await
+        .expect("get")
+        .expect("found");
+    busy.claim("dl_0".into(), noon(-30));
+    busy.record_result(&c.retry, "dl_0", None, AttemptOutcome::Busy, noon(0));
+    s.update_lead(&busy).await.expect("busy");
+    let mut live = s
+        .get_lead(&c.id, &all[1].id)
+        .await
+        .expect("get")
+        .expect("found");
+    live.claim("dl_1".into(), noon(0));
+    s.update_lead(&live).await.expect("dialing");
+
+    let id = c.id.as_str();
+    let due = |at| async move {
+        let mut ids: Vec<String> = s
+            .due_leads(id, at, 10)
+            .await
+            .expect("due")
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(due(noon(59)).await, [all[2].id.clone()]);
+    assert_eq!(due(noon(60)).await, [all[0].id.clone(), all[2].id.clone()]);
+    let stored = s
+        .get_lead(&c.id, &all[0].id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(stored.state, LeadState::RetryAt { at: noon(60) });
+
+    assert!(
+        s.dialing_since_before(&c.id, noon(0))
+            .await
+            .expect("stuck")
+            .is_empty()
+    );
+    let stuck = s.dialing_since_before(&c.id, noon(1)).await.expect("stuck");
+    assert_eq!(stuck.len(), 1);
+    assert_eq!(stuck[0].id, all[1].id);
+}
+
+pub async fn the_do_not_call_list_is_kept_per_organization(f: TestStore) {
+    let s = &f.stores.campaigns;
+    let (acme, other) = (org_id("acme"), org_id("other"));
+    let n = phone("+14155550100");
+    s.add_do_not_call(&acme, &n, noon(0)).await.expect("add");
+    s.add_do_not_call(&acme, &n, noon(5))
+        .await
+        .expect("add again");
+    s.add_do_not_call(&acme, &phone("+14155550101"), noon(0))
+        .await
+        .expect("add");
+    assert!(s.is_do_not_call(&acme, &n).await.expect("is"));
+    assert!(!s.is_do_not_call(&other, &n).await.expect("is"));
+    assert_eq!(s.list_do_not_call(&acme).await.expect("list").len(), 2);
+    assert!(s.list_do_not_call(&other).await.expect("list").is_empty());
+    assert!(!s.remove_do_not_call(&other, &n).await.expect("remove"));
+    assert!(s.remove_do_not_call(&acme, &n).await.expect("remove"));
+    assert!(!s.is_do_not_call(&acme, &n).await.expect("is"));
+}
+
+/// Twilio, as far as the dialer can tell: takes every call, counts them by callee.
+#[derive(Default)]
+struct CountingPlacer {
+    next: AtomicU32,
+    callees: Mutex<Vec<E164>>,
+}
+
+#[async_trait]
+impl CallPlacer for CountingPlacer {
+    async fn place(&self, _: &Organization, call: &PlaceCall) -> Result<CallSid, PlaceError> {
+        // Let the other dialer run between the claim and the call.
+        tokio::task::yield_now().await;
+        self.callees.lock().expect("lock").push(call.to.clone());
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        Ok(CallSid::parse(&format!("CA{n:032x}")).expect("sid"))
+    }
+    async fn hang_up(&self, _: &Organization, _: &CallSid) -> Result<(), PlaceError> {
+        Ok(())
+    }
+    async fn run_twiml(&self, _: &Organization, _: &CallSid, _: &str) -> Result<(), PlaceError> {
+        Ok(())
+    }
+}
+
+struct NoPause;
+
+#[async_trait]
+impl Pace for NoPause {
+    async fn pause(&self, _: Duration) {}
+}
+
+pub async fn two_dialers_at_once_place_each_lead_once(f: TestStore) {
+    let d = &f.stores.directory;
+    d.put_org(&org("acme", 1)).await.expect("org");
+    d.put_agent(&agent("acme", "front-desk"))
+        .await
+        .expect("agent");
+    d.put_number(&PhoneNumber {
+        number: phone("+14155550111"),
+        org: org_id("acme"),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        enabled: true,
+        sms: false,
+        sms_agent: None,
+        sms_disabled_message: None,
+        analyzers: Vec::new(),
+        version: 0,
+    })
+    .await
+    .expect("number");
+    let s = &f.stores.campaigns;
+    let mut c = campaign("acme", 1, 0);
+    c.state = CampaignState::Running;
+    s.create_campaign(&c).await.expect("create");
+    let all = leads(&c, 12);
+    s.add_leads(&all).await.expect("add");
+    // One lead is on the do-not-call list: never dialed.
+    s.add_do_not_call(&org_id("acme"), &all[3].phone, noon(0))
+        .await
+        .expect("dnc");
+
+    let placer = CountingPlacer::default();
+    let ports = DialerPorts {
+        dial: DialPorts {
+            directory: d.as_ref(),
+            calls: f.stores.calls.as_ref(),
+            contacts: f.stores.contacts.as_ref(),
+            dials: f.stores.dials.as_ref(),
+            placer: &placer,
+        },
+        campaigns: s.as_ref(),
+        pace: &NoPause,
+    };
+    let urls = DialUrls {
+        base: "https://hotline.example".into(),
+    };
+    let (one, two) = tokio::join!(
+        run_dialer(&ports, &urls, STUCK_AFTER, noon(0)),
+        run_dialer(&ports, &urls, STUCK_AFTER, noon(0)),
+    );
+    let (one, two) = (one.expect("dialer one"), two.expect("dialer two"));
+    assert_eq!(one.placed + two.placed, 11, "{one:?} {two:?}");
+
+    let mut callees = placer.callees.lock().expect("lock").clone();
+    callees.sort();
+    let mut expected: Vec<E164> = all
+        .iter()
+        .map(|l| l.phone.clone())
+        .filter(|p| p != &all[3].phone)
+        .collect();
+    expected.sort();
+    assert_eq!(
+        callees, expected,
+        "each lead once, the do-not-call one never"
+    );
+    let opted = s
+        .get_lead(&c.id, &all[3].id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(opted.state, LeadState::OptedOut);
+    assert!(opted.attempts.is_empty());
+    for lead in s
+        .list_leads(&c.id, Some(LeadStateKind::Dialing), None, 100)
+        .await
+        .expect("list")
+    {
+        assert_eq!(lead.attempts.len(), 1, "{}", lead.id);
+        assert!(lead.attempts[0].call_sid.is_some(), "{}", lead.id);
+    }
+    // A run later, nothing is due: nothing more is placed.
+    let again = run_dialer(&ports, &urls, STUCK_AFTER, noon(1))
+        .await
+        .expect("again");
+    assert_eq!(again.placed, 0);
+    assert_eq!(placer.callees.lock().expect("lock").len(), 11);
+}
