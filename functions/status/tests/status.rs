@@ -39,6 +39,7 @@ async fn app(stores: TestStore, public: &str) -> App {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             dials: stores.dials.clone(),
+            campaigns: stores.campaigns.clone(),
             // Status callbacks never reach Twilio; nothing listens here.
             placer: std::sync::Arc::new(hotline_twilio::calls::TwilioCalls(
                 hotline_twilio::rest::TwilioClient::new(

@@ -245,6 +245,7 @@ impl Stack {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             dials: stores.dials.clone(),
+            campaigns: stores.campaigns.clone(),
             placer: Arc::new(hotline_twilio::calls::TwilioCalls(
                 hotline_twilio::rest::TwilioClient::new(
                     &config.twilio_api_base_url,
@@ -424,6 +425,12 @@ impl Stack {
             period,
             self.stop.clone(),
         ));
+    }
+
+    /// Runs the campaign dialer every `period`, as its schedule does in AWS, until stop.
+    pub fn spawn_dialer(&mut self, deps: Arc<hotline_dialer::Deps>, period: Duration) {
+        self.tasks
+            .spawn(crate::dialer_timer::run(deps, period, self.stop.clone()));
     }
 
     /// Stops serving, lets live calls drain (up to the configured deadline), then ends.
