@@ -186,7 +186,9 @@ async fn move_lead(
     let Some(outcome) = outcome else {
         return Ok(());
     };
-    let ended = call.ended_at.unwrap_or(at);
+    // Twilio's `Timestamp` has whole seconds: the time the end was heard of bounds it
+    // from above, so a cooldown counted from it is never short of the real end.
+    let ended = call.ended_at.map_or(at, |end| end.max(Utc::now()));
     record_call_result(deps.campaigns.as_ref(), &dial, &call.sid, outcome, ended).await?;
     Ok(())
 }
