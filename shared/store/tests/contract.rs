@@ -79,6 +79,8 @@ hotline_testkit::on_both_stores! {
     due_leads_are_the_pending_and_the_retries_whose_time_came,
     the_do_not_call_list_is_kept_per_organization,
     two_dialers_at_once_place_each_lead_once,
+    outside_the_window_nothing_is_dialed_until_it_opens,
+    a_lead_whose_callback_never_came_is_released_and_the_campaign_completes,
 }
 
 #[path = "contract/campaigns.rs"]

@@ -384,3 +384,135 @@ pub async fn two_dialers_at_once_place_each_lead_once(f: TestStore) {
     assert_eq!(again.placed, 0);
     assert_eq!(placer.callees.lock().expect("lock").len(), 11);
 }
+
+/// The directory, a running campaign of `count` UTC leads with `window`, and the ports a
+/// dialer run needs.
+async fn dialer_world(f: &TestStore, window: &str, count: u32) -> Campaign {
+    let d = &f.stores.directory;
+    d.put_org(&org("acme", 1)).await.expect("org");
+    d.put_agent(&agent("acme", "front-desk"))
+        .await
+        .expect("agent");
+    d.put_number(&PhoneNumber {
+        number: phone("+14155550111"),
+        org: org_id("acme"),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        enabled: true,
+        sms: false,
+        sms_agent: None,
+        sms_disabled_message: None,
+        analyzers: Vec::new(),
+        version: 0,
+    })
+    .await
+    .expect("number");
+    let mut c = campaign("acme", 1, 0);
+    c.state = CampaignState::Running;
+    c.window = Window::parse_range(window).expect("window");
+    f.stores
+        .campaigns
+        .create_campaign(&c)
+        .await
+        .expect("create");
+    f.stores
+        .campaigns
+        .add_leads(&leads(&c, count))
+        .await
+        .expect("add");
+    c
+}
+
+fn ports<'a>(f: &'a TestStore, placer: &'a CountingPlacer) -> DialerPorts<'a> {
+    DialerPorts {
+        dial: DialPorts {
+            directory: f.stores.directory.as_ref(),
+            calls: f.stores.calls.as_ref(),
+            contacts: f.stores.contacts.as_ref(),
+            dials: f.stores.dials.as_ref(),
+            placer,
+        },
+        campaigns: f.stores.campaigns.as_ref(),
+        pace: &NoPause,
+    }
+}
+
+pub async fn outside_the_window_nothing_is_dialed_until_it_opens(f: TestStore) {
+    // Open 13:00-14:00 UTC; the clock reads noon, then 13:00.
+    let c = dialer_world(&f, "13:00-14:00", 3).await;
+    let placer = CountingPlacer::default();
+    let urls = DialUrls {
+        base: "https://hotline.example".into(),
+    };
+    let closed = run_dialer(&ports(&f, &placer), &urls, STUCK_AFTER, noon(0))
+        .await
+        .expect("run");
+    assert_eq!(closed.placed, 0, "{closed:?}");
+    let later = run_dialer(&ports(&f, &placer), &urls, STUCK_AFTER, noon(3599))
+        .await
+        .expect("run");
+    assert_eq!(later.placed, 0, "{later:?}");
+    assert!(placer.callees.lock().expect("lock").is_empty());
+    let open = run_dialer(&ports(&f, &placer), &urls, STUCK_AFTER, noon(3600))
+        .await
+        .expect("run");
+    assert_eq!(open.placed, 3, "{open:?}");
+    assert_eq!(
+        f.stores
+            .campaigns
+            .count_dialing(&c.id)
+            .await
+            .expect("count"),
+        3
+    );
+}
+
+pub async fn a_lead_whose_callback_never_came_is_released_and_the_campaign_completes(f: TestStore) {
+    let mut c = dialer_world(&f, "09:00-17:00", 1).await;
+    let placer = CountingPlacer::default();
+    let urls = DialUrls {
+        base: "https://hotline.example".into(),
+    };
+    let stuck = chrono::Duration::minutes(10);
+    let run = |at| {
+        let ports = ports(&f, &placer);
+        let urls = urls.clone();
+        async move { run_dialer(&ports, &urls, stuck, at).await.expect("run") }
+    };
+    assert_eq!(run(noon(0)).await.placed, 1);
+    // Nothing heard of the call: still dialing 9 minutes on, released at 10.
+    assert_eq!(run(noon(540)).await.released, 0);
+    let released = run(noon(601)).await;
+    assert_eq!(released.released, 1, "{released:?}");
+    // `lost` counts as failed, which this campaign does not retry: finished, and the
+    // same run completes the campaign.
+    assert_eq!(released.completed, 1, "{released:?}");
+    let lead = &f
+        .stores
+        .campaigns
+        .list_leads(&c.id, None, None, 10)
+        .await
+        .expect("list")[0];
+    assert_eq!(
+        lead.state,
+        LeadState::Finished {
+            outcome: AttemptOutcome::Lost
+        }
+    );
+    assert_eq!(run(noon(602)).await.campaigns, 0);
+    c = f
+        .stores
+        .campaigns
+        .get_campaign(&org_id("acme"), &c.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(c.state, CampaignState::Completed);
+    assert!(
+        f.stores
+            .campaigns
+            .running_campaigns()
+            .await
+            .expect("running")
+            .is_empty()
+    );
+}
