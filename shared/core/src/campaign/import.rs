@@ -60,12 +60,12 @@ impl Default for CsvMapping {
     }
 }
 
+/// Rows as given, each with its line.
+pub type Rows = Vec<(u64, LeadInput)>;
+
 /// The rows of a CSV file, each with its line, and the rows that could not be read.
 /// A file without the phone column is refused as a whole.
-pub fn parse_csv(
-    bytes: &[u8],
-    mapping: &CsvMapping,
-) -> Result<(Vec<(u64, LeadInput)>, Vec<RowError>), String> {
+pub fn parse_csv(bytes: &[u8], mapping: &CsvMapping) -> Result<(Rows, Vec<RowError>), String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -149,7 +149,7 @@ fn variable_name(header: &str) -> String {
 
 /// The leads of `campaign` from `rows`, and every row refused with its line: an invalid
 /// number, zone, caller ID or variable, or a number given twice in this import.
-pub fn build_leads(campaign: &Campaign, rows: Vec<(u64, LeadInput)>) -> (Vec<Lead>, Vec<RowError>) {
+pub fn build_leads(campaign: &Campaign, rows: Rows) -> (Vec<Lead>, Vec<RowError>) {
     let mut leads = Vec::new();
     let mut errors = Vec::new();
     let mut seen = HashSet::new();

@@ -109,7 +109,7 @@ fn outcomes_not_in_retry_on_finish_the_lead_at_once() {
         l.record_result(&c.retry, &dial(0), None, outcome, at(15, 1));
         assert_eq!(l.state, LeadState::Finished { outcome }, "{outcome:?}");
     }
-    let mut with_voicemail = c.retry.clone();
+    let mut with_voicemail = c.retry;
     with_voicemail.retry_on.insert(RetryOn::Voicemail);
     let mut l = lead("+12125550100", chrono_tz::America::New_York);
     l.claim(dial(0), at(15, 0));

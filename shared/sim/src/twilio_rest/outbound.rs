@@ -177,9 +177,7 @@ pub(super) fn spawn(shared: Arc<Shared<State>>, sid: String) {
             Some(script) => script.front().copied().unwrap_or_default(),
             None => Callee::default(),
         };
-        state
-            .callee_logs
-            .insert(sid.clone(), CalleeLog::new(callee));
+        state.callee_logs.insert(sid, CalleeLog::new(callee));
         state.live_placed += 1;
         state.max_live_placed = state.max_live_placed.max(state.live_placed);
         Placing {

@@ -119,7 +119,7 @@ pub async fn campaigns_are_created_once_kept_per_organization_and_found_running(
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert_eq!(found, [first.id.clone()]);
+    assert_eq!(found, std::slice::from_ref(&first.id));
     let mut paused = running;
     paused.state = CampaignState::Paused;
     s.update_campaign(&paused).await.expect("pause");
