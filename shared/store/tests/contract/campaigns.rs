@@ -299,47 +299,16 @@ impl Pace for NoPause {
 }
 
 pub async fn two_dialers_at_once_place_each_lead_once(f: TestStore) {
-    let d = &f.stores.directory;
-    d.put_org(&org("acme", 1)).await.expect("org");
-    d.put_agent(&agent("acme", "front-desk"))
-        .await
-        .expect("agent");
-    d.put_number(&PhoneNumber {
-        number: phone("+14155550111"),
-        org: org_id("acme"),
-        agent: AgentId::parse("front-desk").expect("agent"),
-        enabled: true,
-        sms: false,
-        sms_agent: None,
-        sms_disabled_message: None,
-        analyzers: Vec::new(),
-        version: 0,
-    })
-    .await
-    .expect("number");
+    let c = dialer_world(&f, "09:00-17:00", 12).await;
     let s = &f.stores.campaigns;
-    let mut c = campaign("acme", 1, 0);
-    c.state = CampaignState::Running;
-    s.create_campaign(&c).await.expect("create");
-    let all = leads(&c, 12);
-    s.add_leads(&all).await.expect("add");
+    let all = s.list_leads(&c.id, None, None, 100).await.expect("leads");
     // One lead is on the do-not-call list: never dialed.
     s.add_do_not_call(&org_id("acme"), &all[3].phone, noon(0))
         .await
         .expect("dnc");
 
     let placer = CountingPlacer::default();
-    let ports = DialerPorts {
-        dial: DialPorts {
-            directory: d.as_ref(),
-            calls: f.stores.calls.as_ref(),
-            contacts: f.stores.contacts.as_ref(),
-            dials: f.stores.dials.as_ref(),
-            placer: &placer,
-        },
-        campaigns: s.as_ref(),
-        pace: &NoPause,
-    };
+    let ports = ports(&f, &placer);
     let urls = DialUrls {
         base: "https://hotline.example".into(),
     };
