@@ -9,6 +9,7 @@ pub mod gemini;
 pub mod heartbeat;
 pub mod memory;
 pub mod openai;
+pub mod opt_out_tool;
 pub mod pipeline;
 pub mod provider;
 pub mod server;

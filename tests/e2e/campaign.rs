@@ -54,12 +54,54 @@ fn script(i: usize) -> (Vec<Callee>, &'static str, Option<usize>) {
     }
 }
 
-/// A window open for the next two hours in New York, wherever the test runs.
-fn window_open_now() -> Value {
-    let ny = Utc::now().with_timezone(&chrono_tz::America::New_York);
-    let start = (ny.hour() + 23) % 24;
-    let end = (ny.hour() + 2) % 24;
+/// A window open for the next two hours in `zone`, wherever the test runs.
+fn window_open_now(zone: chrono_tz::Tz) -> Value {
+    let local = Utc::now().with_timezone(&zone);
+    let start = (local.hour() + 23) % 24;
+    let end = (local.hour() + 2) % 24;
     json!({"start": format!("{start:02}:00"), "end": format!("{end:02}:00")})
+}
+
+/// The dialer as `hotline up` runs it, every HOTLINE_DIALER_SECS=1, and an admin's API.
+async fn dialer_and_api(world: &mut World) -> Api {
+    let period = hotline_local::dialer_timer::period(|k| {
+        (k == "HOTLINE_DIALER_SECS").then(|| "1".to_owned())
+    })
+    .expect("period");
+    let dialer = Arc::new(hotline_dialer::Deps {
+        directory: world.stores.directory.clone(),
+        calls: world.stores.calls.clone(),
+        contacts: world.stores.contacts.clone(),
+        dials: world.stores.dials.clone(),
+        campaigns: world.stores.campaigns.clone(),
+        placer: Arc::new(hotline_twilio::calls::TwilioCalls(
+            hotline_twilio::rest::TwilioClient::new(
+                world.twilio.base_url(),
+                reqwest::Client::new(),
+            ),
+        )),
+        urls: hotline_core::dial::DialUrls {
+            base: world.stack.public_url.clone(),
+        },
+    });
+    world.stack.spawn_dialer(dialer, period);
+    let (record, key) = ApiKey::issue(
+        OrgId::parse(DEMO_ORG).expect("org"),
+        "campaign test".into(),
+        Role::Admin,
+        Utc::now(),
+    );
+    world
+        .stores
+        .api_keys
+        .create_api_key(&record)
+        .await
+        .expect("key");
+    Api {
+        base: world.stack.public_url.clone(),
+        key,
+        http: reqwest::Client::new(),
+    }
 }
 
 struct Api {
@@ -121,46 +163,7 @@ async fn a_campaign_of_fifty_leads_retries_by_outcome_within_its_limits_and_comp
     for i in 0..LEADS {
         world.twilio.set_callees(phone(i), &script(i).0);
     }
-    // The dialer as `hotline up` runs it, every HOTLINE_DIALER_SECS=1.
-    let period = hotline_local::dialer_timer::period(|k| {
-        (k == "HOTLINE_DIALER_SECS").then(|| "1".to_owned())
-    })
-    .expect("period");
-    let dialer = Arc::new(hotline_dialer::Deps {
-        directory: world.stores.directory.clone(),
-        calls: world.stores.calls.clone(),
-        contacts: world.stores.contacts.clone(),
-        dials: world.stores.dials.clone(),
-        campaigns: world.stores.campaigns.clone(),
-        placer: Arc::new(hotline_twilio::calls::TwilioCalls(
-            hotline_twilio::rest::TwilioClient::new(
-                world.twilio.base_url(),
-                reqwest::Client::new(),
-            ),
-        )),
-        urls: hotline_core::dial::DialUrls {
-            base: world.stack.public_url.clone(),
-        },
-    });
-    world.stack.spawn_dialer(dialer, period);
-
-    let (record, key) = ApiKey::issue(
-        OrgId::parse(DEMO_ORG).expect("org"),
-        "campaign test".into(),
-        Role::Admin,
-        Utc::now(),
-    );
-    world
-        .stores
-        .api_keys
-        .create_api_key(&record)
-        .await
-        .expect("key");
-    let api = Api {
-        base: world.stack.public_url.clone(),
-        key,
-        http: reqwest::Client::new(),
-    };
+    let api = dialer_and_api(&mut world).await;
 
     let leads: Vec<Value> = (0..LEADS)
         .map(|i| json!({"phone": phone(i), "name": format!("Lead {i}")}))
@@ -173,7 +176,7 @@ async fn a_campaign_of_fifty_leads_retries_by_outcome_within_its_limits_and_comp
                 "name": "Recall", "agent": DEMO_AGENT, "caller_ids": [NUMBER],
                 "retry": {"max_attempts": MAX_ATTEMPTS, "cooldown_secs": COOLDOWN_SECS,
                           "retry_on": ["busy", "no-answer"]},
-                "window": window_open_now(),
+                "window": window_open_now(chrono_tz::America::New_York),
                 "max_concurrent": MAX_CONCURRENT, "calls_per_second": 5,
                 "leads": leads,
             })),
@@ -373,4 +376,107 @@ async fn a_campaign_of_fifty_leads_retries_by_outcome_within_its_limits_and_comp
          (cooldown {COOLDOWN_SECS} s)",
         took.as_secs_f64()
     );
+}
+
+/// A campaign of `phones` (in Los Angeles) started; its id.
+async fn started_campaign(api: &Api, phones: &[&str]) -> String {
+    let leads: Vec<Value> = phones
+        .iter()
+        .map(|p| json!({"phone": p, "name": "Ada"}))
+        .collect();
+    let (status, created) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/campaigns",
+            Some(json!({
+                "name": "Follow-up", "agent": DEMO_AGENT, "caller_ids": [NUMBER],
+                "window": window_open_now(chrono_tz::America::Los_Angeles),
+                "leads": leads,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["campaign"]["id"].as_str().expect("id").to_owned();
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/campaigns/{id}/start"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_who_asks_not_to_be_called_again_is_never_dialed_by_a_campaign() {
+    use hotline_core::model::{ToolKind, ToolSpec};
+    use hotline_sim::phone::{AudioSource, Phone, Segment};
+    use hotline_sim::realtime::ToolCue;
+
+    let mut world = World::start_with(
+        Script {
+            tool_calls: vec![ToolCue::new(0, "opt_out", "{}")],
+            ..Script::default()
+        },
+        |agent| {
+            agent.tools.push(ToolSpec {
+                name: "opt_out".into(),
+                description: "The person asked not to be called again.".into(),
+                parameters: json!({"type": "object", "properties": {}}),
+                kind: ToolKind::OptOut,
+            });
+        },
+    )
+    .await;
+    world.twilio.place_outbound_calls(timing());
+    let api = dialer_and_api(&mut world).await;
+
+    // The caller says "stop calling me"; the model calls `opt_out`.
+    let spec = world.call(
+        AudioSource::Script(vec![
+            Segment::Silence { ms: 2500 },
+            Segment::Speech { ms: 800 },
+            Segment::Silence { ms: 3000 },
+        ]),
+        Duration::from_secs(6),
+    );
+    Phone::call(spec, None).await.expect("call");
+    let session = world.ai.session(0).expect("session");
+    let outputs = session.function_call_outputs();
+    assert_eq!(outputs.len(), 1, "{outputs:?}");
+    assert!(outputs[0].1.contains("\"opted_out\":true"), "{outputs:?}");
+    let (_, listed) = api
+        .call(reqwest::Method::GET, "/api/v1/do-not-call", None)
+        .await;
+    assert_eq!(listed["numbers"], json!([hotline_e2e::CALLER]));
+
+    // A campaign to that number and another: the other is called, that one never.
+    let other = "+14155550177";
+    let id = started_campaign(&api, &[hotline_e2e::CALLER, other]).await;
+    let started = std::time::Instant::now();
+    let campaign = loop {
+        let (_, got) = api
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/campaigns/{id}"),
+                None,
+            )
+            .await;
+        if got["state"] == "completed" {
+            break got;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{got}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(campaign["counts"]["by_state"]["opted_out"], 1, "{campaign}");
+    assert_eq!(campaign["counts"]["by_outcome"]["human"], 1, "{campaign}");
+    let creates: Vec<_> = world
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/Calls.json"))
+        .collect();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].param("To"), Some(other));
 }

@@ -23,6 +23,7 @@ pub enum ToolType {
     Webhook,
     SendSms,
     SendDtmf,
+    OptOut,
 }
 
 /// A tool the agent may call.

@@ -219,6 +219,10 @@ impl Stack {
                 stores.calls.clone(),
             )
             .with_registry(stores.nodes.clone())
+            .with_opt_out(hotline_stream_node::opt_out_tool::OptOutPorts {
+                campaigns: stores.campaigns.clone(),
+                dials: stores.dials.clone(),
+            })
             .with_memory(hotline_stream_node::memory::Memory {
                 contacts: stores.contacts.clone(),
                 messages: stores.messages.clone(),

@@ -141,6 +141,7 @@ pub enum ToolType {
     Webhook,
     SendSms,
     SendDtmf,
+    OptOut,
 }
 
 #[derive(Debug, Deserialize)]
@@ -466,6 +467,7 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         }
         ToolType::SendSms => ToolKind::SendSms,
         ToolType::SendDtmf => ToolKind::SendDtmf,
+        ToolType::OptOut => ToolKind::OptOut,
     };
     if decl.to.is_some() && decl.kind != ToolType::TransferCall {
         c.problem(format!("{at}.to"), "only a transfer_call tool has \"to\"");
@@ -490,6 +492,10 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         (None, ToolType::SendDtmf) => "Press keys on the phone menu you are talking to, as a \
              person would on their keypad: digits 0-9, * and #, w for a half-second pause. \
              Use it only when a recording asks you to press a key."
+            .to_owned(),
+        (None, ToolType::OptOut) => "Call this when the person asks not to be called again \
+             (\"stop calling me\", \"take me off your list\"): they will not be called again. \
+             Confirm it to them, then end the call politely."
             .to_owned(),
         (None, ToolType::Webhook) => {
             c.problem(
@@ -609,6 +615,7 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
                 }
                 ToolKind::SendSms => tool["type"] = "send_sms".into(),
                 ToolKind::SendDtmf => tool["type"] = "send_dtmf".into(),
+                ToolKind::OptOut => tool["type"] = "opt_out".into(),
             }
             tool
         })
