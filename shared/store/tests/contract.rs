@@ -81,6 +81,7 @@ hotline_testkit::on_both_stores! {
     two_dialers_at_once_place_each_lead_once,
     outside_the_window_nothing_is_dialed_until_it_opens,
     a_lead_whose_callback_never_came_is_released_and_the_campaign_completes,
+    a_lead_opting_out_during_its_call_stays_opted_out_when_the_call_ends,
 }
 
 #[path = "contract/campaigns.rs"]

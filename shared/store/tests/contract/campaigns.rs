@@ -485,3 +485,53 @@ pub async fn a_lead_whose_callback_never_came_is_released_and_the_campaign_compl
             .is_empty()
     );
 }
+
+pub async fn a_lead_opting_out_during_its_call_stays_opted_out_when_the_call_ends(f: TestStore) {
+    let c = dialer_world(&f, "09:00-17:00", 1).await;
+    let placer = CountingPlacer::default();
+    let urls = DialUrls {
+        base: "https://hotline.example".into(),
+    };
+    run_dialer(&ports(&f, &placer), &urls, STUCK_AFTER, noon(0))
+        .await
+        .expect("run");
+    let s = &f.stores.campaigns;
+    let lead = s
+        .list_leads(&c.id, None, None, 1)
+        .await
+        .expect("list")
+        .remove(0);
+    let dial = f
+        .stores
+        .dials
+        .get_dial(&lead.attempts[0].dial)
+        .await
+        .expect("get")
+        .expect("the attempt's dial");
+    hotline_core::campaign::dialer::opt_out(s.as_ref(), &dial, noon(5))
+        .await
+        .expect("opt out");
+    let sid = lead.attempts[0].call_sid.clone().expect("sid");
+    let recorded = hotline_core::campaign::dialer::record_call_result(
+        s.as_ref(),
+        &dial,
+        &sid,
+        AttemptOutcome::Human,
+        noon(9),
+    )
+    .await
+    .expect("result");
+    assert!(recorded, "the attempt is recorded");
+    let after = s
+        .get_lead(&c.id, &lead.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(after.state, LeadState::OptedOut);
+    assert_eq!(after.attempts[0].outcome, Some(AttemptOutcome::Human));
+    assert!(
+        s.is_do_not_call(&org_id("acme"), &lead.phone)
+            .await
+            .expect("dnc")
+    );
+}
