@@ -104,6 +104,16 @@ async fn dialer_and_api(world: &mut World) -> Api {
     }
 }
 
+/// The calls Twilio was asked to place.
+fn creates(world: &World) -> Vec<hotline_sim::twilio_rest::RecordedRequest> {
+    world
+        .twilio
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/Calls.json"))
+        .collect()
+}
+
 struct Api {
     base: String,
     key: String,
@@ -122,6 +132,25 @@ impl Api {
         let resp = req.send().await.expect("API");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The campaign once it completed (as `hotline campaign status --watch` follows it).
+    async fn completed(&self, id: &str, within: Duration) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let (_, got) = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/campaigns/{id}"),
+                    None,
+                )
+                .await;
+            if got["state"] == "completed" {
+                return got;
+            }
+            assert!(started.elapsed() < within, "not completed: {got}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     async fn leads(&self, id: &str) -> Vec<Value> {
@@ -206,23 +235,7 @@ async fn a_campaign_of_fifty_leads_retries_by_outcome_within_its_limits_and_comp
 
     // Watch it to the end, as `hotline campaign status --watch` does.
     let started = std::time::Instant::now();
-    let campaign = loop {
-        let (_, got) = api
-            .call(
-                reqwest::Method::GET,
-                &format!("/api/v1/campaigns/{id}"),
-                None,
-            )
-            .await;
-        if got["state"] == "completed" {
-            break got;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "not completed: {got}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let campaign = api.completed(&id, Duration::from_secs(240)).await;
     let took = started.elapsed();
 
     // Every lead ends in exactly one final state, with the outcome its callee gave.
@@ -247,12 +260,7 @@ async fn a_campaign_of_fifty_leads_retries_by_outcome_within_its_limits_and_comp
 
     let leads = api.leads(&id).await;
     assert_eq!(leads.len(), LEADS);
-    let creates: Vec<_> = world
-        .twilio
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/Calls.json"))
-        .collect();
+    let creates = creates(&world);
     let mut total_attempts = 0;
     let mut shortest_gap = i64::MAX;
     for lead in &leads {
@@ -454,29 +462,10 @@ async fn a_person_who_asks_not_to_be_called_again_is_never_dialed_by_a_campaign(
     // A campaign to that number and another: the other is called, that one never.
     let other = "+14155550177";
     let id = started_campaign(&api, &[hotline_e2e::CALLER, other]).await;
-    let started = std::time::Instant::now();
-    let campaign = loop {
-        let (_, got) = api
-            .call(
-                reqwest::Method::GET,
-                &format!("/api/v1/campaigns/{id}"),
-                None,
-            )
-            .await;
-        if got["state"] == "completed" {
-            break got;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{got}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let campaign = api.completed(&id, Duration::from_secs(60)).await;
     assert_eq!(campaign["counts"]["by_state"]["opted_out"], 1, "{campaign}");
     assert_eq!(campaign["counts"]["by_outcome"]["human"], 1, "{campaign}");
-    let creates: Vec<_> = world
-        .twilio
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/Calls.json"))
-        .collect();
+    let creates = creates(&world);
     assert_eq!(creates.len(), 1);
     assert_eq!(creates[0].param("To"), Some(other));
 }
