@@ -134,17 +134,15 @@ impl Api {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
     /// The campaign once it completed (as `hotline campaign status --watch` follows it).
     async fn completed(&self, id: &str, within: Duration) -> Value {
         let started = std::time::Instant::now();
         loop {
-            let (_, got) = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/campaigns/{id}"),
-                    None,
-                )
-                .await;
+            let (_, got) = self.get(&format!("/api/v1/campaigns/{id}")).await;
             if got["state"] == "completed" {
                 return got;
             }
@@ -158,11 +156,7 @@ impl Api {
         let mut cursor = String::new();
         loop {
             let (status, page) = self
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/campaigns/{id}/leads?limit=100{cursor}"),
-                    None,
-                )
+                .get(&format!("/api/v1/campaigns/{id}/leads?limit=100{cursor}"))
                 .await;
             assert_eq!(status, 200, "{page}");
             all.extend(page["leads"].as_array().expect("leads").iter().cloned());
@@ -369,13 +363,7 @@ async fn a_campaign_of_fifty_leads_retries_by_outcome_within_its_limits_and_comp
         .find(|l| l["phone"] == phone(25))
         .expect("lead 25");
     assert_eq!(after, &lead, "a replayed callback changed the lead");
-    let (_, still) = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/campaigns/{id}"),
-            None,
-        )
-        .await;
+    let (_, still) = api.get(&format!("/api/v1/campaigns/{id}")).await;
     assert_eq!(still["counts"], campaign["counts"]);
 
     println!(
@@ -454,9 +442,7 @@ async fn a_person_who_asks_not_to_be_called_again_is_never_dialed_by_a_campaign(
     let outputs = session.function_call_outputs();
     assert_eq!(outputs.len(), 1, "{outputs:?}");
     assert!(outputs[0].1.contains("\"opted_out\":true"), "{outputs:?}");
-    let (_, listed) = api
-        .call(reqwest::Method::GET, "/api/v1/do-not-call", None)
-        .await;
+    let (_, listed) = api.get("/api/v1/do-not-call").await;
     assert_eq!(listed["numbers"], json!([hotline_e2e::CALLER]));
 
     // A campaign to that number and another: the other is called, that one never.
