@@ -61,13 +61,23 @@ if ! ssm_exists "$openai_param"; then
   die "the SSM parameter $openai_param (the OpenAI API key) does not exist. Create it with:
     aws ssm put-parameter --name $openai_param --type SecureString --value 'sk-...'"
 fi
-gemini_param=$(saved_parameter GeminiApiKeyParameter)
-gemini_param=${gemini_param:-$SSM_PREFIX/gemini-api-key}
-if ! ssm_exists "$gemini_param"; then
-  die "the SSM parameter $gemini_param (the Gemini API key, for agents on gemini_live) does not exist.
-Create it (with any placeholder if no agent uses Gemini) with:
-    aws ssm put-parameter --name $gemini_param --type SecureString --value 'AIza...'"
-fi
+# A provider's key: the saved parameter name (or the default one), which must exist; any
+# placeholder value does when no agent uses that provider.
+provider_key() { # PARAMETER DEFAULT_NAME WHAT EXAMPLE
+  local name
+  name=$(saved_parameter "$1")
+  name=${name:-$SSM_PREFIX/$2}
+  ssm_exists "$name" || die "the SSM parameter $name ($3) does not exist.
+Create it (with any placeholder if no agent uses it) with:
+    aws ssm put-parameter --name $name --type SecureString --value '$4'"
+  echo "$name"
+}
+gemini_param=$(provider_key GeminiApiKeyParameter gemini-api-key \
+  "the Gemini API key, for agents on gemini_live" "AIza...")
+deepgram_param=$(provider_key DeepgramApiKeyParameter deepgram-api-key \
+  "the Deepgram API key, for agents on pipeline" "dg-...")
+elevenlabs_param=$(provider_key ElevenLabsApiKeyParameter elevenlabs-api-key \
+  "the ElevenLabs API key, for agents on pipeline" "sk_...")
 cert=$(saved_parameter StreamCertificateArn)
 if [ -n "$cert" ]; then
   status=$(aws acm describe-certificate --certificate-arn "$cert" --region "$REGION" \
@@ -109,7 +119,8 @@ echo "==> stream node image $image"
 # -- sam deploy ----------------------------------------------------------------------------------
 # The answers saved by the guided run, with this build's architecture and image on top.
 extra=("Architecture=$arch" "StreamImageUri=$image" "?OpenAiApiKeyParameter=$openai_param"
-  "?GeminiApiKeyParameter=$gemini_param")
+  "?GeminiApiKeyParameter=$gemini_param" "?DeepgramApiKeyParameter=$deepgram_param"
+  "?ElevenLabsApiKeyParameter=$elevenlabs_param")
 if [ -z "$(saved_parameter VpcId)" ]; then
   # First deployment: propose the default VPC and its default subnets (one per zone).
   vpc=$(aws ec2 describe-vpcs --region "$REGION" --filters Name=is-default,Values=true \

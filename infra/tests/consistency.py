@@ -68,10 +68,6 @@ OPTIONAL = {
     "GEMINI_BASE_URL": "defaults to https://generativelanguage.googleapis.com",
     "DEEPGRAM_BASE_URL": "defaults to https://api.deepgram.com",
     "ELEVENLABS_BASE_URL": "defaults to https://api.elevenlabs.io",
-    "DEEPGRAM_API_KEY": "not deployed yet (#16 item 3): without it an agent on provider "
-    "pipeline is refused at connect and the caller hears the apology",
-    "ELEVENLABS_API_KEY": "not deployed yet (#16 item 3): without it an agent on provider "
-    "pipeline is refused at its first sentence and the caller hears the apology",
     "OPENAI_API_KEY": "local runs only; the post-call Lambda reads the key from SSM "
     "(HOTLINE_OPENAI_SSM_PARAMETER), a Lambda's environment being readable",
     "HOTLINE_RECORDING_RETRY_SECS": "the default waits (1, 2, 4, 8 s) fit Twilio's processing delay",
@@ -81,6 +77,16 @@ OPTIONAL = {
     "HOTLINE_NODE_PUBLIC_URL": "unset behind the load balancer: a Fargate task has no public wss URL "
     "of its own there, so it does not register and every call goes to the ALB's URL",
     "HOTLINE_NODE_HEARTBEAT_SECS": "the default (5 s) suits the 15 s staleness the voice webhook allows",
+    "HOTLINE_PREWARM": "on by default; it applies only to nodes with their own URL, which the "
+    "template's nodes (behind the load balancer) do not have",
+    "HOTLINE_PREWARM_UNUSED_SECS": "the default (15 s) outlasts a greeting and the stream's setup",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "OTEL_EXPORTER_OTLP_ENDPOINT (the collector sidecar) covers both signals",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "OTEL_EXPORTER_OTLP_ENDPOINT (the collector sidecar) covers both signals",
+    "OTEL_TRACES_EXPORTER": "an operator's switch; both signals go to the sidecar when it runs",
+    "OTEL_METRICS_EXPORTER": "an operator's switch; both signals go to the sidecar when it runs",
+    "OTEL_SDK_DISABLED": "an operator's switch; OtelCollectorImage empty already exports nothing",
+    "OTEL_SERVICE_NAME": "defaults to hotline-stream-node",
+    "OTEL_RESOURCE_ATTRIBUTES": "the collector's resource detection adds the task's",
     "TWILIO_AUTH_TOKEN": "local runs only; the API Lambda reads the main account's token from SSM "
     "(HOTLINE_TWILIO_SSM_PARAMETER), a Lambda's environment being readable",
 }
@@ -162,6 +168,19 @@ def text_of(value: Any) -> str | None:
         sub = value["Fn::Sub"]
         return sub if isinstance(sub, str) else sub[0]
     return None
+
+
+def branches(items: Any) -> list[Any]:
+    """A list's entries, each conditional entry (Fn::If) as both of its branches, less
+    the AWS::NoValue ones: what any deployment of the template may hold."""
+    out = []
+    for item in items or []:
+        if isinstance(item, dict) and "Fn::If" in item:
+            _, yes, no = item["Fn::If"]
+            out.extend(b for b in (yes, no) if b != {"Ref": "AWS::NoValue"})
+        else:
+            out.append(item)
+    return out
 
 
 def refs_in(value: Any) -> set[str]:
@@ -688,7 +707,12 @@ class Checker:
     def containers(self) -> list[tuple[str, dict[str, Any]]]:
         out = []
         for lid, r in self.of_type("AWS::ECS::TaskDefinition").items():
-            for cd in (r.get("Properties") or {}).get("ContainerDefinitions", []):
+            props = r.get("Properties") or {}
+            for cd in branches(props.get("ContainerDefinitions")):
+                # A sidecar from someone else's image (the OpenTelemetry collector)
+                # runs no workspace binary.
+                if cd.get("Image") != {"Ref": "StreamImageUri"}:
+                    continue
                 out.append((lid, cd))
         return out
 
@@ -709,7 +733,7 @@ class Checker:
                 encoding="utf-8"
             ):
                 self.error(f"{who}: infra/Dockerfile does not build --bin {name}")
-            env = {e["Name"]: e.get("Value") for e in cd.get("Environment", [])}
+            env = {e["Name"]: e.get("Value") for e in branches(cd.get("Environment"))}
             secrets = set()
             for s in cd.get("Secrets", []):
                 secrets.add(s["Name"])
@@ -889,7 +913,7 @@ class Checker:
                         f"{tg}: deregistration delay {max(delays)} s is over AWS's "
                         f"{MAX_DEREGISTRATION_DELAY} s"
                     )
-            env = {e["Name"]: e.get("Value") for e in cd.get("Environment", [])}
+            env = {e["Name"]: e.get("Value") for e in branches(cd.get("Environment"))}
             drain = (
                 self.values(env["HOTLINE_DRAIN_SECS"], f"{who}: HOTLINE_DRAIN_SECS")
                 if "HOTLINE_DRAIN_SECS" in env

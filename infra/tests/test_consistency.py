@@ -266,11 +266,27 @@ class Consistency(unittest.TestCase):
         tpl = copy.deepcopy(self.tpl)
         del tpl["Globals"]["Function"]["Environment"]["Variables"]["HOTLINE_TABLE"]
         env = self.container_env(tpl)
-        env[:] = [e for e in env if e["Name"] != "HOTLINE_STREAM_ADDR"]
+        env[:] = [e for e in env if e.get("Name") != "HOTLINE_STREAM_ADDR"]
         self.expect(
             self.errors(tpl),
             "VoiceFunction: hotline-voice reads HOTLINE_TABLE but the template does not set it",
             "hotline-stream-node reads HOTLINE_STREAM_ADDR but the template does not set it",
+        )
+
+    def test_a_conditional_variable_is_checked_as_if_set(self) -> None:
+        tpl = copy.deepcopy(self.tpl)
+        self.container_env(tpl).append(
+            {
+                "Fn::If": [
+                    "HasOtelCollector",
+                    {"Name": "HOTLINE_SPARE", "Value": "1"},
+                    {"Ref": "AWS::NoValue"},
+                ]
+            }
+        )
+        self.expect(
+            self.errors(tpl),
+            "StreamTaskDefinition/stream-node: sets HOTLINE_SPARE, which hotline-stream-node never reads",
         )
 
     def test_the_store_must_be_aws(self) -> None:
@@ -289,7 +305,7 @@ class Consistency(unittest.TestCase):
 
     def set_env(self, tpl: dict[str, Any], name: str, value: Any) -> None:
         for e in self.container_env(tpl):
-            if e["Name"] == name:
+            if e.get("Name") == name:
                 e["Value"] = value
 
     def set_delay(self, tpl: dict[str, Any], value: Any) -> None:
@@ -385,7 +401,7 @@ class Consistency(unittest.TestCase):
     def test_the_listen_port_is_the_container_port(self) -> None:
         tpl = copy.deepcopy(self.tpl)
         for e in self.container_env(tpl):
-            if e["Name"] == "HOTLINE_STREAM_ADDR":
+            if e.get("Name") == "HOTLINE_STREAM_ADDR":
                 e["Value"] = "0.0.0.0:3001"
         self.expect(self.errors(tpl), "HOTLINE_STREAM_ADDR listens on 3001")
 

@@ -113,6 +113,15 @@ elif name == "hotline":
 """.replace("ACCOUNT", ACCOUNT).replace("DIGEST", DIGEST)
 
 
+# The API keys a deploy needs in SSM (placeholders do for providers no agent uses).
+KEYS = {
+    "/hotline/openai-api-key": "sk-test",
+    "/hotline/gemini-api-key": "AIza-test",
+    "/hotline/deepgram-api-key": "dg-test",
+    "/hotline/elevenlabs-api-key": "sk_test",
+}
+
+
 class Scripts(unittest.TestCase):
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="hotline-scripts-"))
@@ -147,7 +156,7 @@ class Scripts(unittest.TestCase):
             "AWS_REGION": "us-east-1",
         }
         self.env.pop("HOTLINE_STACK", None)
-        self.ssm({"/hotline/openai-api-key": "sk-test", "/hotline/gemini-api-key": "AIza-test"})
+        self.ssm(KEYS)
 
     def ssm(self, params: dict[str, str]) -> None:
         (self.state / "ssm.json").write_text(json.dumps(params))
@@ -233,6 +242,13 @@ class Scripts(unittest.TestCase):
         )
         self.assertEqual(self.calls("sam"), [])
 
+    def test_no_deploy_without_the_pipeline_keys_in_ssm(self) -> None:
+        for missing in ("/hotline/deepgram-api-key", "/hotline/elevenlabs-api-key"):
+            self.ssm({k: v for k, v in KEYS.items() if k != missing})
+            out = self.run_script("deploy.sh", ok=False)
+            self.assertIn(f"aws ssm put-parameter --name {missing} --type SecureString", out)
+        self.assertEqual(self.calls("sam"), [])
+
     def test_no_deploy_before_the_build(self) -> None:
         (self.repo / "target" / "lambda" / "ARCHITECTURE").unlink()
         out = self.run_script("deploy.sh", ok=False)
@@ -241,8 +257,7 @@ class Scripts(unittest.TestCase):
     def test_deploy_never_seeds_nor_runs_hotline_even_with_twilio_secrets_in_ssm(self) -> None:
         self.ssm(
             {
-                "/hotline/openai-api-key": "sk-test",
-                "/hotline/gemini-api-key": "AIza-test",
+                **KEYS,
                 "/hotline/twilio-account-sid": "AC" + "1" * 32,
                 "/hotline/twilio-auth-token": "secret-token",
                 "/hotline/twilio-phone-number": "+15551234567",

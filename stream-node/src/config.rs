@@ -35,6 +35,13 @@ pub struct NodeConfig {
     /// `HOTLINE_NODE_HEARTBEAT_SECS`: how often the node reports itself (default 5,
     /// a third of [`hotline_core::routing::STALE_AFTER_SECS`]).
     pub heartbeat: Duration,
+    /// `HOTLINE_METRICS_SERVICE`: when set (deployed: the stack's name), the node
+    /// publishes its share of capacity in use as a CloudWatch metric with this
+    /// `Service` dimension, which the service scales on ([`crate::live_metric`]).
+    pub metrics_service: Option<String>,
+    /// `HOTLINE_PREWARM_UNUSED_SECS`: how long a session opened before its call's stream
+    /// (pre-warm) waits for it before it is closed (default 15, 1–120).
+    pub prewarm_unused_after: Duration,
     /// `GEMINI_BASE_URL` (default `https://generativelanguage.googleapis.com`), for
     /// agents with `provider: gemini_live`.
     pub gemini_base_url: String,
@@ -45,6 +52,10 @@ pub struct NodeConfig {
     /// (the same two as above, apart only so that a local run can simulate each).
     pub llm_base_url: String,
     pub llm_api_key: SecretString,
+    /// The pipeline's OpenAI voice (`tts.vendor: openai`): `/audio/speech` at
+    /// `OPENAI_BASE_URL` with `OPENAI_API_KEY`, apart as the LLM's are.
+    pub openai_speech_base_url: String,
+    pub openai_speech_api_key: SecretString,
     /// `DEEPGRAM_BASE_URL` (default `https://api.deepgram.com`), the speech-to-text
     /// of agents with `provider: pipeline`.
     pub deepgram_base_url: String,
@@ -134,6 +145,21 @@ impl NodeConfig {
         Ok(Self {
             node_url,
             heartbeat: Duration::from_secs(heartbeat_secs),
+            metrics_service: get("HOTLINE_METRICS_SERVICE").filter(|s| !s.trim().is_empty()),
+            prewarm_unused_after: {
+                let secs: u64 = parse(
+                    "HOTLINE_PREWARM_UNUSED_SECS",
+                    get("HOTLINE_PREWARM_UNUSED_SECS"),
+                    crate::call::prewarm::UNUSED_AFTER.as_secs(),
+                )?;
+                if !(1..=120).contains(&secs) {
+                    return Err(ConfigError::Invalid {
+                        name: "HOTLINE_PREWARM_UNUSED_SECS",
+                        value: secs.to_string(),
+                    });
+                }
+                Duration::from_secs(secs)
+            },
             addr: parse(
                 "HOTLINE_STREAM_ADDR",
                 get("HOTLINE_STREAM_ADDR"),
@@ -164,6 +190,9 @@ impl NodeConfig {
             llm_base_url: get("OPENAI_BASE_URL")
                 .unwrap_or_else(|| "https://api.openai.com/v1".into()),
             llm_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
+            openai_speech_base_url: get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            openai_speech_api_key: get("OPENAI_API_KEY").unwrap_or_default().into(),
             deepgram_base_url: get("DEEPGRAM_BASE_URL")
                 .unwrap_or_else(|| "https://api.deepgram.com".into()),
             deepgram_api_key: get("DEEPGRAM_API_KEY").unwrap_or_default().into(),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dtmf_tool;
 pub mod gemini;
 pub mod heartbeat;
+pub mod live_metric;
 pub mod memory;
 pub mod openai;
 pub mod opt_out_tool;
@@ -14,6 +15,7 @@ pub mod pipeline;
 pub mod provider;
 pub mod server;
 pub mod sms_tool;
+pub mod telemetry;
 pub mod tools;
 
 pub use call::{CallContext, run_call};

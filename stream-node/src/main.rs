@@ -2,17 +2,25 @@
 
 use anyhow::Context as _;
 use hotline_store::{StoreConfig, Stores};
+use hotline_stream_node::telemetry::Telemetry;
 use hotline_stream_node::{NodeConfig, StreamNode, shutdown_signal};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let telemetry = Telemetry::from_env("hotline-stream-node").context("telemetry")?;
+    let logs = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(
+        .with_current_span(true)
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
+        );
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(telemetry.layer())
         .init();
     let config = NodeConfig::from_env().context("configuration")?;
     let stores = Stores::open(&StoreConfig::from_env().context("store configuration")?)

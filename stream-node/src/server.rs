@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use hyper::server::conn::http1;
@@ -25,11 +25,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use hotline_core::ports::{Calls, Directory, StreamNodes};
+use hotline_core::routes::PREWARM;
+use hotline_outbound::signing::SIGNATURE_HEADER;
 
 use crate::auth::UpgradeAuth;
+use crate::call::prewarm::{self, Refused};
 use crate::call::{CallContext, run_call};
 use crate::config::{NodeConfig, STREAM_PATH};
 use crate::heartbeat::{Heartbeat, NodeGauge};
+use crate::live_metric::{self, LiveMetric};
 
 /// Frames on this socket are 20 ms of audio (~300 bytes of JSON), and outbound chunks
 /// rarely pass a few KiB: small buffers keep a call's memory in kilobytes. tungstenite
@@ -185,6 +189,14 @@ impl StreamNode {
             let gauge: Arc<dyn NodeGauge> = shared.clone();
             tokio::spawn(beat.run(gauge, stop_accepting.clone()))
         });
+        let publishing = shared.config.metrics_service.clone().map(|service| {
+            let gauge: Arc<dyn NodeGauge> = shared.clone();
+            let metric = LiveMetric {
+                service,
+                period: live_metric::PERIOD,
+            };
+            tokio::spawn(metric.run(gauge, stop_accepting.clone()))
+        });
         shutdown.await;
         shared.draining.store(true, Ordering::SeqCst);
         if let Some(beat) = &heartbeat {
@@ -224,6 +236,11 @@ impl StreamNode {
             && let Err(e) = beating.await
         {
             warn!(error = %e, "heartbeat failed");
+        }
+        if let Some(publishing) = publishing
+            && let Err(e) = publishing.await
+        {
+            warn!(error = %e, "publishing the live-calls metric failed");
         }
         if let Some(beat) = &heartbeat {
             beat.report(shared.as_ref()).await;
@@ -286,8 +303,52 @@ async fn route(
             }
         }
         (&Method::GET, STREAM_PATH) => upgrade(&shared, req).await,
+        (&Method::POST, PREWARM) => prewarm(&shared, req).await,
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     })
+}
+
+/// `POST /internal/prewarm`: opens a call's AI session before its stream starts; the
+/// session closes unused after `HOTLINE_PREWARM_UNUSED_SECS`.
+async fn prewarm(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if shared.draining.load(Ordering::SeqCst) {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "draining\n");
+    }
+    let signature = header(&req, SIGNATURE_HEADER).map(str::to_owned);
+    let body = match Limited::new(req.into_body(), prewarm::MAX_BODY)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "too large\n"),
+    };
+    let prewarmed = &shared.calls.prewarmed;
+    let unused_after = shared.config.prewarm_unused_after;
+    let limit = shared.permits.available_permits();
+    match prewarmed
+        .accept(&shared.calls, signature.as_deref(), &body, limit)
+        .await
+    {
+        Ok(Some(sid)) => {
+            let prewarmed = Arc::clone(prewarmed);
+            tokio::spawn(async move {
+                tokio::time::sleep(unused_after).await;
+                prewarmed.expire(&sid);
+            });
+            text(StatusCode::ACCEPTED, "opening\n")
+        }
+        Ok(None) => text(StatusCode::NO_CONTENT, ""),
+        Err(refused) => {
+            info!(reason = %refused, "pre-warm refused");
+            match refused {
+                Refused::Malformed => text(StatusCode::BAD_REQUEST, "malformed\n"),
+                Refused::Forbidden => text(StatusCode::FORBIDDEN, FORBIDDEN),
+                Refused::CallOver => text(StatusCode::CONFLICT, "call over\n"),
+                Refused::Full => text(StatusCode::SERVICE_UNAVAILABLE, "at capacity\n"),
+                Refused::Store => text(StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
+            }
+        }
+    }
 }
 
 fn header(req: &Request<Incoming>, name: impl hyper::header::AsHeaderName) -> Option<&str> {

@@ -326,6 +326,9 @@ mod tests {
             .with_writer(move || sink.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
+        // Another test's thread may have met these callsites first, with no subscriber
+        // to want them: ask every callsite again now that this one listens.
+        tracing::callsite::rebuild_interest_cache();
         let hook = WebhookReceiver::start(SECRET).await.expect("receiver");
         hook.answer_with(r#"{"balance":"9731.55"}"#);
         let t = tool(hook.url(), Duration::from_secs(5));

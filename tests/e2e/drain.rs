@@ -245,3 +245,52 @@ async fn a_draining_node_gets_no_new_call_and_finishes_its_own() {
         assert_eq!(report.hung_up_by, HangupSide::Caller, "{report:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_down_mid_call_leaves_the_other_nodes_calls_alone() {
+    let world = World::start_nodes(Script::default(), 2, 1).await;
+    wait_for_nodes(&world.stores, |n| n.len() == 2).await;
+    let first = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(4)),
+        None,
+    ));
+    wait_for_nodes(&world.stores, |n| live(n).iter().sum::<u32>() == 1).await;
+    let second = tokio::spawn(Phone::call(
+        world.call(AudioSource::Silence, Duration::from_secs(4)),
+        None,
+    ));
+    // One call on each node (a node takes one call here).
+    wait_for_nodes(&world.stores, |n| live(n) == [1, 1]).await;
+    // The first node dies: its call is cut, and it takes no more.
+    let dead = &world.stack.nodes[0];
+    dead.drain();
+    dead.end_calls();
+    let (first, second) = (
+        first.await.expect("task").expect("call"),
+        second.await.expect("task").expect("call"),
+    );
+    let (cut, kept) = if first
+        .stream_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with(&dead.url))
+    {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_ne!(
+        cut.hung_up_by,
+        HangupSide::Caller,
+        "the dead node's call was cut: {cut:?}"
+    );
+    assert!(cut.stream_duration < Duration::from_secs(4), "{cut:?}");
+    // The other node's call went on to the caller's own hang-up.
+    assert_eq!(kept.hung_up_by, HangupSide::Caller, "{kept:?}");
+    assert!(kept.stream_duration >= Duration::from_secs(4), "{kept:?}");
+    let record = world.finished_call(&kept.call_sid).await;
+    assert_eq!(
+        record.outcome.as_ref().map(|o| o.reason),
+        Some(EndReason::CallerHungUp),
+        "{record:?}"
+    );
+}

@@ -12,6 +12,7 @@ use hotline_sim::chat::ChatSim;
 use hotline_sim::deepgram::DeepgramSim;
 use hotline_sim::elevenlabs::ElevenLabsSim;
 use hotline_sim::gemini::GeminiSim;
+use hotline_sim::openai_rest::FakeOpenAi;
 use hotline_sim::phone::{AudioSource, CallSpec, hangup_on_api_update};
 use hotline_sim::realtime::{RealtimeSim, Script};
 use hotline_sim::twilio_rest::FakeTwilio;
@@ -27,6 +28,31 @@ pub const GEMINI_KEY: &str = "AIza-test-hotline";
 pub const DEEPGRAM_KEY: &str = "dg-test-hotline";
 pub const ELEVENLABS_KEY: &str = "xi-test-hotline";
 pub const LLM_KEY: &str = "sk-test-llm";
+/// How long a pre-warmed session waits for its stream in these tests.
+pub const PREWARM_UNUSED_AFTER: Duration = Duration::from_secs(2);
+
+/// How a [`World`]'s stack differs from the usual one.
+struct Setup {
+    max_calls: usize,
+    drain: Duration,
+    openai_base_url: Option<String>,
+    webhook_allow_private: bool,
+    nodes: usize,
+    prewarm: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            max_calls: 100,
+            drain: Duration::from_secs(5),
+            openai_base_url: None,
+            webhook_allow_private: true,
+            nodes: 1,
+            prewarm: true,
+        }
+    }
+}
 
 pub struct World {
     pub stack: Stack,
@@ -39,6 +65,9 @@ pub struct World {
     pub deepgram: DeepgramSim,
     pub llm: ChatSim,
     pub elevenlabs: ElevenLabsSim,
+    /// OpenAI's REST API: texts, and the voice of pipeline agents whose `tts.vendor`
+    /// is `openai`.
+    pub openai: FakeOpenAi,
     pub twilio: FakeTwilio,
     _dir: tempfile::TempDir,
 }
@@ -61,42 +90,56 @@ impl World {
         max_calls: usize,
         drain: Duration,
     ) -> Self {
-        Self::start_inner(script, edit, max_calls, drain, None, true, 1).await
+        Self::start_inner(
+            script,
+            edit,
+            Setup {
+                max_calls,
+                drain,
+                ..Setup::default()
+            },
+        )
+        .await
+    }
+
+    /// As `start_with`, with the voice webhook never asking the node to open a session
+    /// before the stream starts (`HOTLINE_PREWARM=false`).
+    pub async fn start_cold(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
+        let setup = Setup {
+            prewarm: false,
+            ..Setup::default()
+        };
+        Self::start_inner(script, edit, setup).await
     }
 
     /// As `start_with`, with webhook tools held to the deployed rules (`https` to public
     /// addresses only) instead of `hotline up`'s.
     pub async fn start_deployed(script: Script, edit: impl FnOnce(&mut Agent)) -> Self {
-        Self::start_inner(script, edit, 100, Duration::from_secs(5), None, false, 1).await
+        let setup = Setup {
+            webhook_allow_private: false,
+            ..Setup::default()
+        };
+        Self::start_inner(script, edit, setup).await
     }
 
     /// As `start`, with the stream node reaching OpenAI at `openai_base_url` (a test's
     /// own server in front of [`World::ai`]) instead of the simulator itself.
     pub async fn start_via(script: Script, openai_base_url: String) -> Self {
-        Self::start_inner(
-            script,
-            |_| {},
-            100,
-            Duration::from_secs(5),
-            Some(openai_base_url),
-            true,
-            1,
-        )
-        .await
+        let setup = Setup {
+            openai_base_url: Some(openai_base_url),
+            ..Setup::default()
+        };
+        Self::start_inner(script, |_| {}, setup).await
     }
 
     /// `nodes` stream nodes of `max_calls` each behind the registry, drain deadline 5 s.
     pub async fn start_nodes(script: Script, nodes: usize, max_calls: usize) -> Self {
-        Self::start_inner(
-            script,
-            |_| {},
+        let setup = Setup {
             max_calls,
-            Duration::from_secs(5),
-            None,
-            true,
             nodes,
-        )
-        .await
+            ..Setup::default()
+        };
+        Self::start_inner(script, |_| {}, setup).await
     }
 
     /// As `start_with`, the demo agent on Gemini Live (voice `Puck`) and the Gemini
@@ -152,15 +195,15 @@ impl World {
         world
     }
 
-    async fn start_inner(
-        script: Script,
-        edit: impl FnOnce(&mut Agent),
-        max_calls: usize,
-        drain: Duration,
-        openai_base_url: Option<String>,
-        webhook_allow_private: bool,
-        nodes: usize,
-    ) -> Self {
+    async fn start_inner(script: Script, edit: impl FnOnce(&mut Agent), setup: Setup) -> Self {
+        let Setup {
+            max_calls,
+            drain,
+            openai_base_url,
+            webhook_allow_private,
+            nodes,
+            prewarm,
+        } = setup;
         let dir = tempfile::tempdir().expect("tempdir");
         let stores = Stores::local(dir.path()).expect("store");
         let env = |k: &str| match k {
@@ -215,6 +258,7 @@ impl World {
         })
         .await
         .expect("elevenlabs sim");
+        let openai = FakeOpenAi::start(API_KEY).await.expect("fake openai");
         let twilio = FakeTwilio::start().await.expect("fake twilio");
         twilio.add_account(ACCOUNT, TOKEN);
         let stack = Stack::start(
@@ -233,14 +277,16 @@ impl World {
                 deepgram_api_key: SecretString::from(DEEPGRAM_KEY.to_owned()),
                 elevenlabs_base_url: elevenlabs.base_url().to_owned(),
                 elevenlabs_api_key: SecretString::from(ELEVENLABS_KEY.to_owned()),
-                // No text is sent in these tests; the realtime fake stands in.
-                openai_rest_base_url: ai.base_url().to_owned(),
+                openai_rest_base_url: openai.base_url().to_owned(),
                 openai_rest_api_key: SecretString::from(API_KEY.to_owned()),
                 twilio_api_base_url: twilio.base_url().to_owned(),
                 max_calls,
                 drain,
                 nodes,
                 webhook_allow_private,
+                prewarm,
+                // Short, so a test sees an unused session closed without waiting long.
+                prewarm_unused_after: PREWARM_UNUSED_AFTER,
             },
             stores.clone(),
         )
@@ -254,6 +300,7 @@ impl World {
             deepgram,
             llm,
             elevenlabs,
+            openai,
             twilio,
             _dir: dir,
         }

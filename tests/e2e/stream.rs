@@ -6,6 +6,7 @@ mod failover;
 mod gemini;
 mod outbound;
 mod pipeline;
+mod prewarm;
 
 use std::time::Duration;
 

@@ -17,6 +17,7 @@ use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, info_span};
 
 use crate::config::{RECORDING_PATH, STREAM_PATH, VoiceConfig, WEBHOOK_PATH};
+use crate::prewarm::Prewarmer;
 
 /// What the handler needs, built once per cold start.
 #[derive(Clone)]
@@ -31,6 +32,9 @@ pub struct Deps {
     /// The stream nodes' registry: a new call's stream goes to the least loaded node
     /// that takes calls, or to [`VoiceConfig::stream_url`] when none does.
     pub nodes: Arc<dyn StreamNodes>,
+    /// Asks a node chosen from the registry to open an inbound call's AI session while
+    /// the call connects.
+    pub prewarm: Option<Prewarmer>,
 }
 
 /// Why a request got no TwiML.
@@ -113,7 +117,15 @@ async fn answer(deps: &Deps, req: &Request) -> Result<String, VoiceError> {
     };
     let twiml = match answer_call(&ports, &org, &incoming, Utc::now()).await? {
         Answer::Connect { call, agent } => {
-            let base = stream_base(deps).await;
+            let (base, own_url) = stream_base(deps).await;
+            // An outbound call's session waits for the answering-machine verdict, which
+            // may never let it speak: only inbound calls are worth a session in advance.
+            if let Some(prewarm) = &deps.prewarm
+                && own_url
+                && call.direction == Direction::Inbound
+            {
+                prewarm.ask(&base, &call).await;
+            }
             connect_twiml(&deps.config, &base, &call, &agent)
         }
         Answer::NotInService => VoiceResponse::new().say(NOT_IN_SERVICE).hangup(),
@@ -191,17 +203,18 @@ fn connect_twiml(
 /// Where this call's stream goes: the node the registry says has the most room, so a
 /// full or draining node is never chosen; the load balancer's URL when the registry is
 /// empty, stale or unreadable (a store hiccup must not stop calls being answered).
-async fn stream_base(deps: &Deps) -> String {
+/// `true` with a node's own URL.
+async fn stream_base(deps: &Deps) -> (String, bool) {
     match deps.nodes.list_nodes().await {
         Ok(nodes) => {
             if let Some(node) = pick_node(&nodes, Utc::now()) {
                 tracing::info!(node = %node.id, live_calls = node.live_calls, "stream node chosen");
-                return node.url.clone();
+                return (node.url.clone(), true);
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "stream node registry unreadable; using the shared URL");
         }
     }
-    deps.config.stream_url.clone()
+    (deps.config.stream_url.clone(), false)
 }

@@ -5,12 +5,14 @@
 pub mod config;
 pub mod fallback;
 pub mod handler;
+pub mod prewarm;
 
 use lambda_http::{Body, Request, Response};
 
 pub use config::VoiceConfig;
 pub use fallback::{FALLBACK_APOLOGY, handle_fallback};
 pub use handler::{Deps, STREAM_LOST, VoiceError, handle};
+pub use prewarm::Prewarmer;
 
 /// The function's routes: `POST /twilio/voice` and `POST /twilio/fallback`.
 pub async fn route(deps: &Deps, req: Request) -> Response<Body> {

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         contacts: stores.contacts,
         dials: stores.dials,
         nodes: stores.nodes,
+        prewarm: hotline_voice::Prewarmer::from_lookup(|k| std::env::var(k).ok()),
     };
     let deps = &deps;
     run(service_fn(move |req: Request| async move {

@@ -101,6 +101,7 @@ async fn app(stores: TestStore, public: &str) -> App {
             contacts: stores.contacts.clone(),
             dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
+            prewarm: Some(hotline_voice::Prewarmer::new()),
         },
         stores,
     }

@@ -113,9 +113,11 @@ pub struct Launched {
     pub simulated_llm: Option<ChatSim>,
     /// Set when no `DEEPGRAM_API_KEY` was given: the pipeline's speech-to-text.
     pub simulated_deepgram: Option<DeepgramSim>,
-    /// Set when no `ELEVENLABS_API_KEY` was given: the pipeline's voice.
+    /// Set when no `ELEVENLABS_API_KEY` was given: the pipeline's voice, and its ears
+    /// for agents with `stt.vendor: elevenlabs`.
     pub simulated_elevenlabs: Option<ElevenLabsSim>,
-    /// …and so are the transcription and analysis after it.
+    /// …and so are the transcription and analysis after it, and OpenAI's voice for
+    /// pipeline agents with `tts.vendor: openai`.
     pub simulated_openai: Option<FakeOpenAi>,
     /// A fresh owner API key for each configured organization, made at this start.
     pub api_keys: Vec<(hotline_core::OrgId, String)>,
@@ -237,6 +239,8 @@ pub async fn launch(
                 let sim = ElevenLabsSim::start(hotline_sim::elevenlabs::Script {
                     // Spoken about as fast as a voice speaks, so a barge-in lands mid-reply.
                     pace: hotline_sim::realtime::Pace::RealTime,
+                    // Its speech-to-text hears the demo caller, as Deepgram's does.
+                    heard: demo_deepgram_script().heard,
                     ..hotline_sim::elevenlabs::Script::default()
                 })
                 .await?;
@@ -311,6 +315,8 @@ pub async fn launch(
             nodes: config.nodes.max(1),
             // A developer's own machine: tools on localhost are the point.
             webhook_allow_private: true,
+            prewarm: hotline_voice::prewarm::enabled(&env),
+            prewarm_unused_after: hotline_stream_node::call::prewarm::UNUSED_AFTER,
         },
         stores.clone(),
         link_secret_dir.as_deref(),

@@ -51,6 +51,11 @@ pub struct StackConfig {
     /// Webhook tools may reach `http` and loopback or private addresses: true for
     /// `hotline up` (a developer's own endpoints), false to run as deployed.
     pub webhook_allow_private: bool,
+    /// The voice webhook asks the chosen node to open an inbound call's AI session while
+    /// the call connects (`HOTLINE_PREWARM`).
+    pub prewarm: bool,
+    /// How long such a session waits for its call's stream before it is closed.
+    pub prewarm_unused_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +209,10 @@ impl Stack {
                     gemini_api_key: config.gemini_api_key.clone(),
                     llm_base_url: config.llm_base_url.clone(),
                     llm_api_key: config.llm_api_key.clone(),
+                    // The OpenAI REST API (simulated without a key) speaks for agents
+                    // whose voice is OpenAI's.
+                    openai_speech_base_url: config.openai_rest_base_url.clone(),
+                    openai_speech_api_key: config.openai_rest_api_key.clone(),
                     deepgram_base_url: config.deepgram_base_url.clone(),
                     deepgram_api_key: config.deepgram_api_key.clone(),
                     elevenlabs_base_url: config.elevenlabs_base_url.clone(),
@@ -214,6 +223,8 @@ impl Stack {
                     // webhook routes through the registry here too.
                     node_url: Some(own_url.clone()),
                     heartbeat: Duration::from_secs(1),
+                    metrics_service: None,
+                    prewarm_unused_after: config.prewarm_unused_after,
                 },
                 stores.directory.clone(),
                 stores.calls.clone(),
@@ -243,6 +254,7 @@ impl Stack {
             contacts: stores.contacts.clone(),
             dials: stores.dials.clone(),
             nodes: stores.nodes.clone(),
+            prewarm: config.prewarm.then(hotline_voice::Prewarmer::new),
         };
         let status = Arc::new(hotline_status::Deps {
             config: voice.config.webhook.clone(),

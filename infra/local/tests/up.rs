@@ -1168,3 +1168,204 @@ async fn hotline_campaign_imports_a_csv_and_is_watched_to_its_end_with_a_retry()
     assert_eq!(status["campaign"]["counts"]["attempts"], 4, "{status}");
     up.stop();
 }
+
+/// With the standard OTLP variables set, `hotline up` exports the call as a trace (the
+/// call, the provider's connect, each timed turn inside the call) and the latency
+/// histograms, to a collector it knows only by those variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotline_up_exports_the_call_its_turns_and_latency_over_otlp() {
+    let collector = hotline_sim::otlp::Collector::start()
+        .await
+        .expect("collector");
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endpoint = collector.endpoint();
+    let install = Install::new(
+        &[
+            ("HOTLINE_DATA_DIR", dir.path().to_str().expect("utf-8 path")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "hotline-under-test"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+        ],
+        twilio.base_url(),
+    );
+    let up = install.up().await;
+    let sid = dial(&install, &twilio, false).await;
+
+    let spans = collector
+        .wait_for_spans(
+            |spans| {
+                spans
+                    .iter()
+                    .any(|s| s.name == "call" && s.attribute("call_sid") == Some(&sid))
+                    && spans
+                        .iter()
+                        .any(|s| s.name == "turn" && s.attribute("heard_ms").is_some())
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "no call with a heard turn exported: {:?}",
+                collector.spans()
+            )
+        });
+    let call = spans
+        .iter()
+        .find(|s| s.name == "call" && s.attribute("call_sid") == Some(&sid))
+        .expect("call span");
+    assert_eq!(call.service.as_deref(), Some("hotline-under-test"));
+    assert!(
+        call.parent_span_id.is_empty(),
+        "the call is the trace's root: {call:?}"
+    );
+    assert!(
+        call.attribute("stream_sid")
+            .is_some_and(|s| s.starts_with("MZ")),
+        "{call:?}"
+    );
+    let inside = |name: &str| {
+        spans
+            .iter()
+            .filter(|s| s.name == name && s.trace_id == call.trace_id)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let connects = inside("provider.connect");
+    assert_eq!(connects.len(), 1, "{spans:?}");
+    assert_eq!(connects[0].parent_span_id, call.span_id);
+    assert_eq!(connects[0].attribute("provider"), Some("OpenaiRealtime"));
+    let turns = inside("turn");
+    let heard = turns
+        .iter()
+        .find(|t| t.attribute("heard_ms").is_some())
+        .expect("a turn the caller heard");
+    assert_eq!(
+        heard.parent_span_id, call.span_id,
+        "turns are inside the call"
+    );
+    let respond: u64 = heard
+        .attribute("respond_ms")
+        .expect("respond_ms")
+        .parse()
+        .expect("ms");
+    let heard_ms: u64 = heard
+        .attribute("heard_ms")
+        .expect("heard_ms")
+        .parse()
+        .expect("ms");
+    assert!(respond <= heard_ms, "{heard:?}");
+    // The span lasts from the caller's stop to the echo: its length is the heard time.
+    assert!(
+        heard.duration().as_millis().abs_diff(u128::from(heard_ms)) < 50,
+        "{heard:?}"
+    );
+    assert!(
+        heard.start_unix_nanos >= call.start_unix_nanos
+            && heard.end_unix_nanos <= call.end_unix_nanos
+    );
+
+    let points = collector
+        .wait_for_histograms(
+            |points| {
+                [
+                    "hotline.turn.respond",
+                    "hotline.turn.heard",
+                    "hotline.provider.connect",
+                ]
+                .iter()
+                .all(|name| points.iter().any(|p| p.metric == *name && p.count > 0))
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|| panic!("latency histograms: {:?}", collector.histograms()));
+    let respond_hist = points
+        .iter()
+        .rev()
+        .find(|p| p.metric == "hotline.turn.respond")
+        .expect("respond histogram");
+    assert_eq!(respond_hist.unit, "ms");
+    assert!(
+        respond_hist.max.is_some_and(|m| m >= respond as f64),
+        "{respond_hist:?}"
+    );
+    assert_eq!(collector.refused(), 0);
+    up.stop();
+}
+
+/// What one call costs on AWS comes from what it does there: the call and its post-call
+/// run on `hotline up` against moto through a metering proxy, whose counts (requests,
+/// bytes and DynamoDB units by operation) `infra/cost.py` prices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_is_metered_on_aws_and_priced_by_the_cost_script() {
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    twilio.record_every_call(silent_mp3(Duration::from_secs(6)));
+    let aws = AwsResources::create(QueueSpec {
+        name: "cost",
+        visibility: Duration::from_secs(30),
+        max_receives: 5,
+    })
+    .await;
+    let meter = hotline_sim::meter::AwsMeter::start(&aws.endpoint)
+        .await
+        .expect("meter");
+    let mut install = Install::aws(&aws, twilio.base_url());
+    for (k, v) in &mut install.env {
+        if k == "AWS_ENDPOINT_URL" {
+            *v = meter.endpoint();
+        }
+    }
+    let up = install.up().await;
+    // What starting the platform costs is not the call's.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    meter.reset();
+    let sid = place_call(&install, &twilio).await;
+    postcall_completes(&install, &twilio, &sid).await;
+    up.stop();
+
+    let usage = meter.usage();
+    let count = |op: &str| usage.get(op).map_or(0, |u| u.requests);
+    assert!(
+        count("dynamodb:PutItem:CALL") > 0,
+        "the call's record was written: {usage:?}"
+    );
+    assert_eq!(count("sqs:SendMessage"), 1, "one post-call job: {usage:?}");
+    let recording_bytes = usage.get("s3:PUT").map_or(0, |u| u.request_bytes);
+    assert!(recording_bytes > 0, "the recording was stored: {usage:?}");
+
+    let mut measured = meter.usage_json();
+    // The Lambda invocations of the call: the webhooks Twilio sent (voice, status,
+    // recording), and the post-call worker once per job queued.
+    measured["lambda:voice"] = serde_json::json!({"requests": 1});
+    measured["lambda:status"] = serde_json::json!({"requests": 1});
+    measured["lambda:recording"] = serde_json::json!({"requests": 1});
+    measured["lambda:postcall"] = serde_json::json!({"requests": count("sqs:SendMessage")});
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("one-call.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string_pretty(&measured).expect("json"),
+    )
+    .expect("write");
+    eprintln!("measured: {}", file.display());
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cost.py");
+    let priced = Command::new("python3")
+        .arg(&script)
+        .arg(&file)
+        .args(["--minutes", "3", "--recorded-seconds", "6"])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&priced.stdout);
+    assert!(
+        priced.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&priced.stderr)
+    );
+    eprintln!("{text}");
+    assert!(text.contains("per call-minute"), "{text}");
+}

@@ -389,15 +389,22 @@ fn translate_agent(c: &mut Checker, at: &str, org: &OrgId, decl: AgentDecl) -> O
     }
     let spec = pipeline.then(|| {
         let defaults = PipelineSpec::default();
+        // Models and languages default by vendor: one's names mean nothing to another.
         PipelineSpec {
-            stt: decl.stt.as_ref().map_or(defaults.stt.clone(), |s| SttSpec {
-                vendor: s.vendor,
-                model: s.model.clone().unwrap_or(defaults.stt.model.clone()),
-                language: s.language.clone().unwrap_or(defaults.stt.language.clone()),
+            stt: decl.stt.as_ref().map_or(defaults.stt, |s| {
+                let vendor = SttSpec::of(s.vendor);
+                SttSpec {
+                    model: s.model.clone().unwrap_or(vendor.model),
+                    language: s.language.clone().unwrap_or(vendor.language),
+                    vendor: s.vendor,
+                }
             }),
-            tts: decl.tts.as_ref().map_or(defaults.tts.clone(), |t| TtsSpec {
-                vendor: t.vendor,
-                model: t.model.clone().unwrap_or(defaults.tts.model.clone()),
+            tts: decl.tts.as_ref().map_or(defaults.tts, |t| {
+                let vendor = TtsSpec::of(t.vendor);
+                TtsSpec {
+                    model: t.model.clone().unwrap_or(vendor.model),
+                    vendor: t.vendor,
+                }
             }),
         }
     });

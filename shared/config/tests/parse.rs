@@ -512,3 +512,45 @@ fn a_pipeline_agent_names_its_speech_to_text_model_and_voice() {
     ));
     assert!(err.contains("organizations[0].agents[1].stt"), "{err}");
 }
+
+#[test]
+fn a_pipeline_agent_may_hear_with_elevenlabs_and_speak_with_openai() {
+    use hotline_core::model::{SttVendor, TtsVendor};
+    let text = MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n        voice: marin\n",
+        "      - id: night\n        provider: pipeline\n        voice: marin\n        \
+         stt: {vendor: elevenlabs}\n        \
+         tts: {vendor: openai, voice: coral}\n",
+    );
+    let config = parse(&text).expect("parses");
+    let night = &config.organizations[0].agents[1];
+    assert_eq!(night.voice, "coral");
+    let spec = night.pipeline.clone().expect("pipeline spec");
+    assert_eq!(spec.stt.vendor, SttVendor::Elevenlabs);
+    // Each vendor's own defaults, not Deepgram's or ElevenLabs' names.
+    assert_eq!(
+        (spec.stt.model.as_str(), spec.stt.language.as_str()),
+        ("scribe_v2_realtime", "en")
+    );
+    assert_eq!(spec.tts.vendor, TtsVendor::Openai);
+    assert_eq!(spec.tts.model, "gpt-4o-mini-tts");
+
+    let text = MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n",
+        "      - id: night\n        provider: pipeline\n        \
+         stt: {vendor: elevenlabs, model: scribe_v2_realtime, language: fr}\n        \
+         tts: {vendor: openai, model: tts-1}\n",
+    );
+    let spec = parse(&text).expect("parses").organizations[0].agents[1]
+        .pipeline
+        .clone()
+        .expect("pipeline spec");
+    assert_eq!(spec.stt.language, "fr");
+    assert_eq!(spec.tts.model, "tts-1");
+
+    let err = problems(&MINIMAL.replace(
+        "      - id: night\n        provider: openai_realtime\n",
+        "      - id: night\n        provider: pipeline\n        tts: {vendor: polly}\n",
+    ));
+    assert!(err.contains("organizations[0].agents[1].tts"), "{err}");
+}

@@ -12,6 +12,21 @@ pub const STREAM: &str = "/twilio/stream";
 pub const AMD: &str = "/twilio/amd";
 /// Where Twilio asks for TwiML when the voice webhook failed (`FallbackUrl`).
 pub const FALLBACK: &str = "/twilio/fallback";
+/// On a stream node: the voice webhook asks it to open a call's AI session while the
+/// call is still being connected (signed with the call's stream token).
+pub const PREWARM: &str = "/internal/prewarm";
+
+/// The HTTP URL of `path` on the node whose stream base is `stream_base`
+/// (`wss://host` → `https://host{path}`, `ws://` → `http://`).
+pub fn node_http_url(stream_base: &str, path: &str) -> Option<String> {
+    let (scheme, rest) = stream_base.split_once("://")?;
+    let scheme = match scheme {
+        "wss" | "https" => "https",
+        "ws" | "http" => "http",
+        _ => return None,
+    };
+    Some(format!("{scheme}://{}{path}", rest.trim_end_matches('/')))
+}
 
 /// A configured base URL: absolute, one of `schemes`, a host, no query or fragment;
 /// trailing slashes dropped (Twilio signs the URL byte for byte, `/x` ≠ `/x/`).
@@ -42,6 +57,19 @@ pub fn stream_base_url(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nodes_http_url_keeps_its_host_and_security() {
+        assert_eq!(
+            node_http_url("wss://n1.example.com", PREWARM).as_deref(),
+            Some("https://n1.example.com/internal/prewarm")
+        );
+        assert_eq!(
+            node_http_url("ws://127.0.0.1:3002/", PREWARM).as_deref(),
+            Some("http://127.0.0.1:3002/internal/prewarm")
+        );
+        assert_eq!(node_http_url("ftp://x", PREWARM), None);
+    }
 
     #[test]
     fn stream_bases_become_websocket_urls() {

@@ -29,9 +29,52 @@ pub fn signature(
     ))
 }
 
+/// Whether `header` (a `Hotline-Signature` value) signs `body` with `secret` at a
+/// timestamp within [`REPLAY_WINDOW_SECS`] of `now` (unix seconds). Any of several
+/// `v1=` may match; the comparison is constant-time.
+pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64) -> bool {
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => candidates.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let Some(t) = timestamp.filter(|t| (now - t).abs() <= REPLAY_WINDOW_SECS) else {
+        return false;
+    };
+    candidates.iter().any(|candidate| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            return false;
+        };
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(candidate).is_ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_with_its_secret_body_and_a_fresh_time() {
+        let header = signature(b"k", 1_700_000_000, b"{}").expect("any key length");
+        assert!(verify(b"k", &header, b"{}", 1_700_000_100));
+        assert!(!verify(b"other", &header, b"{}", 1_700_000_100));
+        assert!(!verify(b"k", &header, b"{ }", 1_700_000_100));
+        assert!(!verify(
+            b"k",
+            &header,
+            b"{}",
+            1_700_000_000 + REPLAY_WINDOW_SECS + 1
+        ));
+        assert!(!verify(b"k", "t=1700000000", b"{}", 1_700_000_000));
+        assert!(!verify(b"k", "garbage", b"{}", 1_700_000_000));
+    }
 
     #[test]
     fn matches_an_independent_hmac() {

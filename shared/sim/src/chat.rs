@@ -15,8 +15,8 @@
 //! answer comes as one `chat.completion`.
 //!
 //! What it answers is scripted ([`Script::replies`], taken in order, one per request);
-//! [`Script::word_ms`] paces the words, [`Script::refuse`] answers every request with
-//! a status, [`Script::fail_request`] breaks one request's stream off halfway.
+//! [`Script::word_ms`] paces the words, [`Script::refuse`] answers every request (or the
+//! first [`Script::refuse_count`]) with a status, [`Script::fail_request`] breaks one request's stream off halfway.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +72,9 @@ pub struct Script {
     pub word_ms: u64,
     /// Answer every request with this status and OpenAI's error body.
     pub refuse: Option<u16>,
+    /// With `refuse`: only the first this many requests are refused (errors on cue,
+    /// then answers); `None` refuses them all.
+    pub refuse_count: Option<usize>,
     /// Break this request's stream off halfway (0-based).
     pub fail_request: Option<usize>,
 }
@@ -234,7 +237,11 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
             "invalid_request_error",
             Some("invalid_api_key"),
         ))
-    } else if let Some(status) = script.refuse {
+    } else if let Some(status) = script.refuse.filter(|_| {
+        script
+            .refuse_count
+            .is_none_or(|n| shared.lock().requests.len() < n)
+    }) {
         Some(match status {
             429 => (
                 429,
@@ -265,11 +272,13 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
     let index = {
         let mut state = shared.lock();
         let index = state.requests.len();
+        // Answers go to the requests answered, in order: a refused one takes none.
+        let answered = state.requests.iter().filter(|r| r.status == 200).count();
         let reply = script
             .replies
-            .get(index)
+            .get(answered)
             .cloned()
-            .unwrap_or_else(|| Reply::Text(format!("(reply {})", index + 1)));
+            .unwrap_or_else(|| Reply::Text(format!("(reply {})", answered + 1)));
         if let Some((status, ..)) = &refusal {
             log.status = *status;
         } else {

@@ -54,11 +54,18 @@ pub struct Script {
     pub api_key: Option<String>,
     /// Refuse every upgrade with this HTTP status.
     pub refuse: Option<u16>,
+    /// `refuse` applies from this connection on (0-based): the service accepts the
+    /// first ones, then is down.
+    pub refuse_from: usize,
     /// What the caller said, utterance by utterance (cycling).
     pub heard: Vec<String>,
     /// A 20 ms frame louder than this is speech.
     pub vad_threshold_dbfs: f32,
     pub fail: Option<Failure>,
+    /// Stage `fail` in this session only (0-based, counting every connection); `None`:
+    /// in every session. A client that reconnects after a drop then finds the service
+    /// well again.
+    pub fail_session: Option<usize>,
 }
 
 impl Default for Script {
@@ -66,9 +73,11 @@ impl Default for Script {
         Self {
             api_key: None,
             refuse: None,
+            refuse_from: 0,
             heard: Vec::new(),
             vad_threshold_dbfs: -35.0,
             fail: None,
+            fail_session: None,
         }
     }
 }
@@ -110,10 +119,7 @@ pub struct SessionLog {
 impl SessionLog {
     /// A query parameter's first value.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        crate::server::query_param(&self.query, name)
     }
 
     /// Ms of caller audio (µ-law 8 kHz: 8 bytes a ms).
@@ -201,6 +207,8 @@ impl DeepgramSim {
 
 struct UpgradeCheck<'a> {
     script: &'a Script,
+    /// This connection's index.
+    connection: usize,
     seen: &'a mut Option<SessionLog>,
 }
 
@@ -227,18 +235,17 @@ impl Callback for UpgradeCheck<'_> {
             (None, Some(_)) => true,
             (Some(want), Some(got)) => want == got,
         };
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let param = |name: &str| crate::server::query_param(&query, name);
         let refusal: Option<(u16, Value)> = if path != LISTEN_PATH {
             Some((
                 404,
                 json!({"err_code": "NOT_FOUND", "err_msg": "Not Found"}),
             ))
-        } else if let Some(status) = self.script.refuse {
+        } else if let Some(status) = self
+            .script
+            .refuse
+            .filter(|_| self.connection >= self.script.refuse_from)
+        {
             Some((
                 status,
                 json!({"err_code": "REQUEST_REFUSED", "err_msg": "The request was refused.",
@@ -294,10 +301,12 @@ async fn connection(stream: TcpStream, shared: Arc<Shared<State>>) {
     let _ = stream.set_nodelay(true);
     let script = Arc::clone(&shared.lock().script);
     let mut seen = None;
+    let connection_index = shared.lock().sessions.len();
     let accepted = tokio_tungstenite::accept_hdr_async(
         stream,
         UpgradeCheck {
             script: &script,
+            connection: connection_index,
             seen: &mut seen,
         },
     )
@@ -332,7 +341,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared<State>>) {
         speech_start_ms: 0,
         last_interim_ms: 0,
         utterance_end_at: None,
-        failed: false,
+        failed: script_fail_elsewhere(&shared, index),
         last_input: Instant::now(),
     };
     let end = session.run(ws).await;
@@ -343,6 +352,15 @@ async fn connection(stream: TcpStream, shared: Arc<Shared<State>>) {
         }
     }
     shared.notify();
+}
+
+/// Whether the scripted failure belongs to another session than `index`.
+fn script_fail_elsewhere(shared: &Shared<State>, index: usize) -> bool {
+    shared
+        .lock()
+        .script
+        .fail_session
+        .is_some_and(|only| only != index)
 }
 
 /// The query parameters the simulator acts on.

@@ -1,4 +1,5 @@
-//! A simulator of ElevenLabs' streaming text-to-speech over HTTP
+//! A simulator of ElevenLabs: its realtime speech-to-text socket ([`realtime`], on the
+//! same port) and its streaming text-to-speech over HTTP
 //! (`POST /v1/text-to-speech/{voice_id}/stream`, `protocols/elevenlabs.md` §4), on a
 //! loopback port. The notes recommend this endpoint for one sentence per request, which
 //! is how hotline's pipeline speaks; `tests/elevenlabs_python.py` drives it with the
@@ -12,8 +13,10 @@
 //! with no header: the "voice" is a tone, [`Script::ms_per_char`] long per character,
 //! written [`Script::chunk_ms`] at a time, paced as [`Script::pace`] says. Every request
 //! is logged with whether the client read it to the end or went away (a barge-in).
-//! [`Script::refuse`] answers every request with a status, [`Script::fail_request`]
-//! breaks one request's body off halfway (a dropped connection).
+//! [`Script::refuse`] answers every request (or the first [`Script::refuse_count`]) with
+//! a status, [`Script::fail_request`] breaks one request's body off halfway (a dropped
+//! connection). Each request's log says when it came and when its body ended, so a
+//! test can tell whether the next sentence was asked for while one still streamed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +28,9 @@ use serde_json::{Value, json};
 
 use crate::realtime::Pace;
 use crate::server::{self, Server, Shared, StreamingBody};
+
+mod realtime;
+pub use realtime::{STT_PATH, SttSession};
 
 /// Every `output_format` the HTTP stream endpoint takes (SDK 2.78.0).
 pub const OUTPUT_FORMATS: &[&str] = &[
@@ -60,6 +66,8 @@ pub struct Script {
     pub voices: Vec<String>,
     /// Answer every request with this status and ElevenLabs' error body.
     pub refuse: Option<u16>,
+    /// With `refuse`: only the first this many requests are refused; `None`: all.
+    pub refuse_count: Option<usize>,
     /// Break this request's body off halfway (0-based, counting every request).
     pub fail_request: Option<usize>,
     /// Audio per character of text, ms.
@@ -69,6 +77,15 @@ pub struct Script {
     pub pace: Pace,
     /// The voice: a tone of this frequency at about -12 dBFS.
     pub tone_hz: f32,
+    /// Speech-to-text ([`STT_PATH`]): what the caller says, utterance by utterance
+    /// (cycling).
+    pub heard: Vec<String>,
+    /// Refuse every speech-to-text upgrade with this HTTP status.
+    pub stt_refuse: Option<u16>,
+    /// Drop or close each speech-to-text session at a point of the caller's audio.
+    pub stt_fail: Option<crate::deepgram::Failure>,
+    /// Stage `stt_fail` in this session only (0-based); `None`: in every session.
+    pub stt_fail_session: Option<usize>,
 }
 
 impl Default for Script {
@@ -77,11 +94,16 @@ impl Default for Script {
             api_key: None,
             voices: Vec::new(),
             refuse: None,
+            refuse_count: None,
             fail_request: None,
             ms_per_char: 50,
             chunk_ms: 100,
             pace: Pace::Burst,
             tone_hz: 440.0,
+            heard: Vec::new(),
+            stt_refuse: None,
+            stt_fail: None,
+            stt_fail_session: None,
         }
     }
 }
@@ -102,6 +124,10 @@ pub struct TtsRequest {
     pub completed: bool,
     /// The client went away before the end (barge-in), or the body was broken off.
     pub aborted: bool,
+    /// When the request came in.
+    pub received_at: std::time::Instant,
+    /// When its body ended (all written, broken off, or the client gone).
+    pub ended_at: Option<std::time::Instant>,
 }
 
 impl TtsRequest {
@@ -113,6 +139,7 @@ impl TtsRequest {
 struct State {
     script: Arc<Script>,
     requests: Vec<TtsRequest>,
+    stt_sessions: Vec<SttSession>,
 }
 
 /// A running simulator; it stops when dropped.
@@ -135,6 +162,7 @@ impl ElevenLabsSim {
         let shared = Arc::new(Shared::new(State {
             script: Arc::new(script),
             requests: Vec::new(),
+            stt_sessions: Vec::new(),
         }));
         let server = Server::http_streaming(Arc::clone(&shared), handle).await?;
         Ok(Self {
@@ -155,6 +183,25 @@ impl ElevenLabsSim {
 
     pub fn requests(&self) -> Vec<TtsRequest> {
         self.shared.lock().requests.clone()
+    }
+
+    /// Every speech-to-text connection so far.
+    pub fn stt_sessions(&self) -> Vec<SttSession> {
+        self.shared.lock().stt_sessions.clone()
+    }
+
+    /// The first speech-to-text session whose log matches, now or within `timeout`.
+    pub async fn wait_for_stt_session(
+        &self,
+        matches: impl Fn(&SttSession) -> bool,
+        timeout: Duration,
+    ) -> Option<SttSession> {
+        self.shared
+            .wait_until(
+                |s| s.stt_sessions.iter().find(|l| matches(l)).cloned(),
+                timeout,
+            )
+            .await
     }
 
     /// The first request that matches and has finished (completed or aborted), now or
@@ -201,6 +248,9 @@ fn refusal(status: u16) -> Value {
 async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Response<StreamingBody> {
     let script = Arc::clone(&shared.lock().script);
     let path = request.uri().path().to_owned();
+    if path == STT_PATH {
+        return realtime::upgrade(shared, script, request);
+    }
     let output_format = request.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "output_format")
@@ -234,9 +284,15 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
         bytes_sent: 0,
         completed: false,
         aborted: false,
+        received_at: std::time::Instant::now(),
+        ended_at: None,
     };
+    let refused_now = script
+        .refuse_count
+        .is_none_or(|n| shared.lock().requests.len() < n);
     let answer = check(
         &script,
+        refused_now,
         is_post,
         voice_id.as_deref(),
         key_ok,
@@ -271,14 +327,20 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
                 let _ = tx
                     .send(Err(std::io::Error::other("connection reset (simulated)")))
                     .await;
-                mark(&shared, index, |r| r.aborted = true);
+                mark(&shared, index, |r| {
+                    r.aborted = true;
+                    r.ended_at = Some(std::time::Instant::now());
+                });
                 return;
             }
             if let Some(delay) = script.pace.delay(sent / 8) {
                 tokio::time::sleep_until(started + delay).await;
             }
             if tx.send(Ok(Bytes::copy_from_slice(chunk))).await.is_err() {
-                mark(&shared, index, |r| r.aborted = true);
+                mark(&shared, index, |r| {
+                    r.aborted = true;
+                    r.ended_at = Some(std::time::Instant::now());
+                });
                 return;
             }
             sent += chunk.len() as u64;
@@ -290,6 +352,7 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
         let gone = tx.is_closed();
         drop(tx);
         mark(&shared, index, |r| {
+            r.ended_at = Some(std::time::Instant::now());
             if gone {
                 r.aborted = true;
             } else {
@@ -319,6 +382,7 @@ fn mark(shared: &Shared<State>, index: usize, change: impl FnOnce(&mut TtsReques
 /// The text to speak, or the error ElevenLabs would answer.
 fn check(
     script: &Script,
+    refused_now: bool,
     is_post: bool,
     voice_id: Option<&str>,
     key_ok: bool,
@@ -334,7 +398,7 @@ fn check(
             json!({"status": "invalid_api_key", "message": "Invalid API key"}),
         ));
     }
-    if let Some(status) = script.refuse {
+    if let Some(status) = script.refuse.filter(|_| refused_now) {
         return Err((status, refusal(status)));
     }
     if !script.voices.is_empty() && !script.voices.iter().any(|v| v == voice_id) {

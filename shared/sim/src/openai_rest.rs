@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `POST /v1/audio/transcriptions` (multipart) | `{"text", "usage"}`, or the text, srt, vtt, `verbose_json`, `diarized_json` asked for |
 //! | `POST /v1/chat/completions` (JSON) | a `chat.completion` whose `message.content` is a JSON string |
+//! | `POST /v1/audio/speech` (JSON, the SDK's `SpeechCreateParams`) | raw PCM (16-bit LE, mono, 24 kHz) for `response_format: "pcm"` |
 //!
 //! Everything else answers 404 `Invalid URL (METHOD /path)`. Every request must carry
 //! `Authorization: Bearer <key>` with the key the fake was started with, else 401.
@@ -18,6 +19,12 @@
 //! whose root is an object and whose every object has `additionalProperties: false` and
 //! lists all its properties in `required`. Violations answer 400 with messages shaped
 //! like OpenAI's.
+//!
+//! Speech needs `model` (a known TTS model), `input` (at most 4096 characters), `voice`
+//! (a built-in name or `{"id": …}`), and when given a known `response_format`, `speed`
+//! within 0.25–4.0 and `stream_format` `audio` or `sse` (not `sse` on `tts-1*`). The
+//! simulator renders `pcm` only (other formats answer 400 saying so): a tone
+//! ([`FakeOpenAi::set_speech_tone`], 440 Hz by default) 50 ms long per character.
 //!
 //! What is answered: for a transcription, the text set for exactly that audio
 //! ([`FakeOpenAi::set_transcript_for`]), else the default ([`FakeOpenAi::set_transcript`]),
@@ -52,6 +59,25 @@ use crate::server::{self, Server, Shared};
 pub const TRANSCRIPTIONS: &str = "/v1/audio/transcriptions";
 /// The chat completions endpoint's path.
 pub const CHAT_COMPLETIONS: &str = "/v1/chat/completions";
+/// The text-to-speech endpoint's path.
+pub const SPEECH: &str = "/v1/audio/speech";
+/// `response_format: "pcm"`: 24 kHz, 16-bit little-endian, mono.
+pub const SPEECH_PCM_RATE: u32 = 24_000;
+/// Audio per character of `input`, ms.
+pub const SPEECH_MS_PER_CHAR: u64 = 50;
+/// The SDK's `SpeechModel` (openai 3.52).
+const SPEECH_MODELS: [&str; 4] = [
+    "tts-1",
+    "tts-1-hd",
+    "gpt-4o-mini-tts",
+    "gpt-4o-mini-tts-2025-12-15",
+];
+/// The SDK's built-in voices.
+const SPEECH_VOICES: [&str; 13] = [
+    "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+    "fable", "onyx", "nova",
+];
+const SPEECH_FORMATS: [&str; 6] = ["mp3", "opus", "aac", "flac", "wav", "pcm"];
 
 /// OpenAI's upload limit: 25 MiB, the whole request body.
 const MAX_BODY: usize = 25 * 1024 * 1024;
@@ -137,6 +163,8 @@ struct State {
     failing: Option<u16>,
     /// How long every answer is held back, as a slow model would.
     delay: Option<Duration>,
+    /// The frequency of the simulated voice.
+    speech_tone_hz: f64,
 }
 
 /// A scripted chat answer.
@@ -171,6 +199,7 @@ impl FakeOpenAi {
             failures: VecDeque::new(),
             failing: None,
             delay: None,
+            speech_tone_hz: 440.0,
         }));
         let server = Server::http(Arc::clone(&shared), handle).await?;
         Ok(Self {
@@ -243,6 +272,11 @@ impl FakeOpenAi {
         self.shared.lock().failing = Some(status);
     }
 
+    /// The simulated voice speaks a tone of this frequency from now on.
+    pub fn set_speech_tone(&self, hz: f64) {
+        self.shared.lock().speech_tone_hz = hz;
+    }
+
     /// Holds every answer back this long from now on (a slow model); `None` for none.
     pub fn delay(&self, delay: Option<Duration>) {
         self.shared.lock().delay = delay;
@@ -299,6 +333,8 @@ enum Input {
     BadForm,
     /// A chat completion's body, `None` when it is not JSON.
     Json(Option<Value>),
+    /// A speech request's body, `None` when it is not JSON.
+    Speech(Option<Value>),
     /// Any other path.
     Other,
 }
@@ -328,6 +364,7 @@ async fn handle(shared: Arc<Shared<State>>, request: Request<Incoming>) -> Respo
     let input = match path.as_str() {
         TRANSCRIPTIONS => read_form(&content_type, body).await,
         CHAT_COMPLETIONS => Input::Json(serde_json::from_slice(&body).ok()),
+        SPEECH => Input::Speech(serde_json::from_slice(&body).ok()),
         _ => Input::Other,
     };
 
@@ -431,10 +468,27 @@ fn record(
                 })
                 .collect();
         }
+        Input::Speech(Some(body)) => {
+            r.model = body["model"].as_str().unwrap_or_default().to_owned();
+            for name in [
+                "input",
+                "voice",
+                "response_format",
+                "stream_format",
+                "instructions",
+            ] {
+                match &body[name] {
+                    Value::Null => {}
+                    Value::String(v) => r.fields.push((name.to_owned(), v.clone())),
+                    other => r.fields.push((name.to_owned(), other.to_string())),
+                }
+            }
+        }
         Input::TooLarge(_)
         | Input::NotMultipart(_)
         | Input::BadForm
         | Input::Json(None)
+        | Input::Speech(None)
         | Input::Other => {}
     }
     r
@@ -629,6 +683,7 @@ impl State {
         }
         match (method, input) {
             ("POST", Input::Json(body)) => self.chat(body.as_ref()),
+            ("POST", Input::Speech(body)) => self.speech(body.as_ref()),
             ("POST", Input::Form(form)) => self.transcribe(form),
             ("POST", Input::TooLarge(size)) => Reply::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -650,6 +705,116 @@ impl State {
                 Reply::invalid("Could not parse multipart form", None, None)
             }
             _ => Reply::invalid_url(method, path),
+        }
+    }
+
+    fn speech(&self, body: Option<&Value>) -> Reply {
+        let Some(body) = body.filter(|b| b.is_object()) else {
+            return Reply::invalid(
+                "We could not parse the JSON body of your request. (HINT: This likely means \
+                 you aren't using your HTTP library correctly. The OpenAI API expects a JSON \
+                 payload, but what was sent was not valid JSON.)",
+                None,
+                None,
+            );
+        };
+        let Some(model) = body["model"].as_str().filter(|m| !m.is_empty()) else {
+            return Reply::missing("model");
+        };
+        let Some(input) = body["input"].as_str() else {
+            return Reply::missing("input");
+        };
+        let voice_ok = match &body["voice"] {
+            Value::Null => return Reply::missing("voice"),
+            Value::String(v) => SPEECH_VOICES.contains(&v.as_str()),
+            Value::Object(o) => o
+                .get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| !id.is_empty()),
+            _ => false,
+        };
+        if !SPEECH_MODELS.contains(&model) {
+            return Reply::invalid(
+                &format!("Invalid model '{model}' for text-to-speech."),
+                Some("model"),
+                Some("invalid_value"),
+            );
+        }
+        let length = input.chars().count();
+        if length > 4096 {
+            return Reply::invalid(
+                &format!(
+                    "Invalid 'input': string too long. Expected a string with maximum length \
+                     4096, but got a string with length {length} instead."
+                ),
+                Some("input"),
+                Some("string_above_max_length"),
+            );
+        }
+        if !voice_ok {
+            let voices: Vec<String> = SPEECH_VOICES.iter().map(|v| format!("'{v}'")).collect();
+            return Reply::invalid(
+                &format!(
+                    "Invalid value: '{}'. Supported values are: {}.",
+                    body["voice"].as_str().unwrap_or_default(),
+                    voices.join(", ")
+                ),
+                Some("voice"),
+                Some("invalid_value"),
+            );
+        }
+        let format = body["response_format"].as_str().unwrap_or("mp3");
+        if !SPEECH_FORMATS.contains(&format) {
+            return Reply::invalid(
+                &format!(
+                    "Invalid value: '{format}'. Supported values are: 'mp3', 'opus', 'aac', \
+                     'flac', 'wav', and 'pcm'."
+                ),
+                Some("response_format"),
+                Some("invalid_value"),
+            );
+        }
+        if let Some(speed) = body.get("speed").filter(|v| !v.is_null())
+            && !speed.as_f64().is_some_and(|s| (0.25..=4.0).contains(&s))
+        {
+            return Reply::invalid(
+                "Invalid 'speed': expected a number between 0.25 and 4.0.",
+                Some("speed"),
+                Some("invalid_value"),
+            );
+        }
+        let stream_format = body["stream_format"].as_str().unwrap_or("audio");
+        if !matches!(stream_format, "audio" | "sse") {
+            return Reply::invalid(
+                &format!(
+                    "Invalid value: '{stream_format}'. Supported values are: 'sse' and 'audio'."
+                ),
+                Some("stream_format"),
+                Some("invalid_value"),
+            );
+        }
+        if stream_format == "sse" && model.starts_with("tts-1") {
+            return Reply::invalid(
+                &format!("stream_format 'sse' is not supported for model '{model}'."),
+                Some("stream_format"),
+                Some("unsupported_value"),
+            );
+        }
+        if format != "pcm" || stream_format != "audio" {
+            return Reply::invalid(
+                "The simulator renders response_format 'pcm' with stream_format 'audio' only.",
+                Some("response_format"),
+                Some("unsupported_by_simulator"),
+            );
+        }
+        let ms = (length as u64 * SPEECH_MS_PER_CHAR).max(20);
+        let samples = usize::try_from(ms * u64::from(SPEECH_PCM_RATE) / 1000).unwrap_or(0);
+        let pcm = hotline_audio::sine(self.speech_tone_hz, SPEECH_PCM_RATE, 0.3, samples);
+        Reply {
+            status: StatusCode::OK,
+            content_type: "application/octet-stream",
+            body: pcm.iter().flat_map(|s| s.to_le_bytes()).collect(),
+            retry_after: None,
         }
     }
 

@@ -97,8 +97,10 @@ impl Server {
                     let response = handle(Arc::clone(&state), request);
                     async move { Ok::<_, Infallible>(response.await) }
                 });
+                // Upgrades too: a vendor may serve a WebSocket on the same port.
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
                     .await;
             }
         })
@@ -226,4 +228,12 @@ impl<S> Shared<S> {
             .wait_until(|| find(&self.lock()), timeout)
             .await
     }
+}
+
+/// The first value of a query parameter, from a parsed query.
+pub(crate) fn query_param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

@@ -219,11 +219,39 @@ def check_errors(base_url):
     print("ok errors")
 
 
+def check_speech(client):
+    """audio.speech as the library streams it: raw PCM at 24 kHz, 16-bit, 50 ms a character."""
+    text = "Hello there."
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts", voice="coral", input=text, response_format="pcm"
+    ) as response:
+        audio = b"".join(response.iter_bytes(chunk_size=4096))
+    assert len(audio) == len(text) * 50 * 24 * 2, len(audio)
+    # A custom voice by id is a voice too.
+    client.audio.speech.create(
+        model="tts-1", voice={"id": "voice_1234"}, input="Hi.", response_format="pcm"
+    )
+    for bad, param in (
+        (dict(model="gpt-4o-mini-tts", voice="nobody", input=text), "voice"),
+        (dict(model="tts-1", voice="coral", input="x" * 4097), "input"),
+        (dict(model="gpt-4o-mini-tts", voice="coral", input=text, speed=9.0), "speed"),
+        (dict(model="tts-1", voice="coral", input=text, stream_format="sse"), "stream_format"),
+        (dict(model="whisper-1", voice="coral", input=text), "model"),
+    ):
+        try:
+            client.audio.speech.create(response_format="pcm", **bad)
+            raise AssertionError(f"accepted: {param}")
+        except openai.BadRequestError as e:
+            assert e.status_code == 400 and e.param == param, (e.status_code, e.param)
+    print("ok speech")
+
+
 def main():
     base_url, api_key = sys.argv[1], sys.argv[2]
     client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
     check_transcriptions(client)
     check_chat(client)
+    check_speech(client)
     check_errors(base_url)
     print(f"ok openai {openai.__version__}")
 

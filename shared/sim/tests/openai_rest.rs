@@ -665,4 +665,24 @@ async fn openai_python_library_accepts_the_fake() {
             .any(|r| r.schema_name.as_deref() == Some("CallReport") && r.status == 200),
         "the library's own strict schema was accepted"
     );
+    let speech = requests
+        .iter()
+        .find(|r| r.path == hotline_sim::openai_rest::SPEECH)
+        .expect("a speech request");
+    assert_eq!(
+        (
+            speech.model.as_str(),
+            speech.field("voice"),
+            speech.field("input"),
+            speech.field("response_format"),
+            speech.status
+        ),
+        (
+            "gpt-4o-mini-tts",
+            Some("coral"),
+            Some("Hello there."),
+            Some("pcm"),
+            200
+        )
+    );
 }

@@ -95,11 +95,38 @@ async fn elevenlabs_sdk_talks_to_the_simulator() {
     let sim = ElevenLabsSim::start(elevenlabs::Script {
         api_key: Some("xi-python-check".into()),
         voices: vec!["21m00Tcm4TlvDq8ikWAM".into()],
+        heard: vec!["I'd like to book a cleaning.".into()],
         ..elevenlabs::Script::default()
     })
     .await
     .expect("sim");
-    python("elevenlabs_python.py", &[sim.base_url(), "xi-python-check"]).await;
+    python(
+        "elevenlabs_python.py",
+        &[
+            sim.base_url(),
+            "xi-python-check",
+            "I'd like to book a cleaning.",
+        ],
+    )
+    .await;
+    let stt = sim.stt_sessions();
+    assert_eq!(
+        stt.iter().map(|s| s.status).collect::<Vec<_>>(),
+        [101, 401],
+        "{stt:?}"
+    );
+    assert!(stt[0].key_ok);
+    assert_eq!(stt[0].param("audio_format"), Some("ulaw_8000"));
+    assert_eq!(stt[0].param("commit_strategy"), Some("vad"));
+    assert_eq!(stt[0].sample_rate, Some(8000));
+    assert_eq!(stt[0].audio_ms(), 1800);
+    assert_eq!(stt[0].committed, ["I'd like to book a cleaning."]);
+    assert_eq!(
+        stt[0].input_errors.len(),
+        1,
+        "previous_text after the first chunk"
+    );
+    assert_eq!(stt[0].end, Some(SessionEnd::ClientClosed));
     let requests = sim.requests();
     let first = &requests[0];
     assert!(first.key_ok && first.completed, "{first:?}");

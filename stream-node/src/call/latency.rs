@@ -2,8 +2,13 @@
 //! stopped speaking" to the reply's first audio sent to Twilio, and to Twilio's echo of
 //! the first mark behind it (the caller hears the reply start). Times are the call
 //! loop's milliseconds; only turns the caller ended and the agent answered count.
+//! Each timed turn is also a `turn` span (inside the call's) from the caller's stop to
+//! the echo, and its figures go to the latency histograms.
 
 use hotline_core::model::{Latency, Spread};
+use tracing::Span;
+
+use crate::telemetry;
 
 #[derive(Debug, Default)]
 pub struct TurnClock {
@@ -16,6 +21,9 @@ pub struct TurnClock {
     mark: Option<(u64, u64)>,
     respond: Vec<u32>,
     heard: Vec<u32>,
+    /// The `turn` span of the turn being timed; closed when the caller hears the reply
+    /// or speaks again.
+    span: Option<Span>,
 }
 
 impl TurnClock {
@@ -24,17 +32,31 @@ impl TurnClock {
         self.stopped_at = None;
         self.awaiting_mark_for = None;
         self.mark = None;
+        self.span = None;
     }
 
     pub fn caller_stopped(&mut self, now: u64) {
         self.caller_started();
         self.stopped_at = Some(now);
+        self.span = Some(tracing::info_span!(
+            "turn",
+            turn = self.respond.len() + 1,
+            respond_ms = tracing::field::Empty,
+            heard_ms = tracing::field::Empty,
+        ));
     }
 
     /// Agent audio went to Twilio at `now`, followed by mark `mark` if one was due.
     pub fn audio_sent(&mut self, now: u64, mark: Option<u64>) {
         if let Some(stopped) = self.stopped_at.take() {
-            self.respond.push(ms(now - stopped));
+            let respond = ms(now - stopped);
+            self.respond.push(respond);
+            telemetry::instruments()
+                .turn_respond
+                .record(u64::from(respond), &[]);
+            if let Some(span) = &self.span {
+                span.record("respond_ms", respond);
+            }
             self.awaiting_mark_for = Some(stopped);
         }
         if let (Some(stopped), Some(seq)) = (self.awaiting_mark_for, mark) {
@@ -55,7 +77,14 @@ impl TurnClock {
         if let Some((awaited, stopped)) = self.mark
             && seq >= awaited
         {
-            self.heard.push(ms(now - stopped));
+            let heard = ms(now - stopped);
+            self.heard.push(heard);
+            telemetry::instruments()
+                .turn_heard
+                .record(u64::from(heard), &[]);
+            if let Some(span) = self.span.take() {
+                span.record("heard_ms", heard);
+            }
             self.mark = None;
         }
     }
@@ -66,6 +95,7 @@ impl TurnClock {
             turns: u32::try_from(self.respond.len()).unwrap_or(u32::MAX),
             respond_ms: Spread::of(&self.respond),
             heard_ms: Spread::of(&self.heard),
+            prewarmed: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod latency;
 pub mod playback;
+pub mod prewarm;
 mod run;
 pub mod state;
 

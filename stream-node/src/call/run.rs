@@ -19,6 +19,7 @@ use hotline_core::{CallSid, OrgId};
 use hotline_twilio::VoiceResponse;
 use hotline_twilio::media::{self, Inbound};
 use hotline_twilio::rest::{CallUpdate, RestError, TwilioClient};
+use opentelemetry::KeyValue;
 use secrecy::SecretString;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -35,6 +36,7 @@ use crate::gemini::{GeminiConfig, GeminiSession};
 use crate::openai::OpenAiSession;
 use crate::pipeline::{PipelineConfig, PipelineSession};
 use crate::provider::{Incoming, ProviderEvent, ProviderSession};
+use crate::telemetry;
 use crate::tools::{self, WebhookTool};
 
 /// What every call needs, shared by all of them.
@@ -59,6 +61,8 @@ pub struct CallContext {
     pub memory: Option<crate::memory::Memory>,
     /// Where the `opt_out` tool writes; `None` answers the model it is not available.
     pub opt_out: Option<crate::opt_out_tool::OptOutPorts>,
+    /// Sessions the voice webhook asked this node to open before their calls' streams.
+    pub prewarmed: Arc<super::prewarm::Prewarmed>,
 }
 
 impl CallContext {
@@ -85,12 +89,15 @@ impl CallContext {
                 elevenlabs_api_key: config.elevenlabs_api_key.clone(),
                 llm_base_url: config.llm_base_url.clone(),
                 llm_api_key: config.llm_api_key.clone(),
+                openai_speech_base_url: config.openai_speech_base_url.clone(),
+                openai_speech_api_key: config.openai_speech_api_key.clone(),
             },
             start_timeout: config.start_timeout,
             webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
             memory: None,
             opt_out: None,
+            prewarmed: Arc::default(),
         }
     }
 }
@@ -153,16 +160,7 @@ where
             return;
         }
     };
-    let mut agent = agent;
-    if let Some(outbound) = &record.outbound {
-        // A dialled call's instructions were rendered from its variables when it was
-        // placed; the agent's own are the template.
-        agent.instructions.clone_from(&outbound.instructions);
-    }
-    let agent = match &ctx.memory {
-        Some(memory) => memory.recall(ctx.calls.as_ref(), &record, agent).await,
-        None => agent,
-    };
+    let agent = prepare_agent(ctx, &record, agent).await;
     let tool_sender = tools::Sender {
         secret: org.settings.report_webhook_secret.clone(),
         allow_private: ctx.webhook_allow_private,
@@ -188,16 +186,34 @@ where
         tool_sender,
         carrier: None,
         connect_ms: None,
+        prewarmed: false,
         latency: None,
     };
     call.mark_answered();
     call.converse(ws, &agent).await;
 }
 
+/// The agent as this call runs it: a dialled call's instructions, the caller's history.
+pub(super) async fn prepare_agent(
+    ctx: &CallContext,
+    record: &CallRecord,
+    mut agent: Agent,
+) -> Agent {
+    if let Some(outbound) = &record.outbound {
+        // A dialled call's instructions were rendered from its variables when it was
+        // placed; the agent's own are the template.
+        agent.instructions.clone_from(&outbound.instructions);
+    }
+    match &ctx.memory {
+        Some(memory) => memory.recall(ctx.calls.as_ref(), record, agent).await,
+        None => agent,
+    }
+}
+
 /// A provider session, connected and configured: the one place providers are named.
 /// Boxed, as sessions are large and differ in size; the bridge moves each out into a
 /// future of its own type.
-enum Opened {
+pub(super) enum Opened {
     OpenAi(Box<OpenAiSession>),
     Gemini(Box<GeminiSession>),
     Pipeline(Box<PipelineSession>),
@@ -205,8 +221,13 @@ enum Opened {
 
 type Opening<'a> = Pin<Box<dyn Future<Output = Result<Opened, String>> + Send + 'a>>;
 
-/// Connects `agent.provider` and configures it for `agent`.
-fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
+/// Connects `agent.provider` and configures it for `agent`, in a `provider.connect` span.
+pub(super) fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
+    let span = info_span!("provider.connect", provider = ?agent.provider);
+    Box::pin(open_provider(ctx, agent).instrument(span))
+}
+
+fn open_provider<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
     match agent.provider {
         Provider::GeminiLive => Box::pin(async move {
             let session = GeminiSession::open(ctx.gemini.clone(), agent).await?;
@@ -224,7 +245,35 @@ fn open<'a>(ctx: &'a CallContext, agent: &'a Agent) -> Opening<'a> {
     }
 }
 
-impl Call<'_> {
+impl<'c> Call<'c> {
+    /// The session the voice webhook had this node open while the call connected (see
+    /// [`super::prewarm`]), else a new one. A pre-warm that failed is the provider's
+    /// failure at connect, as a cold start's would be (the agent's fallback is next);
+    /// one stopped before it finished is tried again.
+    fn open_or_take<'a>(&mut self, agent: &'a Agent) -> Opening<'a>
+    where
+        'c: 'a,
+    {
+        let ctx = self.ctx;
+        let Some(opening) = ctx.prewarmed.take(&self.record.sid) else {
+            return open(ctx, agent);
+        };
+        self.prewarmed = true;
+        let span = info_span!("provider.connect", provider = ?agent.provider, prewarmed = true);
+        Box::pin(
+            async move {
+                match opening.await {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        info!(error = %e, "the pre-warm was stopped; connecting afresh");
+                        open_provider(ctx, agent).await
+                    }
+                }
+            }
+            .instrument(span),
+        )
+    }
+
     /// Opens the AI session (the agent's fallback's when its own fails at connect),
     /// then bridges the call until it ends.
     async fn converse<S>(mut self, mut ws: WebSocketStream<S>, agent: &Agent)
@@ -246,9 +295,8 @@ impl Call<'_> {
         // After any wait for an answering-machine verdict: that wait is not the provider's.
         let connecting = Instant::now();
         let mut carrier = agent.clone();
-        let mut connected = self
-            .connect(&mut ws, open(self.ctx, agent), &mut early)
-            .await;
+        let opening = self.open_or_take(agent);
+        let mut connected = self.connect(&mut ws, opening, &mut early).await;
         if let Connected::Failed(detail) = &connected
             && let Some(fallback) = agent.on_fallback()
         {
@@ -290,7 +338,12 @@ impl Call<'_> {
             }
         };
         self.carrier = Some(carrier.provider);
-        self.connect_ms = Some(u32::try_from(connecting.elapsed().as_millis()).unwrap_or(u32::MAX));
+        let connect_ms = u32::try_from(connecting.elapsed().as_millis()).unwrap_or(u32::MAX);
+        telemetry::instruments().provider_connect.record(
+            u64::from(connect_ms),
+            &[KeyValue::new("provider", format!("{:?}", carrier.provider))],
+        );
+        self.connect_ms = Some(connect_ms);
         match opened {
             Opened::OpenAi(ai) => self.bridge(ws, *ai, &carrier, early).await,
             // Boxed: a call's future is as large as its largest branch, and the OpenAI
@@ -444,6 +497,8 @@ struct Call<'a> {
     carrier: Option<Provider>,
     /// How long the provider's session took to open and configure.
     connect_ms: Option<u32>,
+    /// The provider's session came from a pre-warm.
+    prewarmed: bool,
     /// The turns' latency, once the conversation is over.
     latency: Option<Latency>,
 }
@@ -968,10 +1023,10 @@ impl<'a> Call<'a> {
         }
         if self.sms_tools.iter().any(|t| t == name) {
             let (ctx, org, record) = (self.ctx, self.org.clone(), self.record.clone());
-            self.tools.push(Box::pin(async move {
+            self.tools.push(Box::pin(telemetry::tool(name, async move {
                 let output = crate::sms_tool::run(ctx, &org, &record, &arguments).await;
                 Some(Input::ToolDone { call_id, output })
-            }));
+            })));
             return;
         }
         let Some(tool) = self.webhook_tools.iter().find(|t| t.name == name).cloned() else {
@@ -989,13 +1044,13 @@ impl<'a> Call<'a> {
         let event_id = format!("{}:{call_id}", self.record.sid);
         let sender = self.tool_sender.clone();
         let id = call_id.clone();
-        self.tools.push(Box::pin(async move {
+        self.tools.push(Box::pin(telemetry::tool(name, async move {
             let output = tools::run(&tool, &sender, &event_id, &arguments).await;
             Some(Input::ToolDone {
                 call_id: id,
                 output,
             })
-        }));
+        })));
         self.tools.push(Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(TOOL_FILLER_AFTER_MS)).await;
             Some(Input::ToolSlow { call_id })
@@ -1064,12 +1119,19 @@ impl<'a> Call<'a> {
             reason,
             detail: detail.clone(),
             provider: self.carrier,
-            latency: self.latency.clone().or_else(|| {
-                self.connect_ms.map(|connect| Latency {
-                    connect_ms: Some(connect),
-                    ..Latency::default()
+            latency: self
+                .latency
+                .clone()
+                .or_else(|| {
+                    self.connect_ms.map(|connect| Latency {
+                        connect_ms: Some(connect),
+                        ..Latency::default()
+                    })
                 })
-            }),
+                .map(|l| Latency {
+                    prewarmed: self.prewarmed,
+                    ..l
+                }),
         };
         let result = modify_call(self.ctx.calls.as_ref(), &self.record.sid, |c| {
             c.ended_at.get_or_insert_with(Utc::now);

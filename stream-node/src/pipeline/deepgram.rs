@@ -13,18 +13,7 @@ pub const UTTERANCE_END_MS: u32 = 1000;
 /// Where the socket is: `{base}/v1/listen` with a WebSocket scheme and the query a
 /// Twilio stream needs. The key goes in `Authorization: Token …`, never here.
 pub fn listen_url(base_url: &str, spec: &SttSpec) -> Result<String, String> {
-    let base = base_url.trim_end_matches('/');
-    let ws = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if base.starts_with("wss://") || base.starts_with("ws://") {
-        base.to_owned()
-    } else {
-        return Err(format!(
-            "DEEPGRAM_BASE_URL must be http(s) or ws(s): {base}"
-        ));
-    };
+    let ws = ws_base(base_url, "DEEPGRAM_BASE_URL")?;
     Ok(format!(
         "{ws}/v1/listen?model={}&language={}&encoding=mulaw&sample_rate=8000&channels=1\
          &interim_results=true&endpointing={ENDPOINTING_MS}&utterance_end_ms={UTTERANCE_END_MS}\
@@ -32,6 +21,20 @@ pub fn listen_url(base_url: &str, spec: &SttSpec) -> Result<String, String> {
         encode(&spec.model),
         encode(&spec.language)
     ))
+}
+
+/// A vendor's base URL (`{name}`) with a WebSocket scheme, no trailing slash.
+pub(crate) fn ws_base(base_url: &str, name: &str) -> Result<String, String> {
+    let base = base_url.trim_end_matches('/');
+    if let Some(rest) = base.strip_prefix("https://") {
+        Ok(format!("wss://{rest}"))
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        Ok(format!("ws://{rest}"))
+    } else if base.starts_with("wss://") || base.starts_with("ws://") {
+        Ok(base.to_owned())
+    } else {
+        Err(format!("{name} must be http(s) or ws(s): {base}"))
+    }
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).

@@ -1,26 +1,37 @@
-//! The `pipeline` provider: the caller's µ-law goes as it is to Deepgram's live
-//! transcription; a caller turn (Deepgram's endpointing) goes to a streaming
+//! The `pipeline` provider: the caller's µ-law goes as it is to a streaming
+//! speech-to-text ([`stt`]: Deepgram's live transcription or ElevenLabs' realtime
+//! Scribe); a caller turn (the service's endpointing) goes to a streaming
 //! chat-completions model with the agent's tools; its reply is cut into sentences as
-//! it streams, and each sentence is spoken by ElevenLabs in µ-law 8 kHz, straight to
-//! Twilio. Nothing is resampled on the audio path.
+//! it streams, and each sentence is spoken by the agent's voice: ElevenLabs in µ-law
+//! 8 kHz, straight to Twilio, or OpenAI ([`speech`]) in PCM 24 kHz, brought down to
+//! µ-law 8 kHz by the anti-aliased resampler. While one sentence plays the next is
+//! already asked for ([`Prefetch`]), so no round trip to the voice falls between them.
 //!
-//! Turn-taking: Deepgram's `speech_final` / `UtteranceEnd` end the caller's turn; its
-//! `SpeechStarted`, its words, or the node's own VAD ([`vad`], on the caller's audio,
-//! no network in between) start one. A start while the agent speaks is a barge-in: the
-//! model's stream and the sentence being spoken are dropped, the call loop clears
-//! Twilio and says how much of the reply the caller heard
+//! Turn-taking: the STT's end of utterance ends the caller's turn; its speech events,
+//! its words, or the node's own VAD ([`vad`], on the caller's audio, no network in
+//! between) start one. A start while the agent speaks is a barge-in: the model's
+//! stream, the sentence being spoken and the one prefetched are dropped, the call loop
+//! clears Twilio and says how much of the reply the caller heard
 //! ([`ProviderCommand::Truncate`]), and the model's history keeps only those words.
+//!
+//! Resilience: a speech-to-text socket that drops mid-call is opened again ([`stt`],
+//! bounded, with backoff) and the call goes on; a chat or speech request refused with
+//! 429 or 5xx is asked again ([`HTTP_RETRIES`] times, with backoff or the server's
+//! `Retry-After`), then the call apologises as for any failed stage.
 //!
 //! To the call loop a reply is a response (`p1`, `p2`, …) like any provider's. Its
 //! audio comes faster than it plays, so the reply stays active until its audio has had
 //! time to play: a barge-in while the caller still hears it cuts it, history and record.
-//! Everything happens inside [`PipelineSession::next_frame`], which waits on the three
+//! Everything happens inside [`PipelineSession::next_frame`], which waits on the
 //! services at once; whatever it produced is handed out through
 //! [`ProviderSession::read`] and [`ProviderSession::pending`].
 
 pub mod chat;
 pub mod deepgram;
 pub mod elevenlabs;
+pub mod scribe;
+pub mod speech;
+pub mod stt;
 pub mod vad;
 
 use std::collections::VecDeque;
@@ -29,15 +40,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use futures_util::{SinkExt as _, StreamExt as _};
-use hotline_core::model::Agent;
+use hotline_core::model::{Agent, SttVendor, TtsVendor};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{Error as WsError, Utf8Bytes};
 use tracing::{debug, info, warn};
 
-use crate::openai::{ProviderSocket, open_socket};
 use crate::provider::{
     AgentAudio, Capabilities, Frame, Incoming, ProviderCommand, ProviderEvent, ProviderGone,
     ProviderSession,
@@ -58,6 +67,11 @@ pub struct PipelineConfig {
     pub llm_base_url: String,
     /// `OPENAI_API_KEY`.
     pub llm_api_key: SecretString,
+    /// OpenAI's speech endpoint, for agents whose `tts.vendor` is `openai`:
+    /// `OPENAI_BASE_URL` and `OPENAI_API_KEY` too, apart from the LLM's only so that a
+    /// local run can simulate each (the chat simulator streams; the REST one speaks).
+    pub openai_speech_base_url: String,
+    pub openai_speech_api_key: SecretString,
 }
 
 /// The pipeline reports speech both ways and cuts its own history at what was heard;
@@ -79,6 +93,12 @@ const SPEECH_STALE: Duration = Duration::from_secs(4);
 /// How long one reply may stream from the model, and one sentence from the voice.
 const LLM_TIMEOUT: Duration = Duration::from_secs(60);
 const TTS_TIMEOUT: Duration = Duration::from_secs(30);
+/// An HTTP request refused with 429 or 5xx (or not answered) is tried this many more
+/// times, after [`RETRY_BACKOFF`] doubling (or the server's `Retry-After`, up to
+/// [`MAX_RETRY_AFTER`]); then the call apologises, as for any failed stage.
+const HTTP_RETRIES: u32 = 2;
+const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// µ-law at 8 kHz: 8 bytes a millisecond.
 const BYTES_PER_MS: u64 = 8;
 /// Notes are the call's own facts, never the caller's words.
@@ -86,11 +106,13 @@ const NOTE_PREFIX: &str = "[Call event, not spoken by the caller] ";
 
 type Pending = Pin<Box<dyn Future<Output = Result<reqwest::Response, reqwest::Error>> + Send>>;
 
-/// A streamed HTTP answer: asked for, then read chunk by chunk.
+/// A streamed HTTP answer: asked for, then read chunk by chunk; or waiting to be asked
+/// again after a refusal worth retrying.
 #[derive(Default)]
 enum Stream {
     #[default]
     Idle,
+    Waiting(Instant),
     Asking(Pending),
     Reading(reqwest::Response),
 }
@@ -100,6 +122,8 @@ enum Step {
     Answered(reqwest::Response),
     Chunk(reqwest::Result<Option<hyper::body::Bytes>>),
     Failed(String),
+    /// The wait before a retry is over.
+    Retry,
 }
 
 impl Stream {
@@ -111,12 +135,110 @@ impl Stream {
     async fn step(&mut self) -> Step {
         match self {
             Self::Idle => std::future::pending().await,
+            Self::Waiting(at) => {
+                tokio::time::sleep_until(*at).await;
+                Step::Retry
+            }
             Self::Asking(pending) => match pending.as_mut().await {
                 Ok(response) => Step::Answered(response),
                 Err(e) => Step::Failed(e.without_url().to_string()),
             },
             Self::Reading(response) => Step::Chunk(response.chunk().await),
         }
+    }
+}
+
+/// How long to wait before trying a refused request again, if it is worth it: 429 and
+/// 5xx are (and no answer at all, `None`), the rest are not; `attempt` counts retries
+/// made so far.
+fn retry_delay(response: Option<&reqwest::Response>, attempt: u32) -> Option<Duration> {
+    if attempt >= HTTP_RETRIES {
+        return None;
+    }
+    if let Some(response) = response {
+        let status = response.status();
+        if status.as_u16() != 429 && !status.is_server_error() {
+            return None;
+        }
+        let after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s).min(MAX_RETRY_AFTER));
+        if let Some(after) = after {
+            return Some(after);
+        }
+    }
+    Some(RETRY_BACKOFF * 2u32.pow(attempt))
+}
+
+/// The sentence after the one being spoken, asked for while that one plays so that no
+/// round trip to the voice falls between them. Only its answer's head is awaited; its
+/// audio is read once it is the one being spoken.
+struct Prefetch {
+    sentence: String,
+    /// Asking, then Reading once answered (unread).
+    answer: Stream,
+    /// Asking failed (no answer at all).
+    failed: Option<String>,
+}
+
+/// Waits for the prefetched sentence's answer; pending when there is none to wait for.
+/// Cancel-safe: the request stays in the prefetch.
+async fn prefetched(prefetch: &mut Option<Prefetch>) {
+    let Some(p) = prefetch.as_mut() else {
+        return std::future::pending().await;
+    };
+    let Stream::Asking(pending) = &mut p.answer else {
+        return std::future::pending().await;
+    };
+    match pending.as_mut().await {
+        Ok(response) => p.answer = Stream::Reading(response),
+        Err(e) => {
+            p.failed = Some(e.without_url().to_string());
+            p.answer = Stream::Idle;
+        }
+    }
+}
+
+/// The agent's voice: who speaks, with what model and voice name, and what its audio
+/// needs on the way to Twilio.
+struct Voice {
+    http: reqwest::Client,
+    vendor: TtsVendor,
+    base_url: String,
+    api_key: SecretString,
+    voice: String,
+    model: String,
+    /// OpenAI's PCM 24 kHz down to µ-law 8 kHz; ElevenLabs speaks µ-law already.
+    pcm: Option<speech::PcmToMulaw>,
+}
+
+impl Voice {
+    fn name(&self) -> &'static str {
+        match self.vendor {
+            TtsVendor::Elevenlabs => "ElevenLabs",
+            TtsVendor::Openai => "OpenAI's voice",
+        }
+    }
+
+    /// The request for one sentence; `previous` is the one spoken before it.
+    fn request(&self, sentence: &str, previous: Option<&str>) -> Pending {
+        let request = match self.vendor {
+            TtsVendor::Elevenlabs => self
+                .http
+                .post(elevenlabs::stream_url(&self.base_url, &self.voice))
+                .header("xi-api-key", self.api_key.expose_secret())
+                .json(&elevenlabs::body(sentence, &self.model, previous)),
+            TtsVendor::Openai => self
+                .http
+                .post(speech::speech_url(&self.base_url))
+                .bearer_auth(self.api_key.expose_secret())
+                .json(&speech::body(sentence, &self.model, &self.voice)),
+        };
+        Box::pin(request.timeout(TTS_TIMEOUT).send())
     }
 }
 
@@ -190,11 +312,9 @@ pub struct PipelineSession {
     config: PipelineConfig,
     http: reqwest::Client,
     model: String,
-    voice: String,
-    tts_model: String,
+    voice: Voice,
     tools: Vec<Value>,
-    stt: ProviderSocket,
-    turns: deepgram::Turns,
+    stt: stt::Stt,
     vad: vad::LocalVad,
     /// The conversation as the model knows it; the system prompt first.
     history: Vec<Value>,
@@ -211,7 +331,12 @@ pub struct PipelineSession {
     reply: Option<Reply>,
     interrupted: Option<Interrupted>,
     llm: Stream,
+    /// The reply's request body, kept to ask again after a refusal.
+    llm_body: Value,
+    llm_retries: u32,
     tts: Stream,
+    tts_retries: u32,
+    prefetch: Option<Prefetch>,
     sse: chat::Sse,
     replies: u64,
     caller_turns: u64,
@@ -223,33 +348,52 @@ pub struct PipelineSession {
     /// The loop has taken everything queued (and so has applied what it decided).
     drained: bool,
     audio: Vec<u8>,
+    /// A stage failed where no error could be returned (a prefetched sentence refused
+    /// as it became the one spoken): the next frame reports it.
+    failed: Option<ProviderGone>,
 }
 
 impl PipelineSession {
     /// Opens the speech-to-text socket; the model and the voice are asked per reply.
     pub async fn open(config: PipelineConfig, agent: &Agent) -> Result<Self, String> {
         let spec = agent.pipeline.clone().unwrap_or_default();
-        let url = deepgram::listen_url(&config.deepgram_base_url, &spec.stt)?;
-        let stt = open_socket(
-            url,
-            "authorization",
-            &format!("Token {}", config.deepgram_api_key.expose_secret()),
-        )
-        .await
-        .map_err(|e| format!("Deepgram: {e}"))?;
+        let (stt_base, stt_key) = match spec.stt.vendor {
+            SttVendor::Deepgram => (&config.deepgram_base_url, &config.deepgram_api_key),
+            SttVendor::Elevenlabs => (&config.elevenlabs_base_url, &config.elevenlabs_api_key),
+        };
+        let stt = stt::Stt::open(&spec.stt, stt_base, stt_key).await?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| e.to_string())?;
+        let (base_url, api_key, pcm) = match spec.tts.vendor {
+            TtsVendor::Elevenlabs => (
+                config.elevenlabs_base_url.clone(),
+                config.elevenlabs_api_key.clone(),
+                None,
+            ),
+            TtsVendor::Openai => (
+                config.openai_speech_base_url.clone(),
+                config.openai_speech_api_key.clone(),
+                Some(speech::PcmToMulaw::new()?),
+            ),
+        };
+        let voice = Voice {
+            http: http.clone(),
+            vendor: spec.tts.vendor,
+            base_url,
+            api_key,
+            voice: agent.voice.clone(),
+            model: spec.tts.model,
+            pcm,
+        };
         let now = Instant::now();
         Ok(Self {
             http,
             model: agent.model.clone(),
-            voice: agent.voice.clone(),
-            tts_model: spec.tts.model,
+            voice,
             tools: chat::tools(agent),
             stt,
-            turns: deepgram::Turns::default(),
             vad: vad::LocalVad::new()?,
             history: vec![json!({"role": "system", "content": agent.instructions})],
             held: Vec::new(),
@@ -259,7 +403,11 @@ impl PipelineSession {
             reply: None,
             interrupted: None,
             llm: Stream::Idle,
+            llm_body: Value::Null,
+            llm_retries: 0,
             tts: Stream::Idle,
+            tts_retries: 0,
+            prefetch: None,
             sse: chat::Sse::default(),
             replies: 0,
             caller_turns: 0,
@@ -269,6 +417,7 @@ impl PipelineSession {
             queue: VecDeque::new(),
             drained: true,
             audio: Vec::new(),
+            failed: None,
             config,
         })
     }
@@ -322,18 +471,9 @@ impl PipelineSession {
         }
         self.replies += 1;
         let id = format!("p{}", self.replies);
-        let body = chat::body(&self.model, &self.messages(), &self.tools);
-        let request = self
-            .http
-            .post(format!(
-                "{}/chat/completions",
-                self.config.llm_base_url.trim_end_matches('/')
-            ))
-            .bearer_auth(self.config.llm_api_key.expose_secret())
-            .timeout(LLM_TIMEOUT)
-            .json(&body)
-            .send();
-        self.llm = Stream::Asking(Box::pin(request));
+        self.llm_body = chat::body(&self.model, &self.messages(), &self.tools);
+        self.llm_retries = 0;
+        self.llm = Stream::Asking(self.llm_request());
         self.sse = chat::Sse::default();
         self.reply = Some(Reply {
             id: id.clone(),
@@ -352,32 +492,64 @@ impl PipelineSession {
         self.event(ProviderEvent::ResponseStarted { response_id: id });
     }
 
-    /// Starts speaking the next queued sentence, if nothing is being spoken.
+    fn llm_request(&self) -> Pending {
+        let request = self
+            .http
+            .post(format!(
+                "{}/chat/completions",
+                self.config.llm_base_url.trim_end_matches('/')
+            ))
+            .bearer_auth(self.config.llm_api_key.expose_secret())
+            .timeout(LLM_TIMEOUT)
+            .json(&self.llm_body)
+            .send();
+        Box::pin(request)
+    }
+
+    /// Starts speaking the next sentence if nothing is being spoken (the prefetched
+    /// one, else the first queued), then asks for the one after it.
     fn speak_next(&mut self) {
-        if !self.tts.is_idle() {
-            return;
-        }
         let Some(reply) = self.reply.as_mut() else {
             return;
         };
-        let Some(sentence) = reply.queued.pop_front() else {
-            return;
-        };
-        let previous = reply.spoken.last().map(|s| s.text.clone());
-        let body = elevenlabs::body(&sentence, &self.tts_model, previous.as_deref());
-        reply.speaking = Some((sentence, reply.audio_ms()));
-        reply.sentence_start = true;
-        let request = self
-            .http
-            .post(elevenlabs::stream_url(
-                &self.config.elevenlabs_base_url,
-                &self.voice,
-            ))
-            .header("xi-api-key", self.config.elevenlabs_api_key.expose_secret())
-            .timeout(TTS_TIMEOUT)
-            .json(&body)
-            .send();
-        self.tts = Stream::Asking(Box::pin(request));
+        let mut answered = None;
+        if self.tts.is_idle() && reply.speaking.is_none() {
+            if let Some(p) = self.prefetch.take() {
+                reply.speaking = Some((p.sentence, reply.audio_ms()));
+                reply.sentence_start = true;
+                self.tts_retries = 0;
+                match (p.answer, p.failed) {
+                    (Stream::Reading(response), _) => answered = Some(Step::Answered(response)),
+                    (_, Some(why)) => answered = Some(Step::Failed(why)),
+                    (answer, None) => self.tts = answer,
+                }
+            } else if let Some(sentence) = reply.queued.pop_front() {
+                let previous = reply.spoken.last().map(|s| s.text.as_str());
+                self.tts = Stream::Asking(self.voice.request(&sentence, previous));
+                reply.speaking = Some((sentence, reply.audio_ms()));
+                reply.sentence_start = true;
+                self.tts_retries = 0;
+            }
+        }
+        if self.prefetch.is_none()
+            && let Some((speaking, _)) = reply.speaking.as_ref()
+            && let Some(sentence) = reply.queued.pop_front()
+        {
+            debug!(reply = %reply.id, "asking for the next sentence while this one plays");
+            let answer = Stream::Asking(self.voice.request(&sentence, Some(speaking)));
+            self.prefetch = Some(Prefetch {
+                sentence,
+                answer,
+                failed: None,
+            });
+        }
+        if let Some(step) = answered {
+            // A refusal here ends the call like any other; the next sentence's turn
+            // comes when this one's audio ends.
+            if let Err(gone) = self.on_tts(step) {
+                self.failed = Some(gone);
+            }
+        }
     }
 
     /// The caller started speaking (words, Deepgram's VAD or ours).
@@ -393,6 +565,10 @@ impl PipelineSession {
             // once the loop has said (a `Truncate`) or had its chance to.
             self.llm = Stream::Idle;
             self.tts = Stream::Idle;
+            self.prefetch = None;
+            if let Some(pcm) = self.voice.pcm.as_mut() {
+                pcm.discard();
+            }
             let id = reply.id.clone();
             self.queue
                 .retain(|i| !matches!(i, Incoming::Audio(a) if a.response_id == id));
@@ -515,22 +691,7 @@ impl PipelineSession {
         });
     }
 
-    fn on_stt(&mut self, text: &str) {
-        let message = match serde_json::from_str::<deepgram::ServerMessage>(text) {
-            Ok(m) => m,
-            Err(e) => {
-                debug!(column = e.column(), "unparsable Deepgram message ignored");
-                return;
-            }
-        };
-        if let deepgram::ServerMessage::Error { description } = &message {
-            warn!(
-                description = description.as_deref().unwrap_or(""),
-                "Deepgram error"
-            );
-        }
-        let mut heard = Vec::new();
-        self.turns.on(message, &mut heard);
+    fn on_stt(&mut self, heard: Vec<deepgram::Heard>) {
         for h in heard {
             match h {
                 deepgram::Heard::Speech => self.speech(),
@@ -544,6 +705,16 @@ impl PipelineSession {
             Step::Answered(response) => {
                 let status = response.status();
                 if !status.is_success() {
+                    if let Some(delay) = retry_delay(Some(&response), self.llm_retries) {
+                        self.llm_retries += 1;
+                        warn!(
+                            status = status.as_u16(),
+                            retry = self.llm_retries,
+                            "the LLM refused; asking again"
+                        );
+                        self.llm = Stream::Waiting(Instant::now() + delay);
+                        return Ok(());
+                    }
                     self.llm = Stream::Idle;
                     return Err(ProviderGone(format!(
                         "the LLM refused the request: HTTP {}",
@@ -552,6 +723,7 @@ impl PipelineSession {
                 }
                 self.llm = Stream::Reading(response);
             }
+            Step::Retry => self.llm = Stream::Asking(self.llm_request()),
             Step::Chunk(Ok(Some(bytes))) => {
                 let mut events = Vec::new();
                 self.sse.push(&bytes, &mut events);
@@ -571,6 +743,15 @@ impl PipelineSession {
                 )));
             }
             Step::Failed(why) => {
+                if let Some(delay) = retry_delay(None, self.llm_retries) {
+                    self.llm_retries += 1;
+                    warn!(
+                        retry = self.llm_retries,
+                        "the LLM did not answer; asking again"
+                    );
+                    self.llm = Stream::Waiting(Instant::now() + delay);
+                    return Ok(());
+                }
                 self.llm = Stream::Idle;
                 return Err(ProviderGone(format!("the LLM is unreachable: {why}")));
             }
@@ -614,17 +795,46 @@ impl PipelineSession {
             Step::Answered(response) => {
                 let status = response.status();
                 if !status.is_success() {
+                    if let Some(delay) = retry_delay(Some(&response), self.tts_retries) {
+                        self.tts_retries += 1;
+                        warn!(
+                            voice = self.voice.name(),
+                            status = status.as_u16(),
+                            retry = self.tts_retries,
+                            "the voice refused; asking again"
+                        );
+                        self.tts = Stream::Waiting(Instant::now() + delay);
+                        return Ok(());
+                    }
                     self.tts = Stream::Idle;
                     return Err(ProviderGone(format!(
-                        "ElevenLabs refused the speech: HTTP {}",
+                        "{} refused the speech: HTTP {}",
+                        self.voice.name(),
                         status.as_u16()
                     )));
                 }
                 self.tts = Stream::Reading(response);
             }
+            Step::Retry => {
+                let Some(reply) = self.reply.as_ref() else {
+                    self.tts = Stream::Idle;
+                    return Ok(());
+                };
+                let Some((sentence, _)) = reply.speaking.as_ref() else {
+                    self.tts = Stream::Idle;
+                    return Ok(());
+                };
+                let previous = reply.spoken.last().map(|s| s.text.as_str());
+                self.tts = Stream::Asking(self.voice.request(sentence, previous));
+            }
             Step::Chunk(Ok(Some(bytes))) => self.tts_audio(&bytes),
             Step::Chunk(Ok(None)) => {
                 self.tts = Stream::Idle;
+                if let Some(pcm) = self.voice.pcm.as_mut() {
+                    let mut tail = Vec::new();
+                    pcm.finish(&mut tail);
+                    self.tts_mulaw(tail);
+                }
                 if let Some(reply) = self.reply.as_mut()
                     && let Some((text, start)) = reply.speaking.take()
                 {
@@ -640,13 +850,27 @@ impl PipelineSession {
             Step::Chunk(Err(e)) => {
                 self.tts = Stream::Idle;
                 return Err(ProviderGone(format!(
-                    "ElevenLabs' audio broke off: {}",
+                    "{}'s audio broke off: {}",
+                    self.voice.name(),
                     e.without_url()
                 )));
             }
             Step::Failed(why) => {
+                if let Some(delay) = retry_delay(None, self.tts_retries) {
+                    self.tts_retries += 1;
+                    warn!(
+                        voice = self.voice.name(),
+                        retry = self.tts_retries,
+                        "the voice did not answer; asking again"
+                    );
+                    self.tts = Stream::Waiting(Instant::now() + delay);
+                    return Ok(());
+                }
                 self.tts = Stream::Idle;
-                return Err(ProviderGone(format!("ElevenLabs is unreachable: {why}")));
+                return Err(ProviderGone(format!(
+                    "{} is unreachable: {why}",
+                    self.voice.name()
+                )));
             }
         }
         Ok(())
@@ -657,12 +881,24 @@ impl PipelineSession {
             return;
         };
         let mut audio = bytes;
-        if reply.sentence_start {
-            reply.sentence_start = false;
-            if audio.starts_with(b"RIFF") && audio.len() >= elevenlabs::WAV_HEADER {
-                audio = &audio[elevenlabs::WAV_HEADER..];
-            }
+        let start = std::mem::take(&mut reply.sentence_start);
+        if let Some(pcm) = self.voice.pcm.as_mut() {
+            let mut mulaw = Vec::with_capacity(bytes.len() / 6 + 1);
+            pcm.push(audio, &mut mulaw);
+            self.tts_mulaw(mulaw);
+            return;
         }
+        if start && audio.starts_with(b"RIFF") && audio.len() >= elevenlabs::WAV_HEADER {
+            audio = &audio[elevenlabs::WAV_HEADER..];
+        }
+        self.tts_mulaw(audio.to_vec());
+    }
+
+    /// µ-law for the caller, counted into the reply's audio.
+    fn tts_mulaw(&mut self, audio: Vec<u8>) {
+        let Some(reply) = self.reply.as_mut() else {
+            return;
+        };
         if audio.is_empty() {
             return;
         }
@@ -682,17 +918,15 @@ impl PipelineSession {
         let done = reply.written
             && self.llm.is_idle()
             && self.tts.is_idle()
+            && self.prefetch.is_none()
             && reply.queued.is_empty()
             && reply.speaking.is_none();
         done.then(|| reply.played_at())
     }
 
-    async fn keep_alive(&mut self) -> Result<(), ProviderGone> {
+    async fn keep_alive(&mut self) {
         self.last_audio = Instant::now();
-        self.stt
-            .send(Message::text(r#"{"type":"KeepAlive"}"#))
-            .await
-            .map_err(|e| ProviderGone(format!("send to Deepgram: {e}")))
+        self.stt.keep_alive().await;
     }
 }
 
@@ -710,7 +944,7 @@ impl ProviderSession for PipelineSession {
             Some(vad::Change::Started) => self.speech(),
             // Deepgram ends turns with words; a start with none (a cough) ends here.
             Some(vad::Change::Stopped)
-                if !self.turns.pending()
+                if !self.stt.pending()
                     && self.speaking
                     && self.last_speech.elapsed() > Duration::from_millis(500) =>
             {
@@ -720,7 +954,8 @@ impl ProviderSession for PipelineSession {
         }
         self.last_audio = Instant::now();
         let audio = std::mem::take(&mut self.audio);
-        self.stt.send(Message::binary(audio)).await
+        self.stt.send_audio(payload, audio).await;
+        Ok(())
     }
 
     async fn send(&mut self, command: ProviderCommand) -> Result<(), WsError> {
@@ -775,6 +1010,9 @@ impl ProviderSession for PipelineSession {
 
     async fn next_frame(&mut self) -> Result<Frame, ProviderGone> {
         loop {
+            if let Some(gone) = self.failed.take() {
+                return Err(gone);
+            }
             if self.drained && self.interrupted.is_some() {
                 self.settle();
             }
@@ -791,28 +1029,23 @@ impl ProviderSession for PipelineSession {
                 wake = wake.min(at);
             }
             tokio::select! {
-                msg = self.stt.next() => match msg {
-                    Some(Ok(Message::Text(t))) => self.on_stt(t.as_str()),
-                    Some(Ok(Message::Close(frame))) => {
-                        let why = frame.map_or_else(String::new, |f| format!("{} {}", f.code, f.reason));
-                        return Err(ProviderGone(format!("Deepgram closed the transcription: {why}")));
-                    }
-                    Some(Ok(_)) => {}
-                    None => return Err(ProviderGone("Deepgram's socket ended".into())),
-                    Some(Err(e)) => return Err(ProviderGone(format!("Deepgram's socket failed: {e}"))),
+                event = self.stt.next() => match event? {
+                    stt::SttEvent::Heard(heard) => self.on_stt(heard),
+                    stt::SttEvent::Nothing => {}
                 },
                 step = self.llm.step() => self.on_llm(step)?,
                 step = self.tts.step() => self.on_tts(step)?,
+                () = prefetched(&mut self.prefetch) => {}
                 () = tokio::time::sleep_until(wake.max(now)) => {
                     let now = Instant::now();
                     if finished.is_some_and(|at| at <= now) {
                         self.complete();
                     }
-                    if self.speaking && now >= self.last_speech + SPEECH_STALE && !self.turns.pending() {
+                    if self.speaking && now >= self.last_speech + SPEECH_STALE && !self.stt.pending() {
                         self.speech_stopped();
                     }
                     if now >= self.last_audio + KEEP_ALIVE {
-                        self.keep_alive().await?;
+                        self.keep_alive().await;
                     }
                 }
             }
@@ -834,10 +1067,58 @@ impl ProviderSession for PipelineSession {
     async fn close(&mut self) {
         self.llm = Stream::Idle;
         self.tts = Stream::Idle;
-        let _ = self
-            .stt
-            .send(Message::text(r#"{"type":"CloseStream"}"#))
-            .await;
-        let _ = self.stt.close(None).await;
+        self.prefetch = None;
+        self.stt.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> reqwest::Response {
+        let mut builder = hyper::Response::builder().status(status);
+        if let Some(after) = retry_after {
+            builder = builder.header("retry-after", after);
+        }
+        reqwest::Response::from(builder.body(String::new()).expect("response"))
+    }
+
+    #[test]
+    fn only_429_5xx_and_no_answer_are_asked_again_and_only_twice() {
+        assert_eq!(
+            retry_delay(Some(&response(429, None)), 0),
+            Some(RETRY_BACKOFF)
+        );
+        assert_eq!(
+            retry_delay(Some(&response(503, None)), 1),
+            Some(RETRY_BACKOFF * 2)
+        );
+        assert_eq!(
+            retry_delay(None, 0),
+            Some(RETRY_BACKOFF),
+            "no answer at all"
+        );
+        assert_eq!(retry_delay(Some(&response(503, None)), HTTP_RETRIES), None);
+        for status in [400, 401, 404, 422] {
+            assert_eq!(
+                retry_delay(Some(&response(status, None)), 0),
+                None,
+                "{status}"
+            );
+        }
+        // The server's Retry-After, within reason.
+        assert_eq!(
+            retry_delay(Some(&response(429, Some("1"))), 0),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            retry_delay(Some(&response(429, Some("120"))), 0),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_delay(Some(&response(429, Some("soon"))), 0),
+            Some(RETRY_BACKOFF)
+        );
     }
 }

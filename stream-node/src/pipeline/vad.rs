@@ -3,6 +3,12 @@
 //! network on 16 ms frames at 16 kHz, ~8 KiB of state per call, no C library to build
 //! as the WebRTC VAD bindings need). The caller's µ-law 8 kHz goes up to 16 kHz through
 //! the same anti-aliased resampler the Gemini bridge uses.
+//!
+//! earshot scores steady tones as voice: keypad tones (DTMF) and a fax machine's
+//! calling tone (1100 Hz) start "speech" within 100 ms, and a caller pressing keys or a
+//! fax answering would barge in on the agent. So each 20 ms of caller audio is checked
+//! first ([`tone`]): when nearly all its energy sits at a DTMF pair or a fax tone, it
+//! counts as no voice whatever earshot says.
 
 use hotline_audio::StreamResampler;
 
@@ -15,6 +21,41 @@ const THRESHOLD: f32 = 0.5;
 const ONSET_FRAMES: u32 = 6;
 /// No voice for this many frames in a row ends it (about 500 ms).
 const OFFSET_FRAMES: u32 = 31;
+/// A tone holds at least this share of a frame's energy (a voice spreads its own
+/// over many harmonics and formants).
+const TONE_SHARE: f64 = 0.8;
+/// Fax: the calling tone (CNG, 1100 Hz) and the answer tone (CED, 2100 Hz).
+const FAX_HZ: [f64; 2] = [1100.0, 2100.0];
+
+/// Whether `pcm` (8 kHz) is a keypad tone or a fax tone: its energy nearly all at one
+/// DTMF row and column frequency, or at one fax frequency.
+pub fn tone(pcm: &[i16]) -> bool {
+    let energy: f64 = pcm.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    // Quiet frames are nothing either way (earshot says no voice).
+    if pcm.len() < 80 || energy / (pcm.len() as f64) < 100.0 {
+        return false;
+    }
+    let share = |hz: f64| power(pcm, hz) * 2.0 / (pcm.len() as f64 * energy);
+    let best = |set: &[f64]| set.iter().map(|&hz| share(hz)).fold(0.0, f64::max);
+    let (low, high) = (
+        best(&hotline_audio::dtmf::LOW_HZ),
+        best(&hotline_audio::dtmf::HIGH_HZ),
+    );
+    (low > 0.2 && high > 0.2 && low + high >= TONE_SHARE) || best(&FAX_HZ) >= TONE_SHARE
+}
+
+/// |X(f)|² of `pcm` at `hz` (Goertzel), for 8 kHz samples.
+fn power(pcm: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / f64::from(hotline_audio::SAMPLE_RATE);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in pcm {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - coeff * s1 * s2
+}
 
 /// A change the detector saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +68,8 @@ pub struct LocalVad {
     detector: Box<earshot::Detector>,
     up: StreamResampler,
     pcm: Vec<i16>,
+    /// The input decoded, for the tone check.
+    input: Vec<i16>,
     voiced: u32,
     unvoiced: u32,
     speaking: bool,
@@ -47,6 +90,7 @@ impl LocalVad {
             up: StreamResampler::new(hotline_audio::SAMPLE_RATE, 16_000, 20)
                 .map_err(|e| e.to_string())?,
             pcm: Vec::with_capacity(FRAME * 3),
+            input: Vec::with_capacity(160),
             voiced: 0,
             unvoiced: 0,
             speaking: false,
@@ -59,16 +103,17 @@ impl LocalVad {
 
     /// Feeds µ-law 8 kHz; returns the last change this audio made, if any.
     pub fn push(&mut self, mulaw: &[u8]) -> Option<Change> {
-        self.up.process(
-            mulaw.iter().map(|&b| hotline_audio::decode(b)),
-            &mut self.pcm,
-        );
+        self.input.clear();
+        self.input
+            .extend(mulaw.iter().map(|&b| hotline_audio::decode(b)));
+        let tonal = tone(&self.input);
+        self.up.process(self.input.iter().copied(), &mut self.pcm);
         let mut change = None;
         let mut used = 0;
         while self.pcm.len() - used >= FRAME {
             let score = self.detector.predict_i16(&self.pcm[used..used + FRAME]);
             used += FRAME;
-            if score >= THRESHOLD {
+            if score >= THRESHOLD && !tonal {
                 self.voiced += 1;
                 self.unvoiced = 0;
                 if !self.speaking && self.voiced >= ONSET_FRAMES {
@@ -115,5 +160,38 @@ mod tests {
         assert_eq!(voice, [Change::Started]);
         assert!(vad.speaking());
         assert_eq!(run(&mut vad, &[0xFF; 8000]), [Change::Stopped]);
+    }
+
+    #[test]
+    fn keypad_and_fax_tones_are_not_speech() {
+        use hotline_audio::dtmf::{DtmfTiming, dtmf_mulaw};
+        let long = DtmfTiming {
+            tone_ms: 400,
+            gap_ms: 80,
+        };
+        for (what, audio) in [
+            (
+                "keys",
+                dtmf_mulaw("1234567890*#", DtmfTiming::default()).expect("tones"),
+            ),
+            ("held keys", dtmf_mulaw("159#", long).expect("tones")),
+            (
+                "fax calling tone",
+                hotline_audio::tone_mulaw(1100.0, 0.3, 800),
+            ),
+            (
+                "fax answer tone",
+                hotline_audio::tone_mulaw(2100.0, 0.3, 800),
+            ),
+        ] {
+            let mut vad = LocalVad::new().expect("vad");
+            assert!(run(&mut vad, &audio).is_empty(), "{what} started speech");
+            // The same detector still hears a voice after them.
+            let voice = run(&mut vad, &hotline_audio::tone_mulaw(150.0, 0.1, 400));
+            assert_eq!(voice, [Change::Started], "after {what}");
+        }
+        assert!(tone(&hotline_audio::sine(1100.0, 8000, 0.3, 160)));
+        assert!(!tone(&hotline_audio::sine(150.0, 8000, 0.1, 160)));
+        assert!(!tone(&[0; 160]), "silence is no tone");
     }
 }

@@ -21,7 +21,7 @@ pub struct UpArgs {
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
-    super::init_logs();
+    let _telemetry = super::init_logs_and_telemetry()?;
     let mut config = LaunchConfig::from_env()?;
     config.config = args
         .config
@@ -55,17 +55,22 @@ fn print_banner(l: &Launched) {
             l.simulated_deepgram.is_some(),
             "DEEPGRAM_API_KEY: speech-to-text",
         ),
-        (l.simulated_llm.is_some(), "OPENAI_API_KEY: the LLM"),
+        (
+            l.simulated_llm.is_some(),
+            "OPENAI_API_KEY: the LLM and OpenAI's voice (tts.vendor openai)",
+        ),
         (
             l.simulated_elevenlabs.is_some(),
-            "ELEVENLABS_API_KEY: the voice",
+            "ELEVENLABS_API_KEY: ElevenLabs' voice and speech-to-text (stt.vendor elevenlabs)",
         ),
     ]
     .into_iter()
     .filter_map(|(simulated, what)| simulated.then_some(what))
     .collect();
     if simulated_pipeline.is_empty() {
-        println!("hotline: agents on pipeline use Deepgram, the OpenAI LLM and ElevenLabs.");
+        println!(
+            "hotline: agents on pipeline use Deepgram or ElevenLabs to hear, the OpenAI LLM, and ElevenLabs or OpenAI to speak."
+        );
     } else {
         println!(
             "hotline: agents on pipeline use SIMULATED services (shared/sim) where a key is missing — no {}.",

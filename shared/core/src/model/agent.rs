@@ -84,10 +84,21 @@ pub struct SttSpec {
 
 impl Default for SttSpec {
     fn default() -> Self {
+        Self::of(SttVendor::Deepgram)
+    }
+}
+
+impl SttSpec {
+    /// The vendor with its default model and language.
+    pub fn of(vendor: SttVendor) -> Self {
+        let (model, language) = match vendor {
+            SttVendor::Deepgram => ("nova-3", "en-US"),
+            SttVendor::Elevenlabs => ("scribe_v2_realtime", "en"),
+        };
         Self {
-            vendor: SttVendor::Deepgram,
-            model: "nova-3".to_owned(),
-            language: "en-US".to_owned(),
+            vendor,
+            model: model.to_owned(),
+            language: language.to_owned(),
         }
     }
 }
@@ -97,6 +108,9 @@ impl Default for SttSpec {
 pub enum SttVendor {
     /// Deepgram live transcription (`/v1/listen`), µ-law 8 kHz in.
     Deepgram,
+    /// ElevenLabs realtime speech-to-text (`/v1/speech-to-text/realtime`, Scribe),
+    /// µ-law 8 kHz in.
+    Elevenlabs,
 }
 
 /// Streaming text-to-speech; the voice is the agent's `voice`.
@@ -109,9 +123,20 @@ pub struct TtsSpec {
 
 impl Default for TtsSpec {
     fn default() -> Self {
+        Self::of(TtsVendor::Elevenlabs)
+    }
+}
+
+impl TtsSpec {
+    /// The vendor with its default model.
+    pub fn of(vendor: TtsVendor) -> Self {
+        let model = match vendor {
+            TtsVendor::Elevenlabs => "eleven_flash_v2_5",
+            TtsVendor::Openai => "gpt-4o-mini-tts",
+        };
         Self {
-            vendor: TtsVendor::Elevenlabs,
-            model: "eleven_flash_v2_5".to_owned(),
+            vendor,
+            model: model.to_owned(),
         }
     }
 }
@@ -121,6 +146,9 @@ impl Default for TtsSpec {
 pub enum TtsVendor {
     /// ElevenLabs streaming over HTTP, µ-law 8 kHz out.
     Elevenlabs,
+    /// OpenAI's speech endpoint (`/audio/speech`), PCM 24 kHz out, resampled to µ-law
+    /// 8 kHz on the node.
+    Openai,
 }
 
 /// Which realtime model family carries the conversation.

@@ -205,6 +205,10 @@ pub struct Latency {
     /// caller has heard the reply start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heard_ms: Option<Spread>,
+    /// The session was opened while the call was being connected (pre-warm): the
+    /// stream's start found it live, and `connect_ms` is only what was left to wait.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prewarmed: bool,
 }
 
 /// Nearest-rank percentiles of a call's turns, in milliseconds.

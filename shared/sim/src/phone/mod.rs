@@ -189,6 +189,10 @@ pub struct CallSpec {
     /// `ws://127.0.0.1:8080/twilio/stream`). The upgrade is still signed over the URL as
     /// written in the TwiML, as Twilio signs it.
     pub stream_url_override: Option<String>,
+    /// How long after reaching `<Connect><Stream>` the phone opens the stream: Twilio's
+    /// own setup (its media server, the TLS handshake), a few hundred milliseconds on a
+    /// real call, none by default.
+    pub stream_setup: Duration,
     /// Write what the caller heard here as a WAV file (16-bit PCM, 8 kHz mono).
     pub record_to: Option<PathBuf>,
     /// Becomes `true` when Twilio would end the stream from outside: a REST hang-up or a
@@ -229,6 +233,7 @@ impl CallSpec {
             duration: Duration::from_secs(5),
             dtmf: Vec::new(),
             stream_url_override: None,
+            stream_setup: Duration::ZERO,
             record_to: None,
             hangup: None,
             after_call: AfterCall::default(),

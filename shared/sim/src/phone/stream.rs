@@ -46,6 +46,9 @@ pub(super) async fn run(
     signed_url: &str,
     connect_to: &str,
 ) -> Result<(), PhoneError> {
+    if !call.spec.stream_setup.is_zero() {
+        tokio::time::sleep(call.spec.stream_setup).await;
+    }
     let bad_url = |reason: String| PhoneError::StreamUrl {
         url: connect_to.to_owned(),
         reason,

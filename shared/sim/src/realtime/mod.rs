@@ -304,6 +304,9 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
     // Events are small and latency matters more than packets.
     let _ = stream.set_nodelay(true);
     let plan = shared.plan();
+    if !plan.script.connect_delay.is_zero() {
+        tokio::time::sleep(plan.script.connect_delay).await;
+    }
     let mut upgrade = None;
     let accepted = {
         let (plan, upgrade) = (&plan, &mut upgrade);

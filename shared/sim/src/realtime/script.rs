@@ -59,6 +59,11 @@ pub struct Script {
     /// with `status_details` as a bare string instead of an object: schema drift a
     /// client's parser refuses, to check that it still closes the response.
     pub garbled_response_done: Vec<usize>,
+    /// How long the upgrade waits before it is answered: a provider slow to connect.
+    pub connect_delay: Duration,
+    /// How long after `response.created` the first audio of a response goes out: the
+    /// model's time to first token (the rest follows at `pace`).
+    pub first_audio_delay: Duration,
 }
 
 impl Default for Script {
@@ -76,6 +81,8 @@ impl Default for Script {
             vad_threshold_dbfs: -35.0,
             transcription_delay: Duration::from_millis(30),
             garbled_response_done: Vec::new(),
+            connect_delay: Duration::ZERO,
+            first_audio_delay: Duration::ZERO,
         }
     }
 }

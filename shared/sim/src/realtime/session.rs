@@ -276,9 +276,12 @@ impl Machine {
     /// When the next reply chunk is due, if a response is being spoken.
     pub fn next_chunk(&self) -> Option<Due> {
         let active = self.active.as_ref()?;
+        let first = self.plan.script.first_audio_delay;
         Some(match self.plan.script.pace.delay(active.sent_ms) {
+            None if first.is_zero() => Due::Now,
+            None if active.sent_ms == 0 => Due::At(active.started + first),
             None => Due::Now,
-            Some(delay) => Due::At(active.started + delay),
+            Some(delay) => Due::At(active.started + first + delay),
         })
     }
 
