@@ -10,6 +10,7 @@ pub mod heartbeat;
 pub mod live_metric;
 pub mod memory;
 pub mod openai;
+pub mod opt_out_tool;
 pub mod pipeline;
 pub mod provider;
 pub mod server;

@@ -30,6 +30,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("binding")?
         .with_registry(stores.nodes)
+        .with_opt_out(hotline_stream_node::opt_out_tool::OptOutPorts {
+            campaigns: stores.campaigns,
+            dials: stores.dials,
+        })
         .with_memory(hotline_stream_node::memory::Memory {
             contacts: stores.contacts,
             messages: stores.messages,

@@ -183,7 +183,7 @@ pub fn declared_tools(
     agent.tools.iter().filter_map(|spec| match spec.kind {
         ToolKind::EndCall => None,
         ToolKind::TransferCall { .. } => Some((crate::call::state::TRANSFER_CALL, spec)),
-        ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf => {
+        ToolKind::Webhook { .. } | ToolKind::SendSms | ToolKind::SendDtmf | ToolKind::OptOut => {
             Some((spec.name.as_str(), spec))
         }
     })

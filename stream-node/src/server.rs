@@ -150,6 +150,16 @@ impl StreamNode {
         self
     }
 
+    /// The `opt_out` tool writes to these stores.
+    #[must_use]
+    pub fn with_opt_out(mut self, ports: crate::opt_out_tool::OptOutPorts) -> Self {
+        // Only ever called before serving, while this is the one reference.
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.calls.opt_out = Some(ports);
+        }
+        self
+    }
+
     /// Cancelling it ends every live call now (each finishes with `Shutdown`), as the
     /// drain deadline does.
     pub fn calls_shutdown(&self) -> CancellationToken {

@@ -41,7 +41,8 @@ impl WebhookTool {
                 ToolKind::EndCall
                 | ToolKind::TransferCall { .. }
                 | ToolKind::SendSms
-                | ToolKind::SendDtmf => None,
+                | ToolKind::SendDtmf
+                | ToolKind::OptOut => None,
             })
             .collect()
     }

@@ -1,6 +1,7 @@
 //! Calls through the real voice webhook and stream node, with Twilio and OpenAI
 //! simulated: a whole conversation, barge-in, tools, and every way a call can end.
 
+mod campaign;
 mod failover;
 mod gemini;
 mod outbound;

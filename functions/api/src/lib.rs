@@ -7,6 +7,7 @@ mod analyzers;
 pub mod audit;
 mod auth;
 mod calls;
+mod campaigns;
 pub mod console;
 mod contacts;
 mod cursor;
@@ -33,7 +34,9 @@ use std::sync::Arc;
 
 use hotline_core::dial::CallPlacer;
 use hotline_core::outbox::TextSender;
-use hotline_core::ports::{ApiKeys, BlobLinks, Calls, Contacts, Dials, Directory, Messages, Todos};
+use hotline_core::ports::{
+    ApiKeys, BlobLinks, Calls, Campaigns, Contacts, Dials, Directory, Messages, Todos,
+};
 use hotline_core::ports::{Audit, Sessions, Users};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -54,6 +57,8 @@ pub struct Deps {
     pub calls: Arc<dyn Calls>,
     /// Outbound calls as asked for, and Twilio's Calls API to place and end them.
     pub dials: Arc<dyn Dials>,
+    /// Outbound campaigns, their leads, and the do-not-call list.
+    pub campaigns: Arc<dyn Campaigns>,
     pub placer: Arc<dyn CallPlacer>,
     pub api_keys: Arc<dyn ApiKeys>,
     pub contacts: Arc<dyn Contacts>,
@@ -89,6 +94,7 @@ impl Deps {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             dials: stores.dials.clone(),
+            campaigns: stores.campaigns.clone(),
             placer: dial::twilio_placer(&twilio),
             api_keys: stores.api_keys.clone(),
             users: stores.users.clone(),
@@ -199,6 +205,18 @@ async fn serve(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         Route::CompleteTodo => todos::complete(deps, &caller, &params.id).await,
         Route::PatchTodo => todos::patch(deps, &caller, &params.id, &req).await,
         Route::SendMessage => messages::send(deps, &caller, &req).await,
+        Route::CreateCampaign => campaigns::create(deps, &caller, &req).await,
+        Route::ListCampaigns => campaigns::list(deps, &caller).await,
+        Route::GetCampaign => campaigns::get(deps, &caller, &params.id).await,
+        Route::AddCampaignLeads => campaigns::add_leads(deps, &caller, &params.id, &req).await,
+        Route::ListCampaignLeads => campaigns::list_leads(deps, &caller, &params.id, &req).await,
+        Route::StartCampaign => campaigns::start(deps, &caller, &params.id).await,
+        Route::PauseCampaign => campaigns::pause(deps, &caller, &params.id).await,
+        Route::ResumeCampaign => campaigns::resume(deps, &caller, &params.id).await,
+        Route::CancelCampaign => campaigns::cancel(deps, &caller, &params.id).await,
+        Route::ListDoNotCall => campaigns::list_do_not_call(deps, &caller).await,
+        Route::AddDoNotCall => campaigns::add_do_not_call(deps, &caller, &req).await,
+        Route::RemoveDoNotCall => campaigns::remove_do_not_call(deps, &caller, &params.id).await,
     }
 }
 

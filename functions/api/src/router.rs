@@ -52,6 +52,18 @@ pub enum Route {
     DeleteAnalyzer,
     GetNumber,
     PatchNumber,
+    CreateCampaign,
+    ListCampaigns,
+    GetCampaign,
+    AddCampaignLeads,
+    ListCampaignLeads,
+    StartCampaign,
+    PauseCampaign,
+    ResumeCampaign,
+    CancelCampaign,
+    ListDoNotCall,
+    AddDoNotCall,
+    RemoveDoNotCall,
 }
 
 /// Every route served: method, path (API Gateway's and OpenAPI's `{param}` syntax), route.
@@ -107,6 +119,38 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/api/v1/analyzers/{name}", Route::GetAnalyzer),
     ("PUT", "/api/v1/analyzers/{name}", Route::PutAnalyzer),
     ("DELETE", "/api/v1/analyzers/{name}", Route::DeleteAnalyzer),
+    ("POST", "/api/v1/campaigns", Route::CreateCampaign),
+    ("GET", "/api/v1/campaigns", Route::ListCampaigns),
+    ("GET", "/api/v1/campaigns/{id}", Route::GetCampaign),
+    (
+        "POST",
+        "/api/v1/campaigns/{id}/leads",
+        Route::AddCampaignLeads,
+    ),
+    (
+        "GET",
+        "/api/v1/campaigns/{id}/leads",
+        Route::ListCampaignLeads,
+    ),
+    ("POST", "/api/v1/campaigns/{id}/start", Route::StartCampaign),
+    ("POST", "/api/v1/campaigns/{id}/pause", Route::PauseCampaign),
+    (
+        "POST",
+        "/api/v1/campaigns/{id}/resume",
+        Route::ResumeCampaign,
+    ),
+    (
+        "POST",
+        "/api/v1/campaigns/{id}/cancel",
+        Route::CancelCampaign,
+    ),
+    ("GET", "/api/v1/do-not-call", Route::ListDoNotCall),
+    ("POST", "/api/v1/do-not-call", Route::AddDoNotCall),
+    (
+        "DELETE",
+        "/api/v1/do-not-call/{e164}",
+        Route::RemoveDoNotCall,
+    ),
 ];
 
 impl Route {
@@ -156,6 +200,18 @@ impl Route {
             Self::DeleteAnalyzer => "DELETE /api/v1/analyzers/{name}",
             Self::GetNumber => "GET /api/v1/numbers/{e164}",
             Self::PatchNumber => "PATCH /api/v1/numbers/{e164}",
+            Self::CreateCampaign => "POST /api/v1/campaigns",
+            Self::ListCampaigns => "GET /api/v1/campaigns",
+            Self::GetCampaign => "GET /api/v1/campaigns/{id}",
+            Self::AddCampaignLeads => "POST /api/v1/campaigns/{id}/leads",
+            Self::ListCampaignLeads => "GET /api/v1/campaigns/{id}/leads",
+            Self::StartCampaign => "POST /api/v1/campaigns/{id}/start",
+            Self::PauseCampaign => "POST /api/v1/campaigns/{id}/pause",
+            Self::ResumeCampaign => "POST /api/v1/campaigns/{id}/resume",
+            Self::CancelCampaign => "POST /api/v1/campaigns/{id}/cancel",
+            Self::ListDoNotCall => "GET /api/v1/do-not-call",
+            Self::AddDoNotCall => "POST /api/v1/do-not-call",
+            Self::RemoveDoNotCall => "DELETE /api/v1/do-not-call/{e164}",
         }
     }
 }

@@ -23,6 +23,7 @@ pub enum ToolType {
     Webhook,
     SendSms,
     SendDtmf,
+    OptOut,
 }
 
 /// How `transfer_call` hands the caller over.

@@ -313,6 +313,9 @@ hotline_testkit::on_both_stores! {
     twilio_status_counts_every_page_of_numbers,
     concurrent_first_purchases_keep_one_subaccount_and_close_the_others,
     buying_refuses_clearly_when_nothing_matches_or_the_request_is_wrong,
+    a_campaign_is_created_imported_counted_and_started_by_its_organization,
+    a_campaign_with_wrong_settings_is_refused_with_a_clear_400,
+    the_do_not_call_list_is_the_organizations_own,
 }
 
 mod resources;
@@ -330,6 +333,9 @@ use resources::{
 
 mod twilio;
 use twilio::*;
+
+mod campaigns;
+use campaigns::*;
 
 async fn every_endpoint_answers_its_happy_path(app: App) {
     let list = get(&app, "/api/v1/agents", &app.admin).await;

@@ -130,22 +130,17 @@ async fn act(
 ) -> Result<(), StatusError> {
     match (verdict, message) {
         (v, Some(message)) if v.is_message_end() => {
+            // Noted before Twilio is asked: the message ends with a hang-up, whose
+            // `completed` callback (which finishes a campaign's lead with the call's
+            // outcome) can come before Twilio's answer here does.
+            swap_outcome(deps, sid, AmdOutcome::Machine, AmdOutcome::VoicemailLeft).await?;
             let twiml = VoiceResponse::new().say(message.as_str()).hangup().render();
             match deps.placer.run_twiml(org, sid, &twiml).await {
-                Ok(()) => {
-                    modify_call_if(deps.calls.as_ref(), sid, |call| {
-                        match call.outbound.as_mut() {
-                            Some(out) if out.amd_outcome == Some(AmdOutcome::Machine) => {
-                                out.amd_outcome = Some(AmdOutcome::VoicemailLeft);
-                                true
-                            }
-                            _ => false,
-                        }
-                    })
-                    .await?;
-                    info!(at = %Utc::now(), "voicemail left after the beep");
+                Ok(()) => info!(at = %Utc::now(), "voicemail left after the beep"),
+                Err(e) => {
+                    warn!(error = %e, "Twilio did not take the voicemail message");
+                    swap_outcome(deps, sid, AmdOutcome::VoicemailLeft, AmdOutcome::Machine).await?;
                 }
-                Err(e) => warn!(error = %e, "Twilio did not take the voicemail message"),
             }
         }
         (AnsweredBy::Human | AnsweredBy::Unknown, _) => {
@@ -159,6 +154,26 @@ async fn act(
             }
         }
     }
+    Ok(())
+}
+
+/// The call's outcome `to`, if it is `from`.
+async fn swap_outcome(
+    deps: &Deps,
+    sid: &CallSid,
+    from: AmdOutcome,
+    to: AmdOutcome,
+) -> Result<(), StoreError> {
+    modify_call_if(deps.calls.as_ref(), sid, |call| {
+        match call.outbound.as_mut() {
+            Some(out) if out.amd_outcome == Some(from) => {
+                out.amd_outcome = Some(to);
+                true
+            }
+            _ => false,
+        }
+    })
+    .await?;
     Ok(())
 }
 

@@ -3,10 +3,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use hotline_core::campaign::AttemptOutcome;
+use hotline_core::campaign::dialer::record_call_result;
 use hotline_core::dial::{CallPlacer, bind_call, dial_in_query, ensure_call};
+use hotline_core::model::Call;
 use hotline_core::model::CallStatus;
 use hotline_core::model::Organization;
-use hotline_core::ports::{Calls, Dials, Directory, Modified, StoreError, modify_call_if};
+use hotline_core::ports::{
+    Calls, Campaigns, Dials, Directory, Modified, StoreError, modify_call_if,
+};
 use hotline_core::{CallSid, ParseIdError, routes};
 use hotline_twilio::{Form, FormError};
 use hotline_webhook::{Verified, WebhookConfig, WebhookError, error_response, no_content, verify};
@@ -22,6 +27,8 @@ pub struct Deps {
     pub calls: Arc<dyn Calls>,
     /// Outbound calls as placed: a callback may come before the call's record exists.
     pub dials: Arc<dyn Dials>,
+    /// Campaign leads, moved when their call ends.
+    pub campaigns: Arc<dyn Campaigns>,
     /// Twilio's Calls API, to leave a voicemail or hang up on a machine.
     pub placer: Arc<dyn CallPlacer>,
 }
@@ -146,6 +153,43 @@ async fn apply(deps: &Deps, req: &Request) -> Result<(), StatusError> {
             debug!(status = ?call.status, "status callback is stale or replayed; nothing to update");
         }
     }
+    // A replay moves the lead again only if the first time did not get to (the move is
+    // counted once per attempt whatever comes).
+    if call.status.is_terminal() {
+        move_lead(deps, &org, call, at).await?;
+    }
+    Ok(())
+}
+
+/// Records the end of a campaign call on its lead: its outcome from the final status
+/// and the detection verdict, `failed` when Twilio had to use the fallback URL.
+async fn move_lead(
+    deps: &Deps,
+    org: &Organization,
+    call: &Call,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(out) = &call.outbound else {
+        return Ok(());
+    };
+    let Some(dial) = deps.dials.get_dial(&out.dial).await? else {
+        return Ok(());
+    };
+    if dial.org != org.id || dial.lead.is_none() {
+        return Ok(());
+    }
+    let outcome = if dial.retry {
+        Some(AttemptOutcome::Failed)
+    } else {
+        AttemptOutcome::of_call(call.status, out.amd_outcome)
+    };
+    let Some(outcome) = outcome else {
+        return Ok(());
+    };
+    // Twilio's `Timestamp` has whole seconds: the time the end was heard of bounds it
+    // from above, so a cooldown counted from it is never short of the real end.
+    let ended = call.ended_at.map_or(at, |end| end.max(Utc::now()));
+    record_call_result(deps.campaigns.as_ref(), &dial, &call.sid, outcome, ended).await?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         directory: stores.directory,
         calls: stores.calls,
         dials: stores.dials,
+        campaigns: stores.campaigns,
         placer: Arc::new(TwilioCalls(TwilioClient::from_env(reqwest::Client::new()))),
     };
     let deps = &deps;

@@ -39,6 +39,7 @@ async fn app(stores: TestStore, public: &str) -> App {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             dials: stores.dials.clone(),
+            campaigns: stores.campaigns.clone(),
             // Status callbacks never reach Twilio; nothing listens here.
             placer: std::sync::Arc::new(hotline_twilio::calls::TwilioCalls(
                 hotline_twilio::rest::TwilioClient::new(
@@ -280,6 +281,7 @@ hotline_testkit::on_both_stores! {
     signed_but_malformed_callbacks_get_400_and_change_nothing,
     a_callback_for_a_call_without_a_record_is_taken_and_writes_nothing,
     another_organizations_call_is_never_touched,
+    a_campaign_call_that_went_to_the_fallback_is_retried_as_failed,
 }
 
 // ---------------------------------------------------------------- local store only
@@ -351,4 +353,123 @@ async fn an_api_gateway_event_signed_for_another_public_url_is_refused() {
     let req = api_gateway_request(&api_gateway_event("status-completed-stage"));
     assert_eq!(post(&app, req).await, StatusCode::FORBIDDEN);
     assert_eq!(stored(&app).await, before);
+}
+
+/// A campaign call Twilio had to send to the fallback URL (the dial marked for retry):
+/// its end counts as `failed` and the lead is scheduled again, once, however often the
+/// callback comes.
+async fn a_campaign_call_that_went_to_the_fallback_is_retried_as_failed(app: App) {
+    use hotline_core::campaign::import::{LeadInput, build_leads};
+    use hotline_core::campaign::{
+        AttemptOutcome, CallerIdMode, Campaign, CampaignState, LeadStateKind, RetryOn, RetryPolicy,
+        Window, lead_ref,
+    };
+    use hotline_core::dial::{call_record, dial_id};
+    use hotline_core::model::{Dial, DialState};
+    use hotline_core::{AgentId, E164};
+
+    let org = OrgId::parse("acme").expect("org");
+    let campaign = Campaign {
+        id: format!("cp_{}", "c".repeat(32)),
+        org: org.clone(),
+        name: "Recall".into(),
+        agent: AgentId::parse("front-desk").expect("agent"),
+        caller_ids: vec![E164::parse("+14155550111").expect("e164")],
+        caller_id_mode: CallerIdMode::RoundRobin,
+        retry: RetryPolicy {
+            max_attempts: 2,
+            cooldown_secs: 60,
+            retry_on: [RetryOn::Failed].into_iter().collect(),
+        },
+        window: Window::default(),
+        max_concurrent: 1,
+        calls_per_second: 1,
+        machine_detection: true,
+        state: CampaignState::Running,
+        created_at: t(0),
+        version: 0,
+    };
+    let campaigns = &app.stores.campaigns;
+    campaigns
+        .create_campaign(&campaign)
+        .await
+        .expect("campaign");
+    let (leads, _) = build_leads(
+        &campaign,
+        vec![(
+            2,
+            LeadInput {
+                phone: "+14155550100".into(),
+                timezone: Some("UTC".into()),
+                ..Default::default()
+            },
+        )],
+    );
+    campaigns.add_leads(&leads).await.expect("lead");
+    let id = dial_id(&org, Some("campaign attempt 0"));
+    let mut lead = campaigns
+        .get_lead(&campaign.id, &leads[0].id)
+        .await
+        .expect("get")
+        .expect("lead");
+    assert!(lead.claim(id.clone(), t(1)));
+    campaigns.update_lead(&lead).await.expect("claimed");
+    let sid = CallSid::parse(&format!("CA{}", "d".repeat(32))).expect("sid");
+    let dial = Dial {
+        id: id.clone(),
+        org: org.clone(),
+        agent: campaign.agent.clone(),
+        from: campaign.caller_ids[0].clone(),
+        to: lead.phone.clone(),
+        variables: Default::default(),
+        instructions: "Be kind.".into(),
+        greeting: None,
+        voicemail_message: None,
+        machine_detection: true,
+        fingerprint: "f".into(),
+        state: DialState::Placed,
+        call_sid: Some(sid.clone()),
+        error: None,
+        // The fallback URL was used.
+        retry: true,
+        lead: Some(lead_ref(&campaign.id, &lead.id)),
+        created_at: t(1),
+        version: 0,
+    };
+    app.stores.dials.create_dial(&dial).await.expect("dial");
+    app.stores
+        .calls
+        .create_call(&call_record(
+            &dial,
+            sid.clone(),
+            CallStatus::InProgress,
+            t(1),
+        ))
+        .await
+        .expect("call");
+
+    let done = || {
+        signed_post(
+            &url(routes::STATUS, &format!("call={id}")),
+            &form(sid.as_str(), "completed", Some(t(30))),
+            TOKEN,
+        )
+    };
+    assert_eq!(post(&app, done()).await, StatusCode::NO_CONTENT);
+    let after = campaigns
+        .get_lead(&campaign.id, &lead.id)
+        .await
+        .expect("get")
+        .expect("lead");
+    assert_eq!(after.state.kind(), LeadStateKind::RetryAt, "{after:?}");
+    assert_eq!(after.attempts[0].outcome, Some(AttemptOutcome::Failed));
+    assert_eq!(after.attempts[0].call_sid.as_ref(), Some(&sid));
+    // Again: nothing changes.
+    assert_eq!(post(&app, done()).await, StatusCode::NO_CONTENT);
+    let again = campaigns
+        .get_lead(&campaign.id, &lead.id)
+        .await
+        .expect("get")
+        .expect("lead");
+    assert_eq!(again, after);
 }

@@ -369,6 +369,20 @@ pub async fn launch(
         stores.expiry.clone(),
         crate::sweeper_timer::period(&env)?,
     );
+    let dialer = Arc::new(hotline_dialer::Deps {
+        directory: stores.directory.clone(),
+        calls: stores.calls.clone(),
+        contacts: stores.contacts.clone(),
+        dials: stores.dials.clone(),
+        campaigns: stores.campaigns.clone(),
+        placer: Arc::new(hotline_twilio::calls::TwilioCalls(
+            hotline_twilio::rest::TwilioClient::new(&stack_twilio_url, reqwest::Client::new()),
+        )),
+        urls: hotline_core::dial::DialUrls {
+            base: stack.public_url.clone(),
+        },
+    });
+    stack.spawn_dialer(dialer, crate::dialer_timer::period(&env)?);
     Ok(Launched {
         stack,
         stores,

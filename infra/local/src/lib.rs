@@ -5,6 +5,7 @@ pub mod blob_links;
 pub mod configure;
 pub mod demo_key;
 pub mod demo_user;
+pub mod dialer_timer;
 pub mod gateway;
 pub mod launch;
 pub mod sqs_mapping;

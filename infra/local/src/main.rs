@@ -10,6 +10,8 @@
 //! * `hotline calls [show <CallSid>]`: read call records from the store;
 //!   `hotline calls active|end <CallSid>`: the live calls, or end one, through the API.
 //! * `hotline dial --to N [--agent A] [--var k=v]`: place an outbound call through the API.
+//! * `hotline campaign create|import|start|pause|resume|cancel|status|list`: outbound
+//!   campaigns through the API.
 //! * `hotline tunnel`: a public URL (cloudflared or ngrok) for the local stack's webhooks.
 //! * `hotline keys create|list|revoke`: an organization's API keys.
 //! * `hotline users add|list`: the people who sign in to an organization.
@@ -47,6 +49,8 @@ enum Command {
     Calls(cli::calls::CallsArgs),
     /// Place an outbound call through the API and follow it to its end.
     Dial(cli::dial::DialArgs),
+    /// Create, fill, start and watch outbound campaigns through the API.
+    Campaign(cli::campaign::CampaignArgs),
     /// Open public tunnels (cloudflared or ngrok) to the local stack and print the URLs.
     Tunnel(cli::tunnel::TunnelArgs),
     /// Create, list and revoke an organization's API keys.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Calls(args) => cli::calls::run(args).await,
             Command::Dial(args) => cli::dial::run(args).await,
+            Command::Campaign(args) => cli::campaign::run(args).await,
             Command::Tunnel(args) => cli::tunnel::run(args).await,
             Command::Keys(args) => cli::keys::run(args).await,
             Command::Users(args) => cli::users::run(args).await,

@@ -231,6 +231,10 @@ impl Stack {
                 stores.calls.clone(),
             )
             .with_registry(stores.nodes.clone())
+            .with_opt_out(hotline_stream_node::opt_out_tool::OptOutPorts {
+                campaigns: stores.campaigns.clone(),
+                dials: stores.dials.clone(),
+            })
             .with_memory(hotline_stream_node::memory::Memory {
                 contacts: stores.contacts.clone(),
                 messages: stores.messages.clone(),
@@ -262,6 +266,7 @@ impl Stack {
             directory: stores.directory.clone(),
             calls: stores.calls.clone(),
             dials: stores.dials.clone(),
+            campaigns: stores.campaigns.clone(),
             placer: Arc::new(hotline_twilio::calls::TwilioCalls(
                 hotline_twilio::rest::TwilioClient::new(
                     &config.twilio_api_base_url,
@@ -377,6 +382,18 @@ impl Stack {
             .route("GET", "/api/v1/todos", api_handler.clone())
             .route("POST", "/api/v1/todos/{id}/complete", api_handler.clone())
             .route("PATCH", "/api/v1/todos/{id}", api_handler.clone())
+            .route("POST", "/api/v1/campaigns", api_handler.clone())
+            .route("GET", "/api/v1/campaigns", api_handler.clone())
+            .route("GET", "/api/v1/campaigns/{id}", api_handler.clone())
+            .route("POST", "/api/v1/campaigns/{id}/leads", api_handler.clone())
+            .route("GET", "/api/v1/campaigns/{id}/leads", api_handler.clone())
+            .route("POST", "/api/v1/campaigns/{id}/start", api_handler.clone())
+            .route("POST", "/api/v1/campaigns/{id}/pause", api_handler.clone())
+            .route("POST", "/api/v1/campaigns/{id}/resume", api_handler.clone())
+            .route("POST", "/api/v1/campaigns/{id}/cancel", api_handler.clone())
+            .route("GET", "/api/v1/do-not-call", api_handler.clone())
+            .route("POST", "/api/v1/do-not-call", api_handler.clone())
+            .route("DELETE", "/api/v1/do-not-call/{e164}", api_handler.clone())
             .route("POST", "/twilio/sms", sms_handler)
             .route("POST", "/api/v1/messages", api_handler.clone())
             .route("GET", "/console", api_handler.clone())
@@ -444,6 +461,12 @@ impl Stack {
             period,
             self.stop.clone(),
         ));
+    }
+
+    /// Runs the campaign dialer every `period`, as its schedule does in AWS, until stop.
+    pub fn spawn_dialer(&mut self, deps: Arc<hotline_dialer::Deps>, period: Duration) {
+        self.tasks
+            .spawn(crate::dialer_timer::run(deps, period, self.stop.clone()));
     }
 
     /// Stops serving, lets live calls drain (up to the configured deadline), then ends.

@@ -15,14 +15,22 @@ pub const DEFAULT_PERIOD_SECS: u64 = 30;
 
 /// The timer's period from `HOTLINE_SWEEP_SECS` (whole seconds, at least 1).
 pub fn period(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Duration> {
-    let Some(v) = get("HOTLINE_SWEEP_SECS").filter(|v| !v.trim().is_empty()) else {
-        return Ok(Duration::from_secs(DEFAULT_PERIOD_SECS));
+    period_setting(get, "HOTLINE_SWEEP_SECS", DEFAULT_PERIOD_SECS)
+}
+
+/// A local timer's period from the setting `name`: whole seconds, at least 1;
+/// `default_secs` when unset or empty.
+pub fn period_setting(
+    get: impl Fn(&str) -> Option<String>,
+    name: &str,
+    default_secs: u64,
+) -> anyhow::Result<Duration> {
+    let Some(v) = get(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(Duration::from_secs(default_secs));
     };
     match v.trim().parse::<u64>() {
         Ok(secs) if secs >= 1 => Ok(Duration::from_secs(secs)),
-        _ => anyhow::bail!(
-            "HOTLINE_SWEEP_SECS must be a whole number of seconds, 1 or more, not {v:?}"
-        ),
+        _ => anyhow::bail!("{name} must be a whole number of seconds, 1 or more, not {v:?}"),
     }
 }
 

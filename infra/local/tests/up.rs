@@ -1045,6 +1045,130 @@ async fn hotline_up_links_recordings_keeps_a_persons_contact_edit_and_its_key() 
     up.stop();
 }
 
+/// The "done when": a CSV imported, a campaign started and watched to its end
+/// with `hotline campaign`, on `hotline up` dialing every `HOTLINE_DIALER_SECS`, the
+/// callees played by the Twilio simulator (a person, busy then a person, a machine).
+#[tokio::test]
+async fn hotline_campaign_imports_a_csv_and_is_watched_to_its_end_with_a_retry() {
+    use chrono::Timelike;
+    use hotline_sim::twilio_rest::{Callee, OutboundTiming};
+
+    let twilio = FakeTwilio::start().await.expect("fake twilio");
+    twilio.add_account(ACCOUNT, TOKEN);
+    twilio.place_outbound_calls(OutboundTiming {
+        ring: Duration::from_millis(100),
+        no_answer_after: Duration::from_millis(300),
+        hello: Duration::from_millis(300),
+        verdict_delay: Duration::from_millis(300),
+        human_talk: Duration::from_millis(1500),
+        greeting: Duration::from_millis(600),
+        beep: Duration::from_millis(200),
+    });
+    twilio.set_callee("+12125550100", Callee::Human);
+    twilio.set_callees("+12125550101", &[Callee::Busy, Callee::Human]);
+    twilio.set_callee("+12125550102", Callee::Voicemail);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let install = Install::new(
+        &[("HOTLINE_DATA_DIR", data), ("HOTLINE_DIALER_SECS", "1")],
+        twilio.base_url(),
+    );
+    let up = install.up().await;
+
+    // Leads in UTC, in a window open for the next two hours.
+    let hour = chrono::Utc::now().hour();
+    let window = format!("{:02}:00-{:02}:00", (hour + 23) % 24, (hour + 2) % 24);
+    let (ok, id, err) = run(
+        &install,
+        &[
+            "campaign",
+            "create",
+            "--name",
+            "Recall",
+            "--agent",
+            hotline_local::configure::DEMO_AGENT,
+            "--from",
+            NUMBER,
+            "--cooldown",
+            "1",
+            "--retry-on",
+            "busy,no-answer",
+            "--window",
+            &window,
+            "--concurrency",
+            "2",
+            "--cps",
+            "2",
+        ],
+    );
+    assert!(ok, "{err}");
+    let id = id.trim().to_owned();
+    assert!(id.starts_with("cp_"), "{id}");
+    let csv = dir.path().join("leads.csv");
+    std::fs::write(
+        &csv,
+        "Phone,Name,Zone,Visit\n+12125550100,Ada,UTC,Monday\nnot a number,Bo,UTC,\n+12125550101,Cy,UTC,Tuesday\n+12125550102,Di,UTC,\n",
+    )
+    .expect("csv");
+    let (ok, out, err) = run(
+        &install,
+        &[
+            "campaign",
+            "import",
+            &id,
+            csv.to_str().expect("utf-8"),
+            "--phone-column",
+            "Phone",
+            "--name-column",
+            "Name",
+            "--timezone-column",
+            "Zone",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("imported 3 leads; 1 rows refused"), "{out}");
+    assert!(out.contains("line 3: phone"), "{out}");
+    let (ok, out, err) = run(&install, &["campaign", "start", &id]);
+    assert!(ok && out.contains("running"), "{out}{err}");
+
+    // `status --watch` follows it to the end and returns.
+    let mut watch = install
+        .command(&["campaign", "status", &id, "--watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("status --watch");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while watch.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the campaign never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = watch.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout);
+    let last = out.rsplit(&id).next().unwrap_or_default();
+    assert!(out.contains(&format!("{id}  completed")), "{out}");
+    assert!(last.contains("finished 3"), "{out}");
+    assert!(
+        last.contains("human 2") && last.contains("machine 1"),
+        "{out}"
+    );
+    assert!(last.contains("busy → human"), "{out}");
+
+    let (ok, out, _) = run(&install, &["campaign", "status", &id, "--json"]);
+    assert!(ok);
+    let status: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["campaign"]["counts"]["attempts"], 4, "{status}");
+    up.stop();
+}
+
 /// With the standard OTLP variables set, `hotline up` exports the call as a trace (the
 /// call, the provider's connect, each timed turn inside the call) and the latency
 /// histograms, to a collector it knows only by those variables.

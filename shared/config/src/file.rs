@@ -147,6 +147,7 @@ pub enum ToolType {
     Webhook,
     SendSms,
     SendDtmf,
+    OptOut,
 }
 
 #[derive(Debug, Deserialize)]
@@ -518,6 +519,7 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         }
         ToolType::SendSms => ToolKind::SendSms,
         ToolType::SendDtmf => ToolKind::SendDtmf,
+        ToolType::OptOut => ToolKind::OptOut,
     };
     if decl.kind != ToolType::TransferCall {
         for (key, set) in [
@@ -554,6 +556,10 @@ fn translate_tool(c: &mut Checker, at: &str, decl: ToolDecl) -> Option<ToolSpec>
         (None, ToolType::SendDtmf) => "Press keys on the phone menu you are talking to, as a \
              person would on their keypad: digits 0-9, * and #, w for a half-second pause. \
              Use it only when a recording asks you to press a key."
+            .to_owned(),
+        (None, ToolType::OptOut) => "Call this when the person asks not to be called again \
+             (\"stop calling me\", \"take me off your list\"): they will not be called again. \
+             Confirm it to them, then end the call politely."
             .to_owned(),
         (None, ToolType::Webhook) => {
             c.problem(
@@ -687,6 +693,7 @@ pub fn agent_decl_json(agent: &Agent) -> serde_json::Value {
                 }
                 ToolKind::SendSms => tool["type"] = "send_sms".into(),
                 ToolKind::SendDtmf => tool["type"] = "send_dtmf".into(),
+                ToolKind::OptOut => tool["type"] = "opt_out".into(),
             }
             tool
         })

@@ -150,7 +150,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The dial id for a request: from the organization and its idempotency key, or random.
-fn dial_id(org: &OrgId, key: Option<&str>) -> String {
+/// A campaign dialer derives its key from the lead and the attempt, so it knows the id
+/// before Twilio is asked.
+pub fn dial_id(org: &OrgId, key: Option<&str>) -> String {
     match key {
         Some(key) => {
             let digest = Sha256::digest(format!("{org}\n{key}").as_bytes());

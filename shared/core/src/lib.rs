@@ -3,6 +3,7 @@
 
 pub mod answer;
 pub mod audit;
+pub mod campaign;
 pub mod dial;
 pub mod ids;
 pub mod memory;

@@ -42,7 +42,9 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+mod campaigns;
 mod people;
+pub use campaigns::Campaigns;
 pub use people::{Audit, Sessions, Users};
 
 /// The result of a create that must happen at most once.

@@ -172,8 +172,12 @@ struct State {
     numbers: numbers::NumberState,
     /// Set: created calls are placed, each callee as scripted (`outbound.rs`).
     outbound_timing: Option<OutboundTiming>,
-    /// Who answers which number; a person by default.
-    callees: HashMap<String, Callee>,
+    /// Who answers which number, call after call: each placed call takes the first,
+    /// and the last one answers every call after; a person by default.
+    callees: HashMap<String, VecDeque<Callee>>,
+    /// Placed calls not over yet, and the most there ever were at once.
+    live_placed: usize,
+    max_live_placed: usize,
     /// What each placed call's callee went through, by CallSid.
     callee_logs: HashMap<String, CalleeLog>,
     /// Calls created by the request being answered, to place once it is.
@@ -218,6 +222,8 @@ impl FakeTwilio {
             numbers: Default::default(),
             outbound_timing: None,
             callees: HashMap::new(),
+            live_placed: 0,
+            max_live_placed: 0,
             callee_logs: HashMap::new(),
             to_place: Vec::new(),
             conferences: Default::default(),
@@ -396,10 +402,27 @@ impl FakeTwilio {
 
     /// Who answers calls placed to `to` from now on.
     pub fn set_callee(&self, to: impl AsRef<str>, callee: Callee) {
+        self.set_callees(to, &[callee]);
+    }
+
+    /// Who answers the next calls placed to `to`, in order: the first call gets
+    /// `callees[0]`, …, and the last one answers every call after (busy, then a person:
+    /// `[Busy, Human]`).
+    pub fn set_callees(&self, to: impl AsRef<str>, callees: &[Callee]) {
         self.shared
             .lock()
             .callees
-            .insert(to.as_ref().to_owned(), callee);
+            .insert(to.as_ref().to_owned(), callees.iter().copied().collect());
+    }
+
+    /// The most placed calls that were under way at once (ringing or answered).
+    pub fn max_live_calls(&self) -> usize {
+        self.shared.lock().max_live_placed
+    }
+
+    /// Placed calls under way now.
+    pub fn live_calls(&self) -> usize {
+        self.shared.lock().live_placed
     }
 
     /// What the callee of a placed call went through so far.
@@ -749,7 +772,8 @@ impl State {
         page(path, "participants", participants)
     }
 
-    /// `POST /_sim/callees`: any registered account's credentials, `To`, `Callee`.
+    /// `POST /_sim/callees`: any registered account's credentials, `To`, `Callee` (one,
+    /// or several comma-separated: the next calls' callees in order, the last repeating).
     fn set_callee_by_request(
         &mut self,
         auth: Option<&(String, String)>,
@@ -759,17 +783,17 @@ impl State {
         if !known {
             return Reply::unauthorized(StatusCode::UNAUTHORIZED);
         }
-        let (Some(to), Some(callee)) = (
-            param(params, "To"),
-            param(params, "Callee").and_then(Callee::parse),
-        ) else {
+        let callees: Option<VecDeque<Callee>> = param(params, "Callee")
+            .map(|c| c.split(',').map(|one| Callee::parse(one.trim())).collect())
+            .and_then(|all: Option<VecDeque<Callee>>| all.filter(|a| !a.is_empty()));
+        let (Some(to), Some(callees)) = (param(params, "To"), callees) else {
             return Reply::error(
                 StatusCode::BAD_REQUEST,
                 20001,
-                "To and Callee (human, declines, voicemail, busy, no-answer, fax) are required",
+                "To and Callee (human, declines, voicemail, busy, no-answer, fax; several comma-separated) are required",
             );
         };
-        self.callees.insert(to.to_owned(), callee);
+        self.callees.insert(to.to_owned(), callees);
         Reply::no_content()
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::ports::{
-    ApiKeys, BlobLinks, Blobs, Calls, Contacts, Dials, Directory, Mailer, Messages, Queue,
-    StoreResult, StreamNodes, Todos,
+    ApiKeys, BlobLinks, Blobs, Calls, Campaigns, Contacts, Dials, Directory, Mailer, Messages,
+    Queue, StoreResult, StreamNodes, Todos,
 };
 use hotline_core::ports::{Audit, Expiry, Sessions, Users};
 
@@ -86,6 +86,8 @@ pub struct Stores {
     pub calls: Arc<dyn Calls>,
     /// Outbound calls as they were asked for, before and after Twilio took them.
     pub dials: Arc<dyn Dials>,
+    /// Outbound campaigns, their leads, and each organization's do-not-call list.
+    pub campaigns: Arc<dyn Campaigns>,
     pub contacts: Arc<dyn Contacts>,
     pub todos: Arc<dyn Todos>,
     pub api_keys: Arc<dyn ApiKeys>,
@@ -117,6 +119,7 @@ impl Stores {
             directory: records.clone(),
             calls: records.clone(),
             dials: records.clone(),
+            campaigns: records.clone(),
             contacts: records.clone(),
             todos: records.clone(),
             api_keys: records.clone(),

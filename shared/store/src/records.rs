@@ -18,6 +18,8 @@
 //! | message | `MSG#{org}#{MessageSid}` | `MSG` | `CONV#{org}#{channel}#{e164}` / `MSG#{at}#{MessageSid}` |
 //! | dial (outbound call asked for) | `DIAL#{id}` | `DIAL` | |
 //!
+//! Campaigns, leads and do-not-call lists: see `records/campaigns.rs`.
+//!
 //! A message is found by its sid (a retried webhook) and listed in its conversation
 //! (the contact's messages on one channel) through `gsi1`; the organization is part of
 //! both keys, so one organization's thread never shows another's messages.
@@ -879,7 +881,8 @@ impl<T: Table> StreamNodes for TableRecords<T> {
     }
 }
 
-// After `versioned!`, which it uses.
+// After `versioned!`, which they use.
+mod campaigns;
 mod people;
 
 const DIAL: &str = "DIAL";

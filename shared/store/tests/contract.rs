@@ -74,7 +74,19 @@ hotline_testkit::on_both_stores! {
     a_wrong_or_absent_key_is_a_clear_error_not_a_panic,
     a_number_is_deleted_only_by_its_organization_and_is_then_free,
     a_number_is_updated_only_over_the_version_read,
+    campaigns_are_created_once_kept_per_organization_and_found_running,
+    leads_are_one_per_number_paged_listed_by_state_and_claimed_over_the_version,
+    due_leads_are_the_pending_and_the_retries_whose_time_came,
+    the_do_not_call_list_is_kept_per_organization,
+    two_dialers_at_once_place_each_lead_once,
+    outside_the_window_nothing_is_dialed_until_it_opens,
+    a_lead_whose_callback_never_came_is_released_and_the_campaign_completes,
+    a_lead_opting_out_during_its_call_stays_opted_out_when_the_call_ends,
 }
+
+#[path = "contract/campaigns.rs"]
+mod campaigns;
+use campaigns::*;
 
 #[path = "contract/numbers_delete.rs"]
 mod numbers_delete;

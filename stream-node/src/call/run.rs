@@ -59,6 +59,8 @@ pub struct CallContext {
     /// Where the caller's earlier calls and texts are read from; `None` starts every
     /// call with the agent's own instructions.
     pub memory: Option<crate::memory::Memory>,
+    /// Where the `opt_out` tool writes; `None` answers the model it is not available.
+    pub opt_out: Option<crate::opt_out_tool::OptOutPorts>,
     /// Sessions the voice webhook asked this node to open before their calls' streams.
     pub prewarmed: Arc<super::prewarm::Prewarmed>,
     /// Where a warm transfer's webhooks point; `None` makes warm transfers cold.
@@ -96,6 +98,7 @@ impl CallContext {
             webhook_allow_private: config.webhook_allow_private,
             shutdown: CancellationToken::new(),
             memory: None,
+            opt_out: None,
             prewarmed: Arc::default(),
             transfer: config.webhook_url.clone().map(|webhook_base| {
                 crate::transfer::TransferConfig {
@@ -203,6 +206,7 @@ where
         webhook_tools: WebhookTool::of(&agent.tools),
         sms_tools: crate::sms_tool::names(&agent.tools),
         dtmf_tools: crate::dtmf_tool::names(&agent.tools),
+        opt_out_tools: crate::opt_out_tool::names(&agent.tools),
         tool_sender,
         carrier: None,
         connect_ms: None,
@@ -518,6 +522,8 @@ struct Call<'a> {
     sms_tools: Vec<String>,
     /// The agent's `send_dtmf` tools, by name.
     dtmf_tools: Vec<String>,
+    /// The agent's `opt_out` tools, by name.
+    opt_out_tools: Vec<String>,
     /// The provider carrying the conversation, once one connected.
     carrier: Option<Provider>,
     /// How long the provider's session took to open and configure.
@@ -1073,6 +1079,14 @@ impl<'a> Call<'a> {
     /// Starts a webhook tool beside the audio, with a timer for the filler; the AI hears
     /// plainly of a tool the agent does not have.
     fn run_tool(&mut self, call_id: String, name: &str, arguments: String) {
+        if self.opt_out_tools.iter().any(|t| t == name) {
+            let (ctx, record) = (self.ctx, self.record.clone());
+            self.tools.push(Box::pin(async move {
+                let output = crate::opt_out_tool::run(ctx.opt_out.as_ref(), &record).await;
+                Some(Input::ToolDone { call_id, output })
+            }));
+            return;
+        }
         if self.sms_tools.iter().any(|t| t == name) {
             let (ctx, org, record) = (self.ctx, self.org.clone(), self.record.clone());
             self.tools.push(Box::pin(telemetry::tool(name, async move {

@@ -101,6 +101,16 @@ impl Api {
             .1)
     }
 
+    /// `POST` a CSV file (`text/csv`).
+    pub async fn post_csv(&self, path: &str, csv: Vec<u8>) -> anyhow::Result<Value> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "text/csv")
+            .body(csv);
+        Ok(self.send(req).await?.1)
+    }
+
     pub async fn post(
         &self,
         path: &str,

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod call;
 pub mod calls;
+pub mod campaign;
 pub mod demo;
 pub mod dial;
 pub mod keys;

@@ -209,6 +209,9 @@ pub enum ToolKind {
     /// Press keys on the far end's phone menu: DTMF tones played into the stream the
     /// call already has (an outbound call meeting an IVR).
     SendDtmf,
+    /// The person on the line asked not to be called again: their number goes on the
+    /// organization's do-not-call list and a campaign's lead is finished as opted out.
+    OptOut,
 }
 
 impl ToolKind {

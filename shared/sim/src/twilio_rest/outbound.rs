@@ -7,8 +7,10 @@
 //! after a voicemail greeting's beep, `fax` after a fax tone), and `completed` last.
 //!
 //! Who answers is scripted per number ([`Callee`]): [`super::FakeTwilio::set_callee`],
-//! or `POST /_sim/callees` (`To`, `Callee`) with an account's credentials, which is
-//! how `hotline dial --callee` reaches the local stack's fake.
+//! or a sequence call after call ([`super::FakeTwilio::set_callees`]: busy, then a
+//! person), or `POST /_sim/callees` (`To`, `Callee`, comma-separated for a sequence)
+//! with an account's credentials, which is how `hotline dial --callee` reaches the local
+//! stack's fake.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,13 +185,17 @@ pub(super) fn spawn(shared: Arc<Shared<State>>, sid: String) {
         let Some(token) = state.accounts.get(&account).cloned() else {
             return;
         };
-        let callee = state.callees.get(&call.to).copied().unwrap_or_default();
-        state
-            .callee_logs
-            .insert(sid.clone(), CalleeLog::new(callee));
         let Ok(call_sid) = CallSid::parse(&sid) else {
             return;
         };
+        let callee = match state.callees.get_mut(&call.to) {
+            Some(script) if script.len() > 1 => script.pop_front().unwrap_or_default(),
+            Some(script) => script.front().copied().unwrap_or_default(),
+            None => Callee::default(),
+        };
+        state.callee_logs.insert(sid, CalleeLog::new(callee));
+        state.live_placed += 1;
+        state.max_live_placed = state.max_live_placed.max(state.live_placed);
         Placing {
             account,
             token,
@@ -376,6 +382,10 @@ async fn send(
 }
 
 fn finish(shared: &Shared<State>, sid: &CallSid) {
+    {
+        let mut state = shared.lock();
+        state.live_placed = state.live_placed.saturating_sub(1);
+    }
     log(shared, sid, |l| l.done = true);
 }
 
