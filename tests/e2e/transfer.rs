@@ -65,6 +65,13 @@ async fn world(callee: Callee) -> World {
 /// (on hold and, when it comes to that, on the agent's second stream): each stream
 /// and the wait in the conference last at most `secs`.
 async fn call(world: &World, secs: u64) -> CallReport {
+    Phone::call(call_spec(world, secs), None)
+        .await
+        .expect("call placed")
+}
+
+/// The caller of [`call`], before the call is placed.
+fn call_spec(world: &World, secs: u64) -> hotline_sim::phone::CallSpec {
     let mut spec = world.call(
         AudioSource::Script(vec![
             Segment::Silence { ms: 2500 },
@@ -78,7 +85,7 @@ async fn call(world: &World, secs: u64) -> CallReport {
     spec.hangup = None;
     spec.redirects = Some(follow_api_updates(world.twilio.subscribe(), &sid));
     spec.conferences = Some(world.twilio.conferences());
-    Phone::call(spec, None).await.expect("call placed")
+    spec
 }
 
 /// The caller's call was moved to the conference: one inline TwiML update whose
@@ -323,6 +330,68 @@ async fn voicemail_sends_the_caller_back_to_the_agent_unwhispered() {
         "a machine never hears the summary"
     );
     back_with_the_agent(&world, &report, TransferOutcome::Voicemail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_on_hold_ends_the_transfer_and_the_persons_ringing() {
+    let world = world(Callee::NoAnswer).await;
+    // The person's phone would ring for 30 s; the caller gives up on hold long before.
+    world.twilio.place_outbound_calls(OutboundTiming {
+        no_answer_after: Duration::from_secs(30),
+        ..OutboundTiming::default()
+    });
+    let org = hotline_core::OrgId::parse(hotline_local::configure::DEMO_ORG).expect("org");
+    let id = hotline_core::AgentId::parse(hotline_local::configure::DEMO_AGENT).expect("agent");
+    let mut agent = world
+        .stores
+        .directory
+        .get_agent(&org, &id)
+        .await
+        .expect("get")
+        .expect("agent");
+    for tool in &mut agent.tools {
+        if let ToolKind::TransferCall {
+            ring_timeout_secs, ..
+        } = &mut tool.kind
+        {
+            *ring_timeout_secs = Some(30);
+        }
+    }
+    world.stores.directory.put_agent(&agent).await.expect("put");
+    let mut spec = call_spec(&world, 9);
+    spec.after_call.status_callback = Some(format!("{}/twilio/status", world.stack.public_url));
+    let report = Phone::call(spec, None).await.expect("call placed");
+    moved_to_conference(&world, &report);
+    assert_eq!(report.status_callback_status, Some(204), "{report:?}");
+    let call = world.finished_call(&report.call_sid).await;
+    let attempt = &call.transfers[0];
+    assert_eq!(
+        attempt.outcome,
+        Some(TransferOutcome::CallerLeft),
+        "{call:?}"
+    );
+    assert_eq!(
+        call.outcome.as_ref().map(|o| o.reason),
+        Some(EndReason::CallerHungUp)
+    );
+    // Nobody brought back: the caller had gone.
+    assert_eq!(report.streams, 1, "{report:?}");
+    // The person's phone stopped ringing when the caller left, not 30 s later.
+    let log = leg_log(&world, attempt).await;
+    let last = log.statuses.last().map(|(s, _)| s.as_str());
+    assert_eq!(last, Some("canceled"), "{:?}", log.statuses);
+    // And its late "canceled" changed nothing.
+    let again = world
+        .stores
+        .calls
+        .get_call(&report.call_sid)
+        .await
+        .expect("get")
+        .expect("call");
+    assert_eq!(
+        again.transfers[0].outcome,
+        Some(TransferOutcome::CallerLeft)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

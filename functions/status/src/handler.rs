@@ -157,6 +157,40 @@ async fn apply(deps: &Deps, req: &Request) -> Result<(), StatusError> {
     // counted once per attempt whatever comes).
     if call.status.is_terminal() {
         move_lead(deps, &org, call, at).await?;
+        if call.transfers.iter().any(|t| t.outcome.is_none()) {
+            end_open_transfer(deps, &org, &call.sid, at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A caller who hangs up on hold ends the warm transfer they were waiting for: the
+/// attempt is settled `caller-left`, the call's outcome says so, and the person's phone,
+/// perhaps still ringing, is hung up rather than connected to nobody.
+async fn end_open_transfer(
+    deps: &Deps,
+    org: &Organization,
+    sid: &CallSid,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let modified = modify_call_if(deps.calls.as_ref(), sid, |call| {
+        hotline_core::transfer::caller_left(call, at).is_some()
+    })
+    .await?;
+    let Modified::Written(call) = &modified else {
+        return Ok(());
+    };
+    info!("the caller hung up on hold: warm transfer ended");
+    let leg = call
+        .transfers
+        .iter()
+        .rev()
+        .find(|t| t.outcome == Some(hotline_core::transfer::TransferOutcome::CallerLeft))
+        .and_then(|t| t.leg_sid.clone());
+    if let Some(leg) = leg
+        && let Err(e) = deps.placer.hang_up(org, &leg).await
+    {
+        warn!(error = %e, "could not hang up the transfer's leg");
     }
     Ok(())
 }

@@ -57,6 +57,8 @@ pub enum TransferOutcome {
     Declined,
     /// A machine answered.
     Voicemail,
+    /// The caller hung up while waiting on hold: there was nobody left to connect.
+    CallerLeft,
 }
 
 impl TransferOutcome {
@@ -66,13 +68,14 @@ impl TransferOutcome {
             Self::NoAnswer => "no-answer",
             Self::Declined => "declined",
             Self::Voicemail => "voicemail",
+            Self::CallerLeft => "caller-left",
         }
     }
 
     /// What the agent tells the caller when they are back: never left wondering.
     pub fn return_line(self) -> &'static str {
         match self {
-            Self::Connected => "",
+            Self::Connected | Self::CallerLeft => "",
             Self::NoAnswer => {
                 "I'm sorry, I couldn't reach anyone just now: nobody answered. I'm back with you. How else can I help?"
             }
@@ -135,12 +138,34 @@ impl Transfer {
         true
     }
 
-    /// Settled without the person, and the caller not yet back with the agent.
+    /// Settled without the person while the caller waited, and the caller not yet back
+    /// with the agent.
     pub fn awaits_return(&self) -> bool {
         self.outcome
-            .is_some_and(|o| o != TransferOutcome::Connected)
+            .is_some_and(|o| o != TransferOutcome::Connected && o != TransferOutcome::CallerLeft)
             && self.returned_at.is_none()
     }
+}
+
+/// The caller's call ended (`at`) while an attempt was still open: the caller hung up on
+/// hold. The attempt is settled `caller-left` and, unless something already said how
+/// the call ended, the call's outcome says so. Returns the person's leg to cancel
+/// (`Some(None)` when Twilio had not named it yet); `None` when no attempt was open.
+pub fn caller_left(call: &mut crate::model::Call, at: DateTime<Utc>) -> Option<Option<CallSid>> {
+    let open = call
+        .transfers
+        .iter_mut()
+        .rev()
+        .find(|t| t.outcome.is_none())?;
+    open.settle(TransferOutcome::CallerLeft, at);
+    let leg = open.leg_sid.clone();
+    call.outcome.get_or_insert_with(|| crate::model::Outcome {
+        reason: crate::model::EndReason::CallerHungUp,
+        detail: Some("hung up on hold, waiting for a warm transfer".to_owned()),
+        provider: None,
+        latency: None,
+    });
+    Some(leg)
 }
 
 /// The outcome a status callback of the person's leg settles, if any: a leg that never
@@ -197,6 +222,30 @@ mod tests {
         assert!(t.awaits_return());
         t.returned_at = Some(Utc::now());
         assert!(!t.awaits_return());
+    }
+
+    #[test]
+    fn a_caller_who_leaves_on_hold_settles_the_open_attempt_once() {
+        let to = E164::parse("+15550100002").expect("e164");
+        let mut call: crate::model::Call = serde_json::from_value(serde_json::json!({
+            "sid": format!("CA{}", "2".repeat(32)), "org": "acme", "agent": "front",
+            "from": "+14155550100", "to": "+14155550199", "direction": "inbound",
+            "status": "completed", "started_at": "2026-11-20T21:40:00Z", "stream_token": "x"
+        }))
+        .expect("call");
+        call.transfers
+            .push(Transfer::new(to, "s".into(), Utc::now()));
+        let leg = CallSid::parse("CA0123456789abcdef0123456789abcdef").expect("sid");
+        call.transfers[0].leg_sid = Some(leg.clone());
+        assert_eq!(caller_left(&mut call, Utc::now()), Some(Some(leg)));
+        assert_eq!(call.transfers[0].outcome, Some(TransferOutcome::CallerLeft));
+        assert!(!call.transfers[0].awaits_return(), "nobody to bring back");
+        assert_eq!(
+            call.outcome.as_ref().map(|o| o.reason),
+            Some(crate::model::EndReason::CallerHungUp)
+        );
+        // Replayed: nothing open any more.
+        assert_eq!(caller_left(&mut call, Utc::now()), None);
     }
 
     #[test]

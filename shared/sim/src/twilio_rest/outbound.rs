@@ -276,7 +276,11 @@ async fn run(shared: Arc<Shared<State>>, p: Placing) {
         }),
         _ => p.timing.ring,
     };
-    tokio::time::sleep(ring).await;
+    // A call canceled while it rings stops ringing then, as Twilio's does.
+    let rang = tokio::time::Instant::now();
+    while rang.elapsed() < ring && status_of(&shared, &p.sid) != "canceled" {
+        tokio::time::sleep(Duration::from_millis(50).min(ring)).await;
+    }
     if status_of(&shared, &p.sid) == "canceled" {
         send(
             &http,
