@@ -106,11 +106,6 @@ impl Telemetry {
         Ok(Self { traces, metrics })
     }
 
-    /// Whether anything is exported.
-    pub fn exporting(&self) -> bool {
-        self.traces.is_some() || self.metrics.is_some()
-    }
-
     /// The tracing layer that turns hotline's spans into OpenTelemetry spans, when
     /// traces are exported. Only the stream node's own spans go: the call, its turns,
     /// tools and provider connects, not every dependency's.

@@ -54,14 +54,6 @@ impl Prewarmed {
         self.lock().remove(sid)
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallSid, Opening>> {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
