@@ -102,12 +102,25 @@ pub fn twilio_media(
     id: FrameId,
     tail: &str,
 ) -> String {
+    twilio_media_with(sequence_number, stream_sid, chunk, timestamp_ms, |out| {
+        push_payload(out, id, tail);
+    })
+}
+
+/// Twilio's `media` frame whose base64 payload `payload` writes.
+pub fn twilio_media_with(
+    sequence_number: u64,
+    stream_sid: &str,
+    chunk: u64,
+    timestamp_ms: u64,
+    payload: impl FnOnce(&mut String),
+) -> String {
     let mut out = String::with_capacity(400);
     let _ = write!(
         out,
         r#"{{"event":"media","sequenceNumber":"{sequence_number}","streamSid":"{stream_sid}","media":{{"track":"inbound","chunk":"{chunk}","timestamp":"{timestamp_ms}","payload":""#
     );
-    push_payload(&mut out, id, tail);
+    payload(&mut out);
     out.push_str("\"}}");
     out
 }

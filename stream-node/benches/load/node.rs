@@ -21,6 +21,8 @@ pub struct NodeSpec<'a> {
     pub openai_base_url: String,
     pub max_calls: usize,
     pub log: PathBuf,
+    /// More environment: the other providers' base URLs.
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// The running node; killed if dropped before [`Node::stop`].
@@ -56,6 +58,7 @@ impl Node {
             // in its log) instead of reaching anything real.
             .env("TWILIO_API_BASE_URL", "http://127.0.0.1:9")
             .env("RUST_LOG", "warn")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("node log file")?)
             .stderr(log)

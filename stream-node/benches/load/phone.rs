@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::frame::{self, FrameId};
+use super::provider::Mode;
 use super::stats::{Collector, Dir, Live, Receiver};
 use super::ws_config;
 
@@ -34,6 +35,8 @@ pub struct Phones {
     pub collector: Arc<Collector>,
     /// When callers send `stop`.
     pub stop_at: Instant,
+    /// The provider's audio, as a caller sends and times it.
+    pub mode: Mode,
 }
 
 /// One call as seeded in the store.
@@ -112,6 +115,7 @@ async fn talk(
     let mut seq = 0u32;
     let mut echoes: Vec<String> = Vec::with_capacity(4);
     let mut established = false;
+    let mut caller = phones.mode.caller(call.index);
     loop {
         tokio::select! {
             // Reads first: their arrival time is what is measured.
@@ -129,16 +133,17 @@ async fn talk(
                 let now = frame::now_us();
                 let text = text.as_str();
                 if text.starts_with(r#"{"event":"media""#) {
-                    let Some(id) = frame::str_after(text, r#""payload":""#).and_then(frame::read_id) else {
+                    let heard = frame::str_after(text, r#""payload":""#)
+                        .is_some_and(|p| caller.heard(p, now, &window, down));
+                    if !heard {
                         *other.entry("media without a frame id".into()).or_default() += 1;
                         continue;
-                    };
+                    }
                     if !established {
                         established = true;
                         Live::inc(&c.live.calls_established);
                     }
                     Live::inc(&c.live.frames_down);
-                    down.received(id, now, &window);
                 } else if text.starts_with(r#"{"event":"mark""#)
                     && let Some(name) = frame::str_after(text, r#""name":""#)
                 {
@@ -159,14 +164,7 @@ async fn talk(
                 }
                 let id = FrameId { call: call.index, seq, sent_us: frame::now_us() };
                 sequence_number += 1;
-                let media = frame::twilio_media(
-                    sequence_number,
-                    &stream_sid,
-                    u64::from(seq) + 1,
-                    u64::from(seq) * frame::FRAME_MS,
-                    id,
-                    &phones.tail,
-                );
+                let media = caller.media(sequence_number, &stream_sid, id, &phones.tail);
                 ws.feed(Message::text(media)).await.context("sending media")?;
                 for echo in echoes.drain(..) {
                     ws.feed(Message::text(echo)).await.context("echoing a mark")?;

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use chrono::Utc;
 use hotline_core::model::{
-    Agent, Call, CallLimits, CallStatus, Direction, OrgSettings, Organization, Provider,
-    TwilioAccount,
+    Agent, Call, CallLimits, CallStatus, Direction, OrgSettings, Organization, PipelineSpec,
+    Provider, SttSpec, SttVendor, TtsSpec, TtsVendor, TwilioAccount,
 };
 use hotline_core::{AccountSid, AgentId, CallSid, OrgId, Party};
 use hotline_store::Stores;
@@ -25,7 +25,9 @@ fn hex32() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
+/// `provider`: the agent's. Gemini's audio carries no frame ids, so its fake learns the
+/// call from the `setup`: each call then has its own agent, whose instructions name it.
+pub async fn seed(data_dir: &Path, calls: u32, provider: Provider) -> anyhow::Result<Seeded> {
     let stores = Stores::local(data_dir).context("opening the local store")?;
     let org_id = OrgId::parse("bench-org")?;
     let account_sid = format!("AC{}", hex32());
@@ -45,7 +47,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
         })
         .await
         .context("storing the organization")?;
-    let agent = Agent {
+    let mut agent = Agent {
         org: org_id.clone(),
         id: AgentId::parse("bench-agent")?,
         name: "Bench agent".into(),
@@ -55,8 +57,13 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
         greeting: Some("Hello".into()),
         voicemail_message: None,
         enabled: true,
-        provider: Provider::OpenaiRealtime,
-        model: "gpt-realtime".into(),
+        provider,
+        model: match provider {
+            Provider::OpenaiRealtime => "gpt-realtime",
+            Provider::GeminiLive => "gemini-2.5-flash-native-audio-preview-12-2025",
+            Provider::Pipeline => "gpt-4.1-mini",
+        }
+        .into(),
         tools: Vec::new(),
         analyzers: Vec::new(),
         // Guardrails far beyond the run, so they never act.
@@ -65,16 +72,38 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
             silence_timeout_secs: 3600,
         },
         fallback: None,
-        pipeline: None,
+        pipeline: (provider == Provider::Pipeline).then(|| PipelineSpec {
+            stt: SttSpec::of(SttVendor::Deepgram),
+            tts: TtsSpec::of(TtsVendor::Elevenlabs),
+        }),
         version: 0,
     };
+    if provider == Provider::GeminiLive {
+        agent.voice = "Puck".into();
+    }
     stores
         .directory
         .put_agent(&agent)
         .await
         .context("storing the agent")?;
+    let per_call = provider == Provider::GeminiLive;
     let mut specs = Vec::with_capacity(calls as usize);
     for index in 0..calls {
+        let agent_id = if per_call {
+            let mine = Agent {
+                id: AgentId::parse(&format!("bench-agent-{index}"))?,
+                instructions: format!("You are a load test: bench call {index}."),
+                ..agent.clone()
+            };
+            stores
+                .directory
+                .put_agent(&mine)
+                .await
+                .context("storing a call's agent")?;
+            mine.id
+        } else {
+            agent.id.clone()
+        };
         let call_sid = format!("CA{}", hex32());
         let stream_token = hex32();
         stores
@@ -82,7 +111,7 @@ pub async fn seed(data_dir: &Path, calls: u32) -> anyhow::Result<Seeded> {
             .create_call(&Call {
                 sid: CallSid::parse(&call_sid)?,
                 org: org_id.clone(),
-                agent: agent.id.clone(),
+                agent: agent_id,
                 from: Party::parse("+14155550100")?,
                 to: Party::parse("+14155550111")?,
                 direction: Direction::Inbound,
