@@ -112,6 +112,9 @@ struct Args {
     /// ElevenLabs).
     #[arg(long, value_enum, default_value_t = provider::Provider::OpenaiRealtime)]
     provider: provider::Provider,
+    /// The pipeline's speech-to-text (its voice is ElevenLabs', its LLM chat completions).
+    #[arg(long, value_enum, default_value_t = pipeline::Stt::Deepgram)]
+    stt: pipeline::Stt,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -173,7 +176,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temp dir")?;
     let data_dir = dir.path().join("data");
     eprintln!("seeding {n} calls into {}", data_dir.display());
-    let seeded = seed::seed(&data_dir, n, args.provider.model()).await?;
+    let seeded = seed::seed(&data_dir, n, args.provider.model(), args.stt.vendor()).await?;
 
     let ai_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ai_addr = ai_listener.local_addr()?;
@@ -272,7 +275,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         provider::Provider::Pipeline => {
             let pipeline = Arc::new(pipeline::Pipeline::new(Arc::clone(&fake), n));
-            tokio::spawn(provider::serve(ai_listener, fake, pipeline::deepgram));
+            tokio::spawn(provider::serve(ai_listener, fake, pipeline::stt));
             tokio::spawn(provider::serve(
                 http_listener,
                 Arc::clone(&pipeline.fake),

@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
@@ -61,14 +63,29 @@ impl Pipeline {
     }
 }
 
+/// The speech-to-text the pipeline's agent uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stt {
+    Deepgram,
+    Elevenlabs,
+}
+
+impl Stt {
+    pub fn vendor(self) -> hotline_core::model::SttVendor {
+        match self {
+            Self::Deepgram => hotline_core::model::SttVendor::Deepgram,
+            Self::Elevenlabs => hotline_core::model::SttVendor::Elevenlabs,
+        }
+    }
+}
+
 #[allow(clippy::result_large_err)]
 fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
-    if req.uri().path() == "/v1/listen"
-        && req
-            .uri()
-            .query()
-            .is_some_and(|q| q.contains("encoding=mulaw"))
-    {
+    let query = req.uri().query().unwrap_or("");
+    let deepgram = req.uri().path() == "/v1/listen" && query.contains("encoding=mulaw");
+    let scribe = req.uri().path() == "/v1/speech-to-text/realtime"
+        && query.contains("audio_format=ulaw_8000");
+    if deepgram || scribe {
         Ok(resp)
     } else {
         let mut refusal = ErrorResponse::new(Some("not found".into()));
@@ -83,14 +100,14 @@ fn results(transcript: &str, start: f64, speech_final: bool) -> String {
     )
 }
 
-/// One Deepgram socket.
-pub async fn deepgram(tcp: TcpStream, fake: Arc<Fake>) {
+/// One speech-to-text socket, Deepgram's or ElevenLabs' (Scribe).
+pub async fn stt(tcp: TcpStream, fake: Arc<Fake>) {
     let c = &fake.collector;
     Live::inc(&c.live.ai_sessions);
     Live::inc(&c.live.ai_active);
     let mut tally = Tally::new();
     let result = listen(tcp, &fake, &mut tally).await;
-    tally.close(&fake, "fake Deepgram", result);
+    tally.close(&fake, "fake speech-to-text", result);
     Live::dec(&c.live.ai_active);
 }
 
@@ -99,9 +116,12 @@ async fn listen(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Resul
     let mut ws =
         tokio_tungstenite::accept_hdr_async_with_config(tcp, check_path, Some(ws_config()))
             .await
-            .context("fake Deepgram handshake")?;
+            .context("fake speech-to-text handshake")?;
     let window = c.window;
     let mut frames = 0u32;
+    // Scribe is known by its first audio (Deepgram's comes as binary).
+    let mut scribe = false;
+    let mut decoded = Vec::with_capacity(64);
     loop {
         let msg = match ws.next().await {
             Some(Ok(Message::Close(_))) | None => return Ok(()),
@@ -109,25 +129,19 @@ async fn listen(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Resul
             Some(Err(e)) => return Err(e).context("reading"),
         };
         let now = frame::now_us();
-        match msg {
-            Message::Binary(audio) => {
-                let Some(id) = read_quiet(&audio) else {
-                    tally.other("audio without a frame id");
-                    continue;
-                };
-                if tally.up.call().is_none() {
-                    tally.up = Receiver::new(Some(id.call));
+        let id = match &msg {
+            Message::Binary(audio) => read_quiet(audio),
+            Message::Text(t) if t.starts_with(r#"{"message_type":"input_audio_chunk""#) => {
+                if !scribe {
+                    scribe = true;
+                    ws.send(Message::text(SCRIBE_STARTED)).await?;
                 }
-                Live::inc(&c.live.frames_up);
-                tally.up.received(id, now, &window);
-                frames += 1;
-                let at = f64::from(frames) * 0.02;
-                if frames == 1 {
-                    let hello = format!("Hello from bench call {}.", id.call);
-                    ws.send(Message::text(results(&hello, 0.0, true))).await?;
-                } else if frames.is_multiple_of(SILENCE_RESULTS_EVERY) {
-                    ws.send(Message::text(results("", at - 1.0, false))).await?;
-                }
+                // The id is in the first 48 bytes: 64 base64 characters.
+                decoded.clear();
+                frame::str_after(t.as_str(), r#""audio_base_64":""#)
+                    .and_then(|b64| b64.get(..64))
+                    .and_then(|head| BASE64.decode_vec(head, &mut decoded).ok())
+                    .and_then(|()| read_quiet(&decoded))
             }
             Message::Text(t) => {
                 let kind = frame::str_after(t.as_str(), r#""type":""#).unwrap_or("untyped");
@@ -138,14 +152,56 @@ async fn listen(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Resul
                 if kind != "KeepAlive" {
                     tally.other(kind);
                 }
+                continue;
             }
-            _ => {}
+            _ => continue,
+        };
+        let Some(id) = id else {
+            tally.other("audio without a frame id");
+            continue;
+        };
+        if tally.up.call().is_none() {
+            tally.up = Receiver::new(Some(id.call));
         }
+        Live::inc(&c.live.frames_up);
+        tally.up.received(id, now, &window);
+        frames += 1;
+        let at = f64::from(frames) * 0.02;
+        let hello = || format!("Hello from bench call {}.", id.call);
+        let said = match (frames, scribe) {
+            (1, false) => results(&hello(), 0.0, true),
+            (1, true) => format!(
+                r#"{{"message_type":"committed_transcript","text":"{}"}}"#,
+                hello()
+            ),
+            (n, false) if n.is_multiple_of(SILENCE_RESULTS_EVERY) => results("", at - 1.0, false),
+            (n, true) if n.is_multiple_of(SILENCE_RESULTS_EVERY) => {
+                r#"{"message_type":"partial_transcript","text":""}"#.to_owned()
+            }
+            _ => continue,
+        };
+        ws.send(Message::text(said)).await?;
     }
 }
 
-/// One HTTP connection: chat completions and speech requests, one after another.
+const SCRIBE_STARTED: &str = r#"{"message_type":"session_started","session_id":"bench","config":{"sample_rate":8000,"audio_format":"ulaw_8000","model_id":"scribe_v2_realtime"}}"#;
+
+/// One HTTP connection: chat completions and speech requests, one after another; or
+/// ElevenLabs' speech-to-text socket, which shares the voice's base URL.
 pub async fn http(tcp: TcpStream, pipeline: Arc<Pipeline>) {
+    let upgrade = b"GET /v1/speech-to-text/realtime";
+    let mut head = [0u8; 32];
+    // The request line may come in pieces: peek until it tells.
+    for _ in 0..100 {
+        let seen = tcp.peek(&mut head).await.unwrap_or(0);
+        if seen == 0 || !upgrade.starts_with(&head[..seen.min(upgrade.len())]) {
+            break;
+        }
+        if seen >= upgrade.len() {
+            return stt(tcp, Arc::clone(&pipeline.fake)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let mut tally = Tally::new();
     let result = serve_http(tcp, &pipeline, &mut tally).await;
     tally.close(&pipeline.fake, "fake chat/voice", result);

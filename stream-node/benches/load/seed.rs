@@ -27,7 +27,12 @@ fn hex32() -> String {
 
 /// `provider`: the agent's. Gemini's audio carries no frame ids, so its fake learns the
 /// call from the `setup`: each call then has its own agent, whose instructions name it.
-pub async fn seed(data_dir: &Path, calls: u32, provider: Provider) -> anyhow::Result<Seeded> {
+pub async fn seed(
+    data_dir: &Path,
+    calls: u32,
+    provider: Provider,
+    stt: SttVendor,
+) -> anyhow::Result<Seeded> {
     let stores = Stores::local(data_dir).context("opening the local store")?;
     let org_id = OrgId::parse("bench-org")?;
     let account_sid = format!("AC{}", hex32());
@@ -73,7 +78,7 @@ pub async fn seed(data_dir: &Path, calls: u32, provider: Provider) -> anyhow::Re
         },
         fallback: None,
         pipeline: (provider == Provider::Pipeline).then(|| PipelineSpec {
-            stt: SttSpec::of(SttVendor::Deepgram),
+            stt: SttSpec::of(stt),
             tts: TtsSpec::of(TtsVendor::Elevenlabs),
         }),
         version: 0,
