@@ -8,20 +8,19 @@
 //! once `320 (k + 1)` samples have come, and timed against the phone's send time.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::frame::{self, FrameId};
-use super::provider::{Fake, SampleClock, Tally, base64_len, call_named};
+use super::provider::{Fake, SampleClock, Tally, base64_len, call_named, real_time_tick};
 use super::stats::{Live, Receiver};
 use super::ws_config;
 
@@ -47,13 +46,9 @@ pub fn chunk_message() -> Utf8Bytes {
 }
 
 pub async fn session(tcp: TcpStream, fake: Arc<Fake>) {
-    let c = &fake.collector;
-    Live::inc(&c.live.ai_sessions);
-    Live::inc(&c.live.ai_active);
-    let mut tally = Tally::new();
+    let mut tally = Tally::session(&fake);
     let result = talk(tcp, &fake, &mut tally).await;
     tally.close(&fake, "fake Gemini", result);
-    Live::dec(&c.live.ai_active);
 }
 
 #[allow(clippy::result_large_err)]
@@ -99,8 +94,7 @@ async fn talk(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Result<
     let chunk = chunk_message();
     let window = c.window;
     let mut heard = SampleClock::new(FRAME_16K);
-    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut tick = real_time_tick();
     let mut seq = 0u32;
     loop {
         tokio::select! {

@@ -102,13 +102,9 @@ fn results(transcript: &str, start: f64, speech_final: bool) -> String {
 
 /// One speech-to-text socket, Deepgram's or ElevenLabs' (Scribe).
 pub async fn stt(tcp: TcpStream, fake: Arc<Fake>) {
-    let c = &fake.collector;
-    Live::inc(&c.live.ai_sessions);
-    Live::inc(&c.live.ai_active);
-    let mut tally = Tally::new();
+    let mut tally = Tally::session(&fake);
     let result = listen(tcp, &fake, &mut tally).await;
     tally.close(&fake, "fake speech-to-text", result);
-    Live::dec(&c.live.ai_active);
 }
 
 async fn listen(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Result<()> {

@@ -384,6 +384,8 @@ pub struct Fake {
 
 /// One session's or request's counts, merged into the totals when it ends.
 pub struct Tally {
+    /// An AI session (counted live), not an HTTP connection.
+    session: bool,
     pub up: Receiver,
     pub down: super::stats::Dir,
     pub other: std::collections::BTreeMap<String, u64>,
@@ -392,9 +394,21 @@ pub struct Tally {
 impl Tally {
     pub fn new() -> Self {
         Self {
+            session: false,
             up: Receiver::new(None),
             down: super::stats::Dir::default(),
             other: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// An AI session's counts; the session counts as open until [`Self::close`].
+    pub fn session(fake: &Fake) -> Self {
+        let live = &fake.collector.live;
+        super::stats::Live::inc(&live.ai_sessions);
+        super::stats::Live::inc(&live.ai_active);
+        Self {
+            session: true,
+            ..Self::new()
         }
     }
 
@@ -418,7 +432,17 @@ impl Tally {
                 *t.other_events.entry(format!("to {who}: {k}")).or_default() += n;
             }
         });
+        if self.session {
+            super::stats::Live::dec(&c.live.ai_active);
+        }
     }
+}
+
+/// A 20 ms tick on an absolute schedule: a late tick is caught up, not skipped.
+pub fn real_time_tick() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(frame::FRAME_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    tick
 }
 
 /// Accepts connections for a fake, each served by `talk`.
