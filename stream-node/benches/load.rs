@@ -646,9 +646,11 @@ impl Report {
             self.secs
         );
         if self.provider == provider::Provider::GeminiLive {
-            let (up, down) = provider::Provider::resampler_hold_ms();
+            let (up, down) = provider::Provider::gemini_delay();
             println!(
-                "Gemini: latency is timed at each frame's last sample; the resamplers hold back {up:.2} ms up (8 -> 16 kHz) and {down:.2} ms down (24 -> 8 kHz) of each 20 ms frame until the next one comes, counted"
+                "Gemini: latency is the delay of the sound, the node's queueing plus its resamplers' filter delay ({:.2} ms up at 8 -> 16 kHz, {:.2} ms down at 24 -> 8 kHz), counted",
+                up as f64 / 16.0,
+                down as f64 / 8.0
             );
         }
         println!(

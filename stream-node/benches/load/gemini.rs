@@ -3,9 +3,9 @@
 //! then one endless model turn, `serverContent.modelTurn.parts[].inlineData` of PCM16 at
 //! 24 kHz in 20 ms chunks (a 400 Hz tone, the same pre-encoded message every time) on an
 //! absolute real-time schedule. Each chunk's send time goes to the shared [`Clocks`],
-//! where the phone finds it once the chunk's last sample, resampled to 8 kHz, arrives.
+//! where the phone finds it once the chunk's sound, resampled to 8 kHz, arrives.
 //! `realtimeInput.audio` (PCM16 16 kHz) is only counted: frame `k` of the caller is in
-//! once `320 (k + 1)` samples have come, and timed against the phone's send time.
+//! once its sound has come (`SampleClock`), and timed against the phone's send time.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::frame::{self, FrameId};
-use super::provider::{Fake, SampleClock, Tally, base64_len, call_named, real_time_tick};
+use super::provider::{Fake, Provider, SampleClock, Tally, base64_len, call_named, real_time_tick};
 use super::stats::{Live, Receiver};
 use super::ws_config;
 
@@ -93,7 +93,7 @@ async fn talk(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Result<
     tally.up = Receiver::new(Some(call));
     let chunk = chunk_message();
     let window = c.window;
-    let mut heard = SampleClock::new(FRAME_16K);
+    let mut heard = SampleClock::new(FRAME_16K, Provider::gemini_delay().0, 16_000);
     let mut tick = real_time_tick();
     let mut seq = 0u32;
     loop {
@@ -115,7 +115,7 @@ async fn talk(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Result<
                     Live::inc(&c.live.frames_up);
                     for k in heard.arrived(base64_len(data) / 2) {
                         match fake.clocks.caller_frame(call, k) {
-                            Some(id) => tally.up.received(id, now, &window),
+                            Some(id) => tally.up.received(heard.spoken(id), now, &window),
                             None => tally.up.dir.misrouted += 1,
                         }
                     }

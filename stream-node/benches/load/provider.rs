@@ -5,10 +5,10 @@
 //! - `gemini_live`: audio is resampled both ways, so no id survives. Frames are timed by
 //!   sample position instead ([`Clocks`]): the phone records each 20 ms frame's send
 //!   time, and the fake Gemini, counting the 16 kHz samples it receives on the call,
-//!   times frame `k` when sample `320 (k + 1)` (the frame's last) has arrived; down, the
-//!   fake records each 24 kHz chunk's send time and the phone, counting µ-law samples,
-//!   times chunk `j` when sample `160 (j + 1)` has arrived. What the resamplers hold back
-//!   (a chunk's tail waits for the next chunk) is counted: it is latency a caller hears.
+//!   times frame `k` when its sound has arrived; down, the fake records each 24 kHz
+//!   chunk's send time and the phone, counting µ-law samples, times chunk `j` likewise.
+//!   The resamplers' filter delay is counted ([`SampleClock`]): it is latency a listener
+//!   hears.
 //! - `pipeline`: the caller's µ-law reaches the speech-to-text as it is, but must not
 //!   sound like speech to the node's own VAD (a barge-in would cut the reply), so the id
 //!   is written in quiet samples ([`push_quiet_payload`]); the voice's µ-law reaches the
@@ -51,19 +51,15 @@ impl Provider {
         }
     }
 
-    /// What Gemini's resamplers hold back on the way (up 8 → 16 kHz, down 24 → 8 kHz),
-    /// ms: the filter's delay, dropped at the start, leaves each 20 ms frame's tail
-    /// waiting for the next frame. Measured on the node's own resampler.
-    pub fn resampler_hold_ms() -> (f64, f64) {
-        let held = |from: u32, to: u32| {
-            let Ok(mut r) = hotline_audio::StreamResampler::new(from, to, 20) else {
-                return f64::NAN;
-            };
-            let mut out = Vec::new();
-            r.process(std::iter::repeat_n(0i16, from as usize / 50), &mut out);
-            (to as usize / 50).saturating_sub(out.len()) as f64 * 1000.0 / f64::from(to)
+    /// The node's Gemini resamplers' filter delay, in the samples each side counts:
+    /// (up, at 16 kHz; down, at 8 kHz). The node drops that many samples at the start,
+    /// so sample `n` out is sample `n` in; of each 20 ms frame, the last `delay`
+    /// samples come out with the next frame. Read from the node's own resampler.
+    pub fn gemini_delay() -> (u64, u64) {
+        let delay = |from: u32, to: u32| {
+            hotline_audio::StreamResampler::new(from, to, 20).map_or(0, |r| r.delay() as u64)
         };
-        (held(8_000, 16_000), held(24_000, 8_000))
+        (delay(8_000, 16_000), delay(24_000, 8_000))
     }
 
     pub fn name(self) -> &'static str {
@@ -134,19 +130,29 @@ impl Clocks {
     }
 }
 
-/// Times a stream of audio by sample position: frame `k` is in once `per_frame (k + 1)`
-/// samples have arrived.
+/// Times a stream of resampled audio by sample position, as a listener hears its delay:
+/// frame `k` is timed when the output reaches the position its last sample had less the
+/// resampler's delay (`per_frame (k + 1) − delay`), the sample the node could pass on
+/// with frame `k`, and its latency is counted from when that sample was spoken, `delay`
+/// before the frame was sent ([`Self::spoken`]). Passthrough audio (delay 0) reduces to
+/// "frame k is in at its last sample". So the figure is the node's queueing plus the
+/// filter's delay: how much later the caller (or the model) hears every sound.
 #[derive(Debug)]
 pub struct SampleClock {
     per_frame: u64,
+    delay: u64,
+    /// The delay in µs at the clock's rate.
+    delay_us: u32,
     samples: u64,
     next: u32,
 }
 
 impl SampleClock {
-    pub fn new(per_frame: u64) -> Self {
+    pub fn new(per_frame: u64, delay: u64, rate: u32) -> Self {
         Self {
             per_frame,
+            delay,
+            delay_us: u32::try_from(delay * 1_000_000 / u64::from(rate.max(1))).unwrap_or(0),
             samples: 0,
             next: 0,
         }
@@ -156,9 +162,17 @@ impl SampleClock {
     pub fn arrived(&mut self, samples: u64) -> std::ops::Range<u32> {
         self.samples += samples;
         let first = self.next;
-        let done = u32::try_from(self.samples / self.per_frame).unwrap_or(u32::MAX);
+        let done = u32::try_from((self.samples + self.delay) / self.per_frame).unwrap_or(u32::MAX);
         self.next = done.max(first);
         first..self.next
+    }
+
+    /// Frame `id` as sent when its timed sample was spoken.
+    pub fn spoken(&self, id: FrameId) -> FrameId {
+        FrameId {
+            sent_us: id.sent_us.wrapping_sub(self.delay_us),
+            ..id
+        }
     }
 }
 
@@ -253,7 +267,7 @@ impl Mode {
         Caller {
             mode: self.clone(),
             call,
-            heard: SampleClock::new(FRAME_BYTES as u64),
+            heard: SampleClock::new(FRAME_BYTES as u64, Provider::gemini_delay().1, 8_000),
             carry: Vec::with_capacity(4 * FRAME_BYTES),
         }
     }
@@ -295,7 +309,7 @@ impl Caller {
             Mode::Gemini(clocks) => {
                 for seq in self.heard.arrived(base64_len(payload)) {
                     match clocks.agent_chunk(self.call, seq) {
-                        Some(id) => down.received(id, now, window),
+                        Some(id) => down.received(self.heard.spoken(id), now, window),
                         None => down.dir.misrouted += 1,
                     }
                 }
@@ -347,7 +361,7 @@ pub fn self_check() -> anyhow::Result<()> {
             "base64 length of {n}"
         );
     }
-    let mut clock = SampleClock::new(320);
+    let mut clock = SampleClock::new(320, 0, 16_000);
     ensure!(clock.arrived(300).is_empty(), "a partial frame was timed");
     ensure!(
         clock.arrived(20) == (0..1),
@@ -356,6 +370,15 @@ pub fn self_check() -> anyhow::Result<()> {
     ensure!(
         clock.arrived(660) == (1..3),
         "frames 1 and 2 not timed together"
+    );
+    // 2.5 ms of filter delay at 16 kHz: frame 0 is timed at sample 280, as spoken 2.5 ms
+    // before it was sent.
+    let mut clock = SampleClock::new(320, 40, 16_000);
+    ensure!(clock.arrived(279).is_empty(), "timed before its position");
+    ensure!(clock.arrived(1) == (0..1), "not timed at its position");
+    ensure!(
+        clock.spoken(id).sent_us == id.sent_us - 2_500,
+        "spoken time"
     );
     let clocks = Clocks::new(2);
     clocks.caller_sent(FrameId {
