@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::frame::{self, FrameId};
 use super::stats::{Collector, Dir, Live, Receiver};
+use super::turn::{self, TurnStats, Turns};
 use super::ws_config;
 
 pub struct Ai {
@@ -27,6 +28,11 @@ pub struct Ai {
     pub calls_end_at: Instant,
     /// Sessions the node has not closed by then end on their own.
     pub give_up_at: Instant,
+    /// Turns mode: the agent answers the caller's turns instead of talking on and on.
+    pub turns: Option<Turns>,
+    /// The endless response's audio goes out this many 20 ms deltas at a time (1: real
+    /// time; more: bursts, as a real provider generates faster than real time).
+    pub burst: u32,
 }
 
 pub async fn serve(listener: TcpListener, ai: Arc<Ai>) {
@@ -50,7 +56,8 @@ async fn session(tcp: TcpStream, ai: Arc<Ai>) {
     let mut up = Receiver::new(None);
     let mut down = Dir::default();
     let mut other = BTreeMap::new();
-    if let Err(e) = talk(tcp, &ai, &mut up, &mut down, &mut other).await
+    let mut turns = TurnStats::default();
+    if let Err(e) = talk(tcp, &ai, &mut up, &mut down, &mut other, &mut turns).await
         && Instant::now() < ai.calls_end_at
     {
         c.error(format!("fake AI: {e:#}"));
@@ -58,6 +65,7 @@ async fn session(tcp: TcpStream, ai: Arc<Ai>) {
     c.with(|t| {
         t.up.merge(up.dir);
         t.down.merge(down);
+        t.turns.merge(turns);
         for (k, n) in other {
             *t.other_events.entry(format!("to AI: {k}")).or_default() += n;
         }
@@ -83,6 +91,7 @@ async fn talk(
     up: &mut Receiver,
     down: &mut Dir,
     other: &mut BTreeMap<String, u64>,
+    turns: &mut TurnStats,
 ) -> anyhow::Result<()> {
     let c = &ai.collector;
     tcp.set_nodelay(true).context("TCP_NODELAY")?;
@@ -96,8 +105,12 @@ async fn talk(
         model,
     )))
     .await?;
+    if let Some(config) = ai.turns {
+        return turn::talk(&mut ws, ai, config, up, down, other, turns).await;
+    }
     let window = c.window;
-    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS));
+    let burst = ai.burst.max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS * u64::from(burst)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut seq = 0u32;
     loop {
@@ -137,12 +150,15 @@ async fn talk(
                     bail!("the node kept the AI session open after the call ended");
                 }
                 let Some(call) = up.call() else { continue };
-                let id = FrameId { call, seq, sent_us: frame::now_us() };
-                ws.send(Message::text(frame::audio_delta(seq, id, &ai.tail)))
-                    .await
-                    .context("sending audio")?;
-                down.sent(id, &window);
-                seq += 1;
+                for _ in 0..burst {
+                    let id = FrameId { call, seq, sent_us: frame::now_us() };
+                    ws.feed(Message::text(frame::audio_delta(seq, id, &ai.tail)))
+                        .await
+                        .context("sending audio")?;
+                    down.sent(id, &window);
+                    seq += 1;
+                }
+                ws.flush().await.context("sending audio")?;
             }
         }
     }

@@ -1,9 +1,13 @@
 //! One simulated caller, as Twilio drives a bidirectional Media Stream: a signed upgrade,
-//! `connected` and `start`, then a 20 ms `media` frame on an absolute schedule; marks are
-//! echoed on the next tick (once the 20 ms of audio before them has "played"), written
-//! in the same socket write as that tick's frame.
+//! `connected` and `start`, then a 20 ms `media` frame on an absolute schedule. Agent
+//! audio plays from a buffer as at Twilio: each frame received queues 20 ms behind what
+//! is queued, and a mark is echoed once the audio before it has played (on the first
+//! tick after, in the same socket write as that tick's frame), so audio that comes
+//! faster than real time gets its echoes late and in bursts; a `clear` empties the
+//! buffer and echoes every pending mark at once. With `--call-secs` the caller hangs up
+//! after that long and dials again (the next seeded call).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,11 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::frame::{self, FrameId};
 use super::stats::{Collector, Dir, Live, Receiver};
+use super::turn::{Caller, TurnStats, Turns};
 use super::ws_config;
+
+/// One frame's playing time, µs.
+const FRAME_US: u64 = frame::FRAME_MS * 1000;
 
 /// What every caller shares.
 pub struct Phones {
@@ -31,9 +39,15 @@ pub struct Phones {
     pub signature: String,
     pub account_sid: String,
     pub tail: String,
+    /// The caller's voice in turns mode.
+    pub speech: String,
     pub collector: Arc<Collector>,
     /// When callers send `stop`.
     pub stop_at: Instant,
+    /// Each call lasts this long, then the caller dials again (churn); `None`: one call
+    /// until `stop_at`.
+    pub call_length: Option<Duration>,
+    pub turns: Option<Turns>,
 }
 
 /// One call as seeded in the store.
@@ -43,31 +57,64 @@ pub struct CallSpec {
     pub stream_token: String,
 }
 
-pub async fn run(phones: Arc<Phones>, call: CallSpec) {
+/// One caller: its calls one after the other (one unless `--call-secs`), until `stop_at`.
+pub async fn run(phones: Arc<Phones>, calls: Vec<CallSpec>) {
     let c = &phones.collector;
-    Live::inc(&c.live.calls_started);
-    let mut up = Dir::default();
-    let mut down = Receiver::new(Some(call.index));
-    let mut other = BTreeMap::new();
-    if let Err(e) = talk(&phones, &call, &mut up, &mut down, &mut other).await {
-        c.error(format!("caller: {e:#}"));
-    }
-    Live::inc(&c.live.calls_ended);
-    c.with(|t| {
-        t.up.merge(up);
-        t.down.merge(down.dir);
-        for (k, n) in other {
-            *t.other_events.entry(format!("to caller: {k}")).or_default() += n;
+    let mut calls = calls.into_iter().peekable();
+    while let Some(call) = calls.next() {
+        let last = calls.peek().is_none();
+        let until = match phones.call_length {
+            Some(length) if !last => (Instant::now() + length).min(phones.stop_at),
+            _ => phones.stop_at,
+        };
+        Live::inc(&c.live.calls_started);
+        let mut up = Dir::default();
+        let mut down = Receiver::new(Some(call.index));
+        let mut other = BTreeMap::new();
+        let mut turns = phones.turns.map(|t| Caller::new(frame::now_us(), t));
+        let mut connected = false;
+        let talked = talk(
+            &phones,
+            &call,
+            until,
+            &mut up,
+            &mut down,
+            &mut other,
+            turns.as_mut(),
+            &mut connected,
+        )
+        .await;
+        if let Err(e) = talked {
+            c.error(format!("caller: {e:#}"));
         }
-    });
+        if connected {
+            Live::dec(&c.live.calls_live);
+        }
+        Live::inc(&c.live.calls_ended);
+        c.with(|t| {
+            t.up.merge(up);
+            t.down.merge(down.dir);
+            t.turns
+                .merge(turns.map_or_else(TurnStats::default, |t| t.stats));
+            for (k, n) in other {
+                *t.other_events.entry(format!("to caller: {k}")).or_default() += n;
+            }
+        });
+        if Instant::now() >= phones.stop_at {
+            break;
+        }
+    }
 }
 
 async fn talk(
     phones: &Phones,
     call: &CallSpec,
+    until: Instant,
     up: &mut Dir,
     down: &mut Receiver,
     other: &mut BTreeMap<String, u64>,
+    mut turns: Option<&mut Caller>,
+    connected: &mut bool,
 ) -> anyhow::Result<()> {
     let c = &phones.collector;
     let tcp = TcpStream::connect(phones.node).await.context("connect")?;
@@ -81,6 +128,8 @@ async fn talk(
         .await
         .context("upgrade")?;
     Live::inc(&c.live.calls_upgraded);
+    Live::inc(&c.live.calls_live);
+    *connected = true;
 
     let stream_sid = format!("MZ{}", uuid::Uuid::new_v4().simple());
     let connected = Inbound::Connected(Connected {
@@ -110,7 +159,10 @@ async fn talk(
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut sequence_number = 1u64;
     let mut seq = 0u32;
-    let mut echoes: Vec<String> = Vec::with_capacity(4);
+    // Marks to echo once the audio before them has played: (when, echo).
+    let mut echoes: VecDeque<(u64, String)> = VecDeque::with_capacity(8);
+    // When the agent audio received so far will have played (µs, generator clock).
+    let mut play_end = 0u64;
     let mut established = false;
     loop {
         tokio::select! {
@@ -129,7 +181,8 @@ async fn talk(
                 let now = frame::now_us();
                 let text = text.as_str();
                 if text.starts_with(r#"{"event":"media""#) {
-                    let Some(id) = frame::str_after(text, r#""payload":""#).and_then(frame::read_id) else {
+                    let payload = frame::str_after(text, r#""payload":""#).unwrap_or_default();
+                    let Some(id) = frame::read_id(payload) else {
                         *other.entry("media without a frame id".into()).or_default() += 1;
                         continue;
                     };
@@ -139,11 +192,23 @@ async fn talk(
                     }
                     Live::inc(&c.live.frames_down);
                     down.received(id, now, &window);
+                    play_end = play_end.max(u64::from(now)) + FRAME_US;
+                    if let Some(turns) = turns.as_deref_mut() {
+                        turns.heard(payload, now, window.contains(now));
+                    }
                 } else if text.starts_with(r#"{"event":"mark""#)
                     && let Some(name) = frame::str_after(text, r#""name":""#)
                 {
-                    sequence_number += 1;
-                    echoes.push(frame::twilio_mark(sequence_number, &stream_sid, name));
+                    echoes.push_back((play_end, name.to_owned()));
+                } else if turns.is_some() && text.starts_with(r#"{"event":"clear""#) {
+                    // Twilio drops what it has not played and echoes every pending mark.
+                    if let Some(turns) = turns.as_deref_mut() {
+                        turns.stats.clears += 1;
+                    }
+                    play_end = u64::from(now);
+                    for echo in &mut echoes {
+                        echo.0 = play_end;
+                    }
                 } else {
                     let kind = match parse_outbound(text) {
                         Ok(Outbound::Clear { .. }) => "clear".to_owned(),
@@ -154,10 +219,11 @@ async fn talk(
                 }
             }
             _ = tick.tick() => {
-                if Instant::now() >= phones.stop_at {
+                if Instant::now() >= until {
                     break;
                 }
                 let id = FrameId { call: call.index, seq, sent_us: frame::now_us() };
+                let speaks = turns.as_deref_mut().is_some_and(|t| t.speaks(id.sent_us, play_end));
                 sequence_number += 1;
                 let media = frame::twilio_media(
                     sequence_number,
@@ -165,10 +231,16 @@ async fn talk(
                     u64::from(seq) + 1,
                     u64::from(seq) * frame::FRAME_MS,
                     id,
-                    &phones.tail,
+                    if speaks { &phones.speech } else { &phones.tail },
                 );
                 ws.feed(Message::text(media)).await.context("sending media")?;
-                for echo in echoes.drain(..) {
+                if speaks && let Some(turns) = turns.as_deref_mut() {
+                    turns.spoke(id.sent_us);
+                }
+                while echoes.front().is_some_and(|(due, _)| *due <= u64::from(id.sent_us)) {
+                    let Some((_, name)) = echoes.pop_front() else { break };
+                    sequence_number += 1;
+                    let echo = frame::twilio_mark(sequence_number, &stream_sid, &name);
                     ws.feed(Message::text(echo)).await.context("echoing a mark")?;
                 }
                 ws.flush().await.context("sending media")?;
