@@ -1,10 +1,10 @@
 //! One simulated caller, as Twilio drives a bidirectional Media Stream: a signed upgrade,
 //! `connected` and `start`, then a 20 ms `media` frame on an absolute schedule. Agent
 //! audio plays from a buffer as at Twilio: each frame received queues 20 ms behind what
-//! is queued, and a mark is echoed once the audio before it has played (on the first
-//! tick after, in the same socket write as that tick's frame), so audio that comes
-//! faster than real time gets its echoes late and in bursts; a `clear` empties the
-//! buffer and echoes every pending mark at once. With `--call-secs` the caller hangs up
+//! is queued, and a mark is echoed once the audio before it has played (in a write of
+//! its own, not in step with the caller's frames), so audio that comes faster than real
+//! time gets its echoes late and in bursts; a `clear` empties the buffer and echoes
+//! every pending mark at once. With `--call-secs` the caller hangs up
 //! after that long and dials again (the next seeded call).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -27,6 +27,16 @@ use super::frame::{self, FrameId};
 use super::stats::{Collector, Dir, Live, Receiver};
 use super::turn::{Caller, TurnStats, Turns};
 use super::ws_config;
+
+/// When the first pending echo is due, as an instant (far off if none is).
+fn echo_at(echoes: &VecDeque<(u64, String)>) -> Instant {
+    let now_us = u64::from(frame::now_us());
+    let now = Instant::now();
+    match echoes.front() {
+        Some(&(due, _)) => now + Duration::from_micros(due.saturating_sub(now_us)),
+        None => now + Duration::from_secs(3600),
+    }
+}
 
 /// One frame's playing time, µs.
 const FRAME_US: u64 = frame::FRAME_MS * 1000;
@@ -161,6 +171,9 @@ async fn talk(
     let mut seq = 0u32;
     // Marks to echo once the audio before them has played: (when, echo).
     let mut echoes: VecDeque<(u64, String)> = VecDeque::with_capacity(8);
+    // Set to the first echo's time whenever the first echo changes.
+    let echo_timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(echo_timer);
     // When the agent audio received so far will have played (µs, generator clock).
     let mut play_end = 0u64;
     let mut established = false;
@@ -200,6 +213,9 @@ async fn talk(
                     && let Some(name) = frame::str_after(text, r#""name":""#)
                 {
                     echoes.push_back((play_end, name.to_owned()));
+                    if echoes.len() == 1 {
+                        echo_timer.as_mut().reset(echo_at(&echoes));
+                    }
                 } else if turns.is_some() && text.starts_with(r#"{"event":"clear""#) {
                     // Twilio drops what it has not played and echoes every pending mark.
                     if let Some(turns) = turns.as_deref_mut() {
@@ -209,6 +225,7 @@ async fn talk(
                     for echo in &mut echoes {
                         echo.0 = play_end;
                     }
+                    echo_timer.as_mut().reset(echo_at(&echoes));
                 } else {
                     let kind = match parse_outbound(text) {
                         Ok(Outbound::Clear { .. }) => "clear".to_owned(),
@@ -217,6 +234,19 @@ async fn talk(
                     };
                     *other.entry(kind).or_default() += 1;
                 }
+            }
+            // Twilio echoes a mark when its audio has played, on its own: not in step
+            // with the caller's frames.
+            () = &mut echo_timer, if !echoes.is_empty() => {
+                let now = u64::from(frame::now_us());
+                while echoes.front().is_some_and(|(due, _)| *due <= now) {
+                    let Some((_, name)) = echoes.pop_front() else { break };
+                    sequence_number += 1;
+                    let echo = frame::twilio_mark(sequence_number, &stream_sid, &name);
+                    ws.feed(Message::text(echo)).await.context("echoing a mark")?;
+                }
+                ws.flush().await.context("echoing a mark")?;
+                echo_timer.as_mut().reset(echo_at(&echoes));
             }
             _ = tick.tick() => {
                 if Instant::now() >= until {
@@ -236,12 +266,6 @@ async fn talk(
                 ws.feed(Message::text(media)).await.context("sending media")?;
                 if speaks && let Some(turns) = turns.as_deref_mut() {
                     turns.spoke(id.sent_us);
-                }
-                while echoes.front().is_some_and(|(due, _)| *due <= u64::from(id.sent_us)) {
-                    let Some((_, name)) = echoes.pop_front() else { break };
-                    sequence_number += 1;
-                    let echo = frame::twilio_mark(sequence_number, &stream_sid, &name);
-                    ws.feed(Message::text(echo)).await.context("echoing a mark")?;
                 }
                 ws.flush().await.context("sending media")?;
                 up.sent(id, &window);

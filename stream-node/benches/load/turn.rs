@@ -5,12 +5,12 @@
 //! silent. The fake AI behaves like OpenAI's server VAD: `speech_started` on the first
 //! spoken frame, `speech_stopped`, `committed`, the user item and its transcription on
 //! the first silent one; then, the provider's latency after the last spoken frame
-//! arrived, a response: `response.created`, `response.output_item.added`, a 20 ms audio
-//! delta per tick for [`AGENT_FRAMES`] with an audio-transcript delta every
+//! arrived, a response: `response.created`, `response.output_item.added`, 20 ms audio
+//! deltas in real time (or in `--ai-burst-ms` bursts) for [`AGENT_FRAMES`] with an audio-transcript delta every
 //! [`TRANSCRIPT_EVERY`], and `response.output_audio.done`,
 //! `response.output_audio_transcript.done`, `response.output_item.done`,
-//! `response.done`. Every [`BARGE_EVERY`]th turn (from the 2nd) the caller speaks again after
-//! [`BARGE_AFTER_FRAMES`] of the reply: the fake AI cancels the response as OpenAI does
+//! `response.done`. Every [`BARGE_EVERY`]th turn (from the 2nd) the caller speaks again once
+//! 1 s of the reply has played: the fake AI cancels the response as OpenAI does
 //! (`interrupt_response`), and the node sends Twilio `clear` and the AI a truncate.
 //!
 //! The first delta of a reply carries, after its frame id, the turn number, the send
@@ -45,8 +45,8 @@ const TRANSCRIPT_EVERY: u32 = 10;
 /// interrupts the agent…
 pub const BARGE_EVERY: u32 = 5;
 const BARGE_FIRST: u32 = 2;
-/// …after 1 s of its reply.
-pub const BARGE_AFTER_FRAMES: u32 = 50;
+/// …once 1 s of its reply has played.
+const BARGE_AFTER_US: u64 = 1_000_000;
 /// The caller waits this long after the agent's audio played before speaking again.
 const PAUSE_US: u64 = 400_000;
 /// A turn whose reply has not come this long after the provider's latency is unanswered.
@@ -193,13 +193,13 @@ impl Caller {
             return;
         }
         self.reply_frames += 1;
-        if self.turn % BARGE_EVERY == BARGE_FIRST {
-            if self.reply_frames == BARGE_AFTER_FRAMES {
-                self.stats.barge_ins += 1;
-                self.barge = true;
-                self.next_turn_at = Some(u64::from(now_us));
-            }
-        } else if self.reply_frames == AGENT_FRAMES {
+        if self.reply_frames == 1 && self.turn % BARGE_EVERY == BARGE_FIRST {
+            // Once a second of the reply has played.
+            self.stats.barge_ins += 1;
+            self.barge = true;
+            self.next_turn_at = Some(u64::from(now_us) + BARGE_AFTER_US);
+        } else if !self.barge && self.reply_frames == AGENT_FRAMES {
+            // Once it has all played (see the phone's playback model), and a pause.
             self.next_turn_at = Some(u64::from(now_us) + PAUSE_US);
         }
     }
@@ -221,7 +221,8 @@ where
     let c = &ai.collector;
     let window = c.window;
     let short_tail = frame::silent_short_tail();
-    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS));
+    let burst = ai.burst.max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS * u64::from(burst)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut seq = 0u32;
     let mut event = 0u32;
@@ -305,24 +306,29 @@ where
                 if Instant::now() >= ai.give_up_at {
                     bail!("the node kept the AI session open after the call ended");
                 }
-                let (Some(sent), Some((spoken_us, received_us, _)), Some(call)) = (replying, last_spoken, up.call()) else {
+                let (Some(mut sent), Some((spoken_us, received_us, _)), Some(call)) = (replying, last_spoken, up.call()) else {
                     continue;
                 };
-                let id = FrameId { call, seq, sent_us: frame::now_us() };
-                let mut delta = frame::delta_head(seq, &response_id(turn), &item_id(turn));
-                if sent == 0 {
-                    frame::push_payload_extra(&mut delta, id, [turn, spoken_us, received_us], &short_tail);
-                } else {
-                    frame::push_payload(&mut delta, id, &ai.tail);
+                for _ in 0..burst {
+                    let id = FrameId { call, seq, sent_us: frame::now_us() };
+                    let mut delta = frame::delta_head(seq, &response_id(turn), &item_id(turn));
+                    if sent == 0 {
+                        frame::push_payload_extra(&mut delta, id, [turn, spoken_us, received_us], &short_tail);
+                    } else {
+                        frame::push_payload(&mut delta, id, &ai.tail);
+                    }
+                    delta.push_str("\"}");
+                    ws.feed(Message::text(delta)).await.context("sending audio")?;
+                    if sent % TRANSCRIPT_EVERY == TRANSCRIPT_EVERY - 1 {
+                        ws.feed(Message::text(transcript_delta(seq, turn))).await?;
+                    }
+                    down.sent(id, &window);
+                    seq += 1;
+                    sent += 1;
+                    if sent == AGENT_FRAMES {
+                        break;
+                    }
                 }
-                delta.push_str("\"}");
-                ws.feed(Message::text(delta)).await.context("sending audio")?;
-                if sent % TRANSCRIPT_EVERY == TRANSCRIPT_EVERY - 1 {
-                    ws.feed(Message::text(transcript_delta(seq, turn))).await?;
-                }
-                down.sent(id, &window);
-                seq += 1;
-                let sent = sent + 1;
                 if sent == AGENT_FRAMES {
                     replying = None;
                     for e in [
