@@ -13,6 +13,13 @@
 //! call; also the generator's own CPU use, to show whether it was the bottleneck, and
 //! busy time on each core that neither process was charged for (other work).
 //!
+//! The phones play agent audio from a buffer and echo each mark once the audio before it
+//! has played, in a write of its own, as Twilio does (`--echo-in-step`: with the next
+//! frame instead). Modes: `--turns` (callers and the fake AI take turns like OpenAI's
+//! server VAD; hotline's added time per turn, see `load/turn.rs`), `--call-secs`
+//! (calls end and new ones start, N staying connected), `--ai-burst-ms` (provider audio
+//! in bursts faster than real time). Every report says which it covered.
+//!
 //! Loopback caveat: a sender's `send` also runs the receiver's TCP input path, so each
 //! side is charged for delivering its own packets into the other's sockets.
 //!
@@ -22,6 +29,8 @@
 //! cargo bench -p hotline-stream-node --bench load -- --nice -20 --wait-quiet 600
 //! # the same load against another build of the node, e.g. a proposed change
 //! cargo bench -p hotline-stream-node --bench load -- --node-bin /path/to/stream-node
+//! # turns, with calls churning and provider audio in bursts
+//! cargo bench -p hotline-stream-node --bench load -- --calls 500 --turns --call-secs 60 --ai-burst-ms 200
 //! ```
 
 #[path = "load/ai.rs"]
@@ -121,6 +130,11 @@ struct Args {
     /// time.
     #[arg(long, default_value_t = 20)]
     ai_burst_ms: u64,
+    /// Echo each mark with the caller's next frame, in the same write, instead of when
+    /// its audio has played in a write of its own (as Twilio does): the bench's former,
+    /// cheaper pattern, for comparison.
+    #[arg(long)]
+    echo_in_step: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -268,6 +282,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stop_at,
         call_length: args.call_secs.map(Duration::from_secs),
         turns,
+        echo_in_step: args.echo_in_step,
     });
 
     eprintln!(
@@ -343,6 +358,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         turns: args.turns.then_some(args.provider_latency_ms),
         call_secs: args.call_secs,
         ai_burst_ms: args.ai_burst_ms,
+        echo_in_step: args.echo_in_step,
         stored,
     };
     report.print(&exit, &log);
@@ -526,6 +542,7 @@ struct Mode {
     turns: Option<u64>,
     call_secs: Option<u64>,
     ai_burst_ms: u64,
+    echo_in_step: bool,
     /// Turns mode: what the node stored.
     stored: Option<turn::Stored>,
 }
@@ -789,6 +806,11 @@ impl Report {
                 verdict(*ok)
             );
         }
+        if self.mode.call_secs.is_some() {
+            println!(
+                "  (with --call-secs, the AI's frames in flight when a caller hangs up count as lost: a few per hang-up)"
+            );
+        }
         if !self.errors.is_empty() {
             println!("errors:");
             for (k, v) in &self.errors {
@@ -850,6 +872,7 @@ impl Report {
                 "provider_latency_ms": self.mode.turns,
                 "call_secs": self.mode.call_secs,
                 "ai_burst_ms": self.mode.ai_burst_ms,
+                "echo_in_step": self.mode.echo_in_step,
             },
             "turns": turns.as_ref().map(|(t, _)| t),
             "errors": self.errors.values().sum::<u64>(),
@@ -885,7 +908,11 @@ impl Mode {
         } else {
             "AI audio in real time".to_owned()
         });
-        parts.push("marks echoed once their audio played".to_owned());
+        parts.push(if self.echo_in_step {
+            "marks echoed with the next caller frame (not as Twilio does)".to_owned()
+        } else {
+            "marks echoed once their audio played, on their own".to_owned()
+        });
         parts.join("; ")
     }
 }

@@ -519,7 +519,7 @@ pub async fn read_store(data_dir: &std::path::Path, sids: &[String]) -> anyhow::
         for turn in stores.calls.turns(&sid).await? {
             match turn.speaker {
                 Speaker::Caller => stored.caller_lines += 1,
-                _ => stored.agent_lines += 1,
+                Speaker::Agent => stored.agent_lines += 1,
             }
         }
     }
