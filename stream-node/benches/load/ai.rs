@@ -11,9 +11,10 @@ use anyhow::{Context as _, bail};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::frame::{self, FrameId};
 use super::stats::{Collector, Dir, Live, Receiver};
@@ -73,6 +74,21 @@ async fn session(tcp: TcpStream, ai: Arc<Ai>) {
     Live::dec(&c.live.ai_active);
 }
 
+/// The node's next text message; `None` once it hung up.
+pub async fn next_text<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<Option<Utf8Bytes>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(Some(t)),
+            Some(Ok(Message::Close(_))) | None => return Ok(None),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e).context("reading"),
+        }
+    }
+}
+
 // The shape tungstenite's handshake callback must have.
 #[allow(clippy::result_large_err)]
 fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> {
@@ -116,14 +132,9 @@ async fn talk(
     loop {
         tokio::select! {
             biased;
-            msg = ws.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    // The node hung up: the call is over.
-                    Some(Ok(Message::Close(_))) | None => return Ok(()),
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(e).context("reading"),
-                };
+            msg = next_text(&mut ws) => {
+                // The node hung up: the call is over.
+                let Some(text) = msg? else { return Ok(()) };
                 let now = frame::now_us();
                 let text = text.as_str();
                 if text.starts_with(r#"{"type":"input_audio_buffer.append""#) {

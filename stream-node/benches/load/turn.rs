@@ -25,13 +25,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use hotline_realtime::openai::ServerEvent;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::ai::Ai;
+use super::ai::{self, Ai};
 use super::frame::{self, FrameId};
 use super::stats::{Dir, Live, Percentiles, Receiver, percentiles};
 
@@ -237,13 +237,8 @@ where
     loop {
         tokio::select! {
             biased;
-            msg = ws.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) | None => return Ok(()),
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(e).context("reading"),
-                };
+            msg = ai::next_text(ws) => {
+                let Some(text) = msg? else { return Ok(()) };
                 let now = frame::now_us();
                 let text = text.as_str();
                 event += 1;
