@@ -130,6 +130,10 @@ struct Args {
     /// time.
     #[arg(long, default_value_t = 20)]
     ai_burst_ms: u64,
+    /// glibc's `MALLOC_ARENA_MAX` for the node: 1 as its image sets it (infra/Dockerfile);
+    /// 0 is glibc's default (an arena per thread, up to 8 per core).
+    #[arg(long, default_value_t = 1)]
+    malloc_arena_max: u32,
     /// Echo each mark with the caller's next frame, in the same write, instead of when
     /// its audio has played in a write of its own (as Twilio does): the bench's former,
     /// cheaper pattern, for comparison.
@@ -232,6 +236,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         openai_base_url: format!("http://{ai_addr}/v1"),
         max_calls: n as usize + 16,
         log: dir.path().join("node.log"),
+        malloc_arena_max: args.malloc_arena_max.to_string(),
     })?;
     let pid = node.pid();
     node.wait_healthy(node_addr, Duration::from_secs(30))
@@ -359,6 +364,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         call_secs: args.call_secs,
         ai_burst_ms: args.ai_burst_ms,
         echo_in_step: args.echo_in_step,
+        malloc_arena_max: args.malloc_arena_max,
         stored,
     };
     report.print(&exit, &log);
@@ -543,6 +549,7 @@ struct Mode {
     call_secs: Option<u64>,
     ai_burst_ms: u64,
     echo_in_step: bool,
+    malloc_arena_max: u32,
     /// Turns mode: what the node stored.
     stored: Option<turn::Stored>,
 }
@@ -873,6 +880,7 @@ impl Report {
                 "call_secs": self.mode.call_secs,
                 "ai_burst_ms": self.mode.ai_burst_ms,
                 "echo_in_step": self.mode.echo_in_step,
+                "malloc_arena_max": self.mode.malloc_arena_max,
             },
             "turns": turns.as_ref().map(|(t, _)| t),
             "errors": self.errors.values().sum::<u64>(),
@@ -912,6 +920,11 @@ impl Mode {
             "marks echoed with the next caller frame (not as Twilio does)".to_owned()
         } else {
             "marks echoed once their audio played, on their own".to_owned()
+        });
+        parts.push(match self.malloc_arena_max {
+            0 => "glibc's default malloc arenas (not as the image runs the node)".to_owned(),
+            1 => "one malloc arena, as the image runs the node".to_owned(),
+            n => format!("{n} malloc arenas (not as the image runs the node)"),
         });
         parts.join("; ")
     }

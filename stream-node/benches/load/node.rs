@@ -21,6 +21,8 @@ pub struct NodeSpec<'a> {
     pub openai_base_url: String,
     pub max_calls: usize,
     pub log: PathBuf,
+    /// glibc's `MALLOC_ARENA_MAX` for the node.
+    pub malloc_arena_max: String,
 }
 
 /// The running node; killed if dropped before [`Node::stop`].
@@ -56,6 +58,8 @@ impl Node {
             // in its log) instead of reaching anything real.
             .env("TWILIO_API_BASE_URL", "http://127.0.0.1:9")
             .env("RUST_LOG", "warn")
+            // As the image runs it (infra/Dockerfile): one malloc arena.
+            .env("MALLOC_ARENA_MAX", &spec.malloc_arena_max)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("node log file")?)
             .stderr(log)
