@@ -149,6 +149,9 @@ impl Caller {
             if self.last_spoken_us.is_some() && !self.answered {
                 self.stats.unanswered += 1;
             }
+            if self.barge {
+                self.stats.barge_ins += 1;
+            }
             self.turn += 1;
             self.speaking = SPEECH_FRAMES;
             self.next_turn_at = None;
@@ -195,7 +198,6 @@ impl Caller {
         self.reply_frames += 1;
         if self.reply_frames == 1 && self.turn % BARGE_EVERY == BARGE_FIRST {
             // Once a second of the reply has played.
-            self.stats.barge_ins += 1;
             self.barge = true;
             self.next_turn_at = Some(u64::from(now_us) + BARGE_AFTER_US);
         } else if !self.barge && self.reply_frames == AGENT_FRAMES {
