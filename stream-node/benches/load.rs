@@ -13,6 +13,13 @@
 //! call; also the generator's own CPU use, to show whether it was the bottleneck, and
 //! busy time on each core that neither process was charged for (other work).
 //!
+//! The phones play agent audio from a buffer and echo each mark once the audio before it
+//! has played, in a write of its own, as Twilio does (`--echo-in-step`: with the next
+//! frame instead). Modes: `--turns` (callers and the fake AI take turns like OpenAI's
+//! server VAD; hotline's added time per turn, see `load/turn.rs`), `--call-secs`
+//! (calls end and new ones start, N staying connected), `--ai-burst-ms` (provider audio
+//! in bursts faster than real time). Every report says which it covered.
+//!
 //! Loopback caveat: a sender's `send` also runs the receiver's TCP input path, so each
 //! side is charged for delivering its own packets into the other's sockets.
 //!
@@ -22,6 +29,8 @@
 //! cargo bench -p hotline-stream-node --bench load -- --nice -20 --wait-quiet 600
 //! # the same load against another build of the node, e.g. a proposed change
 //! cargo bench -p hotline-stream-node --bench load -- --node-bin /path/to/stream-node
+//! # turns, with calls churning and provider audio in bursts
+//! cargo bench -p hotline-stream-node --bench load -- --calls 500 --turns --call-secs 60 --ai-burst-ms 200
 //! ```
 
 #[path = "load/ai.rs"]
@@ -42,6 +51,8 @@ mod provider;
 mod seed;
 #[path = "load/stats.rs"]
 mod stats;
+#[path = "load/turn.rs"]
+mod turn;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,6 +126,32 @@ struct Args {
     /// The pipeline's speech-to-text (its voice is ElevenLabs', its LLM chat completions).
     #[arg(long, value_enum, default_value_t = pipeline::Stt::Deepgram)]
     stt: pipeline::Stt,
+    /// Turns mode: callers alternate speaking and listening, the fake AI answers like
+    /// OpenAI's server VAD, and the report adds hotline's added time per turn.
+    #[arg(long)]
+    turns: bool,
+    /// Turns mode: how long the fake AI holds a turn, from the caller's last spoken
+    /// frame to the first delta of its reply, ms.
+    #[arg(long, default_value_t = 500)]
+    provider_latency_ms: u64,
+    /// Each call lasts this many seconds, then its caller hangs up and dials again
+    /// (churn: calls end and start at a steady rate, N stay connected).
+    #[arg(long)]
+    call_secs: Option<u64>,
+    /// The fake AI's endless response comes in bursts of this much audio (20 ms deltas
+    /// sent together), as a real provider generates faster than real time; 20 is real
+    /// time.
+    #[arg(long, default_value_t = 20)]
+    ai_burst_ms: u64,
+    /// glibc's `MALLOC_ARENA_MAX` for the node: 1 as its image sets it (infra/Dockerfile);
+    /// 0 is glibc's default (an arena per thread, up to 8 per core).
+    #[arg(long, default_value_t = 1)]
+    malloc_arena_max: u32,
+    /// Echo each mark with the caller's next frame, in the same write, instead of when
+    /// its audio has played in a write of its own (as Twilio does): the bench's former,
+    /// cheaper pattern, for comparison.
+    #[arg(long)]
+    echo_in_step: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -157,6 +194,9 @@ struct Usage {
     node_rss_max: u64,
     node_rss_end: u64,
     gen_rss_end: u64,
+    /// Concurrent calls: their mean over the window, and at its end.
+    live_mean: f64,
+    live_end: u64,
 }
 
 struct Plan {
@@ -169,14 +209,43 @@ struct Plan {
 async fn run(args: Args) -> anyhow::Result<()> {
     frame::self_check().context("frame formats")?;
     provider::self_check().context("provider frame formats")?;
+    turn::self_check().context("turn event formats")?;
+    // The turns fake speaks OpenAI's events, and the other fakes know a call by its seeded
+    // index, which churn reassigns.
+    if args.provider != provider::Provider::OpenaiRealtime
+        && (args.turns || args.call_secs.is_some())
+    {
+        anyhow::bail!("--turns and --call-secs run with --provider openai_realtime only");
+    }
     if let Some(secs) = args.wait_quiet {
         wait_quiet(&[args.node_core, args.load_core], Duration::from_secs(secs)).await?;
     }
     let n = args.calls.max(1);
     let dir = tempfile::tempdir().context("temp dir")?;
     let data_dir = dir.path().join("data");
-    eprintln!("seeding {n} calls into {}", data_dir.display());
-    let seeded = seed::seed(&data_dir, n, args.provider.model(), args.stt.vendor()).await?;
+    // With churn, each caller dials a call of its own every `call_secs`.
+    let legs = args.call_secs.map_or(1, |secs| {
+        let span = args.ramp_secs + args.settle_secs + args.secs + GRACE.as_secs() + 1;
+        u32::try_from(span.div_ceil(secs.max(1))).unwrap_or(u32::MAX) + 1
+    });
+    eprintln!("seeding {} calls into {}", n * legs, data_dir.display());
+    let seeded = seed::seed(
+        &data_dir,
+        n * legs,
+        args.provider.model(),
+        args.stt.vendor(),
+    )
+    .await?;
+    let sids: Vec<String> = seeded.calls.iter().map(|c| c.call_sid.clone()).collect();
+    let mut callers_calls: Vec<Vec<phone::CallSpec>> = (0..n).map(|_| Vec::new()).collect();
+    for (i, mut call) in seeded.calls.into_iter().enumerate() {
+        let caller = u32::try_from(i).unwrap_or(u32::MAX) % n;
+        call.index = caller;
+        callers_calls[caller as usize].push(call);
+    }
+    let turns = args.turns.then_some(turn::Turns {
+        provider_latency: Duration::from_millis(args.provider_latency_ms),
+    });
 
     let ai_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ai_addr = ai_listener.local_addr()?;
@@ -217,6 +286,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_calls: n as usize + 16,
         log: dir.path().join("node.log"),
         env,
+        malloc_arena_max: args.malloc_arena_max.to_string(),
     })?;
     let pid = node.pid();
     node.wait_healthy(node_addr, Duration::from_secs(30))
@@ -265,6 +335,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     collector: Arc::clone(&collector),
                     calls_end_at: stop_at,
                     give_up_at: stop_at + Duration::from_secs(15),
+                    turns,
+                    burst: u32::try_from(args.ai_burst_ms / frame::FRAME_MS)
+                        .unwrap_or(1)
+                        .max(1),
                 }),
             ));
             provider::Mode::OpenAi
@@ -290,9 +364,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         url: stream_url,
         account_sid: seeded.account_sid.clone(),
         tail,
+        speech: frame::speech_tail(),
         collector: Arc::clone(&collector),
         stop_at,
         mode,
+        call_length: args.call_secs.map(Duration::from_secs),
+        turns,
+        echo_in_step: args.echo_in_step,
     });
 
     eprintln!(
@@ -300,6 +378,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.node_core, args.load_core, args.ramp_secs, args.settle_secs, args.secs
     );
     let sampler = tokio::spawn(sample(
+        Arc::clone(&collector),
         pid,
         args.node_core,
         args.load_core,
@@ -316,10 +395,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let progress = tokio::spawn(progress(Arc::clone(&collector), pid, clk, plan.start));
 
     let mut callers = JoinSet::new();
-    for (i, call) in seeded.calls.into_iter().enumerate() {
+    for (i, calls) in callers_calls.into_iter().enumerate() {
         let at = plan.start + plan.ramp.mul_f64(i as f64 / f64::from(n));
         tokio::time::sleep_until(at).await;
-        callers.spawn(phone::run(Arc::clone(&phones), call));
+        callers.spawn(phone::run(Arc::clone(&phones), calls));
     }
     while let Some(joined) = callers.join_next().await {
         if let Err(e) = joined {
@@ -335,6 +414,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = perf.await?? {
         eprintln!("perf profile of the node: {}", path.display());
     }
+    // What the node keeps once every call is over: memory it did not give back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = node::rss_bytes(Some(pid)).unwrap_or(0);
     let ai_left = Live::get(&collector.live.ai_active);
     if ai_left > 0 {
         collector.error(format!(
@@ -345,17 +427,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let log_path = node.log.clone();
     let exit = node.stop(Duration::from_secs(20)).await;
     let log = summarize_log(&log_path);
-    let report = Report {
-        provider: args.provider,
-        ..Report::new(
-            n,
-            args.nice,
-            &collector,
-            collector.take(),
-            &usage,
-            rss_base,
-            clk,
-        )
+    let stored = if args.turns {
+        Some(turn::read_store(&data_dir, &sids).await?)
+    } else {
+        None
+    };
+    let mut report = Report::new(
+        n,
+        args.nice,
+        &collector,
+        collector.take(),
+        &usage,
+        rss_base,
+        clk,
+    );
+    report.provider = args.provider;
+    report.rss_after = rss_after;
+    report.mode = Mode {
+        turns: args.turns.then_some(args.provider_latency_ms),
+        call_secs: args.call_secs,
+        ai_burst_ms: args.ai_burst_ms,
+        echo_in_step: args.echo_in_step,
+        malloc_arena_max: args.malloc_arena_max,
+        stored,
     };
     report.print(&exit, &log);
     Ok(())
@@ -394,6 +488,7 @@ async fn wait_quiet(cores: &[usize], within: Duration) -> anyhow::Result<()> {
 }
 
 async fn sample(
+    collector: Arc<Collector>,
     pid: u32,
     node_core: usize,
     gen_core: usize,
@@ -407,9 +502,12 @@ async fn sample(
     let node_core0 = node::core_times(node_core)?;
     let gen_core0 = node::core_times(gen_core)?;
     let mut usage = Usage::default();
+    let (mut live_sum, mut live_samples) = (0u64, 0u64);
     loop {
         let rss = node::rss_bytes(Some(pid))?;
         usage.node_rss_max = usage.node_rss_max.max(rss);
+        live_sum += Live::get(&collector.live.calls_live);
+        live_samples += 1;
         let next = Instant::now() + Duration::from_secs(1);
         if next >= to {
             tokio::time::sleep_until(to).await;
@@ -430,6 +528,8 @@ async fn sample(
     usage.node_rss_max = usage.node_rss_max.max(rss);
     usage.node_rss_end = rss;
     usage.gen_rss_end = node::rss_bytes(None)?;
+    usage.live_end = Live::get(&collector.live.calls_live);
+    usage.live_mean = live_sum as f64 / live_samples.max(1) as f64;
     Ok(usage)
 }
 
@@ -525,8 +625,23 @@ fn summarize_log(path: &std::path::Path) -> BTreeMap<String, u64> {
     counts
 }
 
+/// What the run exercised beyond the per-frame default.
+#[derive(Debug, Default)]
+struct Mode {
+    /// Turns mode, with the provider's latency (ms).
+    turns: Option<u64>,
+    call_secs: Option<u64>,
+    ai_burst_ms: u64,
+    echo_in_step: bool,
+    malloc_arena_max: u32,
+    /// Turns mode: what the node stored.
+    stored: Option<turn::Stored>,
+}
+
 struct Report {
     provider: provider::Provider,
+    mode: Mode,
+    turns: turn::TurnStats,
     calls: u32,
     established: u64,
     window: Window,
@@ -554,6 +669,11 @@ struct Report {
     rss_max: u64,
     rss_end: u64,
     rss_per_call: f64,
+    /// Concurrent calls (mean over the window; at its end), the denominators.
+    live_mean: f64,
+    live_end: u64,
+    /// RSS once every call had ended.
+    rss_after: u64,
     gen_rss: u64,
     other_events: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
@@ -570,7 +690,9 @@ impl Report {
         clk: u64,
     ) -> Self {
         let established = Live::get(&c.live.calls_established);
-        let per = established.max(1) as f64;
+        // The calls connected during the window (with churn, fewer than those ever
+        // established).
+        let per = usage.live_mean.max(1.0);
         let secs = usage.secs.max(1e-3);
         let pct = |ticks: u64| ticks as f64 / clk as f64 / secs * 100.0;
         let core_pct = |t: u64, all: u64| t as f64 / all.max(1) as f64 * 100.0;
@@ -611,6 +733,11 @@ impl Report {
             rss_max: usage.node_rss_max,
             rss_end: usage.node_rss_end,
             rss_per_call: usage.node_rss_max.saturating_sub(rss_base) as f64 / per,
+            live_mean: usage.live_mean,
+            live_end: usage.live_end,
+            rss_after: 0,
+            mode: Mode::default(),
+            turns: std::mem::take(&mut totals.turns),
             gen_rss: usage.gen_rss_end,
             up_dir: totals.up,
             down_dir: totals.down,
@@ -623,13 +750,13 @@ impl Report {
         i64::try_from(d.sent).unwrap_or(i64::MAX) - i64::try_from(d.received).unwrap_or(i64::MAX)
     }
 
-    fn print(&self, node_exit: &anyhow::Result<String>, log: &BTreeMap<String, u64>) {
+    fn print(&mut self, node_exit: &anyhow::Result<String>, log: &BTreeMap<String, u64>) {
         let ms = |us: u32| f64::from(us) / 1000.0;
         let verdict = |ok: bool| if ok { "MET" } else { "MISSED" };
         let target_p99 = self.provider.p99_target_us();
         let p99_ok =
             |p: &Option<Percentiles>| target_p99.is_none_or(|t| p.is_some_and(|p| p.p99 < t));
-        let all_up = self.established == u64::from(self.calls);
+        let all_up = self.established >= u64::from(self.calls);
         let lost_ok = Self::lost(&self.up_dir) == 0
             && Self::lost(&self.down_dir) == 0
             && self.up_dir.sent > 0
@@ -645,6 +772,7 @@ impl Report {
             self.established,
             self.secs
         );
+        println!("mode: {}", self.mode.describe());
         if self.provider == provider::Provider::GeminiLive {
             let (up, down) = provider::Provider::gemini_delay();
             println!(
@@ -702,6 +830,15 @@ impl Report {
             mib(self.rss_max),
             mib(self.rss_end)
         );
+        println!(
+            "node RSS       {:>7.1} KiB per call at the window's end ({} calls connected), {:.1} MiB after every call ended",
+            self.rss_end.saturating_sub(self.rss_base) as f64
+                / 1024.0
+                / self.live_end.max(1) as f64,
+            self.live_end,
+            mib(self.rss_after)
+        );
+        let turns = self.mode.turns.map(|latency| self.print_turns(latency));
         println!(
             "generator      {:>7.1}% of its core (core busy {:.1}%), RSS {:.1} MiB",
             self.gen_cpu_pct,
@@ -776,6 +913,17 @@ impl Report {
             "  <= 32 KiB RSS per call ...................... {}",
             verdict(rss_ok)
         );
+        if let Some((_, ok)) = &turns {
+            println!(
+                "  <= 20 ms p99 added per turn ................. {}",
+                verdict(*ok)
+            );
+        }
+        if self.mode.call_secs.is_some() {
+            println!(
+                "  (with --call-secs, the AI's frames in flight when a caller hangs up count as lost: a few per hang-up)"
+            );
+        }
         if !self.errors.is_empty() {
             println!("errors:");
             for (k, v) in &self.errors {
@@ -830,6 +978,18 @@ impl Report {
             "other_work_node_core_pct": round1(self.node_core_other_pct),
             "other_work_generator_core_pct": round1(self.gen_core_other_pct),
             "nice": self.nice,
+            "concurrent_calls_mean": round1(self.live_mean),
+            "node_rss_end_bytes": self.rss_end,
+            "node_rss_after_calls_bytes": self.rss_after,
+            "mode": {
+                "turns": self.mode.turns.is_some(),
+                "provider_latency_ms": self.mode.turns,
+                "call_secs": self.mode.call_secs,
+                "ai_burst_ms": self.mode.ai_burst_ms,
+                "echo_in_step": self.mode.echo_in_step,
+                "malloc_arena_max": self.mode.malloc_arena_max,
+            },
+            "turns": turns.as_ref().map(|(t, _)| t),
             "errors": self.errors.values().sum::<u64>(),
             "targets_met": {
                 "established": all_up,
@@ -840,6 +1000,100 @@ impl Report {
             },
         });
         println!("{line}");
+    }
+}
+
+impl Mode {
+    fn describe(&self) -> String {
+        let mut parts = vec![match self.turns {
+            Some(latency) => format!(
+                "turns (callers speak {} s and listen; the fake AI answers after {latency} ms with {} s of audio; every {}th turn the caller barges in)",
+                turn::SPEECH_FRAMES / 50,
+                turn::AGENT_FRAMES / 50,
+                turn::BARGE_EVERY
+            ),
+            None => "per-frame (every call hears one endless response)".to_owned(),
+        }];
+        parts.push(match self.call_secs {
+            Some(secs) => format!("calls last {secs} s, then their callers dial again"),
+            None => "one call per caller for the whole run".to_owned(),
+        });
+        parts.push(if self.ai_burst_ms > frame::FRAME_MS {
+            format!("AI audio in {} ms bursts", self.ai_burst_ms)
+        } else {
+            "AI audio in real time".to_owned()
+        });
+        parts.push(if self.echo_in_step {
+            "marks echoed with the next caller frame (not as Twilio does)".to_owned()
+        } else {
+            "marks echoed once their audio played, on their own".to_owned()
+        });
+        parts.push(match self.malloc_arena_max {
+            0 => "glibc's default malloc arenas (not as the image runs the node)".to_owned(),
+            1 => "one malloc arena, as the image runs the node".to_owned(),
+            n => format!("{n} malloc arenas (not as the image runs the node)"),
+        });
+        parts.join("; ")
+    }
+}
+
+impl Report {
+    /// Prints the turns' figures; returns them as JSON and whether the target was met.
+    fn print_turns(&mut self, latency_ms: u64) -> (serde_json::Value, bool) {
+        let t = &mut self.turns;
+        let summary = t.summary();
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        let line = |name: &str, p: Option<Percentiles>| {
+            let p = p.unwrap_or_default();
+            println!(
+                "{name:<14} {:>8.3} {:>8.3} {:>8.3} ms (p50 / p99 / max)",
+                ms(p.p50),
+                ms(p.p99),
+                ms(p.max)
+            );
+        };
+        println!(
+            "turns          {} answered ({} in the window), {} unanswered, {} mismatched; {} barge-ins, {} clears at the phones, {} truncates at the AI",
+            t.turns,
+            t.added_us.len(),
+            t.unanswered,
+            t.mismatched,
+            t.barge_ins,
+            t.clears,
+            t.truncates
+        );
+        line("turn added", summary.added);
+        line("turn total", summary.total);
+        println!(
+            "               (total: caller's last spoken frame sent → first reply frame received; added: total − the {latency_ms} ms the fake AI held it)"
+        );
+        if let Some(s) = &self.mode.stored {
+            println!(
+                "store          {} of {} calls finalized, {} turns timed by the node; transcript lines: {} caller, {} agent",
+                s.finalized, s.calls, s.timed_turns, s.caller_lines, s.agent_lines
+            );
+        }
+        let ok = summary.added.is_some_and(|p| p.p99 <= 20_000);
+        let pct = |p: Option<Percentiles>| {
+            p.map(|p| json!({"p50_us": p.p50, "p99_us": p.p99, "max_us": p.max}))
+        };
+        let json = json!({
+            "answered": t.turns,
+            "in_window": t.added_us.len(),
+            "unanswered": t.unanswered,
+            "barge_ins": t.barge_ins,
+            "clears": t.clears,
+            "truncates": t.truncates,
+            "added": pct(summary.added),
+            "total": pct(summary.total),
+            "stored": self.mode.stored.as_ref().map(|s| json!({
+                "finalized": s.finalized,
+                "timed_turns": s.timed_turns,
+                "caller_lines": s.caller_lines,
+                "agent_lines": s.agent_lines,
+            })),
+        });
+        (json, ok)
     }
 }
 

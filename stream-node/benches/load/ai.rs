@@ -11,12 +11,14 @@ use anyhow::{Context as _, bail};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::frame::{self, FrameId};
 use super::stats::{Collector, Dir, Live, Receiver};
+use super::turn::{self, TurnStats, Turns};
 use super::ws_config;
 
 pub struct Ai {
@@ -27,6 +29,11 @@ pub struct Ai {
     pub calls_end_at: Instant,
     /// Sessions the node has not closed by then end on their own.
     pub give_up_at: Instant,
+    /// Turns mode: the agent answers the caller's turns instead of talking on and on.
+    pub turns: Option<Turns>,
+    /// The endless response's audio goes out this many 20 ms deltas at a time (1: real
+    /// time; more: bursts, as a real provider generates faster than real time).
+    pub burst: u32,
 }
 
 pub async fn serve(listener: TcpListener, ai: Arc<Ai>) {
@@ -50,7 +57,8 @@ async fn session(tcp: TcpStream, ai: Arc<Ai>) {
     let mut up = Receiver::new(None);
     let mut down = Dir::default();
     let mut other = BTreeMap::new();
-    if let Err(e) = talk(tcp, &ai, &mut up, &mut down, &mut other).await
+    let mut turns = TurnStats::default();
+    if let Err(e) = talk(tcp, &ai, &mut up, &mut down, &mut other, &mut turns).await
         && Instant::now() < ai.calls_end_at
     {
         c.error(format!("fake AI: {e:#}"));
@@ -58,11 +66,27 @@ async fn session(tcp: TcpStream, ai: Arc<Ai>) {
     c.with(|t| {
         t.up.merge(up.dir);
         t.down.merge(down);
+        t.turns.merge(turns);
         for (k, n) in other {
             *t.other_events.entry(format!("to AI: {k}")).or_default() += n;
         }
     });
     Live::dec(&c.live.ai_active);
+}
+
+/// The node's next text message; `None` once it hung up.
+pub async fn next_text<S>(ws: &mut WebSocketStream<S>) -> anyhow::Result<Option<Utf8Bytes>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(Some(t)),
+            Some(Ok(Message::Close(_))) | None => return Ok(None),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e).context("reading"),
+        }
+    }
 }
 
 // The shape tungstenite's handshake callback must have.
@@ -83,6 +107,7 @@ async fn talk(
     up: &mut Receiver,
     down: &mut Dir,
     other: &mut BTreeMap<String, u64>,
+    turns: &mut TurnStats,
 ) -> anyhow::Result<()> {
     let c = &ai.collector;
     tcp.set_nodelay(true).context("TCP_NODELAY")?;
@@ -96,21 +121,20 @@ async fn talk(
         model,
     )))
     .await?;
+    if let Some(config) = ai.turns {
+        return turn::talk(&mut ws, ai, config, up, down, other, turns).await;
+    }
     let window = c.window;
-    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS));
+    let burst = ai.burst.max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(frame::FRAME_MS * u64::from(burst)));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut seq = 0u32;
     loop {
         tokio::select! {
             biased;
-            msg = ws.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t,
-                    // The node hung up: the call is over.
-                    Some(Ok(Message::Close(_))) | None => return Ok(()),
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => return Err(e).context("reading"),
-                };
+            msg = next_text(&mut ws) => {
+                // The node hung up: the call is over.
+                let Some(text) = msg? else { return Ok(()) };
                 let now = frame::now_us();
                 let text = text.as_str();
                 if text.starts_with(r#"{"type":"input_audio_buffer.append""#) {
@@ -137,12 +161,15 @@ async fn talk(
                     bail!("the node kept the AI session open after the call ended");
                 }
                 let Some(call) = up.call() else { continue };
-                let id = FrameId { call, seq, sent_us: frame::now_us() };
-                ws.send(Message::text(frame::audio_delta(seq, id, &ai.tail)))
-                    .await
-                    .context("sending audio")?;
-                down.sent(id, &window);
-                seq += 1;
+                for _ in 0..burst {
+                    let id = FrameId { call, seq, sent_us: frame::now_us() };
+                    ws.feed(Message::text(frame::audio_delta(seq, id, &ai.tail)))
+                        .await
+                        .context("sending audio")?;
+                    down.sent(id, &window);
+                    seq += 1;
+                }
+                ws.flush().await.context("sending audio")?;
             }
         }
     }

@@ -59,6 +59,61 @@ pub fn silent_tail() -> String {
     BASE64.encode([SILENCE; FRAME_BYTES - HEAD_BYTES])
 }
 
+/// The base64 of 148 bytes of a voice (a µ-law tone), for the caller's speech in turns
+/// mode: anything after the id that is not silence is speech to the fake AI's VAD.
+pub fn speech_tail() -> String {
+    let tone: Vec<u8> = (0..FRAME_BYTES - HEAD_BYTES)
+        .map(|i| [0x1E, 0x0F, 0x1E, 0x9E, 0x8F, 0x9E][i % 6])
+        .collect();
+    BASE64.encode(tone)
+}
+
+/// The base64 of the 136 silent bytes after an id and its [`Extra`].
+pub fn silent_short_tail() -> String {
+    BASE64.encode([SILENCE; FRAME_BYTES - 2 * HEAD_BYTES])
+}
+
+/// Three more words carried after the id (the first frame of an agent turn): they
+/// replace the first 12 bytes of the tail, which are otherwise silence (or speech).
+pub type Extra = [u32; 3];
+
+/// The 12 bytes after the id, as base64, when they are silence.
+const SILENT_HEAD: &str = "////////////////";
+
+/// Appends a payload whose 12 bytes after the id carry `extra`, then `short_tail`
+/// (see [`silent_short_tail`]).
+pub fn push_payload_extra(out: &mut String, id: FrameId, extra: Extra, short_tail: &str) {
+    let mut head = [0u8; 2 * HEAD_BYTES];
+    for (i, word) in [id.call, id.seq, id.sent_us]
+        .into_iter()
+        .chain(extra)
+        .enumerate()
+    {
+        head[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    BASE64.encode_string(head, out);
+    out.push_str(short_tail);
+}
+
+/// Whether the 12 bytes after the id are silence (a silent frame; not speech, no extra).
+pub fn silent_after_id(payload: &str) -> bool {
+    payload.get(HEAD_CHARS..2 * HEAD_CHARS) == Some(SILENT_HEAD)
+}
+
+/// The extra words after the id, if the payload carries any.
+pub fn read_extra(payload: &str) -> Option<Extra> {
+    if silent_after_id(payload) {
+        return None;
+    }
+    let chars = payload.get(HEAD_CHARS..2 * HEAD_CHARS)?;
+    let mut buf = [0u8; HEAD_BYTES];
+    if BASE64.decode_slice(chars, &mut buf).ok()? != HEAD_BYTES {
+        return None;
+    }
+    let word = |i: usize| u32::from_le_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+    Some([word(0), word(4), word(8)])
+}
+
 /// Appends the frame's base64 payload: the id, then the pre-encoded tail.
 pub fn push_payload(out: &mut String, id: FrameId, tail: &str) {
     let mut head = [0u8; HEAD_BYTES];
@@ -137,13 +192,19 @@ pub fn twilio_mark(sequence_number: u64, stream_sid: &str, name: &str) -> String
 
 /// One chunk of the AI's voice.
 pub fn audio_delta(event_seq: u32, id: FrameId, tail: &str) -> String {
+    let mut out = delta_head(event_seq, RESPONSE_ID, ITEM_ID);
+    push_payload(&mut out, id, tail);
+    out.push_str("\"}");
+    out
+}
+
+/// The start of an audio delta of `response`'s `item`, up to its payload.
+pub fn delta_head(event_seq: u32, response: &str, item: &str) -> String {
     let mut out = String::with_capacity(400);
     let _ = write!(
         out,
-        r#"{{"type":"response.output_audio.delta","event_id":"event_d{event_seq}","response_id":"{RESPONSE_ID}","item_id":"{ITEM_ID}","output_index":0,"content_index":0,"delta":""#
+        r#"{{"type":"response.output_audio.delta","event_id":"event_d{event_seq}","response_id":"{response}","item_id":"{item}","output_index":0,"content_index":0,"delta":""#
     );
-    push_payload(&mut out, id, tail);
-    out.push_str("\"}");
     out
 }
 
@@ -175,6 +236,22 @@ pub fn self_check() -> anyhow::Result<()> {
     let mut p = String::new();
     push_payload(&mut p, id, &tail);
     ensure!(read_id(&p) == Some(id), "frame id does not round-trip");
+    ensure!(read_extra(&p).is_none(), "a silent frame carries no extra");
+    let mut spoken = String::new();
+    push_payload(&mut spoken, id, &speech_tail());
+    ensure!(
+        !silent_after_id(&spoken) && BASE64.decode(&spoken)?.len() == FRAME_BYTES,
+        "speech is not 160 bytes of sound"
+    );
+    let extra = [7, u32::MAX, 0];
+    let mut marked = String::new();
+    push_payload_extra(&mut marked, id, extra, &silent_short_tail());
+    ensure!(
+        read_id(&marked) == Some(id)
+            && read_extra(&marked) == Some(extra)
+            && BASE64.decode(&marked)?.len() == FRAME_BYTES,
+        "a frame's extra does not round-trip"
+    );
     ensure!(
         BASE64.decode(&p)?.len() == FRAME_BYTES,
         "payload is not {FRAME_BYTES} bytes"

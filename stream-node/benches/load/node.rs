@@ -23,6 +23,8 @@ pub struct NodeSpec<'a> {
     pub log: PathBuf,
     /// More environment: the other providers' base URLs.
     pub env: Vec<(&'static str, String)>,
+    /// glibc's `MALLOC_ARENA_MAX` for the node.
+    pub malloc_arena_max: String,
 }
 
 /// The running node; killed if dropped before [`Node::stop`].
@@ -59,6 +61,8 @@ impl Node {
             .env("TWILIO_API_BASE_URL", "http://127.0.0.1:9")
             .env("RUST_LOG", "warn")
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            // As the image runs it (infra/Dockerfile): one malloc arena.
+            .env("MALLOC_ARENA_MAX", &spec.malloc_arena_max)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("node log file")?)
             .stderr(log)

@@ -1,9 +1,13 @@
 //! One simulated caller, as Twilio drives a bidirectional Media Stream: a signed upgrade,
-//! `connected` and `start`, then a 20 ms `media` frame on an absolute schedule; marks are
-//! echoed on the next tick (once the 20 ms of audio before them has "played"), written
-//! in the same socket write as that tick's frame.
+//! `connected` and `start`, then a 20 ms `media` frame on an absolute schedule. Agent
+//! audio plays from a buffer as at Twilio: each frame received queues 20 ms behind what
+//! is queued, and a mark is echoed once the audio before it has played (in a write of
+//! its own, not in step with the caller's frames), so audio that comes faster than real
+//! time gets its echoes late and in bursts; a `clear` empties the buffer and echoes
+//! every pending mark at once. With `--call-secs` the caller hangs up
+//! after that long and dials again (the next seeded call).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +24,20 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::frame::{self, FrameId};
-use super::provider::Mode;
+use super::provider::{Mode, base64_len};
 use super::stats::{Collector, Dir, Live, Receiver};
+use super::turn::{Caller, TurnStats, Turns};
 use super::ws_config;
+
+/// When the first pending echo is due, as an instant (far off if none is).
+fn echo_at(echoes: &VecDeque<(u64, String)>) -> Instant {
+    let now_us = u64::from(frame::now_us());
+    let now = Instant::now();
+    match echoes.front() {
+        Some(&(due, _)) => now + Duration::from_micros(due.saturating_sub(now_us)),
+        None => now + Duration::from_secs(3600),
+    }
+}
 
 /// What every caller shares.
 pub struct Phones {
@@ -32,11 +47,29 @@ pub struct Phones {
     pub signature: String,
     pub account_sid: String,
     pub tail: String,
+    /// The caller's voice in turns mode.
+    pub speech: String,
     pub collector: Arc<Collector>,
     /// When callers send `stop`.
     pub stop_at: Instant,
     /// The provider's audio, as a caller sends and times it.
     pub mode: Mode,
+    /// Each call lasts this long, then the caller dials again (churn); `None`: one call
+    /// until `stop_at`.
+    pub call_length: Option<Duration>,
+    pub turns: Option<Turns>,
+    /// Echo every mark on the caller's next frame, in the same write (the bench's
+    /// former pattern: cheaper for both sides, and not what Twilio does).
+    pub echo_in_step: bool,
+}
+
+/// A call counted in `calls_live` until it ends, however it ends.
+struct LiveCall<'a>(&'a Live);
+
+impl Drop for LiveCall<'_> {
+    fn drop(&mut self) {
+        Live::dec(&self.0.calls_live);
+    }
 }
 
 /// One call as seeded in the store.
@@ -46,31 +79,58 @@ pub struct CallSpec {
     pub stream_token: String,
 }
 
-pub async fn run(phones: Arc<Phones>, call: CallSpec) {
+/// One caller: its calls one after the other (one unless `--call-secs`), until `stop_at`.
+pub async fn run(phones: Arc<Phones>, calls: Vec<CallSpec>) {
     let c = &phones.collector;
-    Live::inc(&c.live.calls_started);
-    let mut up = Dir::default();
-    let mut down = Receiver::new(Some(call.index));
-    let mut other = BTreeMap::new();
-    if let Err(e) = talk(&phones, &call, &mut up, &mut down, &mut other).await {
-        c.error(format!("caller: {e:#}"));
-    }
-    Live::inc(&c.live.calls_ended);
-    c.with(|t| {
-        t.up.merge(up);
-        t.down.merge(down.dir);
-        for (k, n) in other {
-            *t.other_events.entry(format!("to caller: {k}")).or_default() += n;
+    let mut calls = calls.into_iter().peekable();
+    while let Some(call) = calls.next() {
+        let last = calls.peek().is_none();
+        let until = match phones.call_length {
+            Some(length) if !last => (Instant::now() + length).min(phones.stop_at),
+            _ => phones.stop_at,
+        };
+        Live::inc(&c.live.calls_started);
+        let mut up = Dir::default();
+        let mut down = Receiver::new(Some(call.index));
+        let mut other = BTreeMap::new();
+        let mut turns = phones.turns.map(|t| Caller::new(frame::now_us(), t));
+        let talked = talk(
+            &phones,
+            &call,
+            until,
+            &mut up,
+            &mut down,
+            &mut other,
+            turns.as_mut(),
+        )
+        .await;
+        if let Err(e) = talked {
+            c.error(format!("caller: {e:#}"));
         }
-    });
+        Live::inc(&c.live.calls_ended);
+        c.with(|t| {
+            t.up.merge(up);
+            t.down.merge(down.dir);
+            t.turns
+                .merge(turns.map_or_else(TurnStats::default, |t| t.stats));
+            for (k, n) in other {
+                *t.other_events.entry(format!("to caller: {k}")).or_default() += n;
+            }
+        });
+        if Instant::now() >= phones.stop_at {
+            break;
+        }
+    }
 }
 
 async fn talk(
     phones: &Phones,
     call: &CallSpec,
+    until: Instant,
     up: &mut Dir,
     down: &mut Receiver,
     other: &mut BTreeMap<String, u64>,
+    mut turns: Option<&mut Caller>,
 ) -> anyhow::Result<()> {
     let c = &phones.collector;
     let tcp = TcpStream::connect(phones.node).await.context("connect")?;
@@ -84,6 +144,8 @@ async fn talk(
         .await
         .context("upgrade")?;
     Live::inc(&c.live.calls_upgraded);
+    Live::inc(&c.live.calls_live);
+    let _live = LiveCall(&c.live);
 
     let stream_sid = format!("MZ{}", uuid::Uuid::new_v4().simple());
     let connected = Inbound::Connected(Connected {
@@ -113,7 +175,13 @@ async fn talk(
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut sequence_number = 1u64;
     let mut seq = 0u32;
-    let mut echoes: Vec<String> = Vec::with_capacity(4);
+    // Marks to echo once the audio before them has played: (when, echo).
+    let mut echoes: VecDeque<(u64, String)> = VecDeque::with_capacity(8);
+    // Set to the first echo's time whenever the first echo changes.
+    let echo_timer = tokio::time::sleep(Duration::from_secs(3600));
+    tokio::pin!(echo_timer);
+    // When the agent audio received so far will have played (µs, generator clock).
+    let mut play_end = 0u64;
     let mut established = false;
     let mut caller = phones.mode.caller(call.index);
     loop {
@@ -133,9 +201,8 @@ async fn talk(
                 let now = frame::now_us();
                 let text = text.as_str();
                 if text.starts_with(r#"{"event":"media""#) {
-                    let heard = frame::str_after(text, r#""payload":""#)
-                        .is_some_and(|p| caller.heard(p, now, &window, down));
-                    if !heard {
+                    let payload = frame::str_after(text, r#""payload":""#).unwrap_or_default();
+                    if !caller.heard(payload, now, &window, down) {
                         *other.entry("media without a frame id".into()).or_default() += 1;
                         continue;
                     }
@@ -144,11 +211,28 @@ async fn talk(
                         Live::inc(&c.live.calls_established);
                     }
                     Live::inc(&c.live.frames_down);
+                    // µ-law at 8 kHz: 125 µs a byte.
+                    play_end = play_end.max(u64::from(now)) + base64_len(payload) * 125;
+                    if let Some(turns) = turns.as_deref_mut() {
+                        turns.heard(payload, now, window.contains(now));
+                    }
                 } else if text.starts_with(r#"{"event":"mark""#)
                     && let Some(name) = frame::str_after(text, r#""name":""#)
                 {
-                    sequence_number += 1;
-                    echoes.push(frame::twilio_mark(sequence_number, &stream_sid, name));
+                    echoes.push_back((play_end, name.to_owned()));
+                    if echoes.len() == 1 && !phones.echo_in_step {
+                        echo_timer.as_mut().reset(echo_at(&echoes));
+                    }
+                } else if turns.is_some() && text.starts_with(r#"{"event":"clear""#) {
+                    // Twilio drops what it has not played and echoes every pending mark.
+                    if let Some(turns) = turns.as_deref_mut() {
+                        turns.stats.clears += 1;
+                    }
+                    play_end = u64::from(now);
+                    for echo in &mut echoes {
+                        echo.0 = play_end;
+                    }
+                    echo_timer.as_mut().reset(echo_at(&echoes));
                 } else {
                     let kind = match parse_outbound(text) {
                         Ok(Outbound::Clear { .. }) => "clear".to_owned(),
@@ -158,15 +242,39 @@ async fn talk(
                     *other.entry(kind).or_default() += 1;
                 }
             }
+            // Twilio echoes a mark when its audio has played, on its own: not in step
+            // with the caller's frames.
+            () = &mut echo_timer, if !echoes.is_empty() && !phones.echo_in_step => {
+                let now = u64::from(frame::now_us());
+                while echoes.front().is_some_and(|(due, _)| *due <= now) {
+                    let Some((_, name)) = echoes.pop_front() else { break };
+                    sequence_number += 1;
+                    let echo = frame::twilio_mark(sequence_number, &stream_sid, &name);
+                    ws.feed(Message::text(echo)).await.context("echoing a mark")?;
+                }
+                ws.flush().await.context("echoing a mark")?;
+                echo_timer.as_mut().reset(echo_at(&echoes));
+            }
             _ = tick.tick() => {
-                if Instant::now() >= phones.stop_at {
+                if Instant::now() >= until {
                     break;
                 }
                 let id = FrameId { call: call.index, seq, sent_us: frame::now_us() };
+                let speaks = turns.as_deref_mut().is_some_and(|t| t.speaks(id.sent_us, play_end));
                 sequence_number += 1;
-                let media = caller.media(sequence_number, &stream_sid, id, &phones.tail);
+                let media = caller.media(
+                    sequence_number,
+                    &stream_sid,
+                    id,
+                    if speaks { &phones.speech } else { &phones.tail },
+                );
                 ws.feed(Message::text(media)).await.context("sending media")?;
-                for echo in echoes.drain(..) {
+                if speaks && let Some(turns) = turns.as_deref_mut() {
+                    turns.spoke(id.sent_us);
+                }
+                while phones.echo_in_step && let Some((_, name)) = echoes.pop_front() {
+                    sequence_number += 1;
+                    let echo = frame::twilio_mark(sequence_number, &stream_sid, &name);
                     ws.feed(Message::text(echo)).await.context("echoing a mark")?;
                 }
                 ws.flush().await.context("sending media")?;

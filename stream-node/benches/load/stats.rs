@@ -122,6 +122,8 @@ pub struct Live {
     /// Calls whose caller heard the AI: the whole path works.
     pub calls_established: AtomicU64,
     pub calls_ended: AtomicU64,
+    /// Calls upgraded and not ended: the concurrent calls.
+    pub calls_live: AtomicU64,
     pub ai_sessions: AtomicU64,
     pub ai_active: AtomicU64,
     pub frames_up: AtomicU64,
@@ -147,6 +149,8 @@ impl Live {
 pub struct Totals {
     pub up: Dir,
     pub down: Dir,
+    /// Turns mode's per-turn figures.
+    pub turns: super::turn::TurnStats,
     /// Node messages a caller did not expect (by event), AI client events likewise.
     pub other_events: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
