@@ -48,12 +48,13 @@ ASSUMED = {
     # post-call worker mostly waits on the transcription and analysis models.
     "lambda_ms": {"voice": 60, "status": 40, "recording": 60, "postcall_per_minute": 8000},
     "lambda_mb": {"voice": 256, "status": 256, "recording": 256, "postcall": 512},
-    # The stream node: CPU per call-second as an independent harness measured it (the
-    # upper end, README "Benchmark"), memory per call, and the autoscaling target.
-    "node_cpu_us_per_call_second": 1100,
+    # The stream node: CPU per call-second as the load bench's conversation mode measured
+    # it (the upper end, README "Benchmark"), calls per vCPU (CALLS_PER_VCPU), and the
+    # autoscaling target.
+    "node_cpu_us_per_call_second": 1273,
     "node_task_vcpu": 1,
     "node_task_gb": 2,
-    "node_calls_per_vcpu": 970,
+    "node_calls_per_vcpu": 590,
     "node_target_share": 0.60,
     # Twilio media both ways (≈ 50 JSON frames a second of ~330 bytes) and the AI
     # provider's stream (about the same again), out of AWS to the internet.

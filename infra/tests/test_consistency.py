@@ -379,7 +379,7 @@ class Consistency(unittest.TestCase):
         tpl["Mappings"]["StreamCapacity"]["1024"]["MaxCalls"] = "2000"
         self.expect(
             self.errors(tpl),
-            "HOTLINE_MAX_CALLS is 2000 at Cpu 1024, but 1024 CPU units carry 970 calls",
+            "HOTLINE_MAX_CALLS is 2000 at Cpu 1024, but 1024 CPU units carry 590 calls",
         )
         tpl = copy.deepcopy(self.tpl)
         self.set_env(tpl, "HOTLINE_MAX_CALLS", "2000")

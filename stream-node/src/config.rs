@@ -88,12 +88,15 @@ pub enum ConfigError {
 
 pub use hotline_core::routes::STREAM as STREAM_PATH;
 
-/// Concurrent calls one vCPU carries: the load bench measured 741-773 µs of node CPU per
-/// call-second (README, "Benchmark"), so 75 % of a vCPU is 0.75 × 1,000,000 / 770 ≈ 974
-/// calls, rounded down. The quarter left is headroom for what the bench's lean fake AI
-/// does not cost (TLS to the provider, tools, logs) and for bursts. The template sizes
-/// `HOTLINE_MAX_CALLS` from the task's CPU with this figure.
-pub const CALLS_PER_VCPU: usize = 970;
+/// Concurrent calls one vCPU carries: the load bench's conversation mode (`--turns`, marks
+/// echoed as Twilio does, one malloc arena) measured 1,095-1,273 µs of node CPU per
+/// call-second for OpenAI Realtime calls (README, "Benchmark"), so 75 % of a vCPU is
+/// 0.75 × 1,000,000 / 1,273 ≈ 590 calls. The quarter left is headroom for what the bench's
+/// lean fake AI does not cost (TLS to the provider, tools, logs) and for bursts. Gemini
+/// and pipeline calls cost two to three times as much: a node serving mostly those wants
+/// `HOTLINE_MAX_CALLS` set lower. The template sizes `HOTLINE_MAX_CALLS` from the task's
+/// CPU with this figure.
+pub const CALLS_PER_VCPU: usize = 590;
 
 /// Fargate sends SIGKILL 120 s after SIGTERM at most: 90 s of drain, then
 /// [`crate::server::FINISH_GRACE`] for the calls to apologise and close, fit inside.
@@ -261,7 +264,7 @@ mod tests {
     fn defaults_carry_one_vcpu_of_calls_and_drain_within_fargates_stop_timeout() {
         let c =
             config(&[("HOTLINE_STREAM_PUBLIC_URL", "wss://stream.example.com")]).expect("config");
-        assert_eq!(c.max_calls, 970);
+        assert_eq!(c.max_calls, 590);
         assert_eq!(
             c.gemini_base_url,
             "https://generativelanguage.googleapis.com"
