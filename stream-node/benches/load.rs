@@ -310,6 +310,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         window_end,
     };
     let stop_at = window_end + GRACE;
+    // The slow-slot times below count from here; on the wall clock, outside probes
+    // (a scheduler trace, a lag probe on each core) can be lined up with them.
+    let window_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        + window_start
+            .saturating_duration_since(Instant::now())
+            .as_millis();
+    println!("the window opens at unix time {window_unix_ms} ms");
     let window = Window {
         from_us: frame::at_us(window_start.into_std()),
         to_us: frame::at_us((window_end - IN_FLIGHT).into_std()),
