@@ -349,6 +349,14 @@ impl ProviderSession for OpenAiSession {
         self.ws.send(Message::text(append_audio(payload))).await
     }
 
+    async fn feed_audio(&mut self, payload: &str) -> Result<(), WsError> {
+        self.ws.feed(Message::text(append_audio(payload))).await
+    }
+
+    async fn flush(&mut self) -> Result<(), WsError> {
+        self.ws.flush().await
+    }
+
     async fn send(&mut self, cmd: ProviderCommand) -> Result<(), WsError> {
         self.ws.send(Message::text(command(cmd))).await
     }
@@ -445,6 +453,10 @@ async fn wait_configured(ai: &mut ProviderSocket) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use hotline_core::model::{CallLimits, Provider};
     use hotline_core::{AgentId, OrgId};
 
@@ -469,6 +481,35 @@ mod tests {
             pipeline: None,
             version: 0,
         }
+    }
+
+    /// The call loop's batching rests on this: fed audio stays in the socket's buffer
+    /// until the flush, then all of it arrives, in order.
+    #[tokio::test]
+    async fn fed_audio_waits_for_the_flush_then_arrives_whole() {
+        use hotline_sim::realtime::{RealtimeSim, Script};
+
+        let sim = RealtimeSim::start(Script::default()).await.expect("sim");
+        let key = SecretString::from("sk-test".to_owned());
+        let mut session = OpenAiSession::open(sim.base_url(), &key, &agent())
+            .await
+            .expect("session");
+        let frame = BASE64.encode([0xffu8; 160]);
+        for _ in 0..3 {
+            session.feed_audio(&frame).await.expect("feed");
+        }
+        // Long enough for a written frame to reach the simulator many times over.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let appended = || sim.session(0).expect("session log").appended_ms();
+        assert_eq!(appended(), 0, "nothing is written before the flush");
+
+        session.flush().await.expect("flush");
+        session.send_audio(&frame).await.expect("send");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while appended() < 80 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(appended(), 80, "three fed frames and one sent, 20 ms each");
     }
 
     #[test]

@@ -150,6 +150,23 @@ pub trait ProviderSession: Send {
         payload: &str,
     ) -> impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>> + Send;
 
+    /// As [`Self::send_audio`], but the frame may wait in the socket's buffer until
+    /// [`Self::flush`]: the call loop flushes once nothing else is ready, so caller audio
+    /// that piled up while the node was busy leaves in one write instead of one each.
+    fn feed_audio(
+        &mut self,
+        payload: &str,
+    ) -> impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>> + Send {
+        self.send_audio(payload)
+    }
+
+    /// Writes out what [`Self::feed_audio`] left buffered.
+    fn flush(
+        &mut self,
+    ) -> impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     fn send(
         &mut self,
         command: ProviderCommand,

@@ -121,6 +121,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// continuously, so a write that cannot finish in this time means the peer stopped
 /// reading (TCP buffers full): the call ends rather than freezing.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Audio frames a socket may hold unwritten while more input is ready: the loop writes
+/// them out once it has nothing else to do, and at the latest after this many, so a
+/// backlog costs one write per batch instead of one per frame, and never holds audio
+/// longer than it takes to handle this many messages.
+const MAX_UNFLUSHED: u8 = 8;
 /// Malformed Twilio frames a call skips before it takes the stream for broken.
 const MAX_MALFORMED: u32 = 50;
 /// Flood guard: a burst of this many messages, refilled at this many per second.
@@ -201,6 +206,7 @@ where
         started: Instant::now(),
         frames_in: 0,
         frames_out: 0,
+        twilio_unflushed: 0,
         side: FuturesUnordered::new(),
         tools: FuturesUnordered::new(),
         webhook_tools: WebhookTool::of(&agent.tools),
@@ -512,6 +518,8 @@ struct Call<'a> {
     started: Instant,
     frames_in: u64,
     frames_out: u64,
+    /// Agent audio fed to Twilio's socket and not yet flushed.
+    twilio_unflushed: u8,
     side: FuturesUnordered<SideJob<'a>>,
     /// Webhook tools in flight and their filler timers. Unlike `side`, nothing here is
     /// waited for at the end: a tool's answer is of no use once the call is over.
@@ -764,7 +772,8 @@ impl<'a> Call<'a> {
     }
 
     /// The steady state: one `select!` over both sockets, the guardrail tick, side jobs
-    /// and shutdown. Sends happen in the branch bodies.
+    /// and shutdown. Sends happen in the branch bodies; audio is fed to the sockets and
+    /// flushed by the last branch, which is reached only when nothing else is ready.
     async fn pump<S, P>(
         &mut self,
         ws: &mut WebSocketStream<S>,
@@ -780,9 +789,13 @@ impl<'a> Call<'a> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flood = Flood::new();
         let mut malformed = 0;
+        let mut ai_unflushed: u8 = 0;
         let shutdown = self.ctx.shutdown.clone();
         loop {
             tokio::select! {
+                // In order, so that the flush comes last; no branch starves another for
+                // long: a socket's ready messages are what it holds, and a flood is cut.
+                biased;
                 () = shutdown.cancelled() => return Ended { reason: EndReason::Shutdown, detail: None },
                 msg = ws.next() => {
                     let text = match msg {
@@ -811,10 +824,17 @@ impl<'a> Call<'a> {
                                 return Ended { reason: EndReason::StreamFailed, detail: Some(TOO_MANY_MALFORMED.into()) };
                             }
                             self.frames_in += 1;
-                            if !state.is_ending()
-                                && let Err(e) = within(ai.send_audio(payload)).await
-                            {
-                                return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
+                            if !state.is_ending() {
+                                ai_unflushed += 1;
+                                let sent = if ai_unflushed >= MAX_UNFLUSHED {
+                                    ai_unflushed = 0;
+                                    within(ai.send_audio(payload)).await
+                                } else {
+                                    within(ai.feed_audio(payload)).await
+                                };
+                                if let Err(e) = sent {
+                                    return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
+                                }
                             }
                         }
                         Ok(Inbound::Mark(m)) => state.handle(Input::Mark(m.name.to_string()), self.now_ms(), actions),
@@ -863,6 +883,20 @@ impl<'a> Call<'a> {
                         state.handle(input, self.now_ms(), actions);
                     }
                 }
+                () = std::future::ready(()), if ai_unflushed > 0 || self.twilio_unflushed > 0 => {
+                    if ai_unflushed > 0 {
+                        ai_unflushed = 0;
+                        if let Err(e) = within(ai.flush()).await {
+                            return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
+                        }
+                    }
+                    if self.twilio_unflushed > 0 {
+                        self.twilio_unflushed = 0;
+                        if let Err(e) = within(ws.flush()).await {
+                            return twilio_send_failed(&e);
+                        }
+                    }
+                }
             }
             if !actions.is_empty()
                 && let Some(ended) = self.apply(ws, ai, actions).await
@@ -872,8 +906,8 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// One thing the AI sent: agent audio goes straight to Twilio (unless the caller
-    /// interrupted it), events to the call state.
+    /// One thing the AI sent: agent audio is fed to Twilio's socket (unless the caller
+    /// interrupted it) for the loop's next flush, events go to the call state.
     async fn incoming<S>(
         &mut self,
         ws: &mut WebSocketStream<S>,
@@ -893,6 +927,11 @@ impl<'a> Call<'a> {
                     state.agent_audio(&audio.response_id, &audio.item_id, bytes, now)
                 {
                     self.frames_out += 1;
+                    self.twilio_unflushed += 1;
+                    let flush_now = self.twilio_unflushed >= MAX_UNFLUSHED;
+                    if flush_now {
+                        self.twilio_unflushed = 0;
+                    }
                     let sent = async {
                         ws.feed(Message::text(media::media_json(&self.stream_sid, payload)))
                             .await?;
@@ -903,7 +942,7 @@ impl<'a> Call<'a> {
                             )))
                             .await?;
                         }
-                        ws.flush().await
+                        if flush_now { ws.flush().await } else { Ok(()) }
                     };
                     if let Err(e) = within(sent).await {
                         return Some(twilio_send_failed(&e));
