@@ -202,6 +202,17 @@ struct Usage {
     live_end: u64,
 }
 
+/// Where call `i`'s 20 ms frame clock falls within the frame: the golden ratio's
+/// multiples, spread evenly for any number of calls, as independent Twilio streams are.
+/// The ramp alone set every phone's clock: whenever the ramp's step is a whole number of
+/// frames (500 calls over 10 s, 250 over 10 s) every call sent at the same instant, and
+/// the node got all of them at once, 50 times a second.
+fn frame_phase(i: usize) -> Duration {
+    const GOLDEN: f64 = 0.618_033_988_749_895;
+    let fraction = (i as f64 * GOLDEN).fract();
+    Duration::from_millis(frame::FRAME_MS).mul_f64(fraction)
+}
+
 struct Plan {
     start: Instant,
     ramp: Duration,
@@ -409,7 +420,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut callers = JoinSet::new();
     for (i, calls) in callers_calls.into_iter().enumerate() {
-        let at = plan.start + plan.ramp.mul_f64(i as f64 / f64::from(n));
+        let at = plan.start + plan.ramp.mul_f64(i as f64 / f64::from(n)) + frame_phase(i);
         tokio::time::sleep_until(at).await;
         callers.spawn(phone::run(Arc::clone(&phones), calls));
     }

@@ -115,7 +115,7 @@ async fn talk(tcp: TcpStream, fake: &Fake, tally: &mut Tally) -> anyhow::Result<
                     Live::inc(&c.live.frames_up);
                     for k in heard.arrived(base64_len(data) / 2) {
                         match fake.clocks.caller_frame(call, k) {
-                            Some(id) => tally.up.received(heard.spoken(id), now, &window),
+                            Some(id) => tally.up.received(id, heard.timed_at(now), &window),
                             None => tally.up.dir.misrouted += 1,
                         }
                     }

@@ -167,12 +167,11 @@ impl SampleClock {
         first..self.next
     }
 
-    /// Frame `id` as sent when its timed sample was spoken.
-    pub fn spoken(&self, id: FrameId) -> FrameId {
-        FrameId {
-            sent_us: id.sent_us.wrapping_sub(self.delay_us),
-            ..id
-        }
+    /// `now` moved on by the filter's delay: a frame received now is timed from when its
+    /// timed sample was spoken, that delay before the frame was sent. The frame keeps its
+    /// own send time, so sender and receiver agree on whether it is in the window.
+    pub fn timed_at(&self, now_us: u32) -> u32 {
+        now_us.wrapping_add(self.delay_us)
     }
 }
 
@@ -309,7 +308,7 @@ impl Caller {
             Mode::Gemini(clocks) => {
                 for seq in self.heard.arrived(base64_len(payload)) {
                     match clocks.agent_chunk(self.call, seq) {
-                        Some(id) => down.received(self.heard.spoken(id), now, window),
+                        Some(id) => down.received(id, self.heard.timed_at(now), window),
                         None => down.dir.misrouted += 1,
                     }
                 }
@@ -376,10 +375,7 @@ pub fn self_check() -> anyhow::Result<()> {
     let mut clock = SampleClock::new(320, 40, 16_000);
     ensure!(clock.arrived(279).is_empty(), "timed before its position");
     ensure!(clock.arrived(1) == (0..1), "not timed at its position");
-    ensure!(
-        clock.spoken(id).sent_us == id.sent_us - 2_500,
-        "spoken time"
-    );
+    ensure!(clock.timed_at(10_000) == 12_500, "spoken time");
     let clocks = Clocks::new(2);
     clocks.caller_sent(FrameId {
         call: 1,
