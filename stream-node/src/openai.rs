@@ -341,6 +341,8 @@ impl OpenAiSession {
 }
 
 impl ProviderSession for OpenAiSession {
+    const FEEDS_AUDIO: bool = true;
+
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES
     }

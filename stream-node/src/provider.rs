@@ -150,6 +150,10 @@ pub trait ProviderSession: Send {
         payload: &str,
     ) -> impl Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>> + Send;
 
+    /// Whether [`Self::feed_audio`] leaves frames for [`Self::flush`]; when not, the call
+    /// loop sends each frame at once and has nothing to flush.
+    const FEEDS_AUDIO: bool = false;
+
     /// As [`Self::send_audio`], but the frame may wait in the socket's buffer until
     /// [`Self::flush`]: the call loop flushes once nothing else is ready, so caller audio
     /// that piled up while the node was busy leaves in one write instead of one each.

@@ -825,12 +825,12 @@ impl<'a> Call<'a> {
                             }
                             self.frames_in += 1;
                             if !state.is_ending() {
-                                ai_unflushed += 1;
-                                let sent = if ai_unflushed >= MAX_UNFLUSHED {
+                                let sent = if P::FEEDS_AUDIO && ai_unflushed + 1 < MAX_UNFLUSHED {
+                                    ai_unflushed += 1;
+                                    within(ai.feed_audio(payload)).await
+                                } else {
                                     ai_unflushed = 0;
                                     within(ai.send_audio(payload)).await
-                                } else {
-                                    within(ai.feed_audio(payload)).await
                                 };
                                 if let Err(e) = sent {
                                     return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
