@@ -206,7 +206,7 @@ where
         started: Instant::now(),
         frames_in: 0,
         frames_out: 0,
-        twilio_unflushed: 0,
+        twilio_unflushed: Unflushed::default(),
         side: FuturesUnordered::new(),
         tools: FuturesUnordered::new(),
         webhook_tools: WebhookTool::of(&agent.tools),
@@ -519,7 +519,7 @@ struct Call<'a> {
     frames_in: u64,
     frames_out: u64,
     /// Agent audio fed to Twilio's socket and not yet flushed.
-    twilio_unflushed: u8,
+    twilio_unflushed: Unflushed,
     side: FuturesUnordered<SideJob<'a>>,
     /// Webhook tools in flight and their filler timers. Unlike `side`, nothing here is
     /// waited for at the end: a tool's answer is of no use once the call is over.
@@ -789,7 +789,7 @@ impl<'a> Call<'a> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flood = Flood::new();
         let mut malformed = 0;
-        let mut ai_unflushed: u8 = 0;
+        let mut ai_unflushed = Unflushed::default();
         let shutdown = self.ctx.shutdown.clone();
         loop {
             tokio::select! {
@@ -825,15 +825,13 @@ impl<'a> Call<'a> {
                             }
                             self.frames_in += 1;
                             if !state.is_ending() {
-                                let sent = if P::FEEDS_AUDIO && ai_unflushed + 1 < MAX_UNFLUSHED {
-                                    ai_unflushed += 1;
+                                let sent = if P::FEEDS_AUDIO && !ai_unflushed.fed() {
                                     within(ai.feed_audio(payload)).await
                                 } else {
-                                    ai_unflushed = 0;
                                     within(ai.send_audio(payload)).await
                                 };
                                 if let Err(e) = sent {
-                                    return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
+                                    return provider_send_failed(&e);
                                 }
                             }
                         }
@@ -883,18 +881,16 @@ impl<'a> Call<'a> {
                         state.handle(input, self.now_ms(), actions);
                     }
                 }
-                () = std::future::ready(()), if ai_unflushed > 0 || self.twilio_unflushed > 0 => {
-                    if ai_unflushed > 0 {
-                        ai_unflushed = 0;
-                        if let Err(e) = within(ai.flush()).await {
-                            return Ended { reason: EndReason::ProviderFailed, detail: Some(format!("send to provider: {e}")) };
-                        }
+                () = std::future::ready(()), if ai_unflushed.any() || self.twilio_unflushed.any() => {
+                    if ai_unflushed.take()
+                        && let Err(e) = within(ai.flush()).await
+                    {
+                        return provider_send_failed(&e);
                     }
-                    if self.twilio_unflushed > 0 {
-                        self.twilio_unflushed = 0;
-                        if let Err(e) = within(ws.flush()).await {
-                            return twilio_send_failed(&e);
-                        }
+                    if self.twilio_unflushed.take()
+                        && let Err(e) = within(ws.flush()).await
+                    {
+                        return twilio_send_failed(&e);
                     }
                 }
             }
@@ -927,11 +923,7 @@ impl<'a> Call<'a> {
                     state.agent_audio(&audio.response_id, &audio.item_id, bytes, now)
                 {
                     self.frames_out += 1;
-                    self.twilio_unflushed += 1;
-                    let flush_now = self.twilio_unflushed >= MAX_UNFLUSHED;
-                    if flush_now {
-                        self.twilio_unflushed = 0;
-                    }
+                    let flush_now = self.twilio_unflushed.fed();
                     let sent = async {
                         ws.feed(Message::text(media::media_json(&self.stream_sid, payload)))
                             .await?;
@@ -987,10 +979,7 @@ impl<'a> Call<'a> {
                 }
                 Action::Provider(cmd) => {
                     if let Err(e) = within(ai.send(cmd)).await {
-                        return Some(Ended {
-                            reason: EndReason::ProviderFailed,
-                            detail: Some(format!("send to provider: {e}")),
-                        });
+                        return Some(provider_send_failed(&e));
                     }
                 }
                 Action::Persist(turn) => {
@@ -1310,6 +1299,39 @@ async fn timed<T>(
 
 /// A write to Twilio failed: a socket error is the caller gone; a stall is a broken
 /// stream, and the call ends without waiting on it any longer.
+fn provider_send_failed(e: &SendError) -> Ended {
+    Ended {
+        reason: EndReason::ProviderFailed,
+        detail: Some(format!("send to provider: {e}")),
+    }
+}
+
+/// Audio frames fed to one socket and not yet flushed.
+#[derive(Debug, Default)]
+struct Unflushed(u8);
+
+impl Unflushed {
+    /// Counts a frame about to be written; true when it is the [`MAX_UNFLUSHED`]th, which
+    /// must flush (the count starts over).
+    fn fed(&mut self) -> bool {
+        self.0 += 1;
+        let full = self.0 >= MAX_UNFLUSHED;
+        if full {
+            self.0 = 0;
+        }
+        full
+    }
+
+    fn any(&self) -> bool {
+        self.0 > 0
+    }
+
+    /// Whether anything waits, and forgets it: the caller flushes.
+    fn take(&mut self) -> bool {
+        std::mem::take(&mut self.0) > 0
+    }
+}
+
 fn twilio_send_failed(e: &SendError) -> Ended {
     let reason = match e {
         SendError::Stalled => EndReason::StreamFailed,
@@ -1392,6 +1414,25 @@ mod tests {
         let ended = twilio_send_failed(&SendError::Stalled);
         assert_eq!(ended.reason, EndReason::StreamFailed);
         assert!(ended.detail.is_some_and(|d| d.contains("stopped reading")));
+    }
+
+    #[test]
+    fn fed_frames_flush_at_the_latest_every_max_unflushed() {
+        let mut unflushed = Unflushed::default();
+        assert!(
+            !unflushed.any() && !unflushed.take(),
+            "nothing fed, nothing to flush"
+        );
+        let flushes: Vec<bool> = (0..2 * MAX_UNFLUSHED).map(|_| unflushed.fed()).collect();
+        let every = usize::from(MAX_UNFLUSHED);
+        for (i, flush) in flushes.iter().enumerate() {
+            assert_eq!(*flush, (i + 1) % every == 0, "frame {i}");
+        }
+        assert!(!unflushed.any(), "the last frame flushed");
+        unflushed.fed();
+        assert!(unflushed.any());
+        assert!(unflushed.take(), "one frame waits");
+        assert!(!unflushed.any() && !unflushed.take(), "taken once");
     }
 
     #[test]
