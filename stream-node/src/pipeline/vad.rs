@@ -24,6 +24,15 @@ const OFFSET_FRAMES: u32 = 31;
 /// A tone holds at least this share of a frame's energy (a voice spreads its own
 /// over many harmonics and formants).
 const TONE_SHARE: f32 = 0.8;
+/// Below this mean power (−60 dBFS, 20 dB under a quiet talker) a frame is no voice
+/// without asking earshot. earshot is about a fifth of the node's work on a pipeline
+/// call and a caller is silent for much of one, listening; and earshot normalises the
+/// level away, so it would hear a hum at −66 dBFS as a voice and barge in.
+const QUIET_POWER: f32 = 1_074.0;
+/// Quiet frames earshot is given as silence when sound comes back, so it judges the
+/// sound after silence, as it would have had it heard every frame (its context is
+/// three frames, and one more settles its state).
+const SETTLE_FRAMES: u32 = 4;
 /// Fax: the calling tone (CNG, 1100 Hz) and the answer tone (CED, 2100 Hz).
 const FAX_HZ: [f64; 2] = [1100.0, 2100.0];
 
@@ -92,6 +101,10 @@ pub struct LocalVad {
     voiced: u32,
     unvoiced: u32,
     speaking: bool,
+    /// Quiet frames in a row that earshot did not hear.
+    quiet: u32,
+    /// Frames earshot judged.
+    predicted: u64,
 }
 
 impl std::fmt::Debug for LocalVad {
@@ -113,6 +126,8 @@ impl LocalVad {
             voiced: 0,
             unvoiced: 0,
             speaking: false,
+            quiet: 0,
+            predicted: 0,
         })
     }
 
@@ -131,8 +146,23 @@ impl LocalVad {
         let mut change = None;
         let mut used = 0;
         while self.pcm.len() - used >= FRAME {
-            let score = self.detector.predict_i16(&self.pcm[used..used + FRAME]);
+            let frame = &self.pcm[used..used + FRAME];
             used += FRAME;
+            let power = frame
+                .iter()
+                .map(|&s| f32::from(s) * f32::from(s))
+                .sum::<f32>()
+                / FRAME as f32;
+            let score = if power < QUIET_POWER {
+                self.quiet = self.quiet.saturating_add(1);
+                0.0
+            } else {
+                for _ in 0..std::mem::take(&mut self.quiet).min(SETTLE_FRAMES) {
+                    self.detector.predict_i16(&[0; FRAME]);
+                }
+                self.predicted += 1;
+                self.detector.predict_i16(frame)
+            };
             if score >= THRESHOLD && !*tonal.get_or_insert_with(|| tone(&self.input)) {
                 self.voiced += 1;
                 self.unvoiced = 0;
@@ -151,6 +181,11 @@ impl LocalVad {
         }
         self.pcm.drain(..used);
         change
+    }
+
+    /// How many frames earshot has judged (the quiet ones it is not asked about).
+    pub fn predicted(&self) -> u64 {
+        self.predicted
     }
 }
 
@@ -180,6 +215,34 @@ mod tests {
         assert_eq!(voice, [Change::Started]);
         assert!(vad.speaking());
         assert_eq!(run(&mut vad, &[0xFF; 8000]), [Change::Stopped]);
+    }
+
+    #[test]
+    fn quiet_frames_skip_earshot_and_a_voice_after_them_is_still_heard_at_once() {
+        let mut vad = LocalVad::new().expect("vad");
+        assert!(run(&mut vad, &[0xFF; 16_000]).is_empty());
+        assert_eq!(vad.predicted(), 0, "two seconds of silence");
+        // A hum at about -66 dBFS: earshot alone would call it a voice.
+        assert!(run(&mut vad, &hotline_audio::tone_mulaw(400.0, 0.0005, 1000)).is_empty());
+        assert_eq!(vad.predicted(), 0, "a hum under the floor");
+        // A voice after silence starts within 120 ms (six of earshot's 16 ms frames and the
+        // resampler's delay), each time.
+        let voice = hotline_audio::tone_mulaw(150.0, 0.1, 400);
+        for _ in 0..3 {
+            let onset = voice
+                .chunks(160)
+                .position(|f| vad.push(f) == Some(Change::Started));
+            assert!(onset.is_some_and(|i| i <= 5), "{onset:?}");
+            assert_eq!(run(&mut vad, &[0xFF; 8000]), [Change::Stopped]);
+        }
+        // A quiet talker (-40 dBFS) is well above the floor: earshot hears every frame.
+        let before = vad.predicted();
+        run(&mut vad, &hotline_audio::tone_mulaw(150.0, 0.01, 400));
+        assert!(
+            vad.predicted() - before >= 24,
+            "{}",
+            vad.predicted() - before
+        );
     }
 
     #[test]
