@@ -28,7 +28,7 @@ const TONE_SHARE: f32 = 0.8;
 /// without asking earshot. earshot is about a fifth of the node's work on a pipeline
 /// call and a caller is silent for much of one, listening; and earshot normalises the
 /// level away, so it would hear a hum at −66 dBFS as a voice and barge in.
-const QUIET_POWER: f32 = 1_074.0;
+const QUIET_POWER: f32 = (32_768.0 * 1e-3) * (32_768.0 * 1e-3);
 /// Quiet frames earshot is given as silence when sound comes back, so it judges the
 /// sound after silence, as it would have had it heard every frame (its context is
 /// three frames, and one more settles its state).
