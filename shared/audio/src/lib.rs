@@ -10,7 +10,9 @@ pub mod wav;
 
 pub use mulaw::{SILENCE, decode, decode_frame, encode, encode_frame};
 pub use resample::{ResampleError, StreamResampler};
-pub use signal::{DBFS_FLOOR, frame_dbfs, goertzel_dbfs, resample_linear, sine, tone_mulaw};
+pub use signal::{
+    DBFS_FLOOR, frame_dbfs, goertzel_dbfs, pcm_dbfs, resample_linear, sine, tone_mulaw,
+};
 pub use wav::{WavError, mulaw_wav_bytes, read_wav, read_wav_bytes, wav_bytes, write_wav};
 
 /// Twilio Media Streams and the G.711 telephone network: 8000 samples per second.

@@ -34,17 +34,26 @@ pub fn tone_mulaw(freq_hz: f32, amplitude: f32, duration_ms: u32) -> Vec<u8> {
 /// Enough for an energy voice-activity check: speech on a phone line sits roughly
 /// between -40 and -10 dBFS, line noise below -50.
 pub fn frame_dbfs(frame: &[u8]) -> f32 {
-    if frame.is_empty() {
+    dbfs(frame.iter().map(|&b| decode(b)))
+}
+
+/// [`frame_dbfs`] of PCM16 samples.
+pub fn pcm_dbfs(samples: &[i16]) -> f32 {
+    dbfs(samples.iter().copied())
+}
+
+fn dbfs(samples: impl ExactSizeIterator<Item = i16>) -> f32 {
+    let n = samples.len();
+    if n == 0 {
         return DBFS_FLOOR;
     }
-    let sum_squares: f64 = frame
-        .iter()
-        .map(|&b| {
-            let s = f64::from(decode(b));
+    let sum_squares: f64 = samples
+        .map(|s| {
+            let s = f64::from(s);
             s * s
         })
         .sum();
-    let rms = (sum_squares / frame.len() as f64).sqrt() / 32_768.0;
+    let rms = (sum_squares / n as f64).sqrt() / 32_768.0;
     if rms <= 0.0 {
         return DBFS_FLOOR;
     }
@@ -143,6 +152,14 @@ mod tests {
     fn a_full_scale_tone_is_about_minus_three_dbfs() {
         let db = frame_dbfs(&tone_mulaw(1000.0, 1.0, 100));
         assert!((db - -3.0).abs() < 0.5, "full-scale sine at {db} dBFS");
+        let pcm = sine(1000.0, 8_000, 1.0, 800);
+        assert!((pcm_dbfs(&pcm) - -3.0).abs() < 0.1, "{}", pcm_dbfs(&pcm));
+        // One scale for µ-law frames and PCM: a thousandth of full scale is -60 dBFS.
+        assert!(
+            (pcm_dbfs(&[33, -33]) - -59.9).abs() < 0.1,
+            "{}",
+            pcm_dbfs(&[33, -33])
+        );
     }
 
     #[test]
@@ -159,6 +176,7 @@ mod tests {
     #[test]
     fn an_empty_frame_is_at_the_floor() {
         assert_eq!(frame_dbfs(&[]), DBFS_FLOOR);
+        assert_eq!(pcm_dbfs(&[]), DBFS_FLOOR);
     }
 
     #[test]

@@ -1297,8 +1297,7 @@ async fn timed<T>(
     }
 }
 
-/// A write to Twilio failed: a socket error is the caller gone; a stall is a broken
-/// stream, and the call ends without waiting on it any longer.
+/// A write to the provider failed, or stalled: the call cannot go on with it.
 fn provider_send_failed(e: &SendError) -> Ended {
     Ended {
         reason: EndReason::ProviderFailed,
@@ -1332,6 +1331,8 @@ impl Unflushed {
     }
 }
 
+/// A write to Twilio failed: a socket error is the caller gone; a stall is a broken
+/// stream, and the call ends without waiting on it any longer.
 fn twilio_send_failed(e: &SendError) -> Ended {
     let reason = match e {
         SendError::Stalled => EndReason::StreamFailed,

@@ -24,11 +24,11 @@ const OFFSET_FRAMES: u32 = 31;
 /// A tone holds at least this share of a frame's energy (a voice spreads its own
 /// over many harmonics and formants).
 const TONE_SHARE: f32 = 0.8;
-/// Below this mean power (−60 dBFS, 20 dB under a quiet talker) a frame is no voice
-/// without asking earshot. earshot is about a fifth of the node's work on a pipeline
+/// Below this level (20 dB under a quiet talker) a frame is no voice without asking
+/// earshot. earshot is about a fifth of the node's work on a pipeline
 /// call and a caller is silent for much of one, listening; and earshot normalises the
 /// level away, so it would hear a hum at −66 dBFS as a voice and barge in.
-const QUIET_POWER: f32 = (32_768.0 * 1e-3) * (32_768.0 * 1e-3);
+const QUIET_DBFS: f32 = -60.0;
 /// Quiet frames earshot is given as silence when sound comes back, so it judges the
 /// sound after silence, as it would have had it heard every frame (its context is
 /// three frames, and one more settles its state).
@@ -148,12 +148,7 @@ impl LocalVad {
         while self.pcm.len() - used >= FRAME {
             let frame = &self.pcm[used..used + FRAME];
             used += FRAME;
-            let power = frame
-                .iter()
-                .map(|&s| f32::from(s) * f32::from(s))
-                .sum::<f32>()
-                / FRAME as f32;
-            let score = if power < QUIET_POWER {
+            let score = if hotline_audio::pcm_dbfs(frame) < QUIET_DBFS {
                 self.quiet = self.quiet.saturating_add(1);
                 0.0
             } else {
