@@ -11,6 +11,12 @@
 //! Hann window on the shorter filter keeps the telephone band flat to 3 kHz (−0.3 dB
 //! at 3.4 kHz) and folds nothing back above −60 dB; rubato's default window on so
 //! short a filter would cut 3.4 kHz by 6 dB.
+//!
+//! Not `rubato`'s sinc resampler, even set up as an exact polyphase filter (one
+//! precomputed phase per output position, `SincInterpolationType::Nearest`, the same
+//! band and stopband): in `--bench audio_path` it made Gemini's bridge 1.1–1.6 times as
+//! costly and a silent caller's VAD three times, its bookkeeping per output sample
+//! outweighing these short transforms (2026-12-06).
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler as _, WindowFunction};
