@@ -55,9 +55,9 @@ static TONE_COEFFS: std::sync::LazyLock<[f32; 10]> = std::sync::LazyLock::new(||
 
 /// Whether `pcm` (8 kHz) is a keypad tone or a fax tone: its energy nearly all at one
 /// DTMF row and column frequency, or at one fax frequency.
-pub fn tone(pcm: &[i16]) -> bool {
+fn tone(pcm: &[i16]) -> bool {
     let energy: f32 = pcm.iter().map(|&s| f32::from(s) * f32::from(s)).sum();
-    // Quiet frames are nothing either way (earshot says no voice).
+    // A quiet 20 ms frame is no tone (and its energy may be zero).
     if pcm.len() < 80 || energy / (pcm.len() as f32) < 100.0 {
         return false;
     }
