@@ -1,14 +1,6 @@
 //! Calls through the real voice webhook and stream node, with Twilio and OpenAI
 //! simulated: a whole conversation, barge-in, tools, and every way a call can end.
 
-mod campaign;
-mod failover;
-mod gemini;
-mod outbound;
-mod pipeline;
-mod prewarm;
-mod transfer;
-
 use std::time::Duration;
 
 use hotline_core::model::{CallStatus, EndReason, Speaker};
@@ -16,10 +8,6 @@ use hotline_e2e::World;
 use hotline_realtime::openai::AudioFormat;
 use hotline_sim::phone::{AudioSource, HangupSide, Phone, PhoneEvent, Segment};
 use hotline_sim::realtime::{Failure, Script, ToolCue, Trigger};
-
-/// Texts: sent through the API and reported delivered; the caller's texts in the
-/// agent's instructions.
-mod texts;
 
 /// Ended from hotline's side: through Twilio's REST API (Twilio then stops the stream)
 /// or by the node closing the stream right after that request. Which the phone sees

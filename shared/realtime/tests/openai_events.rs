@@ -2,9 +2,7 @@
 //! (`openai-realtime.md`, copied into `tests/fixtures/openai/*.json`), plus the parser's
 //! behaviour on unknown, malformed and hostile input.
 
-mod common;
-
-use common::{assert_subset, fixtures, json};
+use crate::common::{assert_subset, fixtures, json};
 use hotline_realtime::openai::{
     Audio, AudioConfig, AudioFormat, AudioInput, AudioOutput, ClientEvent, ContentPart,
     FunctionTool, InputAudioBufferAppend, Item, MaxOutputTokens, Modality, NoiseReduction,
@@ -14,7 +12,7 @@ use hotline_realtime::openai::{
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
-    let path = common::fixture_dir("").join(name);
+    let path = crate::common::fixture_dir("").join(name);
     std::fs::read_to_string(path).expect("read fixture")
 }
 

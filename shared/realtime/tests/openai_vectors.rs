@@ -3,14 +3,12 @@
 //! and the events we serialize (`tests/fixtures/openai/ours/`) must have passed its strict
 //! validation (`ours/validation.json`).
 //!
-//! `REGENERATE=1 cargo test -p hotline-realtime --test openai_vectors` rewrites `ours/`;
+//! `REGENERATE=1 cargo test -p hotline-realtime --test main openai_vectors::` rewrites `ours/`;
 //! then run the generator to refresh the validation results.
-
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::{assert_subset, dropped_fields, fixture_dir, fixtures, json};
+use crate::common::{assert_subset, dropped_fields, fixture_dir, fixtures, json};
 use hotline_realtime::openai::{
     AudioConfig, AudioFormat, AudioInput, AudioOutput, ClientEvent, ConversationItemCreate,
     ConversationItemDelete, ConversationItemRetrieve, FunctionTool, InputAudioBufferClear, Item,

@@ -8,7 +8,7 @@ against OpenAI's definitions rather than against themselves. Two directions:
 1. Events built with the pydantic models are dumped (`model_dump_json(exclude_none=True)`)
    to tests/fixtures/openai/pydantic/*.json; the Rust tests parse every one of them.
 2. The events the Rust code serializes (tests/fixtures/openai/ours/*.json, written by
-   `REGENERATE=1 cargo test -p hotline-realtime --test openai_vectors`) are validated
+   `REGENERATE=1 cargo test -p hotline-realtime --test main openai_vectors::`) are validated
    strictly by the pydantic unions `RealtimeClientEvent` / `RealtimeServerEvent`. OpenAI's
    models accept unknown fields silently (`extra="allow"`), so fields the models do not
    declare are collected and reported too, and the validated model must dump back to the
@@ -17,7 +17,7 @@ against OpenAI's definitions rather than against themselves. Two directions:
 
     python3 -m venv /tmp/oaivenv
     /tmp/oaivenv/bin/pip install openai
-    REGENERATE=1 cargo test -p hotline-realtime --test openai_vectors
+    REGENERATE=1 cargo test -p hotline-realtime --test main openai_vectors::
     /tmp/oaivenv/bin/python shared/realtime/tests/vectors/generate.py
     cargo test -p hotline-realtime
 """
