@@ -94,8 +94,8 @@ pub use hotline_core::routes::STREAM as STREAM_PATH;
 /// 0.75 × 1,000,000 / 1,273 ≈ 590 calls. The quarter left is headroom for what the bench's
 /// lean fake AI does not cost (TLS to the provider, tools, logs) and for bursts. Gemini
 /// and pipeline calls cost two to three times as much: a node serving mostly those wants
-/// `HOTLINE_MAX_CALLS` set lower, about 200 per vCPU. The template sizes `HOTLINE_MAX_CALLS` from the task's
-/// CPU with this figure.
+/// `HOTLINE_MAX_CALLS` set lower, about 200 per vCPU. The template sizes
+/// `HOTLINE_MAX_CALLS` from the task's CPU with this figure.
 pub const CALLS_PER_VCPU: usize = 590;
 
 /// Fargate sends SIGKILL 120 s after SIGTERM at most: 90 s of drain, then
